@@ -1,0 +1,280 @@
+"""tf.data input pipeline over the converted TFRecord shards.
+
+Per example: parse and decode the JPEG crop (in parallel). Per batch: one projective
+warp that rotates, scales, flips and resizes the crop (tensorflow-addons), the same
+transform applied to the 2D joints and, for rotation and flip, to the 3D pose (a rotation
+about the camera's optical axis; a flip mirrors x and swaps left and right joints and FBI
+bones), colour jitter, synthetic occlusion with random-coloured rectangles, and 2D
+Gaussian heatmap targets. Random parameters come from stateless ops seeded by
+(seed, batch number), so a run is repeatable; `deterministic=True` also fixes the order.
+
+A batch is a dict:
+  image [B, S, S, 3] float32 in [0, 1]; pose2d [B, 17, 2] crop pixels at size S;
+  pose3d [B, 17, 3] mm; fbi [B, 14] int32; heatmaps [B, S/stride, S/stride, 17];
+  visible [B, 17] (2D known and inside the crop); pose2d_valid, pose3d_valid [B];
+  action, subject [B] int32; source_id [B] string; crop_box [B, 3].
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from fbi3d import addons
+from fbi3d import skeleton
+from fbi3d.data import schema
+
+MANIFEST = 'manifest.json'
+
+
+class DataError(ValueError):
+  """The data folder is missing, incomplete or incompatible; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+  """Augmentation settings; the defaults are the training ones."""
+  max_rotation_deg: float = 30.0   # uniform in [-max, max]
+  max_scale: float = 0.25          # zoom uniform in [1 - max, 1 + max]
+  flip_probability: float = 0.5
+  brightness: float = 0.2          # additive, uniform in [-b, b]
+  contrast: float = 0.3            # factor uniform in [1 - c, 1 + c]
+  saturation: float = 0.3          # factor uniform in [1 - s, 1 + s]
+  occlusion_probability: float = 0.3
+  occlusion_size: tuple = (0.1, 0.3)  # rectangle side as a fraction of the crop
+
+
+NO_AUGMENTATION = Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def load_manifest(data_dir):
+  path = os.path.join(data_dir, MANIFEST)
+  if not os.path.exists(path):
+    raise DataError(
+        f'{path} not found: {data_dir!r} is not a converted data set. '
+        'Run tools/convert_challenge.py first.')
+  with open(path) as f:
+    manifest = json.load(f)
+  if manifest.get('schema_version') != schema.SCHEMA_VERSION:
+    raise DataError(
+        f'{path}: schema version {manifest.get("schema_version")} but this code reads '
+        f'{schema.SCHEMA_VERSION}; convert the data again.')
+  return manifest
+
+
+def shard_paths(data_dir, split, manifest=None):
+  manifest = manifest or load_manifest(data_dir)
+  key = split.lower()
+  if key not in manifest['splits']:
+    raise DataError(
+        f'{data_dir}: no split {split!r}; it has {sorted(manifest["splits"])}.')
+  paths = [os.path.join(data_dir, s) for s in manifest['splits'][key]['shards']]
+  missing = [p for p in paths if not os.path.exists(p)]
+  if missing:
+    raise DataError(f'{data_dir}: {len(missing)} shard(s) listed in the manifest are '
+                    f'missing, e.g. {missing[0]}; convert the data again.')
+  if not paths:
+    raise DataError(f'{data_dir}: split {split!r} has no examples.')
+  return paths
+
+
+def _decode(serialized):
+  ex = schema.parse_example(serialized)
+  image = tf.io.decode_jpeg(ex[schema.IMAGE], channels=3)
+  return {
+      'image': image,
+      'pose2d': ex[schema.POSE2D],
+      'pose3d': ex[schema.POSE3D],
+      'fbi': tf.cast(ex[schema.FBI], tf.int32),
+      'pose2d_valid': tf.cast(ex[schema.POSE2D_VALID], tf.float32),
+      'pose3d_valid': tf.cast(ex[schema.POSE3D_VALID], tf.float32),
+      'action': tf.cast(ex[schema.ACTION], tf.int32),
+      'subject': tf.cast(ex[schema.SUBJECT], tf.int32),
+      'source_id': ex[schema.SOURCE_ID],
+      'crop_box': ex[schema.CROP_BOX],
+  }
+
+
+def geometric_matrices(angle, scale, flip, in_size, out_size):
+  """Forward (input crop -> output crop) 3x3 matrices [B, 3, 3] for per-example
+  rotation `angle` (radians), zoom `scale` and `flip` (0/1), about the crop centre,
+  with a resize from in_size to out_size. Pixel centres at integer coordinates."""
+  ratio = tf.cast(out_size, tf.float32) / tf.cast(in_size, tf.float32)
+  c_in = (tf.cast(in_size, tf.float32) - 1.0) / 2.0
+  c_out = (tf.cast(out_size, tf.float32) - 1.0) / 2.0
+  cos, sin = tf.cos(angle), tf.sin(angle)
+  mirror = 1.0 - 2.0 * tf.cast(flip, tf.float32)
+  k = scale * ratio
+  # Linear part: F * k * R, R = [[cos, -sin], [sin, cos]], F = diag(mirror, 1).
+  a = mirror * k * cos
+  b = -mirror * k * sin
+  c = k * sin
+  d = k * cos
+  tx = c_out - (a * c_in + b * c_in)
+  ty = c_out - (c * c_in + d * c_in)
+  zeros, ones = tf.zeros_like(a), tf.ones_like(a)
+  return tf.stack([tf.stack([a, b, tx], -1), tf.stack([c, d, ty], -1),
+                   tf.stack([zeros, zeros, ones], -1)], axis=1)
+
+
+def apply_to_points(matrices, points):
+  """Applies [B, 3, 3] affine matrices to points [B, J, 2]."""
+  return tf.einsum('bij,bkj->bki', matrices[:, :2, :2], points) + matrices[:, None, :2, 2]
+
+
+def flip_joints(pose, flip):
+  """Swaps left and right joints where flip is 1: [B, J, D]."""
+  swapped = tf.gather(pose, skeleton.JOINT_FLIP_PERMUTATION, axis=1)
+  return tf.where(tf.cast(flip, tf.bool)[:, None, None], swapped, pose)
+
+
+def flip_fbi(fbi, flip):
+  """FBI labels after a flip: label of bone i moves to FBI_FLIP_PERMUTATION[i]."""
+  inverse = np.argsort(skeleton.FBI_FLIP_PERMUTATION)
+  swapped = tf.gather(fbi, inverse, axis=1)
+  return tf.where(tf.cast(flip, tf.bool)[:, None], swapped, fbi)
+
+
+def transform_pose3d(pose3d, angle, flip):
+  """Rotates root-relative 3D about the optical axis by `angle` (the image-plane rotation)
+  and mirrors x where flip is 1 (then swaps left and right)."""
+  cos, sin = tf.cos(angle)[:, None], tf.sin(angle)[:, None]
+  x, y, z = pose3d[..., 0], pose3d[..., 1], pose3d[..., 2]
+  mirror = (1.0 - 2.0 * tf.cast(flip, tf.float32))[:, None]
+  xr = mirror * (cos * x - sin * y)
+  yr = sin * x + cos * y
+  return flip_joints(tf.stack([xr, yr, z], axis=-1), flip)
+
+
+def heatmaps(points, valid, size, stride, sigma):
+  """Gaussian heatmaps [B, size, size, J] of 2D points [B, J, 2] in crop pixels.
+
+  Heatmap cell (i, j) is centred on crop pixel (j * stride + (stride - 1) / 2, ...);
+  sigma in heatmap cells; joints with valid 0 get an empty map.
+  """
+  u = (points - (stride - 1) / 2.0) / stride                     # [B, J, 2]
+  grid = tf.range(size, dtype=tf.float32)
+  gx = tf.exp(-tf.square(grid[None, None, :] - u[..., 0:1]) / (2.0 * sigma ** 2))
+  gy = tf.exp(-tf.square(grid[None, None, :] - u[..., 1:2]) / (2.0 * sigma ** 2))
+  maps = gy[:, :, :, None] * gx[:, :, None, :]                    # [B, J, H, W]
+  maps = maps * valid[:, :, None, None]
+  return tf.transpose(maps, [0, 2, 3, 1])
+
+
+def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigma,
+                   augment):
+  images = tf.cast(batch['image'], tf.float32) / 255.0
+  n = tf.shape(images)[0]
+  seeds = tf.random.experimental.stateless_split(
+      tf.stack([tf.cast(seed, tf.int64), counter]), num=8)
+
+  def uniform(i, low, high):
+    return tf.random.stateless_uniform([n], seeds[i], low, high)
+
+  if augment:
+    angle = uniform(0, -1.0, 1.0) * math.radians(aug.max_rotation_deg)
+    scale = uniform(1, 1.0 - aug.max_scale, 1.0 + aug.max_scale)
+    flip = tf.cast(uniform(2, 0.0, 1.0) < aug.flip_probability, tf.int32)
+  else:
+    angle = tf.zeros([n])
+    scale = tf.ones([n])
+    flip = tf.zeros([n], tf.int32)
+
+  matrices = geometric_matrices(angle, scale, flip, in_size, out_size)
+  if augment or in_size != out_size:
+    inverse = tf.linalg.inv(matrices)
+    flat = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
+    images = addons.projective_transform(images, flat, (out_size, out_size))
+  pose2d = flip_joints(apply_to_points(matrices, batch['pose2d']), flip)
+  pose3d = transform_pose3d(batch['pose3d'], angle, flip)
+  fbi = flip_fbi(batch['fbi'], flip)
+
+  if augment:
+    brightness = uniform(3, -aug.brightness, aug.brightness)
+    contrast = uniform(4, 1.0 - aug.contrast, 1.0 + aug.contrast)
+    saturation = uniform(5, 1.0 - aug.saturation, 1.0 + aug.saturation)
+    grey = tf.reduce_mean(images, axis=-1, keepdims=True)
+    images = grey + (images - grey) * saturation[:, None, None, None]
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    images = (images - mean) * contrast[:, None, None, None] + mean
+    images = images + brightness[:, None, None, None]
+    if aug.occlusion_probability > 0:
+      lo, hi = aug.occlusion_size
+      side = tf.random.stateless_uniform([], seeds[6], lo, hi) * out_size
+      side = 2 * tf.cast(side / 2.0, tf.int32)
+      centre_seed, colour_seed, apply_seed = tf.unstack(
+          tf.random.experimental.stateless_split(seeds[7], num=3))
+      centres = tf.random.stateless_uniform([n, 2], centre_seed, 0, out_size, tf.int32)
+      masks = addons.rectangle_masks(n, out_size, out_size, tf.stack([side, side]),
+                                     centres)
+      colour = tf.random.stateless_uniform([n, 1, 1, 3], colour_seed)
+      apply = tf.random.stateless_uniform([n], apply_seed) < aug.occlusion_probability
+      masks = tf.where(apply[:, None, None, None], masks, tf.ones_like(masks))
+      images = images * masks + colour * (1.0 - masks)
+    images = tf.clip_by_value(images, 0.0, 1.0)
+
+  inside = tf.reduce_all((pose2d >= 0.0) & (pose2d <= out_size - 1.0), axis=-1)
+  visible = tf.cast(inside, tf.float32) * batch['pose2d_valid'][:, None]
+  out = dict(batch)
+  out.update(
+      image=images, pose2d=pose2d, pose3d=pose3d, fbi=fbi, visible=visible,
+      heatmaps=heatmaps(pose2d, visible, out_size // stride, stride, sigma))
+  return out
+
+
+def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
+                 augmentation=Augmentation(), shuffle=None, repeat=False,
+                 drop_remainder=False, heatmap_stride=4, heatmap_sigma=1.0, seed=0,
+                 deterministic=False, threads=None, shuffle_buffer=2048):
+  """A batched tf.data.Dataset of the split (see the module docstring for its dict).
+
+  image_size: side of the images it yields (default: the converted crop size).
+  augment: random rotation, scale, flip, colour and occlusion (training).
+  shuffle: shuffle examples (default: same as augment).
+  deterministic: fixed order and results, for tests and evaluation.
+  threads: size of the dataset's private thread pool (None: TF's default).
+  """
+  manifest = load_manifest(data_dir)
+  paths = shard_paths(data_dir, split, manifest)
+  in_size = int(manifest['crop_size'])
+  out_size = int(image_size or in_size)
+  if out_size % heatmap_stride:
+    raise DataError(f'image size {out_size} is not a multiple of the heatmap stride '
+                    f'{heatmap_stride}.')
+  shuffle = augment if shuffle is None else shuffle
+
+  ds = tf.data.Dataset.from_tensor_slices(paths)
+  if shuffle:
+    ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+  ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(paths)),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  ds = ds.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  ds = ds.enumerate()
+  ds = ds.map(
+      lambda i, b: _augment_batch(
+          b, i, aug=augmentation, seed=seed, in_size=in_size, out_size=out_size,
+          stride=heatmap_stride, sigma=heatmap_sigma, augment=augment),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  options.deterministic = bool(deterministic)
+  if threads:
+    options.threading.private_threadpool_size = int(threads)
+    options.threading.max_intra_op_parallelism = 1
+  return ds.with_options(options)
+
+
+def read_examples(data_dir, split, count=None):
+  """The first `count` examples of a split as NumPy dicts (schema keys), in file order."""
+  ds = tf.data.TFRecordDataset(shard_paths(data_dir, split))
+  if count is not None:
+    ds = ds.take(count)
+  return [schema.parse_numpy(r.numpy()) for r in ds]

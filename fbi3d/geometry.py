@@ -1,0 +1,144 @@
+"""Camera and pose geometry, in NumPy.
+
+Frames and units (see DESIGN.md):
+- 3D in millimetres, camera frame: x right, y down, z away from the camera.
+- 2D in pixels, (x, y). A pixel's centre sits at integer coordinates, as in
+  cv2.warpAffine and tfa.image.transform, so the affine map applied to points is the same
+  matrix that warps the image.
+- Intrinsics are (fx, fy, cx, cy). Distortion, when given, is Human3.6M's
+  (k1, k2, k3, p1, p2): radial k1..k3 and tangential p1, p2.
+"""
+
+import numpy as np
+
+from fbi3d import skeleton
+
+
+def project(points_cam, intrinsics, distortion=None):
+  """Projects camera-frame points [..., 3] to pixels [..., 2].
+
+  With distortion (k1, k2, k3, p1, p2) the normalised point u = (X/Z, Y/Z) becomes
+  u * (1 + k1 r^2 + k2 r^4 + k3 r^6 + p1 v + p2 u_x) + (p2, p1) * r^2, with r^2 = |u|^2
+  and v = u_y, the Human3.6M camera model; then pixel = f * u + c.
+  """
+  points_cam = np.asarray(points_cam, dtype=np.float64)
+  fx, fy, cx, cy = np.asarray(intrinsics, dtype=np.float64)
+  z = points_cam[..., 2:3]
+  if np.any(z <= 0):
+    raise ValueError('project: a point is at or behind the camera (z <= 0).')
+  uv = points_cam[..., :2] / z
+  if distortion is not None:
+    k1, k2, k3, p1, p2 = np.asarray(distortion, dtype=np.float64)
+    r2 = np.sum(uv ** 2, axis=-1, keepdims=True)
+    radial = 1.0 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
+    tangential = p1 * uv[..., 1:2] + p2 * uv[..., 0:1]
+    uv = uv * (radial + tangential) + np.array([p2, p1]) * r2
+  return uv * np.array([fx, fy]) + np.array([cx, cy])
+
+
+def intrinsics_matrix(intrinsics):
+  fx, fy, cx, cy = intrinsics
+  return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def world_to_camera(points_world, rotation, centre):
+  """Camera-frame coordinates of world points: R (X - C), R the world->camera rotation
+  (rows are the camera axes in world coordinates) and C the camera centre."""
+  points_world = np.asarray(points_world, dtype=np.float64)
+  return (points_world - np.asarray(centre)) @ np.asarray(rotation).T
+
+
+def camera_to_world(points_cam, rotation, centre):
+  return np.asarray(points_cam, dtype=np.float64) @ np.asarray(rotation) + np.asarray(centre)
+
+
+def look_at_rotation(eye, target, up=(0.0, 0.0, 1.0)):
+  """World->camera rotation of a camera at `eye` looking at `target`, its image y axis
+  pointing as close to -up (down) as possible."""
+  forward = np.asarray(target, np.float64) - np.asarray(eye, np.float64)
+  forward /= np.linalg.norm(forward)
+  right = np.cross(forward, np.asarray(up, np.float64))
+  norm = np.linalg.norm(right)
+  if norm < 1e-9:
+    raise ValueError('look_at_rotation: view direction is parallel to up.')
+  right /= norm
+  down = np.cross(forward, right)
+  return np.stack([right, down, forward])
+
+
+def root_relative(pose, root=skeleton.ROOT):
+  """Subtracts the root joint: [..., J, D] -> [..., J, D]."""
+  pose = np.asarray(pose)
+  return pose - pose[..., root:root + 1, :]
+
+
+def square_box(joints2d, margin=0.2, min_size=16.0):
+  """A square box (x0, y0, size) around 2D joints [J, 2].
+
+  The box is centred on the joints' bounding box; its side is the longer side of that
+  bounding box times (1 + 2 * margin), and at least `min_size` pixels.
+  """
+  joints2d = np.asarray(joints2d, dtype=np.float64)
+  if joints2d.ndim != 2 or joints2d.shape[1] != 2:
+    raise ValueError(f'square_box: expected joints of shape [J, 2], got {joints2d.shape}.')
+  if not np.all(np.isfinite(joints2d)):
+    raise ValueError('square_box: joints contain NaN or infinity.')
+  lo, hi = joints2d.min(axis=0), joints2d.max(axis=0)
+  centre = (lo + hi) / 2.0
+  size = max(float(np.max(hi - lo)) * (1.0 + 2.0 * margin), min_size)
+  return np.array([centre[0] - size / 2.0, centre[1] - size / 2.0, size])
+
+
+def crop_affine(box, crop_size):
+  """The 2x3 affine image->crop matrix of a square box (x0, y0, size)."""
+  x0, y0, size = box
+  s = crop_size / size
+  return np.array([[s, 0.0, -s * x0], [0.0, s, -s * y0]])
+
+
+def image_to_crop(points, box, crop_size):
+  x0, y0, size = box
+  s = crop_size / size
+  return (np.asarray(points, np.float64) - np.array([x0, y0])) * s
+
+
+def crop_to_image(points, box, crop_size):
+  x0, y0, size = box
+  s = size / crop_size
+  return np.asarray(points, np.float64) * s + np.array([x0, y0])
+
+
+def procrustes_align(pred, target):
+  """Aligns pred [..., J, 3] to target [..., J, 3] with the similarity transform
+  (rotation, uniform scale, translation) that minimises the squared error.
+
+  Reflections are excluded: the rotation has determinant +1.
+  """
+  pred = np.asarray(pred, dtype=np.float64)
+  target = np.asarray(target, dtype=np.float64)
+  if pred.shape != target.shape:
+    raise ValueError(f'procrustes_align: shapes differ: {pred.shape} vs {target.shape}.')
+  mu_p = pred.mean(axis=-2, keepdims=True)
+  mu_t = target.mean(axis=-2, keepdims=True)
+  p = pred - mu_p
+  t = target - mu_t
+  # H = P^T T; rotation R maps p to t: t ~ s * p @ R.
+  h = np.swapaxes(p, -1, -2) @ t
+  u, sigma, vt = np.linalg.svd(h)
+  d = np.sign(np.linalg.det(u @ vt))
+  fix = np.ones_like(sigma)
+  fix[..., -1] = d
+  rotation = (u * fix[..., None, :]) @ vt
+  norm_p = np.sum(p ** 2, axis=(-1, -2))
+  scale = np.sum(sigma * fix, axis=-1) / np.maximum(norm_p, 1e-12)
+  return scale[..., None, None] * (p @ rotation) + mu_t
+
+
+def rotation_matrix(axis, angle):
+  """Rotation by `angle` radians about a unit `axis` (Rodrigues)."""
+  axis = np.asarray(axis, np.float64)
+  axis = axis / np.linalg.norm(axis)
+  x, y, z = axis
+  c, s = np.cos(angle), np.sin(angle)
+  k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+  return np.eye(3) + s * k + (1 - c) * (k @ k)

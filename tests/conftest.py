@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny converted data set written directly with the schema."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import fbi
+from fbi3d import skeleton
+from fbi3d.data import schema
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
+
+
+def tiny_pose(rng):
+  """A root-relative pose with every bone 100 mm long, in random directions."""
+  pose = np.zeros((17, 3))
+  for parent, child in skeleton.BONES:
+    v = rng.normal(size=3)
+    pose[child] = pose[parent] + 100.0 * v / np.linalg.norm(v)
+  return pose.astype(np.float32)
+
+
+def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',), seed=0):
+  """Writes `num_examples` records per split and a manifest; returns the examples."""
+  rng = np.random.default_rng(seed)
+  os.makedirs(out_dir, exist_ok=True)
+  manifest = {'schema_version': schema.SCHEMA_VERSION, 'crop_size': crop_size,
+              'fbi_threshold_deg': fbi.DEFAULT_THRESHOLD_DEG, 'splits': {}}
+  written = {}
+  for split in splits:
+    examples = []
+    shard = f'{split}-00000-of-00001.tfrecord'
+    with tf.io.TFRecordWriter(os.path.join(out_dir, shard)) as writer:
+      for i in range(num_examples):
+        image = rng.integers(0, 256, size=(crop_size, crop_size, 3), dtype=np.uint8)
+        image = cv2.GaussianBlur(image, (5, 5), 0)
+        jpeg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+        pose3d = tiny_pose(rng)
+        pose2d = rng.uniform(2, crop_size - 3, size=(17, 2)).astype(np.float32)
+        ex = dict(image_jpeg=jpeg, image_size=crop_size, pose2d=pose2d, pose3d=pose3d,
+                  fbi=fbi.fbi_labels(pose3d), action=i % 15, subject=1 + i % 3,
+                  source_id=f'{i + 1:05d}', split=split.capitalize(),
+                  crop_box=np.array([10.0 * i, 5.0, 64.0], np.float32),
+                  intrinsics=np.array([500.0, 500.0, 128.0, 128.0], np.float32))
+        writer.write(schema.serialize_example(**ex))
+        ex['decoded'] = tf.io.decode_jpeg(jpeg, channels=3).numpy()
+        examples.append(ex)
+    manifest['splits'][split] = {'shards': [shard], 'num_examples': num_examples}
+    written[split] = examples
+  with open(os.path.join(out_dir, 'manifest.json'), 'w') as f:
+    json.dump(manifest, f)
+  return written
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+  examples = write_tiny_dataset(str(tmp_path / 'records'))
+  return str(tmp_path / 'records'), examples

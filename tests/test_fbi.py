@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from fbi3d import fbi
+from fbi3d import skeleton
+
+
+def pose_from_bones(vectors):
+  """Joints from one vector per bone of skeleton.BONES (root at the origin)."""
+  pose = np.zeros((17, 3))
+  for (parent, child), v in zip(skeleton.BONES, vectors):
+    pose[child] = pose[parent] + v
+  return pose
+
+
+def bone_at(angle_deg, length=200.0):
+  """A bone in the y-z plane, `angle_deg` out of the image plane (positive: away)."""
+  a = np.deg2rad(angle_deg)
+  return np.array([0.0, np.cos(a), np.sin(a)]) * length
+
+
+def test_labels_around_the_threshold():
+  vectors = [bone_at(0.0)] * 16
+  vectors[1] = bone_at(-9.9)    # RHip->RKnee, FBI bone 0: parallel
+  vectors[2] = bone_at(-10.1)   # RKnee->RAnkle, FBI bone 1: forward
+  vectors[4] = bone_at(10.1)    # LHip->LKnee, FBI bone 2: backward
+  vectors[5] = bone_at(9.9)     # LKnee->LAnkle, FBI bone 3: parallel
+  vectors[6] = bone_at(80.0)    # Hip->Spine, FBI bone 4: backward
+  vectors[7] = bone_at(-90.0)   # Spine->Thorax, FBI bone 5: forward
+  labels = fbi.fbi_labels(pose_from_bones(vectors), threshold_deg=10.0)
+  np.testing.assert_array_equal(labels, [2, 0, 1, 2, 1, 0] + [2] * 8)
+
+
+def test_label_exactly_at_the_threshold_is_not_parallel():
+  # Integer bones (0, 12, +-5) have |s| = 5/13 exactly; the threshold is the angle whose
+  # sine is 5/13, so |s| < sin(threshold) is false: forward or backward, not parallel.
+  threshold = np.rad2deg(np.arcsin(5.0 / 13.0))
+  assert np.sin(np.deg2rad(threshold)) == 5.0 / 13.0
+  vectors = [np.array([0.0, 13.0, 0.0])] * 16
+  vectors[1] = np.array([0.0, 12.0, 5.0])
+  vectors[2] = np.array([0.0, 12.0, -5.0])
+  vectors[4] = np.array([0.0, 13.0, 4.99])
+  labels = fbi.fbi_labels(pose_from_bones(vectors), threshold_deg=threshold)
+  assert labels[0] == fbi.BACKWARD
+  assert labels[1] == fbi.FORWARD
+  assert labels[2] == fbi.PARALLEL
+
+
+def test_labels_batch_shape_and_zero_bone_error():
+  poses = np.stack([pose_from_bones([bone_at(45.0)] * 16)] * 3)
+  assert fbi.fbi_labels(poses).shape == (3, 14)
+  with pytest.raises(ValueError, match='zero length'):
+    fbi.fbi_labels(np.zeros((17, 3)))
+
+
+def test_flip_consistency():
+  rng = np.random.default_rng(1)
+  pose = rng.normal(size=(17, 3)) * 200
+  mirrored = pose[list(skeleton.JOINT_FLIP_PERMUTATION)] * np.array([-1.0, 1.0, 1.0])
+  np.testing.assert_array_equal(fbi.fbi_labels(mirrored),
+                                fbi.flip_labels(fbi.fbi_labels(pose)))
+
+
+def test_accuracy_overall_and_per_bone():
+  target = np.zeros((2, 14), np.int64)
+  pred = np.zeros((2, 14), np.int64)
+  pred[0, 0] = 1
+  pred[:, 13] = 2
+  overall, per_bone = fbi.fbi_accuracy(pred, target)
+  assert overall == pytest.approx(25 / 28)
+  assert per_bone[0] == 0.5 and per_bone[13] == 0.0 and per_bone[5] == 1.0
+  probs = np.eye(3)[pred]
+  assert fbi.fbi_accuracy(probs, target)[0] == pytest.approx(25 / 28)
+
+
+def test_class_balance():
+  labels = np.array([[0] * 14, [1] * 14, [2] * 14, [2] * 14])
+  np.testing.assert_allclose(fbi.class_balance(labels)[3], [0.25, 0.25, 0.5])

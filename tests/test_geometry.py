@@ -1,0 +1,95 @@
+import cv2
+import numpy as np
+import pytest
+
+from fbi3d import geometry
+
+
+def test_project_pinhole_exact():
+  # x = 1000 * 100 / 2000 + 500 = 550; y = 1100 * -200 / 2000 + 400 = 290.
+  out = geometry.project([[100.0, -200.0, 2000.0]], (1000, 1100, 500, 400))
+  np.testing.assert_allclose(out, [[550.0, 290.0]], atol=1e-12)
+
+
+def test_project_with_human36m_distortion_exact():
+  # u = (0.05, -0.1), r2 = 0.0125
+  # radial = 1 + 0.1 r2 + 0.01 r2^2 + 0.001 r2^3 = 1.001251564453125
+  # tangential = p1 * -0.1 + p2 * 0.05 = -0.0001 + 0.0002 = 0.0001
+  # u' = u * 1.001351564453125 + (p2, p1) * r2
+  #    = (0.05006757822265625 + 0.00005, -0.1001351564453125 + 0.0000125)
+  out = geometry.project([[100.0, -200.0, 2000.0]], (1000, 1100, 500, 400),
+                         distortion=(0.1, 0.01, 0.001, 0.001, 0.004))
+  np.testing.assert_allclose(out, [[550.11757822265625, 289.86507791015625]], atol=1e-9)
+
+
+def test_project_rejects_points_behind_camera():
+  with pytest.raises(ValueError, match='behind'):
+    geometry.project([[0.0, 0.0, -1.0]], (1, 1, 0, 0))
+
+
+def test_world_to_camera_round_trip_and_look_at():
+  eye = np.array([0.0, -5000.0, 1500.0])
+  rot = geometry.look_at_rotation(eye, (0.0, 0.0, 1500.0))
+  # Looking along +y from a point level with the target: camera z = world y,
+  # camera x = world x, camera y (down) = -world z.
+  np.testing.assert_allclose(rot, [[1, 0, 0], [0, 0, -1], [0, 1, 0]], atol=1e-12)
+  p = np.array([[100.0, 0.0, 1500.0]])
+  cam = geometry.world_to_camera(p, rot, eye)
+  np.testing.assert_allclose(cam, [[100.0, 0.0, 5000.0]], atol=1e-9)
+  np.testing.assert_allclose(geometry.camera_to_world(cam, rot, eye), p, atol=1e-9)
+
+
+def test_root_relative():
+  pose = np.array([[1.0, 2.0, 3.0], [4.0, 6.0, 8.0]])
+  np.testing.assert_array_equal(geometry.root_relative(pose), [[0, 0, 0], [3, 4, 5]])
+
+
+def test_square_box_with_margin():
+  # bounding box 10 x 40, centre (5, 20); side 40 * (1 + 2 * 0.25) = 60.
+  box = geometry.square_box([[0.0, 0.0], [10.0, 40.0]], margin=0.25)
+  np.testing.assert_allclose(box, [-25.0, -10.0, 60.0])
+  with pytest.raises(ValueError, match='NaN'):
+    geometry.square_box([[0.0, np.nan], [1.0, 1.0]])
+
+
+def test_crop_round_trip_exact():
+  box = (10.0, 20.0, 200.0)
+  pts = np.array([[110.0, 70.0], [10.0, 20.0]])
+  crop = geometry.image_to_crop(pts, box, 100)
+  np.testing.assert_allclose(crop, [[50.0, 25.0], [0.0, 0.0]])
+  np.testing.assert_allclose(geometry.crop_to_image(crop, box, 100), pts)
+  np.testing.assert_allclose(geometry.crop_affine(box, 100),
+                             [[0.5, 0, -5.0], [0, 0.5, -10.0]])
+
+
+def test_crop_affine_warps_image_like_points():
+  image = np.zeros((200, 200), np.uint8)
+  image[40, 60] = 255                       # pixel (x=60, y=40)
+  box = (20.0, 0.0, 100.0)                  # scale 2 into a 200 crop
+  crop = cv2.warpAffine(image, geometry.crop_affine(box, 200), (200, 200),
+                        flags=cv2.INTER_LINEAR)
+  y, x = np.unravel_index(np.argmax(crop), crop.shape)
+  np.testing.assert_allclose(geometry.image_to_crop([[60.0, 40.0]], box, 200), [[x, y]])
+  assert (x, y) == (80, 80)
+
+
+def test_procrustes_removes_similarity_exactly():
+  rng = np.random.default_rng(0)
+  target = rng.normal(size=(17, 3)) * 300
+  rot = geometry.rotation_matrix((1.0, 2.0, 3.0), 0.7)
+  pred = 2.5 * target @ rot + np.array([10.0, -20.0, 30.0])
+  np.testing.assert_allclose(geometry.procrustes_align(pred, target), target, atol=1e-9)
+
+
+def test_procrustes_hand_case():
+  target = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
+  pred = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 0, 0], [0, 0, 0]])
+  # H = diag(2, 0, 0): identity rotation, scale 2 / 2 = 1, aligned = pred.
+  np.testing.assert_allclose(geometry.procrustes_align(pred, target), pred, atol=1e-12)
+
+
+def test_procrustes_excludes_reflection():
+  target = np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
+  mirrored = target * np.array([-1.0, 1.0, 1.0])
+  aligned = geometry.procrustes_align(mirrored, target)
+  assert np.linalg.norm(aligned - target) > 0.1

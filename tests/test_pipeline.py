@@ -1,0 +1,114 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import addons
+from fbi3d import fbi
+from fbi3d import skeleton
+from fbi3d.data import pipeline
+
+FLIP_ONLY = pipeline.Augmentation(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _one_batch(data_dir, **kwargs):
+  ds = pipeline.make_dataset(data_dir, 'train', 6, deterministic=True, **kwargs)
+  return {k: v.numpy() for k, v in next(iter(ds)).items()}
+
+
+def test_plain_batch_equals_records(tiny_dataset):
+  data_dir, examples = tiny_dataset
+  batch = _one_batch(data_dir)
+  ex = examples['train']
+  assert batch['image'].shape == (6, 32, 32, 3)
+  np.testing.assert_allclose(batch['image'][2], ex[2]['decoded'] / 255.0, atol=1e-6)
+  np.testing.assert_array_equal(batch['pose2d'][3], ex[3]['pose2d'])
+  np.testing.assert_array_equal(batch['pose3d'][4], ex[4]['pose3d'])
+  np.testing.assert_array_equal(batch['fbi'][5], ex[5]['fbi'])
+  np.testing.assert_array_equal(batch['action'], [0, 1, 2, 3, 4, 5])
+  assert batch['source_id'][0] == b'00001'
+  assert batch['heatmaps'].shape == (6, 8, 8, 17)
+  np.testing.assert_array_equal(batch['visible'], np.ones((6, 17)))
+
+
+def test_flip_keeps_image_2d_3d_and_fbi_consistent(tiny_dataset):
+  data_dir, examples = tiny_dataset
+  batch = _one_batch(data_dir, augment=True, augmentation=FLIP_ONLY)
+  ex = examples['train'][1]
+  perm = list(skeleton.JOINT_FLIP_PERMUTATION)
+  np.testing.assert_allclose(batch['image'][1], ex['decoded'][:, ::-1] / 255.0, atol=1e-6)
+  expected2d = ex['pose2d'].copy()
+  expected2d[:, 0] = 31.0 - expected2d[:, 0]
+  np.testing.assert_allclose(batch['pose2d'][1], expected2d[perm], atol=1e-5)
+  expected3d = ex['pose3d'] * np.array([-1.0, 1.0, 1.0], np.float32)
+  np.testing.assert_allclose(batch['pose3d'][1], expected3d[perm], atol=1e-4)
+  np.testing.assert_array_equal(batch['fbi'][1], fbi.flip_labels(ex['fbi']))
+  np.testing.assert_array_equal(batch['fbi'][1], fbi.fbi_labels(batch['pose3d'][1]))
+
+
+def test_rotation_moves_pixels_and_points_together():
+  size = 33                                  # centre (16, 16)
+  image = np.zeros((1, size, size, 1), np.float32)
+  image[0, 16, 21, 0] = 1.0                  # pixel x = 21, y = 16
+  m = pipeline.geometric_matrices(tf.constant([np.pi / 2]), tf.constant([1.0]),
+                                  tf.constant([0]), size, size)
+  point = pipeline.apply_to_points(m, tf.constant([[[21.0, 16.0]]]))
+  np.testing.assert_allclose(point.numpy(), [[[16.0, 21.0]]], atol=1e-5)
+  inverse = tf.linalg.inv(m)
+  flat = tf.reshape(inverse, [-1, 9])[:, :8]
+  warped = addons.projective_transform(image, flat, (size, size)).numpy()
+  y, x = np.unravel_index(np.argmax(warped[0, :, :, 0]), (size, size))
+  assert (x, y) == (16, 21)
+  assert warped[0, y, x, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rotation_keeps_fbi_valid(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  aug = pipeline.Augmentation(45.0, 0.2, 0.5, 0.0, 0.0, 0.0, 0.0)
+  batch = _one_batch(data_dir, augment=True, augmentation=aug)
+  np.testing.assert_array_equal(batch['fbi'], fbi.fbi_labels(batch['pose3d']))
+
+
+def test_resize_maps_points_with_pixel_centres(tiny_dataset):
+  data_dir, examples = tiny_dataset
+  batch = _one_batch(data_dir, image_size=64)
+  assert batch['image'].shape == (6, 64, 64, 3)
+  # u' = (u + 0.5) * 2 - 0.5
+  np.testing.assert_allclose(batch['pose2d'][0], examples['train'][0]['pose2d'] * 2 + 0.5,
+                             atol=1e-4)
+
+
+def test_heatmap_peak_is_exact():
+  # stride 4: cell coordinate (x - 1.5) / 4, so (13.5, 9.5) -> column 3, row 2.
+  maps = pipeline.heatmaps(tf.constant([[[13.5, 9.5]]]), tf.constant([[1.0]]), 8, 4, 1.0)
+  maps = maps.numpy()[0, :, :, 0]
+  assert maps[2, 3] == 1.0
+  assert maps[2, 4] == pytest.approx(np.exp(-0.5))
+  empty = pipeline.heatmaps(tf.constant([[[13.5, 9.5]]]), tf.constant([[0.0]]), 8, 4, 1.0)
+  assert float(tf.reduce_max(empty)) == 0.0
+
+
+def test_deterministic_augmentation_repeats(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  a = _one_batch(data_dir, augment=True, shuffle=True)
+  b = _one_batch(data_dir, augment=True, shuffle=True)
+  for key in ('image', 'pose2d', 'pose3d', 'fbi', 'heatmaps'):
+    np.testing.assert_array_equal(a[key], b[key])
+  c = _one_batch(data_dir, augment=True, shuffle=True, seed=1)
+  assert not np.array_equal(a['image'], c['image'])
+
+
+def test_missing_or_incompatible_data_is_reported(tmp_path, tiny_dataset):
+  with pytest.raises(pipeline.DataError, match='convert_challenge'):
+    pipeline.make_dataset(str(tmp_path / 'nothing'), 'train', 2)
+  data_dir, _ = tiny_dataset
+  with pytest.raises(pipeline.DataError, match="no split 'val'"):
+    pipeline.make_dataset(data_dir, 'val', 2)
+  path = os.path.join(data_dir, 'manifest.json')
+  manifest = json.load(open(path))
+  manifest['schema_version'] = 99
+  json.dump(manifest, open(path, 'w'))
+  with pytest.raises(pipeline.DataError, match='schema version 99'):
+    pipeline.make_dataset(data_dir, 'train', 2)
