@@ -1,0 +1,834 @@
+"""Converts a folder in the challenge layout into sharded TFRecords and a manifest.
+
+    <out>/manifest.json
+    <out>/<split>-NNNNN-of-MMMMM.tfrecord      split lower case: train, val, test
+    <out>/.parts/<shard>.json                   one sidecar per finished shard
+
+The shard plan is deterministic: a split's ids (image and POSE file stems) are sorted
+and cut into chunks of `shard_size`; shard k holds items [k*S, (k+1)*S) less the ones
+skipped as bad input. Every shard is written under a temporary name and renamed when
+complete; its sidecar (planned ids, written ids, skipped items, counts and running sums)
+is written atomically after it. A second run over the same output keeps the shards whose
+sidecar matches the new plan and converts the rest; shards of splits left out of the run
+are kept when made with the same settings. The manifest is rebuilt from the sidecars at
+the end.
+
+Crop, in order of preference: a square box around the 2D joints (META.csv or a
+keypoint side file), the square around a person box (box side file), the whole image.
+"""
+
+import concurrent.futures
+import csv
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import re
+import time
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from fbi3d import fbi
+from fbi3d import geometry
+from fbi3d import skeleton
+from fbi3d.data import layout
+from fbi3d.data import schema
+
+PARTS_DIR = '.parts'
+MANIFEST = 'manifest.json'
+TMP_SUFFIX = '.tmp'
+SIDECAR_VERSION = 1
+SHARD_PATTERN = re.compile(r'^(train|val|test)-(\d{5})-of-(\d{5})\.tfrecord$')
+
+# Kinds of bad input; every skipped item's reason starts with its kind and a colon.
+MISSING_POSE = 'missing pose'
+MISSING_IMAGE = 'missing image'
+CORRUPT_IMAGE = 'corrupt image'
+BAD_POSE = 'bad pose'
+DUPLICATE_ID = 'duplicate id'
+BAD_META = 'bad meta'
+NAN_2D = 'nan 2d joints'
+BAD_SIDE_ROW = 'bad side file row'
+DEGENERATE_POSE = 'degenerate pose'
+
+CROP_MODES = ('joints2d', 'box', 'whole_image')
+KEYPOINT_COLUMNS = (['split', 'id'] + [
+    f'{axis}{j}' for j in range(skeleton.NUM_JOINTS) for axis in ('x', 'y')])
+BOX_COLUMNS = ['split', 'id', 'x', 'y', 'w', 'h']
+ACTION_COLUMNS = ['split', 'id', 'action']
+
+
+class ConversionError(Exception):
+  """A fatal conversion problem; the message says what is wrong and what to do."""
+
+
+class _Stopped(Exception):
+  """A worker gave up its shard because another shard failed."""
+
+
+# Set in worker processes: an event that tells them to stop between items.
+_STOP_EVENT = None
+
+
+class _BadItem(Exception):
+  """One input item cannot be converted."""
+
+  def __init__(self, kind, message):
+    super().__init__(f'{kind}: {message}')
+    self.kind = kind
+    self.detail = message
+
+
+def reason_kind(reason):
+  """The kind of a skipped item's reason (the text before the first colon)."""
+  return reason.split(':', 1)[0]
+
+
+def shard_name(split, index, num_shards):
+  return f'{split.lower()}-{index:05d}-of-{num_shards:05d}.tfrecord'
+
+
+def _canonical_id(rid):
+  rid = rid.strip()
+  return layout.ID_FORMAT.format(int(rid)) if rid.isdigit() else rid
+
+
+def _canonical_split(name):
+  for split in layout.SPLITS:
+    if split.lower() == name.strip().lower():
+      return split
+  return None
+
+
+def _write_json_atomic(path, obj):
+  tmp = path + TMP_SUFFIX
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=1)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------
+# Side files.
+
+
+def _read_side_file(path, flag, columns, parse_values):
+  """Reads a CSV side file keyed by (split, id).
+
+  Returns (values, problems, notes): values maps (split, id) -> parsed values, problems
+  maps (split, id) -> reason for malformed or duplicated rows.
+  """
+  if not os.path.isfile(path):
+    raise ConversionError(f'--{flag}: no such file: {path}')
+  values, problems, seen, notes = {}, {}, set(), []
+  unknown_splits = 0
+  with open(path, newline='') as f:
+    reader = csv.reader(f)
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != list(columns):
+      raise ConversionError(
+          f'--{flag} {path}: header must be {",".join(columns[:4])}'
+          f'{",..." if len(columns) > 4 else ""} ({len(columns)} columns); '
+          f'got {",".join(header or [])[:80]!r}')
+    for line_no, row in enumerate(reader, start=2):
+      if not row or not ''.join(row).strip():
+        continue
+      split = _canonical_split(row[0])
+      if split is None or len(row) < 2:
+        unknown_splits += 1
+        continue
+      key = (split, _canonical_id(row[1]))
+      if key in seen:
+        problems[key] = (f'{DUPLICATE_ID}: {path} has more than one row for '
+                         f'{split}/{key[1]}')
+        values.pop(key, None)
+        continue
+      seen.add(key)
+      if len(row) != len(columns):
+        problems[key] = (f'{BAD_SIDE_ROW}: {path}: line {line_no}: expected '
+                         f'{len(columns)} values, got {len(row)}')
+        continue
+      try:
+        values[key] = parse_values(row[2:])
+      except _BadItem as e:
+        problems[key] = f'{e.kind}: {path}: line {line_no}: {e.detail}'
+  if unknown_splits:
+    notes.append(f'--{flag}: {unknown_splits} rows name no split of the layout '
+                 f'({", ".join(layout.SPLITS)}) and were ignored')
+  return values, problems, notes
+
+
+def _floats_of(values):
+  try:
+    return [float(v) for v in values]
+  except ValueError:
+    raise _BadItem(BAD_SIDE_ROW, 'a value is not a number') from None
+
+
+def _parse_keypoints(values):
+  joints = _floats_of(values)
+  if not all(math.isfinite(v) for v in joints):
+    raise _BadItem(NAN_2D, '2D joints contain NaN or infinity')
+  return joints
+
+
+def _parse_box(values):
+  x, y, w, h = _floats_of(values)
+  if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+    raise _BadItem(BAD_SIDE_ROW, f'box must be finite with w, h > 0, got {values}')
+  return [x, y, w, h]
+
+
+def _parse_action(values):
+  return values[0].strip()
+
+
+class _SideFiles:
+  """The optional keypoint, box and action side files."""
+
+  def __init__(self, keypoints2d=None, boxes=None, actions=None):
+    self.paths = dict(keypoints2d=keypoints2d, boxes=boxes, actions=actions)
+    self.notes = []
+    self.tables = {}
+    specs = dict(keypoints2d=(KEYPOINT_COLUMNS, _parse_keypoints),
+                 boxes=(BOX_COLUMNS, _parse_box),
+                 actions=(ACTION_COLUMNS, _parse_action))
+    for flag, path in self.paths.items():
+      if path:
+        columns, parse = specs[flag]
+        values, problems, notes = _read_side_file(path, flag, columns, parse)
+        self.tables[flag] = (values, problems)
+        self.notes.extend(notes)
+    if 'actions' in self.tables:
+      values = self.tables['actions'][0]
+      unknown = sorted({a for a in values.values() if skeleton.action_index(a) < 0})
+      if unknown:
+        self.notes.append(f'--actions: names not in skeleton.ACTIONS read as unknown (-1): '
+                          f'{", ".join(unknown[:10])}')
+
+  def get(self, flag, key):
+    if flag not in self.tables:
+      return None
+    return self.tables[flag][0].get(key)
+
+  def problem(self, key):
+    for values_problems in self.tables.values():
+      if key in values_problems[1]:
+        return values_problems[1][key]
+    return None
+
+  def unmatched_notes(self, matched_keys):
+    notes = []
+    for flag, (values, problems) in self.tables.items():
+      extra = len((set(values) | set(problems)) - matched_keys)
+      if extra:
+        notes.append(f'--{flag}: {extra} rows match no image of the converted splits')
+    return notes
+
+
+# ---------------------------------------------------------------------------------------
+# Planning.
+
+
+def _meta_nan_in_2d(path, ids):
+  """Ids among `ids` whose META row has a non-finite 2D joint value."""
+  found = set()
+  with open(path, newline='') as f:
+    for row in csv.reader(f):
+      if row and row[0].strip() in ids and len(row) == len(layout.META_COLUMNS):
+        try:
+          joints = [float(v) for v in row[3:3 + 2 * skeleton.NUM_JOINTS]]
+        except ValueError:
+          continue
+        if not all(math.isfinite(v) for v in joints):
+          found.add(row[0].strip())
+  return found
+
+
+def _read_split_meta(split_path):
+  """META.csv of a split: (records, problems with kinds); records is None when absent."""
+  path = os.path.join(split_path, layout.META_FILE)
+  if not os.path.isfile(path):
+    return None, {}
+  try:
+    records, problems = layout.read_meta(path)
+  except layout.LayoutError as e:
+    raise ConversionError(str(e)) from e
+  nan_ids = _meta_nan_in_2d(path, {k for k, v in problems.items() if 'NaN' in v})
+  kinded = {}
+  for rid, reason in problems.items():
+    if reason.startswith(DUPLICATE_ID):
+      kinded[rid] = reason
+    elif rid in nan_ids:
+      kinded[rid] = f'{NAN_2D}: {reason}'
+    else:
+      kinded[rid] = f'{BAD_META}: {reason}'
+  return records, kinded
+
+
+def _list_stems(folder, extensions):
+  """Maps file stem -> sorted list of file names in `folder` with one of `extensions`."""
+  stems = {}
+  if not os.path.isdir(folder):
+    return stems
+  for name in os.listdir(folder):
+    stem, ext = os.path.splitext(name)
+    if name.startswith('.') or ext.lower() not in extensions:
+      continue
+    stems.setdefault(stem, []).append(name)
+  return {k: sorted(v) for k, v in stems.items()}
+
+
+def _plan_split(input_dir, split, side, strict):
+  """The items of one split, in id order, and notes about it."""
+  split_path = layout.split_dir(input_dir, split)
+  img_dir = os.path.join(split_path, layout.IMG_DIR)
+  pose_dir = os.path.join(split_path, layout.POSE_DIR)
+  has_pose = os.path.isdir(pose_dir)
+  images = _list_stems(img_dir, layout.IMAGE_EXTENSIONS)
+  poses = _list_stems(pose_dir, ('.csv',)) if has_pose else {}
+  meta, meta_problems = _read_split_meta(split_path)
+  ids = sorted(set(images) | set(poses))
+  notes = []
+  if meta is not None:
+    orphans = len((set(meta) | set(meta_problems)) - set(ids))
+    if orphans:
+      notes.append(f'{split}: {orphans} rows of {layout.META_FILE} match no image')
+  items = []
+  for rid in ids:
+    key = (split, _canonical_id(rid))
+    image_rel = (f'{split}/{layout.IMG_DIR}/{images[rid][0]}' if rid in images else None)
+    pose_rel = f'{split}/{layout.POSE_DIR}/{poses[rid][0]}' if rid in poses else None
+    problem = None
+    if rid in images and len(images[rid]) > 1:
+      names = ', '.join(os.path.join(img_dir, n) for n in images[rid])
+      problem = f'{DUPLICATE_ID}: more than one image for {rid}: {names}'
+    elif len(poses.get(rid, ())) > 1:
+      problem = f'{DUPLICATE_ID}: more than one POSE file for {rid}'
+    elif rid not in images:
+      problem = (f'{MISSING_IMAGE}: {os.path.join(input_dir, pose_rel)} has no image in '
+                 f'{img_dir}')
+    elif has_pose and rid not in poses:
+      problem = (f'{MISSING_POSE}: {os.path.join(input_dir, image_rel)} has no '
+                 f'{os.path.join(pose_dir, rid + ".csv")}')
+    elif rid in meta_problems:
+      problem = meta_problems[rid]
+    else:
+      problem = side.problem(key)
+    record = (meta or {}).get(rid)
+    joints2d = box = None
+    action, subject, intrinsics = skeleton.UNKNOWN_ACTION, -1, None
+    if record is not None:
+      joints2d = np.asarray(record['joints2d'], np.float64).tolist()
+      action, subject = int(record['action']), int(record['subject'])
+      intrinsics = np.asarray(record['intrinsics'], np.float64).tolist()
+    if joints2d is None and side.get('keypoints2d', key) is not None:
+      joints2d = np.reshape(side.get('keypoints2d', key), (-1, 2)).tolist()
+    if side.get('boxes', key) is not None:
+      box = side.get('boxes', key)
+    if action < 0 and side.get('actions', key) is not None:
+      action = skeleton.action_index(side.get('actions', key))
+    if problem and strict:
+      raise ConversionError(f'{split}/{rid}: {problem}')
+    items.append(dict(
+        id=rid, key=list(key), problem=problem,
+        image=os.path.join(input_dir, image_rel) if image_rel else None,
+        image_rel=image_rel,
+        image_bytes=_file_size(os.path.join(input_dir, image_rel)) if image_rel else -1,
+        pose=os.path.join(input_dir, pose_rel) if pose_rel else None,
+        pose_rel=pose_rel,
+        pose_bytes=_file_size(os.path.join(input_dir, pose_rel)) if pose_rel else -1,
+        joints2d=joints2d, box=box, action=action, subject=subject,
+        intrinsics=intrinsics))
+  if not ids:
+    notes.append(f'{split}: no images found in {img_dir}')
+  return items, has_pose, notes
+
+
+def _file_size(path):
+  try:
+    return os.path.getsize(path)
+  except OSError:
+    return -1
+
+
+def _input_digest(items):
+  """A fingerprint of a shard's inputs (file names, sizes and side data)."""
+  fields = [[it['id'], it['image_rel'], it['image_bytes'], it['pose_rel'], it['pose_bytes'],
+             it['joints2d'], it['box'], it['action'], it['subject'], it['intrinsics'],
+             reason_kind(it['problem']) if it['problem'] else None] for it in items]
+  text = json.dumps(fields, sort_keys=True, default=str)
+  return hashlib.sha1(text.encode('utf-8')).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Converting one shard (runs in a worker process).
+
+
+def _read_image(path):
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise _BadItem(CORRUPT_IMAGE, f'{path}: cannot read: {e.strerror}') from None
+  if not data:
+    raise _BadItem(CORRUPT_IMAGE, f'{path}: empty file')
+  if path.lower().endswith(('.jpg', '.jpeg')) and b'\xff\xd9' not in data[-64:]:
+    raise _BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    raise _BadItem(CORRUPT_IMAGE, f'{path}: not a readable image')
+  return image
+
+
+def _crop_box(item, image_shape, margin):
+  """(mode, square box x0, y0, size) for an item."""
+  if item['joints2d'] is not None:
+    return 'joints2d', geometry.square_box(item['joints2d'], margin)
+  if item['box'] is not None:
+    x, y, w, h = item['box']
+    return 'box', geometry.square_box([[x, y], [x + w, y + h]], margin)
+  h, w = image_shape[:2]
+  side = float(max(h, w))
+  return 'whole_image', np.array([(w - side) / 2.0, (h - side) / 2.0, side])
+
+
+def _convert_item(item, settings):
+  """One item -> (serialized example, crop mode, pose2d or None, pose3d or None, FBI)."""
+  crop_size = settings['crop_size']
+  if item['joints2d'] is not None and not np.all(np.isfinite(item['joints2d'])):
+    raise _BadItem(NAN_2D, f'{item["image"]}: 2D joints contain NaN or infinity')
+  if settings['has_pose']:
+    try:
+      pose3d = layout.read_pose_csv(item['pose'])
+    except layout.LayoutError as e:
+      raise _BadItem(BAD_POSE, str(e)) from None
+    try:
+      labels = fbi.fbi_labels(pose3d, settings['fbi_threshold_deg'])
+    except ValueError as e:
+      raise _BadItem(DEGENERATE_POSE, f'{item["pose"]}: {e}') from None
+  else:
+    pose3d = np.zeros((skeleton.NUM_JOINTS, 3), np.float32)
+    labels = np.zeros(skeleton.NUM_FBI_BONES, np.int64)
+  image = _read_image(item['image'])
+  mode, box = _crop_box(item, image.shape, settings['margin'])
+  crop = cv2.warpAffine(image, geometry.crop_affine(box, crop_size), (crop_size, crop_size),
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                        borderValue=0)
+  ok, jpeg = cv2.imencode('.jpg', crop, [cv2.IMWRITE_JPEG_QUALITY, settings['jpeg_quality']])
+  if not ok:
+    raise _BadItem(CORRUPT_IMAGE, f'{item["image"]}: JPEG encoding of the crop failed')
+  if item['joints2d'] is not None:
+    pose2d = geometry.image_to_crop(item['joints2d'], box, crop_size).astype(np.float32)
+  else:
+    pose2d = None
+  record = schema.serialize_example(
+      image_jpeg=jpeg.tobytes(), image_size=crop_size,
+      pose2d=pose2d if pose2d is not None else np.zeros((skeleton.NUM_JOINTS, 2)),
+      pose3d=pose3d, fbi=labels, action=item['action'], subject=item['subject'],
+      source_id=item['id'], split=item['key'][0], crop_box=box.astype(np.float32),
+      intrinsics=item['intrinsics'], pose2d_valid=pose2d is not None,
+      pose3d_valid=settings['has_pose'])
+  return (record, mode, pose2d, pose3d if settings['has_pose'] else None, labels)
+
+
+def _empty_sums(dims):
+  shape = (skeleton.NUM_JOINTS, dims)
+  return dict(count=0, sum=np.zeros(shape), sumsq=np.zeros(shape))
+
+
+def _add_sums(sums, values):
+  values = np.asarray(values, np.float64)
+  sums['count'] += 1
+  sums['sum'] += values
+  sums['sumsq'] += values ** 2
+
+
+def _sums_to_json(sums):
+  return dict(count=sums['count'], sum=sums['sum'].tolist(), sumsq=sums['sumsq'].tolist())
+
+
+def convert_shard(task):
+  """Converts one shard task; returns its sidecar dict. Raises ConversionError in strict
+  mode on the first bad item (the partial shard is removed)."""
+  settings = task['settings']
+  out_dir = task['output_dir']
+  final = os.path.join(out_dir, task['shard'])
+  tmp = final + TMP_SUFFIX
+  written, skipped = [], []
+  crop_modes = dict.fromkeys(CROP_MODES, 0)
+  actions = [0] * (skeleton.NUM_ACTIONS + 1)
+  fbi_counts = np.zeros((skeleton.NUM_FBI_BONES, fbi.NUM_CLASSES), np.int64)
+  sums2d, sums3d = _empty_sums(2), _empty_sums(3)
+  try:
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for item in task['items']:
+        if _STOP_EVENT is not None and _STOP_EVENT.is_set():
+          raise _Stopped()
+        reason = item['problem']
+        if reason is None:
+          try:
+            record, mode, pose2d, pose3d, labels = _convert_item(item, settings)
+          except _BadItem as e:
+            reason = str(e)
+        if reason is not None:
+          if task['strict']:
+            raise ConversionError(f'{item["key"][0]}/{item["id"]}: {reason}')
+          skipped.append(dict(split=item['key'][0], id=item['id'], reason=reason))
+          continue
+        writer.write(record)
+        written.append(item['id'])
+        crop_modes[mode] += 1
+        actions[item['action'] if item['action'] >= 0 else -1] += 1
+        if pose2d is not None:
+          _add_sums(sums2d, pose2d)
+        if pose3d is not None:
+          _add_sums(sums3d, pose3d)
+          fbi_counts[np.arange(skeleton.NUM_FBI_BONES), labels] += 1
+    with open(tmp, 'rb') as f:
+      os.fsync(f.fileno())
+    os.replace(tmp, final)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  histogram = dict(zip(skeleton.ACTIONS, actions[:-1]))
+  histogram['unknown'] = actions[-1]
+  sidecar = dict(
+      version=SIDECAR_VERSION, shard=task['shard'], split=task['split'],
+      index=task['index'], num_shards=task['num_shards'], has_pose3d=settings['has_pose'],
+      settings=task['plan_settings'], input_digest=task['input_digest'],
+      planned_ids=[it['id'] for it in task['items']], written_ids=written,
+      skipped=skipped, num_written=len(written), num_skipped=len(skipped),
+      crop_modes=crop_modes, action_histogram=histogram, fbi_counts=fbi_counts.tolist(),
+      pose2d_sums=_sums_to_json(sums2d), pose3d_sums=_sums_to_json(sums3d))
+  _write_json_atomic(os.path.join(out_dir, PARTS_DIR, task['shard'] + '.json'), sidecar)
+  return sidecar
+
+
+def _worker_init(stop_event):
+  global _STOP_EVENT
+  _STOP_EVENT = stop_event
+  cv2.setNumThreads(1)
+
+
+# ---------------------------------------------------------------------------------------
+# Output folder: cleaning, resuming, checking the plan.
+
+
+def _sidecar_path(output_dir, shard):
+  return os.path.join(output_dir, PARTS_DIR, shard + '.json')
+
+
+def _load_sidecar(output_dir, shard):
+  try:
+    with open(_sidecar_path(output_dir, shard)) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def _remove_temporaries(output_dir):
+  for folder in (output_dir, os.path.join(output_dir, PARTS_DIR)):
+    for name in os.listdir(folder):
+      if name.endswith(TMP_SUFFIX):
+        os.remove(os.path.join(folder, name))
+
+
+def _remove_outputs(output_dir, log):
+  removed = 0
+  for name in os.listdir(output_dir):
+    if SHARD_PATTERN.match(name) or name == MANIFEST:
+      os.remove(os.path.join(output_dir, name))
+      removed += 1
+  parts = os.path.join(output_dir, PARTS_DIR)
+  for name in os.listdir(parts):
+    if name.endswith('.json'):
+      os.remove(os.path.join(parts, name))
+  if removed:
+    log(f'--overwrite: removed {removed} files of an earlier conversion in {output_dir}')
+
+
+def _settings_diff(old, new):
+  old = old or {}
+  keys = sorted(set(old) | set(new))
+  changes = [f'{k} {old.get(k)} -> {new.get(k)}' for k in keys if old.get(k) != new.get(k)]
+  return 'settings changed: ' + ', '.join(changes)
+
+
+def _plan_mismatch(output_dir, shard, why):
+  return ConversionError(
+      f'{output_dir} holds {shard} from a different conversion ({why}); use a new '
+      f'--output_dir or pass --overwrite to replace it')
+
+
+def _check_existing(output_dir, tasks, run_splits, settings):
+  """Splits tasks into (done sidecars, tasks to run); raises on a changed plan.
+
+  Shards of splits outside this run are kept when they were made with the same
+  settings; their names are returned as kept.
+  """
+  planned = {t['shard']: t for t in tasks}
+  existing = set()
+  for name in os.listdir(output_dir):
+    if SHARD_PATTERN.match(name):
+      existing.add(name)
+  for name in os.listdir(os.path.join(output_dir, PARTS_DIR)):
+    if name.endswith('.tfrecord.json') and SHARD_PATTERN.match(name[:-len('.json')]):
+      existing.add(name[:-len('.json')])
+  kept = []
+  for name in sorted(existing - set(planned)):
+    split = SHARD_PATTERN.match(name).group(1)
+    if split in run_splits:
+      raise _plan_mismatch(output_dir, name, 'the new plan has other shards for '
+                           f'{split}: changed input or --shard_size')
+    sidecar = _load_sidecar(output_dir, name)
+    if sidecar is None or not os.path.exists(os.path.join(output_dir, name)):
+      raise _plan_mismatch(output_dir, name, 'it is incomplete and not in this run')
+    if sidecar.get('settings') != settings:
+      raise _plan_mismatch(output_dir, name, _settings_diff(sidecar.get('settings'), settings))
+    kept.append(name)
+  done, todo = {}, []
+  for task in tasks:
+    sidecar = _load_sidecar(output_dir, task['shard'])
+    if sidecar is not None:
+      if sidecar.get('settings') != settings:
+        raise _plan_mismatch(output_dir, task['shard'],
+                             _settings_diff(sidecar.get('settings'), settings))
+      if sidecar.get('planned_ids') != [it['id'] for it in task['items']]:
+        raise _plan_mismatch(output_dir, task['shard'], 'its planned ids differ')
+      if sidecar.get('input_digest') != task['input_digest']:
+        raise _plan_mismatch(output_dir, task['shard'], 'its input files changed')
+      if os.path.exists(os.path.join(output_dir, task['shard'])):
+        done[task['shard']] = sidecar
+        continue
+    todo.append(task)
+  return done, todo, kept
+
+
+# ---------------------------------------------------------------------------------------
+# The manifest.
+
+
+def _stats_from_sums(parts, key, dims):
+  count = sum(p[key]['count'] for p in parts)
+  if not count:
+    return count, None, None
+  total = sum(np.asarray(p[key]['sum'], np.float64) for p in parts)
+  total_sq = sum(np.asarray(p[key]['sumsq'], np.float64) for p in parts)
+  mean = total / count
+  std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+  return count, mean.reshape(-1, dims).tolist(), std.reshape(-1, dims).tolist()
+
+
+def _split_summary(parts):
+  parts = sorted(parts, key=lambda p: p['index'])
+  num = sum(p['num_written'] for p in parts)
+  crop_modes = {m: sum(p['crop_modes'][m] for p in parts) for m in CROP_MODES}
+  histogram = {a: sum(p['action_histogram'][a] for p in parts)
+               for a in skeleton.ACTIONS + ('unknown',)}
+  has_pose3d = bool(parts and parts[0]['has_pose3d'])
+  balance = None
+  if has_pose3d and num:
+    counts = sum(np.asarray(p['fbi_counts'], np.float64) for p in parts)
+    balance = (counts / num).tolist()
+  return dict(shards=[p['shard'] for p in parts], num_examples=num,
+              num_skipped=sum(p['num_skipped'] for p in parts), has_pose3d=has_pose3d,
+              crop_modes=crop_modes, action_histogram=histogram,
+              fbi_class_balance=balance)
+
+
+def _content_notes(key, summary):
+  notes = []
+  num, modes = summary['num_examples'], summary['crop_modes']
+  if not summary['has_pose3d']:
+    notes.append(f'{key}: no POSE folder: unlabelled split (pose3d/valid 0, FBI zeros)')
+  if num and modes['joints2d'] < num:
+    notes.append(f'{key}: no 2D joints (META.csv or --keypoints2d) for '
+                 f'{num - modes["joints2d"]} of {num} examples: pose2d/valid 0')
+  if modes['whole_image']:
+    notes.append(f'{key}: no 2D joints and no person box (--boxes) for '
+                 f'{modes["whole_image"]} examples: the crop is the whole image')
+  unknown = summary['action_histogram']['unknown']
+  if num and unknown:
+    notes.append(f'{key}: no action label (META.csv or --actions) for {unknown} of '
+                 f'{num} examples: action -1')
+  return notes
+
+
+def _build_manifest(output_dir, input_dir, shard_names, settings, side_paths,
+                    plan_notes):
+  parts_by_split = {}
+  for name in shard_names:
+    sidecar = _load_sidecar(output_dir, name)
+    if sidecar is None:
+      raise ConversionError(f'{_sidecar_path(output_dir, name)}: missing or unreadable')
+    parts_by_split.setdefault(sidecar['split'], []).append(sidecar)
+  splits, skipped, notes = {}, [], list(plan_notes)
+  for split in layout.SPLITS:
+    if split not in parts_by_split:
+      continue
+    parts = parts_by_split[split]
+    summary = _split_summary(parts)
+    splits[split.lower()] = summary
+    notes.extend(_content_notes(split.lower(), summary))
+    for p in sorted(parts, key=lambda p: p['index']):
+      skipped.extend(p['skipped'])
+  by_reason = {}
+  for s in skipped:
+    kind = reason_kind(s['reason'])
+    by_reason[kind] = by_reason.get(kind, 0) + 1
+  train = parts_by_split.get('Train', [])
+  n2d, mean2d, std2d = _stats_from_sums(train, 'pose2d_sums', 2)
+  n3d, mean3d, std3d = _stats_from_sums(train, 'pose3d_sums', 3)
+  normalisation = dict(
+      split='train', num_examples=sum(p['num_written'] for p in train),
+      num_pose2d=n2d, num_pose3d=n3d, pose2d_mean=mean2d, pose2d_std=std2d,
+      pose3d_mean=mean3d, pose3d_std=std3d)
+  if not train:
+    notes.append('no train split: normalisation statistics are empty')
+  return dict(
+      schema_version=schema.SCHEMA_VERSION, crop_size=settings['crop_size'],
+      margin=settings['margin'], fbi_threshold_deg=settings['fbi_threshold_deg'],
+      jpeg_quality=settings['jpeg_quality'], input_dir=os.path.abspath(input_dir),
+      side_files={k: (os.path.abspath(v) if v else None) for k, v in side_paths.items()},
+      notes=notes, splits=splits, skipped=skipped, skipped_by_reason=by_reason,
+      normalisation=normalisation)
+
+
+# ---------------------------------------------------------------------------------------
+# The driver.
+
+
+def _resolve_splits(input_dir, splits, log):
+  if isinstance(splits, str):
+    splits = [s for s in splits.split(',') if s.strip()]
+  present = []
+  for name in splits:
+    split = _canonical_split(name)
+    if split is None:
+      log(f'warning: {name!r} is not a split of the layout ({", ".join(layout.SPLITS)}); '
+          'ignored')
+      continue
+    path = layout.split_dir(input_dir, split)
+    if not (os.path.isdir(os.path.join(path, layout.IMG_DIR))
+            or os.path.isdir(os.path.join(path, layout.POSE_DIR))):
+      log(f'warning: split {split} not found in {input_dir} (no {split}/{layout.IMG_DIR}); '
+          'skipped')
+      continue
+    if split not in present:
+      present.append(split)
+  if not present:
+    raise ConversionError(
+        f'{input_dir}: no split of the challenge layout found (looked for '
+        f'{", ".join(f"{s}/{layout.IMG_DIR}" for s in splits)})')
+  return present
+
+
+def _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality,
+                     fbi_threshold_deg):
+  if crop_size < 1:
+    raise ConversionError(f'--crop_size must be positive, got {crop_size}')
+  if not margin >= 0:
+    raise ConversionError(f'--margin must be >= 0, got {margin}')
+  if shard_size < 1:
+    raise ConversionError(f'--shard_size must be positive, got {shard_size}')
+  if workers < 1:
+    raise ConversionError(f'--workers must be positive, got {workers}')
+  if not 1 <= jpeg_quality <= 100:
+    raise ConversionError(f'--jpeg_quality must be in 1..100, got {jpeg_quality}')
+  if not 0 <= fbi_threshold_deg < 90:
+    raise ConversionError(f'--fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}')
+
+
+def _run_tasks(tasks, workers, log, skipped_before):
+  """Runs shard tasks, in this process or a spawn pool; yields each sidecar."""
+  start = time.time()
+  written = 0
+  skipped = skipped_before
+  executor = stop = None
+  if workers == 1 or len(tasks) <= 1:
+    results = map(convert_shard, tasks)
+  else:
+    context = multiprocessing.get_context('spawn')
+    stop = context.Event()
+    executor = concurrent.futures.ProcessPoolExecutor(
+        min(workers, len(tasks)), mp_context=context, initializer=_worker_init,
+        initargs=(stop,))
+    futures = [executor.submit(convert_shard, task) for task in tasks]
+    results = (f.result() for f in concurrent.futures.as_completed(futures))
+  try:
+    for sidecar in results:
+      written += sidecar['num_written']
+      skipped += sidecar['num_skipped']
+      rate = written / max(time.time() - start, 1e-9)
+      log(f'{sidecar["split"].lower()} shard {sidecar["index"] + 1}/'
+          f'{sidecar["num_shards"]}: {sidecar["num_written"]} written, {skipped} skipped '
+          f'so far, {rate:.1f} examples/s')
+      yield sidecar
+  except concurrent.futures.BrokenExecutor as e:
+    raise ConversionError(f'a worker process died ({e}); finished shards are kept, run '
+                          'again to resume') from e
+  finally:
+    if executor is not None:
+      stop.set()
+      executor.shutdown(wait=True, cancel_futures=True)
+
+
+def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margin=0.2,
+            shard_size=500, workers=2, strict=False, overwrite=False, keypoints2d=None,
+            boxes=None, actions=None, fbi_threshold_deg=fbi.DEFAULT_THRESHOLD_DEG,
+            jpeg_quality=90, log=print):
+  """Converts a challenge-layout folder into TFRecord shards; returns the manifest.
+
+  Raises ConversionError on fatal problems (and, with `strict`, on the first bad item).
+  """
+  _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality, fbi_threshold_deg)
+  if not os.path.isdir(input_dir):
+    raise ConversionError(f'--input_dir {input_dir}: no such folder')
+  run_splits = _resolve_splits(input_dir, splits, log)
+  side = _SideFiles(keypoints2d, boxes, actions)
+  settings = dict(schema_version=schema.SCHEMA_VERSION, crop_size=int(crop_size),
+                  margin=float(margin), shard_size=int(shard_size),
+                  fbi_threshold_deg=float(fbi_threshold_deg),
+                  jpeg_quality=int(jpeg_quality))
+  tasks, plan_notes, matched = [], list(side.notes), set()
+  for split in run_splits:
+    items, has_pose, notes = _plan_split(input_dir, split, side, strict)
+    plan_notes.extend(notes)
+    matched.update(tuple(it['key']) for it in items)
+    num_shards = -(-len(items) // shard_size)
+    for k in range(num_shards):
+      chunk = items[k * shard_size:(k + 1) * shard_size]
+      tasks.append(dict(
+          split=split, index=k, num_shards=num_shards,
+          shard=shard_name(split, k, num_shards), items=chunk, strict=bool(strict),
+          output_dir=output_dir, plan_settings=settings, input_digest=_input_digest(chunk),
+          settings=dict(settings, has_pose=has_pose)))
+  plan_notes.extend(side.unmatched_notes(matched))
+
+  os.makedirs(os.path.join(output_dir, PARTS_DIR), exist_ok=True)
+  _remove_temporaries(output_dir)
+  if overwrite:
+    _remove_outputs(output_dir, log)
+  done, todo, kept = _check_existing(
+      output_dir, tasks, {s.lower() for s in run_splits}, settings)
+  if done:
+    log(f'resuming: {len(done)} of {len(tasks)} shards already converted')
+  if kept:
+    log(f'keeping {len(kept)} shards of splits not in this run')
+  skipped_before = sum(s['num_skipped'] for s in done.values())
+  try:
+    for _ in _run_tasks(todo, workers, log, skipped_before):
+      pass
+  finally:
+    _remove_temporaries(output_dir)
+
+  manifest = _build_manifest(output_dir, input_dir, [t['shard'] for t in tasks] + kept,
+                             settings, side.paths, plan_notes)
+  _write_json_atomic(os.path.join(output_dir, MANIFEST), manifest)
+  return manifest

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job end to end at quick scale, on the embedded synthetic data:
+# environment, synthetic data set, TFRecord conversion, data summary, contact sheet.
+# Reuses what an earlier run made; FBI3D_WORK=... changes the working folder (default .).
+set -euo pipefail
+source "$(dirname "$0")/tools/env.sh"
+cd "$ROOT"
+WORK="${FBI3D_WORK:-$ROOT}"
+DATA="$WORK/data"
+RUN="$WORK/runs/quickstart"
+mkdir -p "$DATA" "$RUN"
+start=$(date +%s)
+
+echo "== 1/3 synthetic data set in the ECCV 2018 challenge layout: $DATA/synthetic"
+python tools/make_synthetic.py --out_dir="$DATA/synthetic" --seed=0 \
+  --num_train=2000 --num_val=300 --num_test=300 --image_size=384
+
+echo "== 2/3 conversion to TFRecords (crop 128): $DATA/synthetic_records"
+python tools/convert_challenge.py --input_dir="$DATA/synthetic" \
+  --output_dir="$DATA/synthetic_records" --crop_size=128
+
+echo "== 3/3 contact sheet of the training split"
+python tools/contact_sheet.py --data_dir="$DATA/synthetic_records" --split=train \
+  --num=24 --out="$RUN/contact_sheet.png"
+
+echo "== quickstart finished in $(( $(date +%s) - start )) s; outputs in $RUN"

@@ -1,0 +1,432 @@
+"""Tests of the challenge-layout converter on tiny layouts built here."""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import fbi
+from fbi3d import geometry
+from fbi3d import skeleton
+from fbi3d.data import convert
+from fbi3d.data import layout
+from fbi3d.data import schema
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CROP = 32
+
+
+def _pose(rng):
+  pose = np.zeros((17, 3))
+  for parent, child in skeleton.BONES:
+    v = rng.normal(size=3)
+    pose[child] = pose[parent] + 100.0 * v / np.linalg.norm(v)
+  return pose
+
+
+def make_layout(root, counts=(('Train', 7),), meta=True, unlabelled=('Test',), size=(64, 64),
+                seed=0):
+  """Writes a tiny challenge layout; returns {split: {id: truth}} as read back."""
+  rng = np.random.default_rng(seed)
+  truth = {}
+  for split, n in counts:
+    split_dir = os.path.join(root, split)
+    os.makedirs(os.path.join(split_dir, 'IMG'))
+    if split not in unlabelled:
+      os.makedirs(os.path.join(split_dir, 'POSE'))
+    records, truth[split] = [], {}
+    for i in range(n):
+      rid = f'{i + 1:05d}'
+      h, w = size
+      image = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+      cv2.circle(image, (w // 2, h // 2), 10, (0, 200, 50), -1)
+      cv2.imwrite(os.path.join(split_dir, 'IMG', rid + '.jpg'), image)
+      joints = rng.uniform([8, 6], [w - 8, h - 6], size=(17, 2))
+      record = dict(id=rid, action=(i * 4) % 16 - 1, subject=1 + i % 2, joints2d=joints,
+                    intrinsics=(500.0 + i, 501.0, w / 2, h / 2))
+      records.append(record)
+      entry = dict(image=os.path.join(split_dir, 'IMG', rid + '.jpg'), action=record['action'],
+                   subject=record['subject'])
+      if split not in unlabelled:
+        pose_path = os.path.join(split_dir, 'POSE', rid + '.csv')
+        layout.write_pose_csv(pose_path, _pose(rng))
+        entry['pose3d'] = layout.read_pose_csv(pose_path)
+      truth[split][rid] = entry
+    if meta:
+      layout.write_meta(os.path.join(split_dir, 'META.csv'), records)
+      read, _ = layout.read_meta(os.path.join(split_dir, 'META.csv'))
+      for rid, r in read.items():
+        truth[split][rid].update(joints2d=r['joints2d'], intrinsics=r['intrinsics'])
+  return truth
+
+
+def read_records(out_dir, manifest, split):
+  examples = []
+  for shard in manifest['splits'][split]['shards']:
+    for raw in tf.data.TFRecordDataset(os.path.join(out_dir, shard)):
+      examples.append(schema.parse_numpy(raw.numpy()))
+  return examples
+
+
+def run(in_dir, out_dir, **kwargs):
+  kwargs.setdefault('crop_size', CROP)
+  kwargs.setdefault('shard_size', 3)
+  kwargs.setdefault('workers', 1)
+  kwargs.setdefault('log', lambda line: None)
+  return convert.convert(str(in_dir), str(out_dir), **kwargs)
+
+
+def test_round_trip_is_exact(tmp_path):
+  truth = make_layout(str(tmp_path / 'in'), counts=(('Train', 7), ('Test', 2)))
+  out = tmp_path / 'out'
+  manifest = run(tmp_path / 'in', out)
+  train = manifest['splits']['train']
+  assert train['shards'] == [f'train-{k:05d}-of-00003.tfrecord' for k in range(3)]
+  assert manifest['schema_version'] == schema.SCHEMA_VERSION
+  examples = read_records(str(out), manifest, 'train')
+  assert [e[schema.SOURCE_ID].decode() for e in examples] == sorted(truth['Train'])
+  for ex in examples:
+    t = truth['Train'][ex[schema.SOURCE_ID].decode()]
+    box = geometry.square_box(t['joints2d'], 0.2)
+    np.testing.assert_array_equal(ex[schema.POSE3D], t['pose3d'])
+    np.testing.assert_allclose(ex[schema.POSE2D], geometry.image_to_crop(t['joints2d'], box, CROP),
+                               atol=1e-4)
+    np.testing.assert_array_equal(ex[schema.FBI], fbi.fbi_labels(t['pose3d']))
+    np.testing.assert_allclose(ex[schema.CROP_BOX], box, atol=1e-4)
+    np.testing.assert_array_equal(ex[schema.INTRINSICS], t['intrinsics'])
+    assert ex[schema.ACTION] == t['action'] and ex[schema.SUBJECT] == t['subject']
+    assert ex[schema.SPLIT] == b'Train' and ex[schema.IMAGE_SIZE] == CROP
+    assert ex[schema.POSE2D_VALID] == 1 and ex[schema.POSE3D_VALID] == 1
+    crop = cv2.imdecode(np.frombuffer(ex[schema.IMAGE], np.uint8), cv2.IMREAD_COLOR)
+    expected = cv2.warpAffine(cv2.imread(t['image']), geometry.crop_affine(box, CROP),
+                              (CROP, CROP), flags=cv2.INTER_LINEAR)
+    assert crop.shape == (CROP, CROP, 3)
+    assert np.mean(np.abs(crop.astype(float) - expected)) < 12.0
+
+
+def test_unlabelled_test_split(tmp_path):
+  truth = make_layout(str(tmp_path / 'in'), counts=(('Train', 2), ('Test', 4)))
+  manifest = run(tmp_path / 'in', tmp_path / 'out')
+  test = manifest['splits']['test']
+  assert test['has_pose3d'] is False and test['fbi_class_balance'] is None
+  assert test['num_examples'] == 4 and manifest['splits']['train']['has_pose3d'] is True
+  assert any('test' in n and 'unlabelled' in n for n in manifest['notes'])
+  for ex in read_records(str(tmp_path / 'out'), manifest, 'test'):
+    t = truth['Test'][ex[schema.SOURCE_ID].decode()]
+    assert ex[schema.POSE3D_VALID] == 0 and ex[schema.POSE2D_VALID] == 1
+    assert not ex[schema.POSE3D].any() and not ex[schema.FBI].any()
+    assert ex[schema.SPLIT] == b'Test' and ex[schema.ACTION] == t['action']
+
+
+def test_manifest_counts_and_normalisation(tmp_path):
+  truth = make_layout(str(tmp_path / 'in'), counts=(('Train', 7), ('Val', 3)))
+  manifest = run(tmp_path / 'in', tmp_path / 'out', margin=0.1)
+  train = manifest['splits']['train']
+  assert train['num_examples'] == 7 and train['num_skipped'] == 0
+  assert train['crop_modes'] == {'joints2d': 7, 'box': 0, 'whole_image': 0}
+  counts = collections.Counter(t['action'] for t in truth['Train'].values())
+  expected = {a: counts.get(i, 0) for i, a in enumerate(skeleton.ACTIONS)}
+  expected['unknown'] = counts.get(-1, 0)
+  assert train['action_histogram'] == expected
+  assert expected['unknown'] == 2
+  pose3d = np.stack([t['pose3d'] for t in truth['Train'].values()]).astype(np.float64)
+  pose2d = np.stack([
+      geometry.image_to_crop(t['joints2d'], geometry.square_box(t['joints2d'], 0.1), CROP)
+      .astype(np.float32) for t in truth['Train'].values()]).astype(np.float64)
+  np.testing.assert_allclose(train['fbi_class_balance'], fbi.class_balance(
+      [fbi.fbi_labels(p) for p in pose3d]), atol=1e-12)
+  norm = manifest['normalisation']
+  assert norm['split'] == 'train' and norm['num_examples'] == 7
+  np.testing.assert_allclose(norm['pose3d_mean'], pose3d.mean(0), atol=1e-6)
+  np.testing.assert_allclose(norm['pose3d_std'], pose3d.std(0), atol=1e-6)
+  np.testing.assert_allclose(norm['pose2d_mean'], pose2d.mean(0), atol=1e-6)
+  np.testing.assert_allclose(norm['pose2d_std'], pose2d.std(0), atol=1e-6)
+  assert manifest['splits']['val']['num_examples'] == 3
+  assert manifest['skipped'] == [] and manifest['skipped_by_reason'] == {}
+  with open(tmp_path / 'out' / 'manifest.json') as f:
+    assert json.load(f) == manifest
+
+
+def _corrupt_empty_image(root):
+  open(os.path.join(root, 'Train/IMG/00002.jpg'), 'wb').close()
+  return 'Train/IMG/00002.jpg'
+
+
+def _corrupt_garbage_image(root):
+  with open(os.path.join(root, 'Train/IMG/00002.jpg'), 'wb') as f:
+    f.write(b'\xff\xd8 this is not a jpeg at all \xff\xd9')
+  return 'Train/IMG/00002.jpg'
+
+
+def _corrupt_truncated_image(root):
+  path = os.path.join(root, 'Train/IMG/00002.jpg')
+  with open(path, 'rb') as f:
+    data = f.read()
+  with open(path, 'wb') as f:
+    f.write(data[:len(data) // 2])
+  return 'Train/IMG/00002.jpg'
+
+
+def _remove_pose(root):
+  os.remove(os.path.join(root, 'Train/POSE/00002.csv'))
+  return 'Train/IMG/00002.jpg'
+
+
+def _remove_image(root):
+  os.remove(os.path.join(root, 'Train/IMG/00002.jpg'))
+  return 'Train/POSE/00002.csv'
+
+
+def _edit_pose(text):
+  def corrupt(root):
+    path = os.path.join(root, 'Train/POSE/00002.csv')
+    with open(path) as f:
+      lines = f.read().splitlines()
+    with open(path, 'w') as f:
+      f.write('\n'.join(text(lines)) + '\n')
+    return 'Train/POSE/00002.csv'
+  return corrupt
+
+
+def _duplicate_image(root):
+  image = cv2.imread(os.path.join(root, 'Train/IMG/00002.jpg'))
+  cv2.imwrite(os.path.join(root, 'Train/IMG/00002.png'), image)
+  return 'Train/IMG/00002.png'
+
+
+def _edit_meta(edit):
+  def corrupt(root):
+    path = os.path.join(root, 'Train/META.csv')
+    with open(path) as f:
+      lines = f.read().splitlines()
+    with open(path, 'w') as f:
+      f.write('\n'.join(edit(lines)) + '\n')
+    return 'Train/META.csv'
+  return corrupt
+
+
+def _row(lines, rid):
+  return next(i for i, ln in enumerate(lines) if ln.startswith(rid + ','))
+
+
+def _meta_duplicate(lines):
+  return lines + [lines[_row(lines, '00002')]]
+
+
+def _meta_short_row(lines):
+  i = _row(lines, '00002')
+  lines[i] = ','.join(lines[i].split(',')[:-1])
+  return lines
+
+
+def _meta_not_a_number(lines):
+  i = _row(lines, '00002')
+  parts = lines[i].split(',')
+  parts[-1] = 'abc'
+  lines[i] = ','.join(parts)
+  return lines
+
+
+def _meta_nan_joint(lines):
+  i = _row(lines, '00002')
+  parts = lines[i].split(',')
+  parts[5] = 'nan'
+  lines[i] = ','.join(parts)
+  return lines
+
+
+BAD_INPUTS = {
+    'missing pose': [_remove_pose],
+    'missing image': [_remove_image],
+    'corrupt image': [_corrupt_empty_image, _corrupt_garbage_image, _corrupt_truncated_image],
+    'bad pose': [_edit_pose(lambda ls: ls[:-1]), _edit_pose(lambda ls: ls[:3] + ['1,2'] + ls[4:]),
+                 _edit_pose(lambda ls: ls[:3] + ['1,x,2'] + ls[4:]),
+                 _edit_pose(lambda ls: ls[:3] + ['1,nan,2'] + ls[4:])],
+    'duplicate id': [_duplicate_image, _edit_meta(_meta_duplicate)],
+    'bad meta': [_edit_meta(_meta_short_row), _edit_meta(_meta_not_a_number)],
+    'nan 2d joints': [_edit_meta(_meta_nan_joint)],
+}
+CASES = [(kind, fn) for kind, fns in BAD_INPUTS.items() for fn in fns]
+
+
+@pytest.mark.parametrize('kind,corrupt', CASES,
+                         ids=[f'{k}-{i}' for i, (k, _) in enumerate(CASES)])
+def test_bad_input_is_skipped_and_counted(tmp_path, kind, corrupt):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 5),))
+  named = corrupt(root)
+  manifest = run(root, tmp_path / 'out')
+  assert [(s['split'], s['id']) for s in manifest['skipped']] == [('Train', '00002')]
+  assert convert.reason_kind(manifest['skipped'][0]['reason']) == kind
+  assert manifest['skipped_by_reason'] == {kind: 1}
+  assert manifest['splits']['train']['num_examples'] == 4
+  assert manifest['splits']['train']['num_skipped'] == 1
+  ids = [e[schema.SOURCE_ID].decode()
+         for e in read_records(str(tmp_path / 'out'), manifest, 'train')]
+  assert ids == ['00001', '00003', '00004', '00005']
+  with pytest.raises(convert.ConversionError) as error:
+    run(root, tmp_path / 'strict', strict=True)
+  message = str(error.value)
+  assert kind in message and os.path.join(root, named) in message
+  # Finished shards stay; the shard that met the bad item is not visible.
+  assert not os.path.exists(tmp_path / 'strict' / 'train-00000-of-00002.tfrecord')
+  if os.path.exists(tmp_path / 'strict'):
+    assert not [n for n in os.listdir(tmp_path / 'strict') if n.endswith('.tmp')]
+
+
+def test_strict_keeps_finished_shards(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 5),))
+  _corrupt_garbage_image(root)
+  os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/00005.jpg'))
+  cv2.imwrite(os.path.join(root, 'Train/IMG/00002.jpg'), np.zeros((64, 64, 3), np.uint8))
+  with pytest.raises(convert.ConversionError, match='Train/00005: corrupt image'):
+    run(root, tmp_path / 'out', strict=True)
+  assert sorted(os.listdir(tmp_path / 'out')) == ['.parts', 'train-00000-of-00002.tfrecord']
+
+
+def _shard_stats(out_dir):
+  stats = {n: os.stat(os.path.join(out_dir, n)) for n in os.listdir(out_dir)
+           if n.endswith('.tfrecord')}
+  return {n: (st.st_ino, st.st_mtime_ns) for n, st in stats.items()}
+
+
+def test_resume_rewrites_only_missing_shards(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 8),))
+  first = run(root, out)
+  before = _shard_stats(out)
+  assert len(before) == 3
+  os.remove(os.path.join(out, 'train-00001-of-00003.tfrecord'))
+  os.remove(os.path.join(out, '.parts', 'train-00001-of-00003.tfrecord.json'))
+  os.remove(os.path.join(out, '.parts', 'train-00002-of-00003.tfrecord.json'))
+  with open(os.path.join(out, 'train-00001-of-00003.tfrecord.tmp'), 'wb') as f:
+    f.write(b'half a shard')
+  lines = []
+  second = run(root, out, log=lines.append)
+  after = _shard_stats(out)
+  assert after['train-00000-of-00003.tfrecord'] == before['train-00000-of-00003.tfrecord']
+  assert after['train-00002-of-00003.tfrecord'] != before['train-00002-of-00003.tfrecord']
+  assert not [n for n in os.listdir(out) if n.endswith('.tmp')]
+  assert any('resuming: 1 of 3' in ln for ln in lines)
+  ids = [e[schema.SOURCE_ID].decode() for e in read_records(out, second, 'train')]
+  assert ids == [f'{i:05d}' for i in range(1, 9)]
+  assert second == first
+  third = run(root, out)
+  assert _shard_stats(out) == after and third == first
+
+
+def test_changed_plan_needs_overwrite(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 5),))
+  run(root, out)
+  for change in (dict(shard_size=2), dict(crop_size=48), dict(fbi_threshold_deg=5.0)):
+    with pytest.raises(convert.ConversionError, match='--overwrite'):
+      run(root, out, **change)
+  layout.write_pose_csv(os.path.join(root, 'Train/POSE/00001.csv'), np.full((17, 3), 1000.0))
+  with pytest.raises(convert.ConversionError, match='input files changed'):
+    run(root, out)
+  manifest = run(root, out, shard_size=2, overwrite=True)
+  assert sorted(n for n in os.listdir(out) if n.endswith('.tfrecord')) == [
+      f'train-{k:05d}-of-00003.tfrecord' for k in range(3)]
+  assert manifest['skipped_by_reason'] == {'degenerate pose': 1}
+
+
+def test_whole_image_crop_without_2d(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 3),), meta=False, size=(48, 64))
+  manifest = run(root, tmp_path / 'out')
+  train = manifest['splits']['train']
+  assert train['crop_modes'] == {'joints2d': 0, 'box': 0, 'whole_image': 3}
+  assert train['action_histogram']['unknown'] == 3
+  assert any('whole image' in n for n in manifest['notes'])
+  assert any('no 2D joints' in n for n in manifest['notes'])
+  assert manifest['normalisation']['pose2d_mean'] is None
+  for ex in read_records(str(tmp_path / 'out'), manifest, 'train'):
+    np.testing.assert_array_equal(ex[schema.CROP_BOX], [0.0, -8.0, 64.0])
+    assert ex[schema.POSE2D_VALID] == 0 and not ex[schema.POSE2D].any()
+    assert ex[schema.ACTION] == -1 and ex[schema.SUBJECT] == -1
+    assert not ex[schema.INTRINSICS].any()
+
+
+def test_side_files(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 4),), meta=False)
+  rng = np.random.default_rng(3)
+  joints = {rid: rng.uniform(10, 50, size=(17, 2)).round(2) for rid in ('00001', '00002')}
+  joints['00004'] = joints['00001'].copy()
+  joints['00004'][3, 1] = np.nan
+  kp_path, box_path, act_path = (str(tmp_path / n) for n in ('kp.csv', 'box.csv', 'act.csv'))
+  with open(kp_path, 'w') as f:
+    f.write(','.join(convert.KEYPOINT_COLUMNS) + '\n')
+    for rid, j in joints.items():
+      f.write(f'Train,{rid},' + ','.join(str(v) for v in j.reshape(-1)) + '\n')
+  with open(box_path, 'w') as f:
+    f.write('split,id,x,y,w,h\nTrain,00002,1,1,5,5\nTrain,00003,10,20,30,10\n')
+  with open(act_path, 'w') as f:
+    f.write('split,id,action\nTrain,00001,Walking\ntrain,3,Eating\nVal,00009,Posing\n')
+  manifest = run(root, tmp_path / 'out', keypoints2d=kp_path, boxes=box_path,
+                 actions=act_path)
+  assert manifest['side_files']['boxes'] == box_path
+  train = manifest['splits']['train']
+  assert train['crop_modes'] == {'joints2d': 2, 'box': 1, 'whole_image': 0}
+  assert manifest['skipped_by_reason'] == {'nan 2d joints': 1}
+  assert manifest['skipped'][0]['id'] == '00004' and kp_path in manifest['skipped'][0]['reason']
+  assert train['action_histogram']['Walking'] == 1 and train['action_histogram']['Eating'] == 1
+  assert any('--actions: 1 rows match no image' in n for n in manifest['notes'])
+  examples = {e[schema.SOURCE_ID].decode(): e
+              for e in read_records(str(tmp_path / 'out'), manifest, 'train')}
+  for rid in ('00001', '00002'):
+    box = geometry.square_box(joints[rid], 0.2)
+    np.testing.assert_allclose(examples[rid][schema.CROP_BOX], box, atol=1e-4)
+    np.testing.assert_allclose(examples[rid][schema.POSE2D],
+                               geometry.image_to_crop(joints[rid], box, CROP), atol=1e-4)
+  np.testing.assert_allclose(examples['00003'][schema.CROP_BOX], [4.0, 4.0, 42.0], atol=1e-5)
+  assert examples['00003'][schema.POSE2D_VALID] == 0
+  assert examples['00003'][schema.ACTION] == skeleton.action_index('Eating')
+
+
+def test_two_workers(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 7), ('Val', 2)))
+  lines = []
+  manifest = run(root, out, workers=2, shard_size=2, log=lines.append)
+  assert len([ln for ln in lines if 'examples/s' in ln]) == 5
+  ids = [e[schema.SOURCE_ID].decode() for e in read_records(out, manifest, 'train')]
+  assert ids == [f'{i:05d}' for i in range(1, 8)]
+  assert manifest == run(root, tmp_path / 'single', shard_size=2)
+
+
+def test_fatal_errors(tmp_path):
+  with pytest.raises(convert.ConversionError, match='no such folder'):
+    run(tmp_path / 'nowhere', tmp_path / 'out')
+  os.makedirs(tmp_path / 'empty' / 'Other')
+  with pytest.raises(convert.ConversionError, match='no split'):
+    run(tmp_path / 'empty', tmp_path / 'out')
+  make_layout(str(tmp_path / 'in'), counts=(('Train', 1),))
+  lines = []
+  manifest = run(tmp_path / 'in', tmp_path / 'out', splits='Train,Val', log=lines.append)
+  assert list(manifest['splits']) == ['train']
+  assert any('warning: split Val not found' in ln for ln in lines)
+
+
+def test_command_line(tmp_path):
+  make_layout(str(tmp_path / 'in'), counts=(('Train', 3),))
+  tool = os.path.join(REPO, 'tools', 'convert_challenge.py')
+  ok = subprocess.run(
+      [sys.executable, tool, f'--input_dir={tmp_path / "in"}', f'--output_dir={tmp_path / "out"}',
+       '--crop_size=32', '--workers=1'], capture_output=True, text=True, check=False)
+  assert ok.returncode == 0, ok.stderr
+  assert 'train: 3 examples' in ok.stdout
+  assert os.path.exists(tmp_path / 'out' / 'manifest.json')
+  bad = subprocess.run(
+      [sys.executable, tool, f'--input_dir={tmp_path / "nowhere"}',
+       f'--output_dir={tmp_path / "out2"}'], capture_output=True, text=True, check=False)
+  assert bad.returncode != 0
+  assert 'error: --input_dir' in bad.stderr and 'Traceback' not in bad.stderr
