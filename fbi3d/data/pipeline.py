@@ -166,7 +166,7 @@ def heatmaps(points, valid, size, stride, sigma):
 
 def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigma,
                    augment):
-  images = tf.cast(batch['image'], tf.float32) / 255.0
+  images = batch['image']                                   # uint8 until warped
   n = tf.shape(images)[0]
   seeds = tf.random.experimental.stateless_split(
       tf.stack([tf.cast(seed, tf.int64), counter]), num=8)
@@ -188,19 +188,22 @@ def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigm
     inverse = tf.linalg.inv(matrices)
     flat = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
     images = addons.projective_transform(images, flat, (out_size, out_size))
+  images = tf.cast(images, tf.float32) * (1.0 / 255.0)
   pose2d = flip_joints(apply_to_points(matrices, batch['pose2d']), flip)
   pose3d = transform_pose3d(batch['pose3d'], angle, flip)
   fbi = flip_fbi(batch['fbi'], flip)
 
   if augment:
-    brightness = uniform(3, -aug.brightness, aug.brightness)
-    contrast = uniform(4, 1.0 - aug.contrast, 1.0 + aug.contrast)
-    saturation = uniform(5, 1.0 - aug.saturation, 1.0 + aug.saturation)
+    # Saturation s, contrast c and brightness b in one pass: with g the grey image and m
+    # the image mean, c * (g + s (x - g) - m) + m + b = c s x + c (1 - s) g + (1 - c) m + b
+    # (the mean is unchanged by the saturation step).
+    brightness = uniform(3, -aug.brightness, aug.brightness)[:, None, None, None]
+    contrast = uniform(4, 1.0 - aug.contrast, 1.0 + aug.contrast)[:, None, None, None]
+    saturation = uniform(5, 1.0 - aug.saturation, 1.0 + aug.saturation)[:, None, None, None]
     grey = tf.reduce_mean(images, axis=-1, keepdims=True)
-    images = grey + (images - grey) * saturation[:, None, None, None]
-    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
-    images = (images - mean) * contrast[:, None, None, None] + mean
-    images = images + brightness[:, None, None, None]
+    mean = tf.reduce_mean(grey, axis=[1, 2, 3], keepdims=True)
+    images = (contrast * saturation * images + contrast * (1.0 - saturation) * grey
+              + ((1.0 - contrast) * mean + brightness))
     if aug.occlusion_probability > 0:
       lo, hi = aug.occlusion_size
       side = tf.random.stateless_uniform([], seeds[6], lo, hi) * out_size
