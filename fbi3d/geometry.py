@@ -142,3 +142,45 @@ def rotation_matrix(axis, angle):
   c, s = np.cos(angle), np.sin(angle)
   k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
   return np.eye(3) + s * k + (1 - c) * (k @ k)
+
+
+def solve_root_translation(pose3d_rel, joints2d, intrinsics):
+  """Camera-frame position of the root [..., 3] from a root-relative pose [..., J, 3] and
+  its undistorted projection [..., J, 2] (image pixels), by linear least squares.
+
+  x_j - cx = fx (X_j + X0) / (Z_j + Z0) gives fx X0 - (x_j - cx) Z0 = (x_j - cx) Z_j - fx X_j,
+  and likewise for y; exact when the 2D is the pinhole projection of the 3D.
+  """
+  pose3d_rel = np.asarray(pose3d_rel, np.float64)
+  joints2d = np.asarray(joints2d, np.float64)
+  fx, fy, cx, cy = np.asarray(intrinsics, np.float64)
+  if fx <= 0 or fy <= 0:
+    raise ValueError('solve_root_translation: intrinsics unknown (focal length <= 0).')
+  u = joints2d[..., 0] - cx
+  v = joints2d[..., 1] - cy
+  zeros = np.zeros_like(u)
+  # Rows for x: [fx, 0, -u]; rows for y: [0, fy, -v].
+  rows_x = np.stack([np.full_like(u, fx), zeros, -u], axis=-1)
+  rows_y = np.stack([zeros, np.full_like(v, fy), -v], axis=-1)
+  a = np.concatenate([rows_x, rows_y], axis=-2)
+  b = np.concatenate([u * pose3d_rel[..., 2] - fx * pose3d_rel[..., 0],
+                      v * pose3d_rel[..., 2] - fy * pose3d_rel[..., 1]], axis=-1)
+  ata = np.swapaxes(a, -1, -2) @ a
+  atb = np.swapaxes(a, -1, -2) @ b[..., None]
+  return np.linalg.solve(ata, atb)[..., 0]
+
+
+def backproject(joints2d, depth, intrinsics):
+  """Camera-frame 3D [..., J, 3] of image points [..., J, 2] at depths [..., J] (mm)."""
+  joints2d = np.asarray(joints2d, np.float64)
+  depth = np.asarray(depth, np.float64)
+  fx, fy, cx, cy = np.asarray(intrinsics, np.float64)
+  x = (joints2d[..., 0] - cx) * depth / fx
+  y = (joints2d[..., 1] - cy) * depth / fy
+  return np.stack([x, y, depth], axis=-1)
+
+
+def resize_points(points, from_size, to_size):
+  """Points in a square image of side from_size to the same image resized to to_size
+  (pixel centres at integer coordinates): u' = (u + 0.5) * to / from - 0.5."""
+  return (np.asarray(points, np.float64) + 0.5) * (to_size / from_size) - 0.5

@@ -71,3 +71,31 @@ def contact_sheet(examples, path, columns=6, title=None):
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
+
+
+def figure_to_array(fig):
+  """RGB uint8 array of a matplotlib figure (closes it)."""
+  fig.canvas.draw()
+  image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+  plt.close(fig)
+  return image
+
+
+def prediction_strip(images, predicted, target=None, captions=None):
+  """A row of crops with predicted 2D skeletons (and targets as faint lines), as an RGB
+  uint8 array, for TensorBoard."""
+  n = len(images)
+  fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.2), squeeze=False)
+  for i, ax in enumerate(axes[0]):
+    ax.imshow(np.clip(images[i], 0, 1) if images[i].dtype != np.uint8 else images[i])
+    if target is not None:
+      ax.plot(*np.asarray(target[i]).T, 'w.', markersize=3, alpha=0.7)
+    draw_skeleton(ax, predicted[i], linewidth=1.4, marker_size=5)
+    size = images[i].shape[0]
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    ax.axis('off')
+    if captions:
+      ax.set_title(captions[i], fontsize=7)
+  fig.tight_layout()
+  return figure_to_array(fig)

@@ -93,3 +93,26 @@ def test_procrustes_excludes_reflection():
   mirrored = target * np.array([-1.0, 1.0, 1.0])
   aligned = geometry.procrustes_align(mirrored, target)
   assert np.linalg.norm(aligned - target) > 0.1
+
+
+def test_root_translation_and_backprojection_are_exact():
+  rng = np.random.default_rng(3)
+  rel = np.round(rng.normal(size=(17, 3)) * 200)
+  rel -= rel[0]
+  root = np.array([150.0, -80.0, 4500.0])
+  intrinsics = (1145.0, 1143.0, 512.0, 515.0)
+  joints2d = geometry.project(rel + root, intrinsics)
+  np.testing.assert_allclose(geometry.solve_root_translation(rel, joints2d, intrinsics),
+                             root, atol=1e-6)
+  back = geometry.backproject(joints2d, rel[:, 2] + root[2], intrinsics)
+  np.testing.assert_allclose(back, rel + root, atol=1e-6)
+  # Hand case: a point at pixel (cx + 100, cy) and depth 2000 with fx 1000 has x = 200.
+  np.testing.assert_allclose(
+      geometry.backproject([[612.0, 515.0]], [2000.0], (1000.0, 1.0, 512.0, 515.0)),
+      [[200.0, 0.0, 2000.0]])
+
+
+def test_resize_points_keeps_pixel_centres():
+  # Pixel 0 of a 32 image spans [-0.5, 0.5]; in a 64 image that is [-0.5, 1.5], centre 0.5.
+  np.testing.assert_allclose(geometry.resize_points([[0.0, 31.0]], 32, 64), [[0.5, 62.5]])
+  np.testing.assert_allclose(geometry.resize_points([[0.5, 62.5]], 64, 32), [[0.0, 31.0]])

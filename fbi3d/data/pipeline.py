@@ -12,7 +12,8 @@ A batch is a dict:
   image [B, S, S, 3] float32 in [0, 1]; pose2d [B, 17, 2] crop pixels at size S;
   pose3d [B, 17, 3] mm; fbi [B, 14] int32; heatmaps [B, S/stride, S/stride, 17];
   visible [B, 17] (2D known and inside the crop); pose2d_valid, pose3d_valid [B];
-  action, subject [B] int32; source_id [B] string; crop_box [B, 3].
+  action, subject [B] int32; source_id [B] string; crop_box [B, 3] (x0, y0, size of the
+  crop in image pixels, at the converted crop size); intrinsics [B, 4] (zeros: unknown).
 """
 
 import dataclasses
@@ -95,6 +96,7 @@ def _decode(serialized):
       'subject': tf.cast(ex[schema.SUBJECT], tf.int32),
       'source_id': ex[schema.SOURCE_ID],
       'crop_box': ex[schema.CROP_BOX],
+      'intrinsics': ex[schema.INTRINSICS],
   }
 
 

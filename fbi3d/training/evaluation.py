@@ -1,0 +1,55 @@
+"""Running a network over a whole split and turning crop outputs into image and 3D
+coordinates, shared by the phases' final measurements."""
+
+import numpy as np
+
+from fbi3d import geometry
+from fbi3d.data import pipeline
+
+
+def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'visible',
+                                                    'pose3d_valid', 'crop_box', 'intrinsics',
+                                                    'action')):
+  """Runs `network` over every example of `split` (no augmentation, fixed order).
+
+  outputs_fn(network_outputs) -> dict of arrays per batch. Returns (predictions, targets),
+  each a dict of arrays concatenated over the split.
+  """
+  ds = pipeline.make_dataset(cfg.data_dir, split, cfg.batch_size, image_size=cfg.image_size,
+                             heatmap_sigma=cfg.heatmap_sigma, deterministic=True)
+  preds, targets = {}, {}
+  for batch in ds:
+    out = outputs_fn(network(batch['image'], training=False))
+    for k, v in out.items():
+      preds.setdefault(k, []).append(np.asarray(v))
+    for k in keys:
+      targets.setdefault(k, []).append(batch[k].numpy())
+  return ({k: np.concatenate(v) for k, v in preds.items()},
+          {k: np.concatenate(v) for k, v in targets.items()})
+
+
+def to_image_pixels(points, crop_box, record_crop_size, model_size):
+  """Model-crop pixels [N, J, 2] -> source image pixels, per example."""
+  out = np.empty(points.shape, np.float64)
+  for i, (p, box) in enumerate(zip(points, crop_box)):
+    p = geometry.resize_points(p, model_size, record_crop_size)
+    out[i] = geometry.crop_to_image(p, box, record_crop_size)
+  return out
+
+
+def lift_25d(pred_xy_img, pred_z_rel, gt_pose3d, gt_xy_img, intrinsics):
+  """3D root-relative poses from 2.5D predictions (image pixels + root-relative depth)
+  using the ground-truth root position, as integral-regression evaluations do: the root
+  is solved from the ground truth's 3D and 2D with the camera intrinsics, then the
+  predicted joints are back-projected at root depth + predicted depth.
+
+  Returns [N, J, 3] root-relative mm, or None when intrinsics are unknown.
+  """
+  if np.any(np.asarray(intrinsics)[:, 0] <= 0):
+    return None
+  out = np.empty(gt_pose3d.shape, np.float64)
+  for i in range(len(out)):
+    root = geometry.solve_root_translation(gt_pose3d[i], gt_xy_img[i], intrinsics[i])
+    absolute = geometry.backproject(pred_xy_img[i], root[2] + pred_z_rel[i], intrinsics[i])
+    out[i] = geometry.root_relative(absolute)
+  return out

@@ -1,0 +1,138 @@
+"""Phase generator: the multimodal generator, coarse-3D and FBI branches trained together.
+
+Coarse-3D (explicit depth): L1 on normalised coordinates (x / S, y / S in crop pixels,
+z / depth_range_mm root-relative) over joints that are known and inside the crop.
+FBI (implicit depth): cross-entropy of the 14 x 3 softmax. The weights are flags.
+
+The coarse-3D MPJPE in results.json turns the predicted 2.5D pose (crop pixels plus
+root-relative depth) into millimetres with the ground-truth root position, as
+integral-regression evaluations on Human3.6M do (see evaluation.lift_25d).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from fbi3d import fbi as fbi_lib
+from fbi3d import metrics as metrics_lib
+from fbi3d import skeleton
+from fbi3d import viz
+from fbi3d.models import generator as generator_lib
+from fbi3d.training import evaluation
+
+
+class GeneratorTask:
+  name = 'generator'
+  # The generator reads the crops the 2D estimator reads: same crop size.
+  requires = {'pose2d': ('image_size',)}
+
+  def __init__(self, cfg):
+    self.cfg = cfg
+
+  def check_data(self, manifest):
+    train = manifest['splits'].get('train')
+    if not train or train.get('has_pose3d') is False:
+      raise ValueError('the generator needs 3D poses in the training split.')
+
+  def build_network(self):
+    c = self.cfg
+    return generator_lib.build_generator(
+        c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
+        coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
+        depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels))
+
+  def load_predecessors(self, network):
+    del network
+
+  def _weights(self, batch):
+    return batch['visible'] * batch['pose3d_valid'][:, None]
+
+  def losses(self, outputs, batch):
+    c = self.cfg
+    target = tf.concat([batch['pose2d'], batch['pose3d'][..., 2:]], axis=-1)
+    norm = tf.constant([c.image_size, c.image_size, c.depth_range_mm], tf.float32)
+    w = self._weights(batch)
+    l1 = tf.reduce_sum(tf.abs(outputs['coarse3d'] - target) / norm, axis=-1)
+    coarse = tf.reduce_sum(w * l1) / (tf.reduce_sum(w) + 1e-6)
+    probs = tf.clip_by_value(outputs['fbi'], 1e-7, 1.0)
+    ce = -tf.math.log(tf.gather(probs, batch['fbi'], axis=-1, batch_dims=2))
+    valid = batch['pose3d_valid'][:, None]
+    fbi_loss = tf.reduce_sum(ce * valid) / (tf.reduce_sum(valid) * ce.shape[-1] + 1e-6)
+    return {'coarse3d_loss': c.coarse3d_weight * coarse, 'fbi_loss': c.fbi_weight * fbi_loss}
+
+  def batch_metrics(self, outputs, batch):
+    w = self._weights(batch)
+    depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
+    xy = tf.norm(outputs['coarse3d'][..., :2] - batch['pose2d'], axis=-1)
+    correct = tf.cast(tf.equal(tf.argmax(outputs['fbi'], -1, output_type=tf.int32),
+                               batch['fbi']), tf.float32)
+    valid = batch['pose3d_valid'][:, None]
+    return {
+        'depth_error_mm': tf.reduce_sum(w * depth) / (tf.reduce_sum(w) + 1e-6),
+        'xy_error_px': tf.reduce_sum(w * xy) / (tf.reduce_sum(w) + 1e-6),
+        'fbi_accuracy': tf.reduce_sum(correct * valid) / (tf.reduce_sum(valid) * 14 + 1e-6),
+    }
+
+  def predict_fn(self, outputs):
+    return {'coarse3d': outputs['coarse3d'].numpy(), 'fbi': outputs['fbi'].numpy()}
+
+  def evaluate(self, network, cfg, manifest):
+    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn)
+    valid = gt['pose3d_valid'] > 0
+    if not valid.any():
+      return dict(split=cfg.eval_split, num_examples=int(len(valid)),
+                  note='no 3D ground truth in this split')
+    pred = {k: v[valid] for k, v in pred.items()}
+    gt = {k: v[valid] for k, v in gt.items()}
+    crop = manifest['crop_size']
+    xy_img = evaluation.to_image_pixels(pred['coarse3d'][..., :2], gt['crop_box'], crop,
+                                        cfg.image_size)
+    gt_img = evaluation.to_image_pixels(gt['pose2d'], gt['crop_box'], crop, cfg.image_size)
+    lifted = evaluation.lift_25d(xy_img, pred['coarse3d'][..., 2], gt['pose3d'], gt_img,
+                                 gt['intrinsics'])
+    out = dict(split=cfg.eval_split, num_examples=int(valid.sum()),
+               depth_error_mm=float(np.abs(pred['coarse3d'][..., 2]
+                                           - gt['pose3d'][..., 2]).mean()),
+               xy_error_px=float(metrics_lib.error_2d(pred['coarse3d'][..., :2],
+                                                      gt['pose2d']).mean()))
+    if lifted is not None:
+      out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, gt['pose3d'])
+      out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, gt['pose3d'])
+    overall, per_bone = fbi_lib.fbi_accuracy(pred['fbi'], gt['fbi'])
+    # Baseline: always the training split's most frequent class of each bone.
+    balance = manifest['splits']['train'].get('fbi_class_balance')
+    if balance is not None:
+      majority = np.argmax(np.asarray(balance), axis=-1)
+    else:
+      majority = np.array([np.bincount(b, minlength=3).argmax() for b in gt['fbi'].T])
+    base_overall, base_per_bone = fbi_lib.fbi_accuracy(
+        np.broadcast_to(majority, gt['fbi'].shape), gt['fbi'])
+    out.update(
+        fbi_accuracy=overall, fbi_majority_accuracy=base_overall,
+        fbi_per_bone={name: dict(accuracy=float(a), majority_accuracy=float(b),
+                                 majority_class=fbi_lib.CLASS_NAMES[int(m)])
+                      for name, a, b, m in zip(skeleton.FBI_BONE_NAMES, per_bone,
+                                               base_per_bone, majority)})
+    return out
+
+  def format_metrics(self, m):
+    if 'fbi_accuracy' not in m:
+      return f'generator on {m["split"]}: {m.get("note")}'
+    lines = [f'generator on {m["split"]} ({m["num_examples"]} examples): coarse-3D MPJPE '
+             f'{m.get("coarse3d_mpjpe_mm", float("nan")):.1f} mm (PA '
+             f'{m.get("coarse3d_pa_mpjpe_mm", float("nan")):.1f} mm), depth error '
+             f'{m["depth_error_mm"]:.1f} mm, 2D error {m["xy_error_px"]:.2f} px',
+             f'FBI accuracy {m["fbi_accuracy"]:.1%} (always the most frequent class: '
+             f'{m["fbi_majority_accuracy"]:.1%})',
+             f'  {"bone":<22} {"FBI branch":>10} {"majority":>9}']
+    for name, b in m['fbi_per_bone'].items():
+      lines.append(f'  {name:<22} {b["accuracy"]:>10.1%} {b["majority_accuracy"]:>9.1%}')
+    return '\n'.join(lines)
+
+  def figure(self, network, batch, count=4):
+    images = batch['image'][:count]
+    out = network(images, training=False)
+    fbi_pred = tf.argmax(out['fbi'], -1).numpy()
+    captions = [f'FBI {np.mean(p == t):.0%}' for p, t in zip(fbi_pred,
+                                                              batch['fbi'][:count].numpy())]
+    return viz.prediction_strip(images.numpy(), out['coarse3d'][..., :2].numpy(),
+                                batch['pose2d'][:count].numpy(), captions)

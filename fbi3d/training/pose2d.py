@@ -1,0 +1,90 @@
+"""Phase pose2d: the stacked-hourglass 2D estimator.
+
+Loss: mean squared error between each stack's heatmaps and Gaussian targets, over the
+joints that are known and inside the crop (intermediate supervision: one term per
+stack). Decoding: arg-max with a quarter-cell shift toward the larger neighbour.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from fbi3d import metrics as metrics_lib
+from fbi3d import skeleton
+from fbi3d import viz
+from fbi3d.models import hourglass
+from fbi3d.training import evaluation
+
+STRIDE = 4
+
+
+def _final(outputs):
+  return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+
+class Pose2DTask:
+  name = 'pose2d'
+  requires = {}
+
+  def __init__(self, cfg):
+    self.cfg = cfg
+
+  def check_data(self, manifest):
+    train = manifest['splits'].get('train')
+    if not train or not train.get('crop_modes', {}).get('joints2d', train['num_examples']):
+      raise ValueError('pose2d needs 2D joints in the training split (META.csv or '
+                       '--keypoints2d at conversion).')
+
+  def build_network(self):
+    c = self.cfg
+    return hourglass.build_stacked_hourglass(
+        c.image_size, num_joints=skeleton.NUM_JOINTS, num_stacks=c.hg_stacks,
+        channels=c.hg_channels, depth=c.hg_depth, name='hourglass2d')
+
+  def load_predecessors(self, network):
+    del network
+
+  def losses(self, outputs, batch):
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    target = batch['heatmaps']
+    weight = batch['visible'][:, None, None, :]
+    denom = tf.reduce_sum(weight) * tf.cast(tf.reduce_prod(tf.shape(target)[1:3]),
+                                            tf.float32) + 1e-6
+    total = tf.add_n([tf.reduce_sum(weight * tf.square(h - target)) / denom
+                      for h in outputs])
+    # Per-cell errors of unit-peak maps are small; the factor keeps the loss readable.
+    return {'heatmap_loss': 100.0 * total}
+
+  def batch_metrics(self, outputs, batch):
+    pred = hourglass.decode_heatmaps(_final(outputs), stride=STRIDE)
+    err = tf.norm(pred - batch['pose2d'], axis=-1)
+    w = batch['visible']
+    return {'error_px': tf.reduce_sum(err * w) / (tf.reduce_sum(w) + 1e-6)}
+
+  def predict_fn(self, outputs):
+    return {'pose2d': hourglass.decode_heatmaps(_final(outputs), stride=STRIDE).numpy()}
+
+  def evaluate(self, network, cfg, manifest):
+    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn)
+    visible = gt['visible'] > 0
+    err = metrics_lib.error_2d(pred['pose2d'], gt['pose2d'])
+    threshold = cfg.pck_threshold * cfg.image_size
+    per_joint = [float(err[:, j][visible[:, j]].mean()) if visible[:, j].any() else None
+                 for j in range(skeleton.NUM_JOINTS)]
+    scale = manifest['crop_size'] / cfg.image_size
+    return dict(
+        split=cfg.eval_split, num_examples=int(len(err)), image_size=cfg.image_size,
+        error_px=float(err[visible].mean()),
+        error_px_at_record_crop=float(err[visible].mean() * scale),
+        pck=float((err[visible] <= threshold).mean()), pck_threshold_px=threshold,
+        pck_half=float((err[visible] <= threshold / 2).mean()),
+        per_joint_error_px=dict(zip(skeleton.JOINT_NAMES, per_joint)))
+
+  def format_metrics(self, m):
+    return (f'pose2d on {m["split"]} ({m["num_examples"]} examples, crops {m["image_size"]} '
+            f'px): 2D error {m["error_px"]:.2f} px, PCK@{m["pck_threshold_px"]:.1f}px '
+            f'{m["pck"]:.1%}, PCK@{m["pck_threshold_px"] / 2:.1f}px {m["pck_half"]:.1%}')
+
+  def figure(self, network, batch, count=4):
+    images = batch['image'][:count]
+    pred = hourglass.decode_heatmaps(_final(network(images, training=False)), stride=STRIDE)
+    return viz.prediction_strip(images.numpy(), pred.numpy(), batch['pose2d'][:count].numpy())

@@ -1,0 +1,303 @@
+"""Drives one phase: strategy, model, checkpoints, resume, fit, final evaluation.
+
+A phase writes to <model_dir>/<phase>/:
+  flags.json     the settings it ran with (architecture checked on resume)
+  checkpoints/   tf.train.Checkpoint of network, optimizer and epoch (last few kept)
+  logs/          TensorBoard scalars (Keras) and image summaries
+  results.json   written when the phase finishes: metrics on --eval_split, checkpoint path
+A killed run started again with the same command resumes from its last checkpoint.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from fbi3d.data import pipeline
+from fbi3d.training import config as config_lib
+
+FLAGS_FILE = 'flags.json'
+RESULTS_FILE = 'results.json'
+CHECKPOINTS = 'checkpoints'
+LOGS = 'logs'
+
+
+class PhaseError(RuntimeError):
+  """A phase cannot start; the message says why and what to run."""
+
+
+def phase_dir(cfg, phase):
+  return os.path.join(cfg.model_dir, phase)
+
+
+def read_results(cfg, phase):
+  path = os.path.join(phase_dir(cfg, phase), RESULTS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path, obj):
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2, default=_json_default)
+  os.replace(tmp, path)
+
+
+def _json_default(value):
+  if isinstance(value, (np.floating, np.integer)):
+    return value.item()
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  raise TypeError(f'not JSON serialisable: {type(value)}')
+
+
+def make_strategy(name):
+  if name == 'default':
+    return tf.distribute.get_strategy()
+  if name == 'mirrored':
+    gpus = tf.config.list_logical_devices('GPU')
+    if gpus:
+      return tf.distribute.MirroredStrategy()
+    cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
+    return tf.distribute.MirroredStrategy(devices=cpus)
+  if name == 'multi_worker':
+    if not os.environ.get('TF_CONFIG'):
+      raise PhaseError('--strategy=multi_worker needs the TF_CONFIG environment variable '
+                       '(cluster and task) on every worker.')
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise PhaseError(f'unknown --strategy={name!r}: use default, mirrored or multi_worker.')
+
+
+def set_precision(name):
+  policy = {'none': 'float32', 'bfloat16': 'mixed_bfloat16'}.get(name)
+  if policy is None:
+    raise PhaseError(f'unknown --mixed_precision={name!r}: use none or bfloat16.')
+  tf.keras.mixed_precision.set_global_policy(policy)
+
+
+def check_predecessors(task, cfg):
+  """Refuses to start when a phase this one reads is missing, unfinished or
+  incompatible."""
+  for required, keys in task.requires.items():
+    results = read_results(cfg, required)
+    if results is None or not results.get('finished'):
+      raise PhaseError(
+          f'phase {task.name} needs a finished {required} phase in '
+          f'{phase_dir(cfg, required)}; run python -m fbi3d.train --phase={required} with '
+          f'the same --model_dir first.')
+    for key in keys:
+      theirs = results['config'].get(key)
+      ours = getattr(cfg, key)
+      if isinstance(ours, tuple):
+        ours = list(ours)
+      if theirs != ours:
+        raise PhaseError(
+            f'phase {task.name}: --{key}={ours} but the {required} phase in '
+            f'{phase_dir(cfg, required)} ran with {key}={theirs}; use the same value or '
+            'a new --model_dir.')
+
+
+def _check_compatible(task, cfg, directory):
+  path = os.path.join(directory, FLAGS_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f).get('architecture', {})
+  ours = config_lib.architecture(cfg, task.name)
+  diffs = [f'{k}: checkpoint {saved.get(k)!r}, now {v!r}'
+           for k, v in ours.items() if saved.get(k) != v]
+  if diffs:
+    raise PhaseError(
+        f'{directory} holds a {task.name} run with other network settings ('
+        + '; '.join(diffs) + '). Use the same flags to resume, or a new --model_dir.')
+
+
+class PhaseModel(tf.keras.Model):
+  """Wraps a task's network; train_step/test_step take the pipeline's batch dicts and
+  the task's losses, and track every loss and batch metric with keras.metrics.Mean."""
+
+  def __init__(self, task, network, **kwargs):
+    super().__init__(name=f'{task.name}_phase', **kwargs)
+    self.task = task
+    self.network = network
+    self._phase_trackers = {}
+
+  def _phase_tracker(self, name):
+    if name not in self._phase_trackers:
+      self._phase_trackers[name] = tf.keras.metrics.Mean(name=name)
+    return self._phase_trackers[name]
+
+  @property
+  def metrics(self):
+    return list(self._phase_trackers.values())
+
+  def call(self, inputs, training=False):
+    return self.network(inputs, training=training)
+
+  def _forward(self, batch, training):
+    outputs = self.network(batch['image'], training=training)
+    losses = self.task.losses(outputs, batch)
+    total = tf.add_n(list(losses.values()))
+    return outputs, losses, total
+
+  def _record(self, outputs, losses, total, batch):
+    values = dict(losses, loss=total)
+    values.update(self.task.batch_metrics(outputs, batch))
+    for name, value in values.items():
+      self._phase_tracker(name).update_state(value)
+    return {name: t.result() for name, t in self._phase_trackers.items()}
+
+  def train_step(self, batch):
+    with tf.GradientTape() as tape:
+      outputs, losses, total = self._forward(batch, training=True)
+      scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
+    variables = self.network.trainable_variables
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    return self._record(outputs, losses, total, batch)
+
+  def test_step(self, batch):
+    outputs, losses, total = self._forward(batch, training=False)
+    return self._record(outputs, losses, total, batch)
+
+
+class _SaveEpoch(tf.keras.callbacks.Callback):
+  """Saves network, optimizer and epoch at the end of every epoch."""
+
+  def __init__(self, manager, epoch):
+    super().__init__()
+    self.manager = manager
+    self.epoch = epoch
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.epoch.assign(epoch + 1)
+    self.manager.save(checkpoint_number=epoch + 1)
+
+
+class _ImageSummaries(tf.keras.callbacks.Callback):
+  """Writes the task's figure (predictions over crops) to TensorBoard every epoch."""
+
+  def __init__(self, task, network, batch, log_dir):
+    super().__init__()
+    self.task = task
+    self.network = network
+    self.batch = batch
+    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, 'images'))
+
+  def on_epoch_end(self, epoch, logs=None):
+    image = self.task.figure(self.network, self.batch)
+    with self.writer.as_default():
+      tf.summary.image(f'{self.task.name}/predictions', image[None], step=epoch + 1)
+    self.writer.flush()
+
+
+def _steps_per_epoch(cfg, manifest):
+  if cfg.steps_per_epoch:
+    return cfg.steps_per_epoch
+  return max(1, manifest['splits']['train']['num_examples'] // cfg.batch_size)
+
+
+def build_checkpoint(network, optimizer=None):
+  epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
+  items = dict(network=network, epoch=epoch)
+  if optimizer is not None:
+    items['optimizer'] = optimizer
+  return tf.train.Checkpoint(**items), epoch
+
+
+def restore_network(network, cfg, phase):
+  """Loads the latest checkpoint of a finished phase into `network` (weights only)."""
+  results = read_results(cfg, phase)
+  path = results and results.get('checkpoint')
+  if not path or not tf.io.gfile.exists(path + '.index'):
+    raise PhaseError(f'no checkpoint of phase {phase} in {phase_dir(cfg, phase)}; '
+                     f'run python -m fbi3d.train --phase={phase} first.')
+  tf.train.Checkpoint(network=network).restore(path).expect_partial()
+  return path
+
+
+def run_phase(task, cfg, log=print, extra_callbacks=()):
+  """Trains `task` to cfg.<phase>_epochs, resuming if a checkpoint exists, then measures
+  it on cfg.eval_split and writes results.json. Returns the results dict."""
+  directory = phase_dir(cfg, task.name)
+  check_predecessors(task, cfg)
+  manifest = pipeline.load_manifest(cfg.data_dir)
+  task.check_data(manifest)
+  _check_compatible(task, cfg, directory)
+  os.makedirs(directory, exist_ok=True)
+  _write_json(os.path.join(directory, FLAGS_FILE), dict(
+      phase=task.name, config=dataclasses.asdict(cfg),
+      architecture=config_lib.architecture(cfg, task.name)))
+
+  set_precision(cfg.mixed_precision)
+  strategy = make_strategy(cfg.strategy)
+  epochs = cfg.phase(task.name, 'epochs')
+  steps = _steps_per_epoch(cfg, manifest)
+  tf.keras.utils.set_random_seed(cfg.seed)
+  with strategy.scope():
+    network = task.build_network()
+    task.load_predecessors(network)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(
+        cfg.phase(task.name, 'learning_rate'), decay_steps=max(1, epochs * steps))
+    optimizer = tf.keras.optimizers.Adam(schedule)
+    checkpoint, epoch = build_checkpoint(network, optimizer)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(directory, CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
+    if manager.latest_checkpoint:
+      checkpoint.restore(manager.latest_checkpoint)
+      log(f'{task.name}: resuming from {manager.latest_checkpoint} '
+          f'(epoch {int(epoch.numpy())}, optimizer step {int(optimizer.iterations.numpy())})')
+    model = PhaseModel(task, network)
+    model.compile(optimizer=optimizer)
+  initial_epoch = int(epoch.numpy())
+
+  train_seconds = 0.0
+  if initial_epoch < epochs:
+    # Seeded by the resume point, so augmentation differs from the epochs already seen.
+    train = pipeline.make_dataset(
+        cfg.data_dir, 'train', cfg.batch_size, image_size=cfg.image_size, augment=cfg.augment,
+        shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=cfg.heatmap_sigma,
+        seed=cfg.seed * 100003 + initial_epoch)
+    val, val_batch = None, None
+    if cfg.val_steps and 'val' in manifest['splits']:
+      val = pipeline.make_dataset(cfg.data_dir, 'val', cfg.batch_size,
+                                  image_size=cfg.image_size, heatmap_sigma=cfg.heatmap_sigma,
+                                  deterministic=True, repeat=True, drop_remainder=True)
+      val_batch = next(iter(val))
+    callbacks = [_SaveEpoch(manager, epoch),
+                 tf.keras.callbacks.TensorBoard(os.path.join(directory, LOGS))]
+    if val_batch is not None:
+      callbacks.append(_ImageSummaries(task, network, val_batch,
+                                       os.path.join(directory, LOGS)))
+    callbacks.extend(extra_callbacks)
+    log(f'{task.name}: epochs {initial_epoch + 1}..{epochs}, {steps} steps of '
+        f'{cfg.batch_size} each, image {cfg.image_size}, {strategy.num_replicas_in_sync} '
+        f'replica(s), precision {tf.keras.mixed_precision.global_policy().name}, '
+        f'{network.count_params():,} parameters')
+    start = time.time()
+    model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+              validation_data=val, validation_steps=cfg.val_steps if val else None,
+              callbacks=callbacks, verbose=2 if os.environ.get('CI') else 1)
+    train_seconds = time.time() - start
+  else:
+    log(f'{task.name}: already trained for {epochs} epochs in {directory}')
+
+  previous = read_results(cfg, task.name) or {}
+  if previous.get('finished') and previous.get('epochs') == epochs and not train_seconds:
+    return previous
+  log(f'{task.name}: measuring on the {cfg.eval_split} split')
+  metrics = task.evaluate(network, cfg, manifest)
+  results = dict(
+      phase=task.name, finished=True, epochs=epochs, steps_per_epoch=steps,
+      optimizer_steps=int(optimizer.iterations.numpy()),
+      train_seconds=round(train_seconds + previous.get('train_seconds', 0.0), 1),
+      checkpoint=manager.latest_checkpoint, config=dataclasses.asdict(cfg),
+      eval_split=cfg.eval_split, metrics=metrics)
+  _write_json(os.path.join(directory, RESULTS_FILE), results)
+  log(task.format_metrics(metrics))
+  return results
