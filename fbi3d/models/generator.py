@@ -1,0 +1,214 @@
+"""The multimodal generator: two parallel convnets on the same crop, no shared weights.
+
+  coarse-3D branch (explicit depth): a stacked hourglass of its own, a 1x1 conv to
+    J * D channels at 1/4 resolution, read as volumetric heatmaps [B, H, W, J, D], and a
+    3D soft-argmax (integral regression) to [B, J, 3]: x, y in crop pixels and z in
+    millimetres, root-relative, in [-depth_range_mm, depth_range_mm].
+  FBI branch (implicit depth): a ResNet-like convnet (strided pre-activation residual
+    stages, global average pool, dense) to [B, 14, 3] probabilities of forward /
+    backward / parallel for each FBI bone.
+
+One functional model, outputs {'coarse3d': ..., 'fbi': ...}, float32 under any precision
+policy. Every layer of the coarse-3D branch is named 'coarse3d' or 'coarse3d_*', every
+layer of the FBI branch 'fbi' or 'fbi_*'; the only other layer is the shared input.
+To fine-tune only the coarse-3D branch (the adversarial phase), freeze the FBI branch:
+
+    set_branch_trainable(model, 'fbi', False)   # then compile (again)
+
+after which `model.trainable_variables` holds the coarse-3D branch's variables only, and
+the FBI branch's BatchNormalization layers run in inference mode. `branch_model(model,
+'coarse3d')` gives one branch as its own model sharing the generator's layers.
+"""
+
+import tensorflow as tf
+
+from fbi3d import skeleton
+from fbi3d.models import hourglass
+
+layers = tf.keras.layers
+
+BRANCHES = ('coarse3d', 'fbi')
+
+
+def depth_bin_centres_mm(depth_bins, depth_range_mm):
+  """Root-relative depth in mm of each bin centre d: ((d + 0.5) / D * 2 - 1) * range."""
+  d = tf.range(depth_bins, dtype=tf.float32)
+  return ((d + 0.5) / depth_bins * 2.0 - 1.0) * depth_range_mm
+
+
+def soft_argmax_3d(volume, stride, depth_range_mm):
+  """Integral regression over volumetric heatmaps.
+
+  Args:
+    volume: logits [B, H, W, J, D] (any float dtype; computed in float32).
+    stride: crop pixels per heatmap cell.
+    depth_range_mm: the volume's depth axis covers [-range, range] mm.
+
+  Returns:
+    [B, J, 3] float32: softmax over all H * W * D cells of each joint, expected cell
+    coordinates (u, v, d), then x = u * stride + (stride - 1) / 2 (y likewise) in crop
+    pixels and z = ((d + 0.5) / D * 2 - 1) * depth_range_mm.
+  """
+  volume = tf.cast(volume, tf.float32)
+  shape = tf.shape(volume)
+  b, h, w = shape[0], shape[1], shape[2]
+  j, depth_bins = volume.shape[3], volume.shape[4]
+  if j is None or depth_bins is None:
+    raise ValueError('soft_argmax_3d needs static joint and depth-bin axes.')
+  logits = tf.transpose(volume, [0, 3, 1, 2, 4])                           # [B, J, H, W, D]
+  probs = tf.nn.softmax(tf.reshape(logits, [b, j, -1]), axis=-1)
+  probs = tf.reshape(probs, [b, j, h, w, depth_bins])
+  p_y = tf.reduce_sum(probs, axis=[3, 4])                                  # [B, J, H]
+  p_x = tf.reduce_sum(probs, axis=[2, 4])                                  # [B, J, W]
+  p_z = tf.reduce_sum(probs, axis=[2, 3])                                  # [B, J, D]
+  offset = (stride - 1) / 2.0
+  cols = tf.range(w, dtype=tf.float32) * stride + offset
+  rows = tf.range(h, dtype=tf.float32) * stride + offset
+  x = tf.reduce_sum(p_x * cols, axis=-1)
+  y = tf.reduce_sum(p_y * rows, axis=-1)
+  z = tf.reduce_sum(p_z * depth_bin_centres_mm(depth_bins, depth_range_mm), axis=-1)
+  return tf.stack([x, y, z], axis=-1)
+
+
+@tf.keras.saving.register_keras_serializable(package='fbi3d')
+class SoftArgmax3D(layers.Layer):
+  """Keras layer for `soft_argmax_3d`; always float32."""
+
+  def __init__(self, stride, depth_range_mm, **kwargs):
+    kwargs['dtype'] = 'float32'
+    super().__init__(**kwargs)
+    self.stride = stride
+    self.depth_range_mm = float(depth_range_mm)
+
+  def call(self, volume):
+    return soft_argmax_3d(volume, self.stride, self.depth_range_mm)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(stride=self.stride, depth_range_mm=self.depth_range_mm)
+    return config
+
+
+def _preact_block(x, channels, stride, name):
+  """Pre-activation basic residual block (two 3x3 convs), projection skip if needed."""
+  y = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f'{name}_a_bn')(x)
+  y = layers.ReLU(name=f'{name}_a_relu')(y)
+  skip = x
+  if stride != 1 or x.shape[-1] != channels:
+    skip = layers.Conv2D(channels, 1, strides=stride, use_bias=False,
+                         name=f'{name}_skip')(y)
+  y = layers.Conv2D(channels, 3, strides=stride, padding='same', use_bias=False,
+                    name=f'{name}_a_conv')(y)
+  y = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f'{name}_b_bn')(y)
+  y = layers.ReLU(name=f'{name}_b_relu')(y)
+  y = layers.Conv2D(channels, 3, padding='same', use_bias=False, name=f'{name}_b_conv')(y)
+  return layers.Add(name=f'{name}_add')([skip, y])
+
+
+def fbi_branch(image, channels, blocks_per_stage=2, name='fbi'):
+  """The FBI convnet: image in [0, 1] to [B, 14, 3] float32 probabilities.
+
+  A 7x7 stride-2 conv and a max-pool to 1/4 resolution, one stage per entry of
+  `channels` (each halving the resolution but the first), global average pool, dense to
+  14 * 3 logits, softmax over the 3 classes. The output layer is named `name`.
+  """
+  x = layers.Rescaling(2.0, offset=-1.0, name=f'{name}_centre')(image)
+  x = layers.Conv2D(channels[0], 7, strides=2, padding='same', use_bias=False,
+                    name=f'{name}_stem_conv')(x)
+  x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f'{name}_stem_bn')(x)
+  x = layers.ReLU(name=f'{name}_stem_relu')(x)
+  x = layers.MaxPool2D(3, strides=2, padding='same', name=f'{name}_stem_pool')(x)
+  for i, c in enumerate(channels):
+    for k in range(blocks_per_stage):
+      stride = 2 if (i > 0 and k == 0) else 1
+      x = _preact_block(x, c, stride, f'{name}_stage{i}_block{k}')
+  x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f'{name}_final_bn')(x)
+  x = layers.ReLU(name=f'{name}_final_relu')(x)
+  x = layers.GlobalAveragePooling2D(name=f'{name}_pool')(x)
+  logits = layers.Dense(skeleton.NUM_FBI_BONES * 3, dtype='float32', name=f'{name}_logits')(x)
+  logits = layers.Reshape((skeleton.NUM_FBI_BONES, 3), dtype='float32',
+                          name=f'{name}_reshape')(logits)
+  return layers.Softmax(axis=-1, dtype='float32', name=name)(logits)
+
+
+def coarse3d_branch(image, *, input_size, num_joints, stacks, channels, depth, depth_bins,
+                    depth_range_mm, name='coarse3d'):
+  """The coarse-3D branch: image in [0, 1] to (pose [B, J, 3], volume, features).
+
+  pose: float32 (x, y crop pixels, z mm root-relative), output layer named `name`;
+  volume: float32 logits [B, S/4, S/4, J, D]; features: the last hourglass's features
+  [B, S/4, S/4, channels] in the compute dtype.
+  """
+  features, _ = hourglass.hourglass_trunk(image, num_stacks=stacks, channels=channels,
+                                          depth=depth, name=name)
+  size = input_size // hourglass.STRIDE
+  logits = layers.Conv2D(num_joints * depth_bins, 1, dtype='float32',
+                         name=f'{name}_volume_conv')(features[-1])
+  volume = layers.Reshape((size, size, num_joints, depth_bins), dtype='float32',
+                          name=f'{name}_volume')(logits)
+  pose = SoftArgmax3D(hourglass.STRIDE, depth_range_mm, name=name)(volume)
+  return pose, volume, features[-1]
+
+
+def build_generator(input_size, *, num_joints=skeleton.NUM_JOINTS, coarse_stacks=1,
+                    coarse_channels=64, coarse_depth=3, depth_bins=16, depth_range_mm=1000.0,
+                    fbi_channels=(32, 64, 128, 256), fbi_blocks_per_stage=2,
+                    return_features=False, name='generator'):
+  """The multimodal generator as one Keras model.
+
+  Input: image [B, S, S, 3] float32 in [0, 1] (the model centres it itself).
+  Outputs, a dict of float32 tensors:
+    'coarse3d': [B, J, 3] (x, y in crop pixels, z in mm root-relative);
+    'fbi': [B, 14, 3] probabilities over (forward, backward, parallel);
+  and with return_features also
+    'coarse3d_volume': [B, S/4, S/4, J, D] logits of the volumetric heatmaps;
+    'coarse3d_features': [B, S/4, S/4, coarse_channels], the coarse-3D hourglass's last
+      features (an image condition for a discriminator).
+  Raises ValueError unless input_size is a multiple of 4 * 2**coarse_depth.
+  """
+  hourglass.check_input_size(input_size, coarse_depth)
+  image = layers.Input((input_size, input_size, 3), dtype=tf.float32, name='image')
+  pose, volume, features = coarse3d_branch(
+      image, input_size=input_size, num_joints=num_joints, stacks=coarse_stacks,
+      channels=coarse_channels, depth=coarse_depth, depth_bins=depth_bins,
+      depth_range_mm=depth_range_mm, name='coarse3d')
+  probs = fbi_branch(image, fbi_channels, fbi_blocks_per_stage, name='fbi')
+  outputs = {'coarse3d': pose, 'fbi': probs}
+  if return_features:
+    outputs['coarse3d_volume'] = volume
+    outputs['coarse3d_features'] = layers.Activation(
+        'linear', dtype='float32', name='coarse3d_features')(features)
+  return tf.keras.Model(image, outputs, name=name)
+
+
+def _in_branch(layer_name, branch):
+  return layer_name == branch or layer_name.startswith(branch + '_')
+
+
+def branch_layers(model, branch):
+  """The layers of one branch ('coarse3d' or 'fbi') of a generator model."""
+  if branch not in BRANCHES:
+    raise ValueError(f'unknown branch {branch!r}; expected one of {BRANCHES}.')
+  return [layer for layer in model.layers if _in_branch(layer.name, branch)]
+
+
+def branch_variables(model, branch, trainable_only=True):
+  """The variables of one branch's layers."""
+  out = []
+  for layer in branch_layers(model, branch):
+    out.extend(layer.trainable_weights if trainable_only else layer.weights)
+  return out
+
+
+def set_branch_trainable(model, branch, trainable):
+  """Sets `trainable` on every layer of one branch; compile the model afterwards."""
+  for layer in branch_layers(model, branch):
+    layer.trainable = trainable
+
+
+def branch_model(model, branch):
+  """One branch of a generator as a model of its own, sharing the generator's layers."""
+  if branch not in BRANCHES:
+    raise ValueError(f'unknown branch {branch!r}; expected one of {BRANCHES}.')
+  return tf.keras.Model(model.input, model.get_layer(branch).output,
+                        name=f'{model.name}_{branch}')

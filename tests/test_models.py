@@ -1,0 +1,178 @@
+"""Tests of the image models: shapes, exact decoding, precision and branch separation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import skeleton
+from fbi3d.models import count_params
+from fbi3d.models import generator
+from fbi3d.models import hourglass
+
+TINY_GENERATOR = dict(coarse_channels=8, depth_bins=4, fbi_channels=(4, 8),
+                      fbi_blocks_per_stage=1)
+
+
+@pytest.fixture
+def bfloat16_policy():
+  tf.keras.backend.clear_session()
+  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  yield
+  tf.keras.mixed_precision.set_global_policy('float32')
+  tf.keras.backend.clear_session()
+
+
+@pytest.mark.parametrize('size, depth', [(32, 2), (64, 3)])
+def test_stacked_hourglass_shapes(size, depth):
+  model = hourglass.build_stacked_hourglass(size, num_joints=5, num_stacks=2, channels=8,
+                                            depth=depth)
+  outputs = model(np.random.rand(2, size, size, 3).astype(np.float32))
+  assert isinstance(outputs, list) and len(outputs) == 2
+  for h in outputs:
+    assert h.shape == (2, size // 4, size // 4, 5)
+    assert h.dtype == tf.float32
+
+
+@pytest.mark.parametrize('size, depth', [(32, 2), (64, 3)])
+def test_generator_shapes(size, depth):
+  model = generator.build_generator(size, coarse_depth=depth, return_features=True,
+                                    **TINY_GENERATOR)
+  out = model(np.random.rand(3, size, size, 3).astype(np.float32))
+  assert out['coarse3d'].shape == (3, skeleton.NUM_JOINTS, 3)
+  assert out['fbi'].shape == (3, skeleton.NUM_FBI_BONES, 3)
+  assert out['coarse3d_volume'].shape == (3, size // 4, size // 4, skeleton.NUM_JOINTS, 4)
+  assert out['coarse3d_features'].shape == (3, size // 4, size // 4, 8)
+  np.testing.assert_allclose(out['fbi'].numpy().sum(-1), 1.0, atol=1e-5)
+
+
+def test_bad_input_size():
+  with pytest.raises(ValueError, match='multiple of 4'):
+    hourglass.build_stacked_hourglass(40, depth=3)
+  with pytest.raises(ValueError, match='multiple of 4'):
+    generator.build_generator(48, coarse_depth=3, **TINY_GENERATOR)
+
+
+def test_soft_argmax_one_peak_is_exact():
+  depth_bins, depth_range = 16, 1000.0
+  # Shape = [B=1, H=4, W=5, J=2, D=16].
+  volume = np.full((1, 4, 5, 2, depth_bins), -1e4, np.float32)
+  volume[0, 1, 2, 1, 3] = 0.0
+  volume[0, 3, 0, 0, 15] = 0.0
+  pose = generator.soft_argmax_3d(volume, 4, depth_range).numpy()
+  assert pose.shape == (1, 2, 3) and pose.dtype == np.float32
+  # Joint 1: x = 2 * 4 + 1.5, y = 1 * 4 + 1.5, z = ((3 + 0.5) / 16 * 2 - 1) * 1000.
+  np.testing.assert_array_equal(pose[0, 1], [9.5, 5.5, -562.5])
+  # Joint 0: x = 0 * 4 + 1.5, y = 3 * 4 + 1.5, z = ((15 + 0.5) / 16 * 2 - 1) * 1000.
+  np.testing.assert_array_equal(pose[0, 0], [1.5, 13.5, 937.5])
+
+
+def test_soft_argmax_two_peaks_gives_midpoint():
+  # Shape = [B=1, H=4, W=4, J=1, D=8]; equal peaks at (h, w, d) = (0, 1, 1) and (2, 3, 5).
+  volume = np.full((1, 4, 4, 1, 8), -1e4, np.float32)
+  volume[0, 0, 1, 0, 1] = 0.0
+  volume[0, 2, 3, 0, 5] = 0.0
+  pose = generator.soft_argmax_3d(volume, 4, 800.0).numpy()
+  # Mean cell (u, v, d) = (2, 1, 3): x = 9.5, y = 5.5, z = (3.5 / 8 * 2 - 1) * 800 = -100.
+  np.testing.assert_array_equal(pose[0, 0], [9.5, 5.5, -100.0])
+
+
+def test_soft_argmax_layer_matches_function_and_is_float32(bfloat16_policy):
+  layer = generator.SoftArgmax3D(4, 1000.0)
+  volume = tf.random.normal([2, 3, 3, 2, 4])
+  np.testing.assert_allclose(layer(volume).numpy(),
+                             generator.soft_argmax_3d(volume, 4, 1000.0).numpy(), rtol=1e-6)
+  assert layer(tf.cast(volume, tf.bfloat16)).dtype == tf.float32
+
+
+def test_decode_heatmaps_exact():
+  # Shape = [B=1, H=6, W=8, J=3].
+  maps = np.zeros((1, 6, 8, 3), np.float32)
+  # Joint 0: peak at (row 2, col 3); right neighbour larger than the left, upper
+  # neighbour larger than the lower: u = 3.25, v = 1.75.
+  maps[0, 2, 3, 0] = 1.0
+  maps[0, 2, 4, 0] = 0.5
+  maps[0, 2, 2, 0] = 0.2
+  maps[0, 1, 3, 0] = 0.4
+  maps[0, 3, 3, 0] = 0.1
+  # Joint 1: peak at (row 4, col 6) with equal neighbours: no shift.
+  maps[0, 4, 6, 1] = 0.9
+  # Joint 2: peak on the left border (col 0), row 5 = bottom border: no shift at all.
+  maps[0, 5, 0, 2] = 0.7
+  maps[0, 5, 1, 2] = 0.6
+  maps[0, 4, 0, 2] = 0.6
+  coords, conf = hourglass.decode_heatmaps(maps, stride=4, return_confidence=True)
+  np.testing.assert_array_equal(coords.numpy()[0], [
+      [3.25 * 4 + 1.5, 1.75 * 4 + 1.5],
+      [6 * 4 + 1.5, 4 * 4 + 1.5],
+      [0 * 4 + 1.5, 5 * 4 + 1.5]])
+  np.testing.assert_allclose(conf.numpy()[0], [1.0, 0.9, 0.7])
+  graph_fn = tf.function(lambda m: hourglass.decode_heatmaps(m, stride=4),
+                         input_signature=[tf.TensorSpec([None, None, None, 3])])
+  np.testing.assert_array_equal(graph_fn(maps).numpy(), coords.numpy())
+
+
+def test_decode_inverts_pipeline_cell_centres():
+  # A heatmap peaked exactly on cell (i, j) decodes to the pipeline's cell centre.
+  maps = np.zeros((1, 4, 4, 1), np.float32)
+  maps[0, 1, 2, 0] = 1.0
+  np.testing.assert_array_equal(hourglass.decode_heatmaps(maps, stride=4).numpy(),
+                                [[[2 * 4 + 1.5, 1 * 4 + 1.5]]])
+
+
+def test_branches_share_no_weights():
+  model = generator.build_generator(32, coarse_depth=2, **TINY_GENERATOR)
+  coarse = {id(v) for v in generator.branch_variables(model, 'coarse3d')}
+  fbi = {id(v) for v in generator.branch_variables(model, 'fbi')}
+  assert coarse and fbi and not coarse & fbi
+  assert coarse | fbi == {id(v) for v in model.trainable_variables}
+  for layer in model.layers:
+    assert layer.name == 'image' or layer.name.startswith(('coarse3d', 'fbi'))
+  assert count_params(model) == (
+      sum(count_params(generator.branch_model(model, b)) for b in generator.BRANCHES))
+
+
+def test_freezing_fbi_branch_leaves_only_coarse3d_trainable():
+  model = generator.build_generator(32, coarse_depth=2, **TINY_GENERATOR)
+  generator.set_branch_trainable(model, 'fbi', False)
+  coarse = {id(v) for v in generator.branch_variables(model, 'coarse3d')}
+  assert {id(v) for v in model.trainable_variables} == coarse
+  generator.set_branch_trainable(model, 'fbi', True)
+  assert len(model.trainable_variables) > len(coarse)
+
+
+def test_outputs_float32_under_mixed_bfloat16(bfloat16_policy):
+  hg = hourglass.build_stacked_hourglass(32, num_joints=3, num_stacks=2, channels=8, depth=2)
+  assert hg.get_layer('hourglass_s0_hg_up_a_conv').compute_dtype == 'bfloat16'
+  assert all(h.dtype == tf.float32 for h in hg(tf.random.uniform([1, 32, 32, 3])))
+  model = generator.build_generator(32, coarse_depth=2, return_features=True,
+                                    **TINY_GENERATOR)
+  out = model(tf.random.uniform([2, 32, 32, 3]))
+  for key, value in out.items():
+    assert value.dtype == tf.float32, key
+  np.testing.assert_allclose(out['fbi'].numpy().sum(-1), 1.0, atol=1e-5)
+
+
+def test_one_step_changes_both_branches():
+  tf.keras.utils.set_random_seed(0)
+  model = generator.build_generator(32, coarse_depth=2, **TINY_GENERATOR)
+  model.compile(optimizer=tf.keras.optimizers.Adam(1e-2),
+                loss={'coarse3d': 'mse', 'fbi': 'categorical_crossentropy'})
+  images = np.random.rand(4, 32, 32, 3).astype(np.float32)
+  targets = {
+      'coarse3d': np.random.rand(4, skeleton.NUM_JOINTS, 3).astype(np.float32) * 32,
+      'fbi': np.eye(3, dtype=np.float32)[np.random.randint(0, 3, (4, 14))],
+  }
+  before = {b: [v.numpy().copy() for v in generator.branch_variables(model, b)]
+            for b in generator.BRANCHES}
+  model.fit(images, targets, batch_size=4, epochs=1, verbose=0)
+  for branch in generator.BRANCHES:
+    after = generator.branch_variables(model, branch)
+    changed = [not np.array_equal(a, b.numpy()) for a, b in zip(before[branch], after)]
+    # Every variable gets a gradient; allow a stray exact zero on other hardware.
+    assert sum(changed) >= 0.95 * len(changed), branch
+  for layer_name in ('coarse3d_stem_conv', 'coarse3d_volume_conv', 'fbi_stem_conv',
+                     'fbi_logits'):
+    kernel = model.get_layer(layer_name).kernel
+    branch = 'fbi' if layer_name.startswith('fbi') else 'coarse3d'
+    index = [v.ref() for v in generator.branch_variables(model, branch)].index(kernel.ref())
+    assert not np.array_equal(before[branch][index], kernel.numpy()), layer_name
