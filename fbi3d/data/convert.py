@@ -15,25 +15,32 @@ the end.
 
 Crop, in order of preference: a square box around the 2D joints (META.csv or a
 keypoint side file), the square around a person box (box side file), the whole image.
+
+The work per item (decoding, cropping, labels, JPEG encoding, the checks of bad input) is
+done by `fbi3d.data.crop_worker`: in this process with one worker, else in worker
+processes that run only that module and never load TensorFlow. This process serializes
+the prepared examples and writes every shard and sidecar, in plan order, while the
+workers prepare the next shards.
 """
 
-import concurrent.futures
 import csv
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
+from multiprocessing import connection
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi
-from fbi3d import geometry
 from fbi3d import skeleton
+from fbi3d.data import crop_worker
 from fbi3d.data import layout
 from fbi3d.data import schema
 
@@ -42,19 +49,23 @@ MANIFEST = 'manifest.json'
 TMP_SUFFIX = '.tmp'
 SIDECAR_VERSION = 1
 SHARD_PATTERN = re.compile(r'^(train|val|test)-(\d{5})-of-(\d{5})\.tfrecord$')
+# Items a worker process prepares at a time, and the parts handed out per worker ahead
+# of the one written next (this bounds the prepared crops held in memory).
+PIECE_SIZE = 100
+LOOKAHEAD_PER_WORKER = 3
 
 # Kinds of bad input; every skipped item's reason starts with its kind and a colon.
-MISSING_POSE = 'missing pose'
-MISSING_IMAGE = 'missing image'
-CORRUPT_IMAGE = 'corrupt image'
-BAD_POSE = 'bad pose'
-DUPLICATE_ID = 'duplicate id'
-BAD_META = 'bad meta'
-NAN_2D = 'nan 2d joints'
-BAD_SIDE_ROW = 'bad side file row'
-DEGENERATE_POSE = 'degenerate pose'
+MISSING_POSE = crop_worker.MISSING_POSE
+MISSING_IMAGE = crop_worker.MISSING_IMAGE
+CORRUPT_IMAGE = crop_worker.CORRUPT_IMAGE
+BAD_POSE = crop_worker.BAD_POSE
+DUPLICATE_ID = crop_worker.DUPLICATE_ID
+BAD_META = crop_worker.BAD_META
+NAN_2D = crop_worker.NAN_2D
+BAD_SIDE_ROW = crop_worker.BAD_SIDE_ROW
+DEGENERATE_POSE = crop_worker.DEGENERATE_POSE
 
-CROP_MODES = ('joints2d', 'box', 'whole_image')
+CROP_MODES = crop_worker.CROP_MODES
 KEYPOINT_COLUMNS = (['split', 'id'] + [
     f'{axis}{j}' for j in range(skeleton.NUM_JOINTS) for axis in ('x', 'y')])
 BOX_COLUMNS = ['split', 'id', 'x', 'y', 'w', 'h']
@@ -63,23 +74,6 @@ ACTION_COLUMNS = ['split', 'id', 'action']
 
 class ConversionError(Exception):
   """A fatal conversion problem; the message says what is wrong and what to do."""
-
-
-class _Stopped(Exception):
-  """A worker gave up its shard because another shard failed."""
-
-
-# Set in worker processes: an event that tells them to stop between items.
-_STOP_EVENT = None
-
-
-class _BadItem(Exception):
-  """One input item cannot be converted."""
-
-  def __init__(self, kind, message):
-    super().__init__(f'{kind}: {message}')
-    self.kind = kind
-    self.detail = message
 
 
 def reason_kind(reason):
@@ -154,7 +148,7 @@ def _read_side_file(path, flag, columns, parse_values):
         continue
       try:
         values[key] = parse_values(row[2:])
-      except _BadItem as e:
+      except crop_worker.BadItem as e:
         problems[key] = f'{e.kind}: {path}: line {line_no}: {e.detail}'
   if unknown_splits:
     notes.append(f'--{flag}: {unknown_splits} rows name no split of the layout '
@@ -166,20 +160,20 @@ def _floats_of(values):
   try:
     return [float(v) for v in values]
   except ValueError:
-    raise _BadItem(BAD_SIDE_ROW, 'a value is not a number') from None
+    raise crop_worker.BadItem(BAD_SIDE_ROW, 'a value is not a number') from None
 
 
 def _parse_keypoints(values):
   joints = _floats_of(values)
   if not all(math.isfinite(v) for v in joints):
-    raise _BadItem(NAN_2D, '2D joints contain NaN or infinity')
+    raise crop_worker.BadItem(NAN_2D, '2D joints contain NaN or infinity')
   return joints
 
 
 def _parse_box(values):
   x, y, w, h = _floats_of(values)
   if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
-    raise _BadItem(BAD_SIDE_ROW, f'box must be finite with w, h > 0, got {values}')
+    raise crop_worker.BadItem(BAD_SIDE_ROW, f'box must be finite with w, h > 0, got {values}')
   return [x, y, w, h]
 
 
@@ -366,74 +360,7 @@ def _input_digest(items):
 
 
 # ---------------------------------------------------------------------------------------
-# Converting one shard (runs in a worker process).
-
-
-def _read_image(path):
-  try:
-    with open(path, 'rb') as f:
-      data = f.read()
-  except OSError as e:
-    raise _BadItem(CORRUPT_IMAGE, f'{path}: cannot read: {e.strerror}') from None
-  if not data:
-    raise _BadItem(CORRUPT_IMAGE, f'{path}: empty file')
-  if path.lower().endswith(('.jpg', '.jpeg')) and b'\xff\xd9' not in data[-64:]:
-    raise _BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if image is None or image.size == 0:
-    raise _BadItem(CORRUPT_IMAGE, f'{path}: not a readable image')
-  return image
-
-
-def _crop_box(item, image_shape, margin):
-  """(mode, square box x0, y0, size) for an item."""
-  if item['joints2d'] is not None:
-    return 'joints2d', geometry.square_box(item['joints2d'], margin)
-  if item['box'] is not None:
-    x, y, w, h = item['box']
-    return 'box', geometry.square_box([[x, y], [x + w, y + h]], margin)
-  h, w = image_shape[:2]
-  side = float(max(h, w))
-  return 'whole_image', np.array([(w - side) / 2.0, (h - side) / 2.0, side])
-
-
-def _convert_item(item, settings):
-  """One item -> (serialized example, crop mode, pose2d or None, pose3d or None, FBI)."""
-  crop_size = settings['crop_size']
-  if item['joints2d'] is not None and not np.all(np.isfinite(item['joints2d'])):
-    raise _BadItem(NAN_2D, f'{item["image"]}: 2D joints contain NaN or infinity')
-  if settings['has_pose']:
-    try:
-      pose3d = layout.read_pose_csv(item['pose'])
-    except layout.LayoutError as e:
-      raise _BadItem(BAD_POSE, str(e)) from None
-    try:
-      labels = fbi.fbi_labels(pose3d, settings['fbi_threshold_deg'])
-    except ValueError as e:
-      raise _BadItem(DEGENERATE_POSE, f'{item["pose"]}: {e}') from None
-  else:
-    pose3d = np.zeros((skeleton.NUM_JOINTS, 3), np.float32)
-    labels = np.zeros(skeleton.NUM_FBI_BONES, np.int64)
-  image = _read_image(item['image'])
-  mode, box = _crop_box(item, image.shape, settings['margin'])
-  crop = cv2.warpAffine(image, geometry.crop_affine(box, crop_size), (crop_size, crop_size),
-                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                        borderValue=0)
-  ok, jpeg = cv2.imencode('.jpg', crop, [cv2.IMWRITE_JPEG_QUALITY, settings['jpeg_quality']])
-  if not ok:
-    raise _BadItem(CORRUPT_IMAGE, f'{item["image"]}: JPEG encoding of the crop failed')
-  if item['joints2d'] is not None:
-    pose2d = geometry.image_to_crop(item['joints2d'], box, crop_size).astype(np.float32)
-  else:
-    pose2d = None
-  record = schema.serialize_example(
-      image_jpeg=jpeg.tobytes(), image_size=crop_size,
-      pose2d=pose2d if pose2d is not None else np.zeros((skeleton.NUM_JOINTS, 2)),
-      pose3d=pose3d, fbi=labels, action=item['action'], subject=item['subject'],
-      source_id=item['id'], split=item['key'][0], crop_box=box.astype(np.float32),
-      intrinsics=item['intrinsics'], pose2d_valid=pose2d is not None,
-      pose3d_valid=settings['has_pose'])
-  return (record, mode, pose2d, pose3d if settings['has_pose'] else None, labels)
+# Writing a shard prepared by crop_worker (always in this process).
 
 
 def _empty_sums(dims):
@@ -452,43 +379,39 @@ def _sums_to_json(sums):
   return dict(count=sums['count'], sum=sums['sum'].tolist(), sumsq=sums['sumsq'].tolist())
 
 
-def convert_shard(task):
-  """Converts one shard task; returns its sidecar dict. Raises ConversionError in strict
-  mode on the first bad item (the partial shard is removed)."""
-  settings = task['settings']
-  out_dir = task['output_dir']
-  final = os.path.join(out_dir, task['shard'])
+def _write_shard(output_dir, task, pieces):
+  """Writes a shard from its prepared pieces (crop_worker.prepare_items results, in plan
+  order), then its sidecar; returns the sidecar.
+
+  The shard is written under a temporary name, synced and renamed when complete. A piece
+  with an error (--strict) raises ConversionError; the shard is then not written.
+  """
+  final = os.path.join(output_dir, task['shard'])
   tmp = final + TMP_SUFFIX
+  has_pose = task['settings']['has_pose']
   written, skipped = [], []
   crop_modes = dict.fromkeys(CROP_MODES, 0)
   actions = [0] * (skeleton.NUM_ACTIONS + 1)
   fbi_counts = np.zeros((skeleton.NUM_FBI_BONES, fbi.NUM_CLASSES), np.int64)
   sums2d, sums3d = _empty_sums(2), _empty_sums(3)
+  bones = np.arange(skeleton.NUM_FBI_BONES)
   try:
     with tf.io.TFRecordWriter(tmp) as writer:
-      for item in task['items']:
-        if _STOP_EVENT is not None and _STOP_EVENT.is_set():
-          raise _Stopped()
-        reason = item['problem']
-        if reason is None:
-          try:
-            record, mode, pose2d, pose3d, labels = _convert_item(item, settings)
-          except _BadItem as e:
-            reason = str(e)
-        if reason is not None:
-          if task['strict']:
-            raise ConversionError(f'{item["key"][0]}/{item["id"]}: {reason}')
-          skipped.append(dict(split=item['key'][0], id=item['id'], reason=reason))
-          continue
-        writer.write(record)
-        written.append(item['id'])
-        crop_modes[mode] += 1
-        actions[item['action'] if item['action'] >= 0 else -1] += 1
-        if pose2d is not None:
-          _add_sums(sums2d, pose2d)
-        if pose3d is not None:
-          _add_sums(sums3d, pose3d)
-          fbi_counts[np.arange(skeleton.NUM_FBI_BONES), labels] += 1
+      for piece in pieces:
+        for prepared in piece['examples']:
+          example = prepared['example']
+          writer.write(schema.serialize_example(**example))
+          written.append(example['source_id'])
+          crop_modes[prepared['crop_mode']] += 1
+          actions[example['action'] if example['action'] >= 0 else -1] += 1
+          if example['pose2d_valid']:
+            _add_sums(sums2d, example['pose2d'])
+          if has_pose:
+            _add_sums(sums3d, example['pose3d'])
+            fbi_counts[bones, example['fbi']] += 1
+        skipped.extend(piece['skipped'])
+        if piece['error'] is not None:
+          raise ConversionError(piece['error'])
     with open(tmp, 'rb') as f:
       os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -500,20 +423,138 @@ def convert_shard(task):
   histogram['unknown'] = actions[-1]
   sidecar = dict(
       version=SIDECAR_VERSION, shard=task['shard'], split=task['split'],
-      index=task['index'], num_shards=task['num_shards'], has_pose3d=settings['has_pose'],
+      index=task['index'], num_shards=task['num_shards'], has_pose3d=has_pose,
       settings=task['plan_settings'], input_digest=task['input_digest'],
       planned_ids=[it['id'] for it in task['items']], written_ids=written,
       skipped=skipped, num_written=len(written), num_skipped=len(skipped),
       crop_modes=crop_modes, action_histogram=histogram, fbi_counts=fbi_counts.tolist(),
       pose2d_sums=_sums_to_json(sums2d), pose3d_sums=_sums_to_json(sums3d))
-  _write_json_atomic(os.path.join(out_dir, PARTS_DIR, task['shard'] + '.json'), sidecar)
+  _write_json_atomic(_sidecar_path(output_dir, task['shard']), sidecar)
   return sidecar
 
 
-def _worker_init(stop_event):
-  global _STOP_EVENT
-  _STOP_EVENT = stop_event
-  cv2.setNumThreads(1)
+# ---------------------------------------------------------------------------------------
+# Worker processes.
+
+# The folder holding the fbi3d package, put on a worker's PYTHONPATH.
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(crop_worker.__file__))))
+
+
+def _exit_description(code):
+  if code is None:
+    return 'still running'
+  if code < 0:
+    try:
+      return f'killed by signal {signal.Signals(-code).name}'
+    except ValueError:
+      return f'killed by signal {-code}'
+  return f'exit code {code}'
+
+
+class _Worker:
+  """A process running `python -m fbi3d.data.crop_worker`, with a task and a result pipe.
+
+  The worker runs only crop_worker and what it imports: neither the caller's main module
+  nor TensorFlow is loaded in it.
+  """
+
+  def __init__(self):
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (_PACKAGE_ROOT, env.get('PYTHONPATH')) if p)
+    try:
+      self.process = subprocess.Popen(
+          [sys.executable, '-m', crop_worker.__name__, str(task_r), str(result_w)],
+          stdin=subprocess.DEVNULL, pass_fds=(task_r, result_w), env=env)
+    except BaseException:
+      os.close(task_w)
+      os.close(result_r)
+      raise
+    finally:
+      os.close(task_r)
+      os.close(result_w)
+    self.tasks = connection.Connection(task_w, readable=False)
+    self.results = connection.Connection(result_r, writable=False)
+
+  def _died(self, shard):
+    try:
+      self.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      pass
+    return ConversionError(
+        f'a worker process ({_exit_description(self.process.poll())}) died while '
+        f'converting {shard}; finished shards are kept, run again to resume')
+
+  def send(self, task):
+    try:
+      self.tasks.send(task)
+    except OSError:
+      raise self._died(task['shard']) from None
+
+  def receive(self, shard):
+    """The prepared shard; ConversionError when the worker died or failed."""
+    try:
+      prepared = self.results.recv()
+    except (EOFError, OSError):
+      raise self._died(shard) from None
+    if 'worker_error' in prepared:
+      raise ConversionError(f'{shard}: a worker process failed:\n{prepared["worker_error"]}')
+    return prepared
+
+  def close(self, kill):
+    """Ends the worker: an idle one exits when its task pipe closes; `kill` ends it now."""
+    self.tasks.close()
+    self.results.close()
+    if kill and self.process.poll() is None:
+      self.process.terminate()
+    try:
+      self.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      self.process.kill()
+      self.process.wait()
+
+
+class _WorkerPool:
+  """Worker processes that prepare shard tasks; the results come back in task order."""
+
+  def __init__(self, num_workers):
+    self.workers = []
+    try:
+      for _ in range(num_workers):
+        self.workers.append(_Worker())
+    except OSError as e:
+      self.close(kill=True)
+      raise ConversionError(f'cannot start a worker process ({e})') from e
+
+  def imap(self, tasks, lookahead):
+    """Yields crop_worker.prepare_items(task) for each task, in order.
+
+    At most `lookahead` tasks (>= 1) are handed out ahead of the one yielded next, which
+    bounds the prepared shards held in memory.
+    """
+    done = {}
+    idle = list(reversed(self.workers))
+    busy = {}
+    sent = 0
+    for index in range(len(tasks)):
+      while index not in done:
+        while idle and sent < len(tasks) and sent - index < lookahead:
+          worker = idle.pop()
+          worker.send(tasks[sent])
+          busy[worker.results] = (worker, sent)
+          sent += 1
+        for ready in connection.wait(list(busy)):
+          worker, k = busy.pop(ready)
+          done[k] = worker.receive(tasks[k]['shard'])
+          idle.append(worker)
+      yield done.pop(index)
+
+  def close(self, kill=False):
+    for worker in self.workers:
+      worker.close(kill)
 
 
 # ---------------------------------------------------------------------------------------
@@ -745,38 +786,40 @@ def _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality,
     raise ConversionError(f'--fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}')
 
 
-def _run_tasks(tasks, workers, log, skipped_before):
-  """Runs shard tasks, in this process or a spawn pool; yields each sidecar."""
+def _pieces(task, size):
+  """The task cut into consecutive parts of at most `size` items, for crop_worker."""
+  return [dict(shard=task['shard'], items=task['items'][k:k + size],
+               settings=task['settings'], strict=task['strict'])
+          for k in range(0, len(task['items']), size)]
+
+
+def _run_tasks(tasks, pool, output_dir, log, skipped_before):
+  """Prepares shard tasks (in worker processes with a pool, else in this process) and
+  writes each shard with its sidecar, in plan order; yields each sidecar.
+
+  Workers prepare parts of PIECE_SIZE items, so this process writes the parts of a shard
+  while they prepare the next ones. With --strict, a shard that meets a bad item raises
+  ConversionError and is not written; the shards before it are.
+  """
   start = time.time()
   written = 0
   skipped = skipped_before
-  executor = stop = None
-  if workers == 1 or len(tasks) <= 1:
-    results = map(convert_shard, tasks)
+  if pool is None:
+    pieces = [_pieces(task, max(len(task['items']), 1)) for task in tasks]
+    results = map(crop_worker.prepare_items, (p for ps in pieces for p in ps))
   else:
-    context = multiprocessing.get_context('spawn')
-    stop = context.Event()
-    executor = concurrent.futures.ProcessPoolExecutor(
-        min(workers, len(tasks)), mp_context=context, initializer=_worker_init,
-        initargs=(stop,))
-    futures = [executor.submit(convert_shard, task) for task in tasks]
-    results = (f.result() for f in concurrent.futures.as_completed(futures))
-  try:
-    for sidecar in results:
-      written += sidecar['num_written']
-      skipped += sidecar['num_skipped']
-      rate = written / max(time.time() - start, 1e-9)
-      log(f'{sidecar["split"].lower()} shard {sidecar["index"] + 1}/'
-          f'{sidecar["num_shards"]}: {sidecar["num_written"]} written, {skipped} skipped '
-          f'so far, {rate:.1f} examples/s')
-      yield sidecar
-  except concurrent.futures.BrokenExecutor as e:
-    raise ConversionError(f'a worker process died ({e}); finished shards are kept, run '
-                          'again to resume') from e
-  finally:
-    if executor is not None:
-      stop.set()
-      executor.shutdown(wait=True, cancel_futures=True)
+    pieces = [_pieces(task, PIECE_SIZE) for task in tasks]
+    results = pool.imap([p for ps in pieces for p in ps],
+                        lookahead=LOOKAHEAD_PER_WORKER * len(pool.workers))
+  for task, task_pieces in zip(tasks, pieces):
+    sidecar = _write_shard(output_dir, task, (next(results) for _ in task_pieces))
+    written += sidecar['num_written']
+    skipped += sidecar['num_skipped']
+    rate = written / max(time.time() - start, 1e-9)
+    log(f'{sidecar["split"].lower()} shard {sidecar["index"] + 1}/'
+        f'{sidecar["num_shards"]}: {sidecar["num_written"]} written, {skipped} skipped '
+        f'so far, {rate:.1f} examples/s')
+    yield sidecar
 
 
 def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margin=0.2,
@@ -791,6 +834,24 @@ def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margi
   if not os.path.isdir(input_dir):
     raise ConversionError(f'--input_dir {input_dir}: no such folder')
   run_splits = _resolve_splits(input_dir, splits, log)
+  # Worker processes start while the plan is made; unused, they exit when closed.
+  pool = _WorkerPool(workers) if workers > 1 else None
+  finished = False
+  try:
+    manifest = _convert(input_dir, output_dir, pool, run_splits, crop_size, margin,
+                        shard_size, strict, overwrite, keypoints2d, boxes, actions,
+                        fbi_threshold_deg, jpeg_quality, log)
+    finished = True
+  finally:
+    if pool is not None:
+      pool.close(kill=not finished)
+  return manifest
+
+
+def _convert(input_dir, output_dir, pool, run_splits, crop_size, margin, shard_size,
+             strict, overwrite, keypoints2d, boxes, actions, fbi_threshold_deg,
+             jpeg_quality, log):
+  """convert() after the checks of its arguments, with the worker pool (or None)."""
   side = _SideFiles(keypoints2d, boxes, actions)
   settings = dict(schema_version=schema.SCHEMA_VERSION, crop_size=int(crop_size),
                   margin=float(margin), shard_size=int(shard_size),
@@ -807,7 +868,7 @@ def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margi
       tasks.append(dict(
           split=split, index=k, num_shards=num_shards,
           shard=shard_name(split, k, num_shards), items=chunk, strict=bool(strict),
-          output_dir=output_dir, plan_settings=settings, input_digest=_input_digest(chunk),
+          plan_settings=settings, input_digest=_input_digest(chunk),
           settings=dict(settings, has_pose=has_pose)))
   plan_notes.extend(side.unmatched_notes(matched))
 
@@ -823,7 +884,7 @@ def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margi
     log(f'keeping {len(kept)} shards of splits not in this run')
   skipped_before = sum(s['num_skipped'] for s in done.values())
   try:
-    for _ in _run_tasks(todo, workers, log, skipped_before):
+    for _ in _run_tasks(todo, pool, output_dir, log, skipped_before):
       pass
   finally:
     _remove_temporaries(output_dir)

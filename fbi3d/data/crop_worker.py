@@ -1,0 +1,189 @@
+"""The per-item work of the converter, free of TensorFlow, and its worker processes.
+
+`prepare_items` turns the items of a shard task of `fbi3d.data.convert` (or a part of
+one) into plain Python and NumPy values: for every good item the fields of its example
+(the crop as JPEG, 2D joints in crop pixels, 3D pose, FBI labels, ...) and its crop mode,
+for every bad one the reason it is skipped. The converter serializes and writes the
+examples and sums up the shard's statistics.
+
+Run as a program (`python -m fbi3d.data.crop_worker TASK_FD RESULT_FD`), this module is
+a worker process: it reads shard tasks from the pipe TASK_FD and sends each prepared
+shard back on RESULT_FD until the task pipe closes. Neither this module nor anything it
+imports loads TensorFlow, so a worker starts in a fraction of a second.
+"""
+
+import os
+import signal
+import sys
+import traceback
+from multiprocessing import connection
+
+import cv2
+import numpy as np
+
+from fbi3d import fbi
+from fbi3d import geometry
+from fbi3d import skeleton
+from fbi3d.data import layout
+
+# Kinds of bad input; every skipped item's reason starts with its kind and a colon.
+MISSING_POSE = 'missing pose'
+MISSING_IMAGE = 'missing image'
+CORRUPT_IMAGE = 'corrupt image'
+BAD_POSE = 'bad pose'
+DUPLICATE_ID = 'duplicate id'
+BAD_META = 'bad meta'
+NAN_2D = 'nan 2d joints'
+BAD_SIDE_ROW = 'bad side file row'
+DEGENERATE_POSE = 'degenerate pose'
+
+CROP_MODES = ('joints2d', 'box', 'whole_image')
+
+
+class BadItem(Exception):
+  """One input item cannot be converted."""
+
+  def __init__(self, kind, message):
+    super().__init__(f'{kind}: {message}')
+    self.kind = kind
+    self.detail = message
+
+
+def read_image(path):
+  """Reads and decodes an image (BGR uint8); BadItem when it is unreadable."""
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise BadItem(CORRUPT_IMAGE, f'{path}: cannot read: {e.strerror}') from None
+  if not data:
+    raise BadItem(CORRUPT_IMAGE, f'{path}: empty file')
+  if path.lower().endswith(('.jpg', '.jpeg')) and b'\xff\xd9' not in data[-64:]:
+    raise BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    raise BadItem(CORRUPT_IMAGE, f'{path}: not a readable image')
+  return image
+
+
+def crop_box(item, image_shape, margin):
+  """(mode, square box x0, y0, size) for an item."""
+  if item['joints2d'] is not None:
+    return 'joints2d', geometry.square_box(item['joints2d'], margin)
+  if item['box'] is not None:
+    x, y, w, h = item['box']
+    return 'box', geometry.square_box([[x, y], [x + w, y + h]], margin)
+  h, w = image_shape[:2]
+  side = float(max(h, w))
+  return 'whole_image', np.array([(w - side) / 2.0, (h - side) / 2.0, side])
+
+
+def prepare_item(item, settings):
+  """One item -> (example fields for schema.serialize_example, crop mode).
+
+  Raises BadItem when the item cannot be converted.
+  """
+  crop_size = settings['crop_size']
+  has_pose = settings['has_pose']
+  if item['joints2d'] is not None and not np.all(np.isfinite(item['joints2d'])):
+    raise BadItem(NAN_2D, f'{item["image"]}: 2D joints contain NaN or infinity')
+  if has_pose:
+    try:
+      pose3d = layout.read_pose_csv(item['pose'])
+    except layout.LayoutError as e:
+      raise BadItem(BAD_POSE, str(e)) from None
+    try:
+      labels = fbi.fbi_labels(pose3d, settings['fbi_threshold_deg'])
+    except ValueError as e:
+      raise BadItem(DEGENERATE_POSE, f'{item["pose"]}: {e}') from None
+  else:
+    pose3d = np.zeros((skeleton.NUM_JOINTS, 3), np.float32)
+    labels = np.zeros(skeleton.NUM_FBI_BONES, np.int64)
+  image = read_image(item['image'])
+  mode, box = crop_box(item, image.shape, settings['margin'])
+  crop = cv2.warpAffine(image, geometry.crop_affine(box, crop_size), (crop_size, crop_size),
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                        borderValue=0)
+  ok, jpeg = cv2.imencode('.jpg', crop, [cv2.IMWRITE_JPEG_QUALITY, settings['jpeg_quality']])
+  if not ok:
+    raise BadItem(CORRUPT_IMAGE, f'{item["image"]}: JPEG encoding of the crop failed')
+  if item['joints2d'] is not None:
+    pose2d = geometry.image_to_crop(item['joints2d'], box, crop_size).astype(np.float32)
+  else:
+    pose2d = np.zeros((skeleton.NUM_JOINTS, 2), np.float32)
+  example = dict(
+      image_jpeg=jpeg.tobytes(), image_size=crop_size, pose2d=pose2d,
+      pose3d=np.asarray(pose3d, np.float32), fbi=np.asarray(labels, np.int64),
+      action=item['action'], subject=item['subject'], source_id=item['id'],
+      split=item['key'][0], crop_box=box.astype(np.float32),
+      intrinsics=item['intrinsics'], pose2d_valid=item['joints2d'] is not None,
+      pose3d_valid=has_pose)
+  return example, mode
+
+
+def prepare_items(task):
+  """Prepares the items of a task: a shard or a consecutive part of one.
+
+  Returns a dict: shard (its name), examples (for each good item, in plan order,
+  dict(example=the fields for schema.serialize_example, crop_mode=...)), skipped (split,
+  id and reason of each bad item) and error (None; with task['strict'], the message for
+  the first bad item, where preparing stopped). tensorflow_loaded says whether the
+  process that prepared them has TensorFlow in sys.modules.
+  """
+  examples, skipped = [], []
+  error = None
+  for item in task['items']:
+    reason = item['problem']
+    if reason is None:
+      try:
+        example, mode = prepare_item(item, task['settings'])
+      except BadItem as e:
+        reason = str(e)
+    if reason is not None:
+      if task['strict']:
+        error = f'{item["key"][0]}/{item["id"]}: {reason}'
+        break
+      skipped.append(dict(split=item['key'][0], id=item['id'], reason=reason))
+      continue
+    examples.append(dict(example=example, crop_mode=mode))
+  return dict(shard=task['shard'], error=error, examples=examples, skipped=skipped,
+              tensorflow_loaded='tensorflow' in sys.modules)
+
+
+def serve(task_fd, result_fd):
+  """The worker loop: prepares each task read from task_fd, sends the result back.
+
+  A task that fails unexpectedly is answered with dict(shard=..., worker_error=traceback
+  text). Returns when the task pipe is closed or a task is None.
+  """
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  cv2.setNumThreads(1)
+  tasks = connection.Connection(task_fd, writable=False)
+  results = connection.Connection(result_fd, readable=False)
+  while True:
+    try:
+      task = tasks.recv()
+    except EOFError:
+      return
+    if task is None:
+      return
+    try:
+      result = prepare_items(task)
+    except Exception:  # pylint: disable=broad-except
+      result = dict(shard=task.get('shard'), worker_error=traceback.format_exc())
+    try:
+      results.send(result)
+    except (BrokenPipeError, ConnectionResetError):
+      return
+
+
+def main(argv):
+  if len(argv) != 3:
+    print(f'usage: {os.path.basename(argv[0])} TASK_FD RESULT_FD', file=sys.stderr)
+    return 2
+  serve(int(argv[1]), int(argv[2]))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv))
