@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import losses as losses_lib
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
@@ -49,14 +50,10 @@ class GeneratorTask:
   def losses(self, outputs, batch):
     c = self.cfg
     target = tf.concat([batch['pose2d'], batch['pose3d'][..., 2:]], axis=-1)
-    norm = tf.constant([c.image_size, c.image_size, c.depth_range_mm], tf.float32)
-    w = self._weights(batch)
-    l1 = tf.reduce_sum(tf.abs(outputs['coarse3d'] - target) / norm, axis=-1)
-    coarse = tf.reduce_sum(w * l1) / (tf.reduce_sum(w) + 1e-6)
-    probs = tf.clip_by_value(outputs['fbi'], 1e-7, 1.0)
-    ce = -tf.math.log(tf.gather(probs, batch['fbi'], axis=-1, batch_dims=2))
-    valid = batch['pose3d_valid'][:, None]
-    fbi_loss = tf.reduce_sum(ce * valid) / (tf.reduce_sum(valid) * ce.shape[-1] + 1e-6)
+    coarse = losses_lib.coarse3d_l1(outputs['coarse3d'], target, self._weights(batch),
+                                    (c.image_size, c.image_size, c.depth_range_mm))
+    fbi_loss = losses_lib.fbi_cross_entropy(outputs['fbi'], batch['fbi'],
+                                            batch['pose3d_valid'])
     return {'coarse3d_loss': c.coarse3d_weight * coarse, 'fbi_loss': c.fbi_weight * fbi_loss}
 
   def batch_metrics(self, outputs, batch):

@@ -8,6 +8,7 @@ stack). Decoding: arg-max with a quarter-cell shift toward the larger neighbour.
 import numpy as np
 import tensorflow as tf
 
+from fbi3d import losses as losses_lib
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
@@ -45,14 +46,9 @@ class Pose2DTask:
 
   def losses(self, outputs, batch):
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    target = batch['heatmaps']
-    weight = batch['visible'][:, None, None, :]
-    denom = tf.reduce_sum(weight) * tf.cast(tf.reduce_prod(tf.shape(target)[1:3]),
-                                            tf.float32) + 1e-6
-    total = tf.add_n([tf.reduce_sum(weight * tf.square(h - target)) / denom
-                      for h in outputs])
     # Per-cell errors of unit-peak maps are small; the factor keeps the loss readable.
-    return {'heatmap_loss': 100.0 * total}
+    return {'heatmap_loss': 100.0 * losses_lib.heatmap_mse(outputs, batch['heatmaps'],
+                                                           batch['visible'])}
 
   def batch_metrics(self, outputs, batch):
     pred = hourglass.decode_heatmaps(_final(outputs), stride=STRIDE)
