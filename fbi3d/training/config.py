@@ -26,7 +26,7 @@ class Config:
   seed: int = 0
   keep_checkpoints: int = 3
   strategy: str = 'default'       # default | mirrored | multi_worker
-  mixed_precision: str = 'none'   # none | bfloat16
+  mixed_precision: str = 'none'   # none | bfloat16 | auto
   heatmap_sigma: float = 1.0
   pck_threshold: float = 0.1      # fraction of the crop side
   augment: bool = True
@@ -65,7 +65,8 @@ _HELP = {
     'keep_checkpoints': 'How many of the latest checkpoints to keep.',
     'strategy': 'tf.distribute strategy: default (one device), mirrored (all local GPUs, or '
                 'CPUs), multi_worker (reads TF_CONFIG).',
-    'mixed_precision': 'none, or bfloat16 (mixed_bfloat16 policy; losses stay float32).',
+    'mixed_precision': 'none (float32), bfloat16 (mixed_bfloat16 policy; losses stay float32) '
+                       'or auto (bfloat16 where the CPU has it natively and no GPU is used).',
     'heatmap_sigma': 'Gaussian sigma of the 2D heatmap targets, in heatmap cells.',
     'pck_threshold': 'PCK threshold as a fraction of the crop side.',
     'augment': 'Augment training batches (rotation, scale, flip, colour, occlusion).',
@@ -104,7 +105,7 @@ def define_flags():
       flags.DEFINE_enum(field.name, default, ['default', 'mirrored', 'multi_worker'],
                         help_text)
     elif field.name == 'mixed_precision':
-      flags.DEFINE_enum(field.name, default, ['none', 'bfloat16'], help_text)
+      flags.DEFINE_enum(field.name, default, ['none', 'bfloat16', 'auto'], help_text)
     elif isinstance(default, bool):
       flags.DEFINE_boolean(field.name, default, help_text)
     elif isinstance(default, int):

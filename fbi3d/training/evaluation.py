@@ -1,7 +1,10 @@
 """Running a network over a whole split and turning crop outputs into image and 3D
 coordinates, shared by the phases' final measurements."""
 
+import os
+
 import numpy as np
+import tensorflow as tf
 
 from fbi3d import geometry
 from fbi3d.data import pipeline
@@ -9,7 +12,7 @@ from fbi3d.data import pipeline
 
 def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'visible',
                                                     'pose3d_valid', 'crop_box', 'intrinsics',
-                                                    'action')):
+                                                    'action'), verbose=None):
   """Runs `network` over every example of `split` (no augmentation, fixed order).
 
   outputs_fn(network_outputs) -> dict of arrays per batch. Returns (predictions, targets),
@@ -17,6 +20,11 @@ def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'v
   """
   ds = pipeline.make_dataset(cfg.data_dir, split, cfg.batch_size, image_size=cfg.image_size,
                              heatmap_sigma=cfg.heatmap_sigma, deterministic=True)
+  manifest = pipeline.load_manifest(cfg.data_dir)
+  total = manifest['splits'][split.lower()]['num_examples']
+  if verbose is None:
+    verbose = 2 if os.environ.get('CI') else 1
+  progress = tf.keras.utils.Progbar(total, unit_name='example', verbose=verbose)
   preds, targets = {}, {}
   for batch in ds:
     out = outputs_fn(network(batch['image'], training=False))
@@ -24,6 +32,7 @@ def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'v
       preds.setdefault(k, []).append(np.asarray(v))
     for k in keys:
       targets.setdefault(k, []).append(batch[k].numpy())
+    progress.add(int(batch['image'].shape[0]))
   return ({k: np.concatenate(v) for k, v in preds.items()},
           {k: np.concatenate(v) for k, v in targets.items()})
 

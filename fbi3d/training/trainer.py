@@ -73,11 +73,28 @@ def make_strategy(name):
   raise PhaseError(f'unknown --strategy={name!r}: use default, mirrored or multi_worker.')
 
 
+def cpu_has_bfloat16():
+  """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      flags_line = next((ln for ln in f if ln.startswith('flags')), '')
+  except OSError:
+    return False
+  return any(flag in flags_line.split() for flag in ('avx512_bf16', 'amx_bf16'))
+
+
 def set_precision(name):
+  """Sets the Keras policy: none (float32), bfloat16 (mixed_bfloat16), or auto: bfloat16
+  on a CPU-only machine whose CPU has native bfloat16 (where it trains about twice as
+  fast), float32 elsewhere (emulated bfloat16 is slow). Returns the policy name."""
+  if name == 'auto':
+    bf16 = cpu_has_bfloat16() and not tf.config.list_physical_devices('GPU')
+    name = 'bfloat16' if bf16 else 'none'
   policy = {'none': 'float32', 'bfloat16': 'mixed_bfloat16'}.get(name)
   if policy is None:
-    raise PhaseError(f'unknown --mixed_precision={name!r}: use none or bfloat16.')
+    raise PhaseError(f'unknown --mixed_precision={name!r}: use none, bfloat16 or auto.')
   tf.keras.mixed_precision.set_global_policy(policy)
+  return policy
 
 
 def check_predecessors(task, cfg):
@@ -234,7 +251,7 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
       phase=task.name, config=dataclasses.asdict(cfg),
       architecture=config_lib.architecture(cfg, task.name)))
 
-  set_precision(cfg.mixed_precision)
+  policy = set_precision(cfg.mixed_precision)
   strategy = make_strategy(cfg.strategy)
   epochs = cfg.phase(task.name, 'epochs')
   steps = _steps_per_epoch(cfg, manifest)
@@ -297,7 +314,7 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
       optimizer_steps=int(optimizer.iterations.numpy()),
       train_seconds=round(train_seconds + previous.get('train_seconds', 0.0), 1),
       checkpoint=manager.latest_checkpoint, config=dataclasses.asdict(cfg),
-      eval_split=cfg.eval_split, metrics=metrics)
+      precision=policy, eval_split=cfg.eval_split, metrics=metrics)
   _write_json(os.path.join(directory, RESULTS_FILE), results)
   log(task.format_metrics(metrics))
   return results
