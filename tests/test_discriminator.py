@@ -1,0 +1,129 @@
+"""Tests of the conditional discriminator: shapes, exact pose features, sensitivity."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import skeleton
+from fbi3d.models import discriminator
+
+TINY = dict(units=16)
+
+
+@pytest.fixture
+def bfloat16_policy():
+  tf.keras.backend.clear_session()
+  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  yield
+  tf.keras.mixed_precision.set_global_policy('float32')
+  tf.keras.backend.clear_session()
+
+
+def _axis_pose():
+  """Bone k of skeleton.BONES is (k + 1) mm along axis k % 3 (x, y, z, x, ...)."""
+  pose = np.zeros((17, 3), np.float32)
+  for k, (parent, child) in enumerate(skeleton.BONES):
+    pose[child] = pose[parent]
+    pose[child, k % 3] += k + 1
+  return pose
+
+
+def _line_pose():
+  """Joint j at (100 j, 0, 0) mm, but the head at (900, 300, 400)."""
+  pose = np.zeros((17, 3), np.float32)
+  pose[:, 0] = 100.0 * np.arange(17)
+  pose[10] = [900.0, 300.0, 400.0]
+  return pose
+
+
+def _inputs(condition, batch=3, seed=0):
+  rng = np.random.default_rng(seed)
+  pose3d = rng.normal(size=(batch, 17, 3)).astype(np.float32) * 200.0
+  if condition == 'pose2d':
+    cond = rng.uniform(0, 64, size=(batch, 17, 2)).astype(np.float32)
+  else:
+    cond = rng.normal(size=(batch, 4, 4, 8)).astype(np.float32)
+  return pose3d, cond
+
+
+def _build(condition):
+  return discriminator.build_discriminator(condition=condition, crop_size=64,
+                                           feature_shape=(4, 4, 8), **TINY)
+
+
+@pytest.mark.parametrize('condition', ['pose2d', 'features'])
+def test_output_shape(condition):
+  model = _build(condition)
+  pose3d, cond = _inputs(condition)
+  out = model([pose3d, cond])
+  assert out.shape == (3, 1)
+  assert out.dtype == tf.float32
+  by_name = model({'pose3d': pose3d, condition: cond})
+  np.testing.assert_allclose(by_name.numpy(), out.numpy(), rtol=1e-6)
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match='unknown condition'):
+    discriminator.build_discriminator(condition='image')
+  with pytest.raises(ValueError, match='feature_shape'):
+    discriminator.build_discriminator(condition='features')
+
+
+def test_kinematic_chain_space_exact():
+  gram = discriminator.kinematic_chain_space(_axis_pose()[None]).numpy()[0]
+  assert gram.shape == (16, 16)
+  # Bones 0 (1 mm along x), 1 (2 mm along y), 2 (3 mm along z), 3 (4 mm along x).
+  assert gram[0, 0] == 1.0 and gram[1, 1] == 4.0 and gram[2, 2] == 9.0
+  assert gram[0, 1] == 0.0 and gram[1, 2] == 0.0 and gram[0, 2] == 0.0
+  assert gram[0, 3] == 4.0 and gram[3, 0] == 4.0          # 1 * 4, both along x
+  lengths = np.arange(1, 17, dtype=np.float64)
+  axes = np.arange(16) % 3
+  expected = np.outer(lengths, lengths) * (axes[:, None] == axes[None, :])
+  np.testing.assert_array_equal(gram, expected)
+  # The model's KCS stream: the 136 upper-triangle entries over 250^2.
+  flat = discriminator.PoseFeatures('kcs')(_axis_pose()[None]).numpy()[0]
+  assert flat.shape == (136,)
+  np.testing.assert_allclose(flat[:4], np.array([1.0, 0.0, 0.0, 4.0]) / 62500.0)
+
+
+def test_geometric_descriptor_exact():
+  geometry = discriminator.geometric_descriptor(_line_pose()[None]).numpy()[0]
+  assert geometry.shape == (136, 4)
+  # Bone lengths in units of 100 mm, by child 1..16:
+  # 1, 1, 1, 4, 1, 1, 7, 1, 1, 5 (the head, 300-400-500), 3, 1, 1, 6, 1, 1 -> sum 36,
+  # so the mean bone length is 3600 / 16 = 225 mm.
+  pair = discriminator.JOINT_PAIRS.index
+  np.testing.assert_allclose(geometry[pair((9, 10))], [0.0, 0.3, 0.4, 500.0 / 225.0],
+                             rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(geometry[pair((0, 16))], [1.6, 0.0, 0.0, 1600.0 / 225.0],
+                             rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(geometry[pair((0, 1))], [0.1, 0.0, 0.0, 100.0 / 225.0],
+                             rtol=1e-6, atol=1e-7)
+  assert pair((0, 1)) == 0 and pair((15, 16)) == 135
+  # Distances are scale-free: doubling the pose doubles only the differences.
+  doubled = discriminator.geometric_descriptor(2.0 * _line_pose()[None]).numpy()[0]
+  np.testing.assert_allclose(doubled[:, 3], geometry[:, 3], rtol=1e-6)
+  np.testing.assert_allclose(doubled[:, :3], 2.0 * geometry[:, :3], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('condition', ['pose2d', 'features'])
+def test_logit_depends_on_pose_and_condition(condition):
+  tf.keras.utils.set_random_seed(5)
+  model = _build(condition)
+  pose3d, cond = _inputs(condition, batch=1)
+  base = model([pose3d, cond]).numpy()
+  moved = pose3d.copy()
+  moved[0, 13] += [100.0, -50.0, 80.0]                     # bend the left wrist
+  other_cond = cond + 1.0
+  for changed in (model([moved, cond]), model([1.2 * pose3d, cond]),
+                  model([pose3d, other_cond])):
+    assert abs(float(changed.numpy()[0, 0] - base[0, 0])) > 1e-6
+
+
+def test_float32_output_under_bfloat16(bfloat16_policy):
+  for condition in ('pose2d', 'features'):
+    model = _build(condition)
+    assert model.get_layer('discriminator_head_dense0').compute_dtype == 'bfloat16'
+    assert model.get_layer('discriminator_kcs').compute_dtype == 'float32'
+    out = model(list(_inputs(condition)))
+    assert out.dtype == tf.float32 and out.shape == (3, 1)
