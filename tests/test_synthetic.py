@@ -247,3 +247,62 @@ def test_command_line_tool(tmp_path):
   bad = subprocess.run(cmd[:3] + ['--image_size=32'], capture_output=True, text=True,
                        check=False)
   assert bad.returncode != 0 and 'image_size' in bad.stderr
+
+
+def _write_pose_npz(folder, name, poses, subject):
+  os.makedirs(folder, exist_ok=True)
+  np.savez(os.path.join(folder, name), poses=np.asarray(poses, np.float32), subject=subject)
+
+
+def _bank_poses(num, seed=0):
+  rng = np.random.default_rng(seed)
+  lengths = synthetic.sample_bone_lengths(rng, 1.0, jitter=0.0)
+  walk = skeleton.action_index('Walking')
+  return np.stack([synthetic.sample_pose(rng, walk, lengths) + [1000.0, -500.0, 300.0]
+                   for _ in range(num)])
+
+
+def test_examples_from_a_pose_bank_take_its_poses(tmp_path):
+  folder = str(tmp_path / 'poses')
+  poses = _bank_poses(5)
+  _write_pose_npz(folder, '21_01.npz', poses[:3], 21)
+  _write_pose_npz(folder, '22_01.npz', poses[3:], 22)
+  bank = synthetic.load_pose_bank(folder)
+  assert bank.poses.shape == (5, 17, 3)
+  assert list(bank.subjects) == [21, 21, 21, 22, 22]
+  seen = set()
+  for index in range(12):
+    image, ex = synthetic.make_example(3, 0, index, 128, bank)
+    assert image.shape == (128, 128, 3)
+    assert ex['action'] == skeleton.UNKNOWN_ACTION and ex['subject'] in (21, 22)
+    # The camera-frame pose is a bank pose up to a rotation and a translation.
+    distances = np.linalg.norm(ex['pose3d'][:, None] - ex['pose3d'][None], axis=-1)
+    match = [k for k in range(5) if np.allclose(
+        distances, np.linalg.norm(poses[k][:, None] - poses[k][None], axis=-1), atol=0.05)]
+    assert len(match) == 1
+    seen.add(match[0])
+    again = synthetic.make_example(3, 0, index, 128, bank)[1]
+    np.testing.assert_array_equal(again['pose3d_abs'], ex['pose3d_abs'])
+  assert len(seen) >= 3
+
+
+def test_dataset_with_poses_from_marks_actions_unknown(tmp_path):
+  folder = str(tmp_path / 'poses')
+  _write_pose_npz(folder, '21_01.npz', _bank_poses(4, seed=1), 21)
+  out = str(tmp_path / 'ds')
+  counts = {'Train': 3, 'Val': 1, 'Test': 0}
+  settings, _ = synthetic.write_dataset(out, seed=2, counts=counts, image_size=96,
+                                        workers=1, poses_from=folder)
+  assert settings['num_poses'] == 4 and settings['pose_sources'] == ['21_01.npz']
+  records, problems = layout.read_meta(os.path.join(out, 'Train', layout.META_FILE))
+  assert not problems and len(records) == 3
+  assert all(r['action'] == -1 and r['subject'] == 21 for r in records.values())
+  plain = synthetic.dataset_settings(2, counts, 96, True, 90)
+  assert 'poses_from' not in plain
+  _, reused = synthetic.write_dataset(out, seed=2, counts=counts, image_size=96, workers=1)
+  assert not reused   # sampled poses are a different data set
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with pytest.raises(ValueError, match='no poses'):
+    synthetic.write_dataset(str(tmp_path / 'ds2'), counts=counts, image_size=96,
+                            workers=1, poses_from=str(empty))

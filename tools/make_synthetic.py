@@ -1,6 +1,8 @@
 """Writes a synthetic data set in the ECCV 2018 challenge layout, plus META.csv.
 
   python tools/make_synthetic.py --out_dir=/data/synthetic --num_train=2000
+  python tools/make_synthetic.py --out_dir=/data/synthetic_mocap \
+      --poses_from=/data/mocap_poses
 """
 
 import os
@@ -27,6 +29,10 @@ flags.DEFINE_boolean('test_labels', True,
                      'like the challenge.')
 flags.DEFINE_integer('jpeg_quality', 90, 'JPEG quality of the images (1..100).',
                      lower_bound=1, upper_bound=100)
+flags.DEFINE_string('poses_from', None,
+                    'Folder of motion files (.bvh, .asf/.amc) or tools/convert_mocap.py '
+                    '.npz files: render people in these captured poses (action unknown) '
+                    'instead of sampled ones.')
 flags.mark_flag_as_required('out_dir')
 
 
@@ -39,7 +45,7 @@ def main(argv):
     settings, reused = synthetic.write_dataset(
         FLAGS.out_dir, seed=FLAGS.seed, counts=counts, image_size=FLAGS.image_size,
         workers=FLAGS.workers, test_labels=FLAGS.test_labels,
-        jpeg_quality=FLAGS.jpeg_quality)
+        jpeg_quality=FLAGS.jpeg_quality, poses_from=FLAGS.poses_from)
   except (ValueError, OSError) as e:
     print(f'make_synthetic: error: {e}', file=sys.stderr)
     sys.exit(1)

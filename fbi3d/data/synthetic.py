@@ -13,6 +13,11 @@ bluish, right limbs reddish, torso and head neutral.
 
 `write_dataset` writes the ECCV 2018 challenge layout (see `fbi3d.data.layout`) plus
 META.csv and synthetic.json. Every image is a pure function of (seed, split, index).
+
+With `poses_from` (a folder of motion files or of `tools/convert_mocap.py` .npz files)
+the people take real captured poses instead of sampled ones (see `load_pose_bank`): a
+pose per image picked from the seed, turned about the vertical at random and placed on
+the ground; their action is -1 (unknown) and their subject the capture's subject id.
 """
 
 import json
@@ -685,19 +690,30 @@ def render(pose_cam_abs, intrinsics, image_size, rng):
 # Examples and data sets.
 
 
-def make_example(seed, split_no, index, image_size):
-  """One synthetic example, a pure function of (seed, split_no, index, image_size).
+def make_example(seed, split_no, index, image_size, pose_bank=None):
+  """One synthetic example, a pure function of (seed, split_no, index, image_size) and,
+  when given, the `pose_bank` (see `load_pose_bank`) that the pose is taken from.
 
   Returns (image BGR uint8 [H, W, 3], dict(pose3d [17, 3] root-relative camera mm,
   pose3d_abs [17, 3] camera mm, joints2d [17, 2] image px, intrinsics [4], action int,
   subject int)).
   """
   rng = np.random.default_rng([int(seed), int(split_no), int(index)])
-  subject = int(rng.integers(1, NUM_SUBJECTS + 1))
-  action = int(rng.integers(skeleton.NUM_ACTIONS))
+  if pose_bank is None:
+    subject = int(rng.integers(1, NUM_SUBJECTS + 1))
+    action = int(rng.integers(skeleton.NUM_ACTIONS))
+  else:
+    if not len(pose_bank.poses):
+      raise ValueError('make_example: the pose bank is empty.')
+    pick = int(rng.integers(len(pose_bank.poses)))
+    subject = int(pose_bank.subjects[pick])
+    action = skeleton.UNKNOWN_ACTION
   for _ in range(20):
-    lengths = sample_bone_lengths(rng, SUBJECT_SCALES[subject - 1])
-    world = sample_pose(rng, action, lengths)
+    if pose_bank is None:
+      lengths = sample_bone_lengths(rng, SUBJECT_SCALES[subject - 1])
+      world = sample_pose(rng, action, lengths)
+    else:
+      world = pose_bank.place(pick, rng.uniform(0.0, 2.0 * np.pi))
     for attempt in range(40):
       camera = sample_camera(rng, image_size)
       if attempt >= 20:   # shrink the aim offset towards the body
@@ -725,6 +741,67 @@ def _shrink_aim(camera, world, shrink):
   return geometry.look_at_rotation(camera['centre'], target)
 
 
+class PoseBank:
+  """17-joint world poses [N, 17, 3] (mm, z up) with a subject id each, and where they
+  came from."""
+
+  def __init__(self, poses, subjects, sources):
+    self.poses = np.asarray(poses, np.float64)
+    self.subjects = np.asarray(subjects, np.int64)
+    self.sources = tuple(sources)
+
+  def place(self, index, yaw):
+    """Pose `index` turned by `yaw` about the vertical and placed like `sample_pose`'s:
+    the pelvis above the origin and the lower ankle 80 mm (scaled) above the ground."""
+    from fbi3d.data import mocap   # pylint: disable=g-import-not-at-top
+    return mocap.place_on_ground(self.poses[index], yaw)
+
+
+_pose_bank_cache = {}
+
+
+def load_pose_bank(folder, every_nth=4):
+  """The poses of every motion file under `folder`: .npz files written by
+  tools/convert_mocap.py (their `poses` as stored) and .bvh / .amc files (read with
+  `fbi3d.data.mocap`, every `every_nth` frame). Files are taken in sorted order, so the
+  bank is the same on every run. Raises ValueError when nothing usable is found."""
+  from fbi3d.data import mocap   # pylint: disable=g-import-not-at-top
+  key = (os.path.abspath(folder), int(every_nth))
+  if key in _pose_bank_cache:
+    return _pose_bank_cache[key]
+  if not os.path.isdir(folder):
+    raise ValueError(f'load_pose_bank: {folder} is not a folder.')
+  paths = []
+  for root, dirs, files in os.walk(folder):
+    dirs.sort()
+    paths.extend(os.path.join(root, f) for f in files
+                 if os.path.splitext(f)[1].lower() in ('.npz', '.bvh', '.amc'))
+  paths.sort(key=lambda p: os.path.relpath(p, folder))
+  poses, subjects, sources = [], [], []
+  for path in paths:
+    if path.lower().endswith('.npz'):
+      with np.load(path) as data:
+        if 'poses' not in data:
+          raise ValueError(f'load_pose_bank: {path} has no "poses" array.')
+        clip_poses = np.asarray(data['poses'], np.float64)
+        subject = int(data['subject']) if 'subject' in data else mocap.subject_of(path)
+    else:
+      clip_poses = mocap.to_h36m(mocap.load_clip(path))[::every_nth]
+      subject = mocap.subject_of(path)
+    if clip_poses.ndim != 3 or clip_poses.shape[1:] != (skeleton.NUM_JOINTS, 3):
+      raise ValueError(f'load_pose_bank: {path}: poses must be [N, 17, 3], got '
+                       f'{clip_poses.shape}.')
+    poses.append(clip_poses)
+    subjects.append(np.full(len(clip_poses), subject))
+    sources.append(path)
+  if not poses or not sum(len(p) for p in poses):
+    raise ValueError(f'load_pose_bank: no poses in {folder} (expected .npz from '
+                     'tools/convert_mocap.py, or .bvh / .amc files).')
+  bank = PoseBank(np.concatenate(poses), np.concatenate(subjects), sources)
+  _pose_bank_cache[key] = bank
+  return bank
+
+
 def encode_jpeg(image, quality):
   ok, buf = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
   if not ok:
@@ -748,13 +825,14 @@ def _write_pose_atomic(path, pose3d):
 
 def _write_range(job):
   """Writes examples [start, stop) of a split; returns their META records."""
-  out_dir, split, start, stop, seed, image_size, labels, quality = job
+  out_dir, split, start, stop, seed, image_size, labels, quality, poses_from = job
   split_no = _SPLIT_NUMBERS[split]
+  bank = load_pose_bank(poses_from) if poses_from else None
   img_dir = os.path.join(layout.split_dir(out_dir, split), layout.IMG_DIR)
   pose_dir = os.path.join(layout.split_dir(out_dir, split), layout.POSE_DIR)
   records = []
   for index in range(start, stop):
-    image, ex = make_example(seed, split_no, index, image_size)
+    image, ex = make_example(seed, split_no, index, image_size, bank)
     name = layout.ID_FORMAT.format(index + 1)
     _write_atomic(os.path.join(img_dir, name + '.jpg'), encode_jpeg(image, quality))
     if labels:
@@ -780,11 +858,12 @@ def _remove_stale(directory, count, extension):
 
 
 def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
-                jpeg_quality=90, pool=None):
+                jpeg_quality=90, pool=None, poses_from=None):
   """Writes one split (IMG, POSE when `labels`, META.csv); returns the META records.
 
-  The bytes written depend only on (seed, split, index, image_size, jpeg_quality), not on
-  `workers`. A `pool` (multiprocessing) may be passed to reuse worker processes.
+  The bytes written depend only on (seed, split, index, image_size, jpeg_quality) and
+  the poses in `poses_from` when given, not on `workers`. A `pool` (multiprocessing) may
+  be passed to reuse worker processes.
   """
   if split not in _SPLIT_NUMBERS:
     raise ValueError(f'write_split: split must be one of {layout.SPLITS}, got {split!r}.')
@@ -805,7 +884,7 @@ def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
 
   chunk = max(1, min(50, count // max(1, 8 * workers)))
   jobs = [(out_dir, split, s, min(count, s + chunk), seed, image_size, labels,
-           jpeg_quality) for s in range(0, count, chunk)]
+           jpeg_quality, poses_from) for s in range(0, count, chunk)]
   own_pool = None
   if pool is None and workers > 1 and len(jobs) > 1:
     own_pool = pool = _make_pool(workers)
@@ -837,12 +916,19 @@ def _make_pool(workers):
   return multiprocessing.get_context('spawn').Pool(workers, initializer=_init_worker)
 
 
-def dataset_settings(seed, counts, image_size, test_labels, jpeg_quality):
-  """The settings that decide a data set's bytes, as stored in synthetic.json."""
-  return dict(generator_version=GENERATOR_VERSION, seed=int(seed),
-              counts={s: int(counts[s]) for s in layout.SPLITS},
-              image_size=int(image_size), test_labels=bool(test_labels),
-              jpeg_quality=int(jpeg_quality))
+def dataset_settings(seed, counts, image_size, test_labels, jpeg_quality, poses_from=None,
+                     pose_sources=None, num_poses=None):
+  """The settings that decide a data set's bytes, as stored in synthetic.json (with
+  `poses_from`, also that folder, its motion files and their number of poses)."""
+  settings = dict(generator_version=GENERATOR_VERSION, seed=int(seed),
+                  counts={s: int(counts[s]) for s in layout.SPLITS},
+                  image_size=int(image_size), test_labels=bool(test_labels),
+                  jpeg_quality=int(jpeg_quality))
+  if poses_from is not None:
+    settings.update(poses_from=os.path.abspath(poses_from),
+                    pose_sources=[os.path.relpath(p, poses_from) for p in pose_sources],
+                    num_poses=int(num_poses))
+  return settings
 
 
 def is_complete(out_dir, settings):
@@ -867,11 +953,13 @@ def is_complete(out_dir, settings):
 
 
 def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_labels=True,
-                  jpeg_quality=90):
+                  jpeg_quality=90, poses_from=None):
   """Writes Train, Val and Test splits and synthetic.json.
 
-  counts: {split: number of images}; defaults to 2000, 300, 300. Returns (settings,
-  reused) where `reused` is True when `out_dir` already held this data set.
+  counts: {split: number of images}; defaults to 2000, 300, 300. poses_from: a folder of
+  motion files or convert_mocap .npz files to take the poses from (see
+  `load_pose_bank`); None samples them. Returns (settings, reused) where `reused` is
+  True when `out_dir` already held this data set.
   """
   counts = dict(counts or {'Train': 2000, 'Val': 300, 'Test': 300})
   for split in layout.SPLITS:
@@ -884,7 +972,12 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
     raise ValueError(f'write_dataset: jpeg_quality must be in 1..100, got {jpeg_quality}.')
   if int(workers) < 1:
     raise ValueError(f'write_dataset: workers must be >= 1, got {workers}.')
-  settings = dataset_settings(seed, counts, image_size, test_labels, jpeg_quality)
+  if poses_from is not None:
+    bank = load_pose_bank(poses_from)
+    settings = dataset_settings(seed, counts, image_size, test_labels, jpeg_quality,
+                                poses_from, bank.sources, len(bank.poses))
+  else:
+    settings = dataset_settings(seed, counts, image_size, test_labels, jpeg_quality)
   if is_complete(out_dir, settings):
     return settings, True
   os.makedirs(out_dir, exist_ok=True)
@@ -896,7 +989,8 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
     for split in layout.SPLITS:
       labels = test_labels or split != 'Test'
       write_split(out_dir, split, counts[split], seed, image_size, workers=workers,
-                  labels=labels, jpeg_quality=jpeg_quality, pool=pool)
+                  labels=labels, jpeg_quality=jpeg_quality, pool=pool,
+                  poses_from=poses_from)
   finally:
     if pool is not None:
       pool.close()

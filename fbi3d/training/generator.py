@@ -19,15 +19,13 @@ from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import generator as generator_lib
 from fbi3d.training import evaluation
+from fbi3d.training import trainer
 
 
-class GeneratorTask:
+class GeneratorTask(trainer.ImagePhase):
   name = 'generator'
   # The generator reads the crops the 2D estimator reads: same crop size.
   requires = {'pose2d': ('image_size',)}
-
-  def __init__(self, cfg):
-    self.cfg = cfg
 
   def check_data(self, manifest):
     train = manifest['splits'].get('train')
@@ -40,9 +38,6 @@ class GeneratorTask:
         c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
         coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
         depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels))
-
-  def load_predecessors(self, network):
-    del network
 
   def _weights(self, batch):
     return batch['visible'] * batch['pose3d_valid'][:, None]

@@ -14,6 +14,7 @@ from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import hourglass
 from fbi3d.training import evaluation
+from fbi3d.training import trainer
 
 STRIDE = 4
 
@@ -22,12 +23,9 @@ def _final(outputs):
   return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
 
-class Pose2DTask:
+class Pose2DTask(trainer.ImagePhase):
   name = 'pose2d'
   requires = {}
-
-  def __init__(self, cfg):
-    self.cfg = cfg
 
   def check_data(self, manifest):
     train = manifest['splits'].get('train')
@@ -40,9 +38,6 @@ class Pose2DTask:
     return hourglass.build_stacked_hourglass(
         c.image_size, num_joints=skeleton.NUM_JOINTS, num_stacks=c.hg_stacks,
         channels=c.hg_channels, depth=c.hg_depth, name='hourglass2d')
-
-  def load_predecessors(self, network):
-    del network
 
   def losses(self, outputs, batch):
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]

@@ -213,18 +213,62 @@ class _ImageSummaries(tf.keras.callbacks.Callback):
     self.writer.flush()
 
 
-def _steps_per_epoch(cfg, manifest):
-  if cfg.steps_per_epoch:
-    return cfg.steps_per_epoch
-  return max(1, manifest['splits']['train']['num_examples'] // cfg.batch_size)
+class ImagePhase:
+  """Defaults of a phase that trains one network on the image pipeline with PhaseModel
+  and Adam (cosine decay). Phases override what differs."""
+  name = None
+  requires = {}
 
+  def __init__(self, cfg):
+    self.cfg = cfg
 
-def build_checkpoint(network, optimizer=None):
-  epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
-  items = dict(network=network, epoch=epoch)
-  if optimizer is not None:
-    items['optimizer'] = optimizer
-  return tf.train.Checkpoint(**items), epoch
+  @property
+  def batch_size(self):
+    return self.cfg.batch_size
+
+  def check_data(self, manifest):
+    del manifest
+
+  def load_predecessors(self, network):
+    del network
+
+  def steps_per_epoch(self, manifest):
+    if self.cfg.steps_per_epoch:
+      return self.cfg.steps_per_epoch
+    return max(1, manifest['splits']['train']['num_examples'] // self.cfg.batch_size)
+
+  def build_training(self, network, total_steps):
+    """Returns (keras model to fit, dict of objects to checkpoint besides the network;
+    'optimizer' is the one whose step is reported)."""
+    schedule = tf.keras.optimizers.schedules.CosineDecay(
+        self.cfg.phase(self.name, 'learning_rate'), decay_steps=max(1, total_steps))
+    optimizer = tf.keras.optimizers.Adam(schedule)
+    model = PhaseModel(self, network)
+    model.compile(optimizer=optimizer)
+    return model, {'optimizer': optimizer}
+
+  def train_data(self, manifest, seed):
+    del manifest
+    c = self.cfg
+    return pipeline.make_dataset(
+        c.data_dir, 'train', c.batch_size, image_size=c.image_size, augment=c.augment,
+        shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=c.heatmap_sigma,
+        seed=seed)
+
+  def val_data(self, manifest):
+    c = self.cfg
+    if not c.val_steps or 'val' not in manifest['splits']:
+      return None
+    return pipeline.make_dataset(c.data_dir, 'val', c.batch_size, image_size=c.image_size,
+                                 heatmap_sigma=c.heatmap_sigma, deterministic=True,
+                                 repeat=True, drop_remainder=True)
+
+  def callbacks(self, model):
+    """Callbacks that must run before the epoch's checkpoint is saved."""
+    del model
+    return []
+
+  figure = None
 
 
 def restore_network(network, cfg, phase):
@@ -236,6 +280,10 @@ def restore_network(network, cfg, phase):
                      f'run python -m fbi3d.train --phase={phase} first.')
   tf.train.Checkpoint(network=network).restore(path).expect_partial()
   return path
+
+
+def write_results(cfg, phase, results):
+  _write_json(os.path.join(phase_dir(cfg, phase), RESULTS_FILE), results)
 
 
 def run_phase(task, cfg, log=print, extra_callbacks=()):
@@ -251,51 +299,42 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
       phase=task.name, config=dataclasses.asdict(cfg),
       architecture=config_lib.architecture(cfg, task.name)))
 
+  if hasattr(task, 'run'):
+    return task.run(manifest, log)
   policy = set_precision(cfg.mixed_precision)
   strategy = make_strategy(cfg.strategy)
   epochs = cfg.phase(task.name, 'epochs')
-  steps = _steps_per_epoch(cfg, manifest)
+  steps = task.steps_per_epoch(manifest)
   tf.keras.utils.set_random_seed(cfg.seed)
   with strategy.scope():
     network = task.build_network()
     task.load_predecessors(network)
-    schedule = tf.keras.optimizers.schedules.CosineDecay(
-        cfg.phase(task.name, 'learning_rate'), decay_steps=max(1, epochs * steps))
-    optimizer = tf.keras.optimizers.Adam(schedule)
-    checkpoint, epoch = build_checkpoint(network, optimizer)
+    model, items = task.build_training(network, epochs * steps)
+    optimizer = items['optimizer']
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
+    checkpoint = tf.train.Checkpoint(network=network, epoch=epoch, **items)
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(directory, CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
     if manager.latest_checkpoint:
       checkpoint.restore(manager.latest_checkpoint)
       log(f'{task.name}: resuming from {manager.latest_checkpoint} '
           f'(epoch {int(epoch.numpy())}, optimizer step {int(optimizer.iterations.numpy())})')
-    model = PhaseModel(task, network)
-    model.compile(optimizer=optimizer)
   initial_epoch = int(epoch.numpy())
 
   train_seconds = 0.0
   if initial_epoch < epochs:
     # Seeded by the resume point, so augmentation differs from the epochs already seen.
-    train = pipeline.make_dataset(
-        cfg.data_dir, 'train', cfg.batch_size, image_size=cfg.image_size, augment=cfg.augment,
-        shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=cfg.heatmap_sigma,
-        seed=cfg.seed * 100003 + initial_epoch)
-    val, val_batch = None, None
-    if cfg.val_steps and 'val' in manifest['splits']:
-      val = pipeline.make_dataset(cfg.data_dir, 'val', cfg.batch_size,
-                                  image_size=cfg.image_size, heatmap_sigma=cfg.heatmap_sigma,
-                                  deterministic=True, repeat=True, drop_remainder=True)
-      val_batch = next(iter(val))
-    callbacks = [_SaveEpoch(manager, epoch),
-                 tf.keras.callbacks.TensorBoard(os.path.join(directory, LOGS))]
-    if val_batch is not None:
-      callbacks.append(_ImageSummaries(task, network, val_batch,
+    train = task.train_data(manifest, cfg.seed * 100003 + initial_epoch)
+    val = task.val_data(manifest)
+    callbacks = task.callbacks(model) + [
+        _SaveEpoch(manager, epoch), tf.keras.callbacks.TensorBoard(os.path.join(directory, LOGS))]
+    if val is not None and task.figure is not None:
+      callbacks.append(_ImageSummaries(task, network, next(iter(val)),
                                        os.path.join(directory, LOGS)))
     callbacks.extend(extra_callbacks)
     log(f'{task.name}: epochs {initial_epoch + 1}..{epochs}, {steps} steps of '
-        f'{cfg.batch_size} each, image {cfg.image_size}, {strategy.num_replicas_in_sync} '
-        f'replica(s), precision {tf.keras.mixed_precision.global_policy().name}, '
-        f'{network.count_params():,} parameters')
+        f'{task.batch_size} each, {strategy.num_replicas_in_sync} replica(s), precision '
+        f'{tf.keras.mixed_precision.global_policy().name}, {network.count_params():,} parameters')
     start = time.time()
     model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
               validation_data=val, validation_steps=cfg.val_steps if val else None,
