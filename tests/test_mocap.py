@@ -1,0 +1,390 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fbi3d import skeleton
+from fbi3d.data import mocap
+from fbi3d.data import pipeline
+from fbi3d.data import schema
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOCAP_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'mocap')
+needs_shared = pytest.mark.skipif(
+    not os.path.isdir(MOCAP_DIR),
+    reason=f'shared motion capture data not found at {MOCAP_DIR} (../shared/data/mocap)')
+
+# One length unit is 25.4 / 0.254 = 100 mm. Bone 'upper' has its local axes turned 90
+# degrees about z; 'lower' rotates x then z.
+TINY_ASF = """\
+# a tiny skeleton
+:version 1.10
+:name tiny
+:units
+  mass 1.0
+  length 0.254
+  angle deg
+:documentation
+  root and two bones
+:root
+   order TX TY TZ RX RY RZ
+   axis XYZ
+   position 0 0 0
+   orientation 0 0 0
+:bonedata
+  begin
+     id 1
+     name upper
+     direction 0 0 1
+     length 2
+     axis 0 0 90  XYZ
+    dof rx
+    limits (-180.0 180.0)
+  end
+  begin
+     id 2
+     name lower
+     direction 0 1 0
+     length 1
+     axis 0 0 0  XYZ
+    dof rx rz
+    limits (-180.0 180.0)
+           (-180.0 180.0)
+  end
+:hierarchy
+  begin
+    root upper
+    upper lower
+  end
+"""
+
+TINY_AMC = """\
+:FULLY-SPECIFIED
+:DEGREES
+1
+root 1 2 3 0 0 0
+upper 0
+lower 0 0
+2
+root 0 0 0 0 90 0
+upper 90
+lower 90 90
+"""
+
+# Root with ZXY rotations, a child with XYZ; in centimetres.
+TINY_BVH = """\
+HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Chest
+  {
+    OFFSET 0 10 0
+    CHANNELS 3 Xrotation Yrotation Zrotation
+    End Site
+    {
+      OFFSET 0 5 0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.04
+1 2 3 0 0 0 0 0 0
+0 0 0 90 90 0 0 90 90
+"""
+
+
+def _write(folder, name, text):
+  path = os.path.join(str(folder), name)
+  with open(path, 'w') as f:
+    f.write(text)
+  return path
+
+
+def test_asf_amc_forward_kinematics_is_exact(tmp_path):
+  asf = _write(tmp_path, 'tiny.asf', TINY_ASF)
+  amc = _write(tmp_path, 'tiny_01.amc', TINY_AMC)
+  clip = mocap.asf_amc_clip(asf, amc)
+  assert clip.joint_names == ('root', 'upper', 'lower')
+  assert clip.parents == (-1, 0, 1)
+  assert clip.frame_rate == 120.0
+  # Source (y up) points by hand, in units:
+  # frame 1, rest pose moved to (1, 2, 3): upper end (1, 2, 5), lower end (1, 3, 5).
+  # frame 2: root Ry(90); upper C Rx(90) C^-1 = Ry(90), so W = Ry(180) and its end is
+  # (0, 0, -2); lower Rz(90) Rx(90) (0, 1, 0) = (0, 0, 1), turned by Ry(180): (0, 0, -1).
+  source = np.array([[[1, 2, 3], [1, 2, 5], [1, 3, 5]],
+                     [[0, 0, 0], [0, 0, -2], [0, 0, -3]]], np.float64) * 100.0
+  world = np.stack([source[..., 0], -source[..., 2], source[..., 1]], axis=-1)
+  np.testing.assert_allclose(clip.positions, world, atol=1e-6)
+  assert mocap.asf_for_amc(amc) == asf
+
+
+def test_bvh_forward_kinematics_is_exact(tmp_path):
+  path = _write(tmp_path, 'tiny.bvh', TINY_BVH)
+  clip = mocap.read_bvh(path, unit_mm=10.0)
+  assert clip.joint_names == ('Hips', 'Chest', 'Chest_end')
+  assert clip.parents == (-1, 0, 1)
+  assert clip.frame_rate == 25.0
+  # Frame 2: W_hips = Rz(90) Rx(90); Chest at W_hips (0, 10, 0) = (0, 0, 10); the end at
+  # Chest + W_hips Ry(90) Rz(90) (0, 5, 0) = Chest + (5, 0, 0).
+  source = np.array([[[1, 2, 3], [1, 12, 3], [1, 17, 3]],
+                     [[0, 0, 0], [0, 0, 10], [5, 0, 10]]], np.float64) * 10.0
+  world = np.stack([source[..., 0], -source[..., 2], source[..., 1]], axis=-1)
+  np.testing.assert_allclose(clip.positions, world, atol=1e-6)
+
+
+@pytest.mark.parametrize('text,cut,pattern', [
+    (TINY_BVH, lambda t: t.rsplit('\n', 2)[0] + '\n', r'tiny\.bvh:\d+: .*truncated'),
+    (TINY_BVH, lambda t: t.replace('0 0 0 90 90 0 0 90 90', '0 0 0 90 x 0 0 90 90'),
+     r'tiny\.bvh:20: .*numbers'),
+    (TINY_BVH, lambda t: t.replace('0 0 0 90 90 0 0 90 90', '0 0 0 90 90'),
+     r'tiny\.bvh:20: frame 2: expected 9 values, got 5'),
+    (TINY_BVH, lambda t: t.replace('OFFSET 0 10 0', 'OFFSET 0 10'),
+     r'tiny\.bvh:9: .*OFFSET'),
+    (TINY_BVH, lambda t: t.split('MOTION')[0], r'tiny\.bvh:\d+: expected a MOTION'),
+])
+def test_bad_bvh_names_file_and_line(tmp_path, text, cut, pattern):
+  path = _write(tmp_path, 'tiny.bvh', cut(text))
+  with pytest.raises(mocap.MocapError, match=pattern):
+    mocap.read_bvh(path)
+
+
+def test_bad_asf_amc_names_file_and_line(tmp_path):
+  asf = _write(tmp_path, 'tiny.asf', TINY_ASF)
+  amc = _write(tmp_path, 'tiny_01.amc', TINY_AMC.rsplit('\n', 2)[0] + '\n')
+  with pytest.raises(mocap.MocapError, match=r"tiny_01\.amc:\d+: frame 2 .*missing 'lower'"):
+    mocap.asf_amc_clip(asf, amc)
+  amc = _write(tmp_path, 'tiny_02.amc', TINY_AMC.replace('upper 90', 'upper 90 1'))
+  with pytest.raises(mocap.MocapError, match=r"tiny_02\.amc:9: bone 'upper': expected 1"):
+    mocap.asf_amc_clip(asf, amc)
+  bad = _write(tmp_path, 'bad.asf', TINY_ASF.replace('     length 1\n', '     length one\n'))
+  with pytest.raises(mocap.MocapError, match=r'bad\.asf:\d+: expected a length'):
+    mocap.read_asf(bad)
+  cut = _write(tmp_path, 'cut.asf', TINY_ASF.split(':hierarchy')[0])
+  with pytest.raises(mocap.MocapError, match=r'cut\.asf:\d+: expected a :hierarchy'):
+    mocap.read_asf(cut)
+
+
+def test_retarget_gives_mean_lengths_and_keeps_directions():
+  rng = np.random.default_rng(0)
+  poses = rng.normal(0, 300, (5, 17, 3))
+  out = mocap.retarget(poses)
+  lengths = mocap.bone_lengths(out)
+  expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
+  np.testing.assert_allclose(lengths, np.broadcast_to(expected, lengths.shape), atol=1e-9)
+  for p, c in skeleton.BONES:
+    a = poses[:, c] - poses[:, p]
+    b = out[:, c] - out[:, p]
+    np.testing.assert_allclose(a / np.linalg.norm(a, axis=-1, keepdims=True),
+                               b / np.linalg.norm(b, axis=-1, keepdims=True), atol=1e-12)
+  np.testing.assert_allclose(out[:, 0], poses[:, 0])
+
+
+def test_camera_frame_has_y_down_and_ground_placement():
+  pose = np.zeros((17, 3))
+  for parent, child in skeleton.BONES:
+    pose[child] = pose[parent] + [0.0, 0.0, 100.0 if child in (7, 8, 9, 10) else -100.0]
+  pose[[1, 4], 0] = [100.0, -100.0]
+  placed = mocap.place_on_ground(pose, yaw=np.pi / 2, ankle_height_mm=80.0)
+  assert min(placed[3, 2], placed[6, 2]) == pytest.approx(80.0)
+  np.testing.assert_allclose(placed[0, :2], 0.0, atol=1e-9)
+  np.testing.assert_allclose(placed[1, :2], [0.0, 100.0], atol=1e-9)
+  camera = dict(rotation=np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]),
+                centre=np.array([0.0, -5000.0, 1000.0]))
+  cam = mocap.world_to_camera(placed, camera)
+  assert cam[10, 1] < cam[3, 1]            # the head is above (smaller y) the ankle
+  assert np.all(cam[:, 2] > 4000.0)
+
+
+# A full cgspeed-style skeleton, for the mapping and the converter, in CMU units.
+def _cgspeed_bvh(num_frames, seed=0, truncate=False):
+  joints = [  # name, parent, offset
+      ('Hips', None, (0, 0, 0)), ('LeftHip', 'Hips', (1.2, -1.6, 0.7)),
+      ('LeftKnee', 'LeftHip', (2.5, -6.8, 0)), ('LeftAnkle', 'LeftKnee', (2.4, -6.5, 0)),
+      ('RightHip', 'Hips', (-1.2, -1.6, 0.7)), ('RightKnee', 'RightHip', (-2.5, -6.8, 0)),
+      ('RightAnkle', 'RightKnee', (-2.4, -6.5, 0)), ('Chest', 'Hips', (0, 2.0, 0)),
+      ('Chest2', 'Chest', (0, 2.0, 0)), ('Head', 'Chest2', (0, 3.2, 0.1)),
+      ('LeftShoulder', 'Chest2', (3.0, 1.5, 0)), ('LeftElbow', 'LeftShoulder', (0, -4.2, 0)),
+      ('LeftWrist', 'LeftElbow', (0, -3.3, 0)), ('RightShoulder', 'Chest2', (-2.8, 1.3, 0)),
+      ('RightElbow', 'RightShoulder', (0, -4.4, 0)),
+      ('RightWrist', 'RightElbow', (0, -3.4, 0))]
+  children = {}
+  for name, parent, _ in joints:
+    children.setdefault(parent, []).append(name)
+  offsets = {name: offset for name, _, offset in joints}
+  lines, order = ['HIERARCHY'], []
+
+  def emit(name, depth):
+    pad = '  ' * depth
+    lines.append(f'{pad}{"ROOT" if depth == 0 else "JOINT"} {name}')
+    lines.append(f'{pad}{{')
+    lines.append(f'{pad}  OFFSET {" ".join(str(v) for v in offsets[name])}')
+    pos = 'Xposition Yposition Zposition ' if depth == 0 else ''
+    lines.append(f'{pad}  CHANNELS {6 if depth == 0 else 3} {pos}'
+                 'Zrotation Yrotation Xrotation')
+    order.append(name)
+    for child in children.get(name, []):
+      emit(child, depth + 1)
+    if name not in children:
+      lines.extend([f'{pad}  End Site', f'{pad}  {{', f'{pad}    OFFSET 0 1.6 0',
+                    f'{pad}  }}'])
+    lines.append(f'{pad}}}')
+
+  emit('Hips', 0)
+  rng = np.random.default_rng(seed)
+  lines += ['MOTION', f'Frames: {num_frames}', 'Frame Time: .0083333']
+  for f in range(num_frames):
+    values = [0.0, 17.0, 0.3 * f] + list(rng.uniform(-15, 15, 3 * len(order)))
+    lines.append(' '.join(f'{v:.4f}' for v in values))
+  if truncate:
+    lines = lines[:-2]
+  return '\n'.join(lines) + '\n'
+
+
+def test_converter_writes_npz_and_readable_records(tmp_path):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  _write(src, '07_01.bvh', _cgspeed_bvh(9))
+  _write(src, '08_01.bvh', _cgspeed_bvh(5, seed=1))
+  _write(src, '09_01.bvh', _cgspeed_bvh(5, truncate=True))
+  out = str(tmp_path / 'out')
+  summary = mocap.convert_folder(str(src), out, every_nth=4, tfrecords=True, crop_size=64,
+                                 val_subjects=(8,), log=lambda _: None)
+  assert [c['name'] for c in summary['clips']] == ['07_01', '08_01']
+  assert len(summary['skipped']) == 1 and '09_01.bvh' in summary['skipped'][0]['reason']
+  data = np.load(os.path.join(out, '07_01.npz'))
+  assert data['poses'].shape == (3, 17, 3)
+  assert float(data['frame_rate']) == 30.0 and int(data['subject']) == 7
+  clip = mocap.read_bvh(str(src / '07_01.bvh'))
+  np.testing.assert_allclose(data['poses'], mocap.to_h36m(clip)[::4], atol=1e-3)
+
+  manifest = pipeline.load_manifest(out)
+  assert manifest['splits']['train']['num_examples'] == 3
+  assert manifest['splits']['val']['num_examples'] == 2
+  assert np.asarray(manifest['normalisation']['pose3d_mean']).shape == (17, 3)
+  records = pipeline.read_examples(out, 'train')
+  assert len(records) == 3
+  for r in records:
+    assert r[schema.IMAGE] == b'' and r[schema.IMAGE_SIZE] == 0
+    assert r[schema.ACTION] == -1 and r[schema.SUBJECT] == 7
+    np.testing.assert_allclose(r[schema.POSE3D][0], 0.0, atol=1e-3)
+    assert np.all(r[schema.POSE2D] >= 0) and np.all(r[schema.POSE2D] <= 64)
+  lengths = mocap.bone_lengths(records[0][schema.POSE3D])
+  np.testing.assert_allclose(lengths, mocap.bone_lengths(data['poses'][0]), rtol=1e-4)
+  with pytest.raises(mocap.MocapError, match=r'09_01\.bvh:\d+:'):
+    mocap.convert_folder(str(src), out, strict=True, log=lambda _: None)
+
+
+def test_converter_command_line(tmp_path):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  _write(src, '05_02.bvh', _cgspeed_bvh(6))
+  out = tmp_path / 'out'
+  cmd = [sys.executable, os.path.join(ROOT, 'tools', 'convert_mocap.py'),
+         f'--input_dir={src}', f'--output_dir={out}', '--every_nth=2', '--retarget']
+  run = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+  assert run.returncode == 0, run.stderr
+  poses = np.load(out / '05_02.npz')['poses']
+  assert poses.shape == (3, 17, 3)
+  expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
+  np.testing.assert_allclose(mocap.bone_lengths(poses), np.tile(expected, (3, 1)),
+                             atol=1e-2)
+
+
+# ---------------------------------------------------------------------------------------
+# The real files.
+
+# Bones of the mapping that are one rigid segment of the source skeleton (limbs, hips,
+# shoulders and, for the cgspeed BVH, Spine->Thorax; for ASF the head bone) keep their
+# length to within 1 mm. Pelvis->Spine and Thorax->Neck span a bending joint of the
+# source spine, so they change a little as the back bends.
+_SPANNING = {'cmu_asf': (7, 8, 9), 'cgspeed_bvh': (7, 9)}
+
+
+@pytest.fixture(scope='module')
+def real_clips():
+  if not os.path.isdir(MOCAP_DIR):
+    pytest.skip(f'shared motion capture data not found at {MOCAP_DIR}')
+  return {os.path.basename(p): mocap.load_clip(p) for p in mocap.find_motion_files(MOCAP_DIR)}
+
+
+@needs_shared
+def test_every_shared_file_parses_with_constant_bones(real_clips):
+  assert sorted(real_clips) == ['01_01.amc', '11_01.amc', '131_01.bvh', '131_02.bvh',
+                                '131_03.bvh']
+  for name, clip in real_clips.items():
+    assert clip.frame_rate == 120.0
+    # Every bone of the source skeleton is rigid: forward kinematics keeps its length.
+    for k, parent in enumerate(clip.parents):
+      if parent >= 0:
+        length = np.linalg.norm(clip.positions[:, k] - clip.positions[:, parent], axis=-1)
+        assert length.max() - length.min() < 1.0, (name, clip.joint_names[k])
+    key = mocap.find_joint_map(clip.joint_names)
+    poses = mocap.to_h36m(clip)
+    assert np.all(np.isfinite(poses))
+    lengths = mocap.bone_lengths(poses)
+    spread = lengths.max(axis=0) - lengths.min(axis=0)
+    for i, (_, child) in enumerate(skeleton.BONES):
+      if child in _SPANNING[key]:
+        assert spread[i] < 0.15 * lengths[:, i].mean(), (name, child)
+      else:
+        assert spread[i] < 1.0, (name, skeleton.JOINT_NAMES[child], spread[i])
+    # World frame: z up, a standing person's head above the pelvis above the ankles.
+    assert np.median(poses[:, 10, 2] - poses[:, 0, 2]) > 400.0
+    assert np.median(poses[:, 0, 2] - poses[:, [3, 6], 2].min(axis=1)) > 600.0
+
+
+@needs_shared
+def test_frame_counts_match_the_data_readme(real_clips):
+  counts = {n: c.num_frames for n, c in real_clips.items()}
+  assert counts == {'01_01.amc': 2751, '11_01.amc': 597, '131_01.bvh': 994,
+                    '131_02.bvh': 1247, '131_03.bvh': 1102}
+
+
+def _right_dot(poses, forward):
+  """(RHip - LHip) and (RShoulder - LShoulder) against the subject's right, forward x up."""
+  forward = forward.copy()
+  forward[:, 2] = 0.0
+  right = np.cross(forward, [0.0, 0.0, 1.0])
+  return (np.einsum('ij,ij->i', poses[:, 1] - poses[:, 4], right),
+          np.einsum('ij,ij->i', poses[:, 14] - poses[:, 11], right))
+
+
+@needs_shared
+def test_right_side_is_the_subjects_right(real_clips):
+  for name, clip in real_clips.items():
+    poses = mocap.to_h36m(clip)
+    # Knees bend forward only: the knee's offset from the hip-ankle line is the facing
+    # direction, whatever the labels say.
+    forward = sum(poses[:, k] - 0.5 * (poses[:, h] + poses[:, a])
+                  for h, k, a in ((1, 2, 3), (4, 5, 6)))
+    bent = np.linalg.norm(forward[:, :2], axis=1) > 30.0
+    hips, shoulders = _right_dot(poses[bent], forward[bent])
+    assert bent.mean() > 0.5
+    assert (hips > 0).mean() > 0.95 and (shoulders > 0).mean() > 0.95, name
+  # Walking and jumping forward: the direction of travel over one second.
+  for name in ('131_02.bvh', '11_01.amc'):
+    clip = real_clips[name]
+    poses = mocap.to_h36m(clip)
+    n = int(clip.frame_rate / 2)
+    velocity = (poses[2 * n:, 0] - poses[:-2 * n, 0]) * clip.frame_rate / (2 * n)
+    moving = np.linalg.norm(velocity[:, :2], axis=1) > 250.0
+    hips, shoulders = _right_dot(poses[n:-n][moving], velocity[moving])
+    assert moving.sum() > 100
+    assert (hips > 0).mean() > 0.95 and (shoulders > 0).mean() > 0.95, name
+
+
+@needs_shared
+def test_bvh_release_lacks_the_thorax_bone(real_clips):
+  asf = mocap.to_h36m(real_clips['01_01.amc'])
+  bvh = mocap.to_h36m(real_clips['131_01.bvh'])
+  asf_len = np.linalg.norm(asf[:, 8] - asf[:, 7], axis=-1).mean()
+  bvh_len = np.linalg.norm(bvh[:, 8] - bvh[:, 7], axis=-1).mean()
+  # Spine->Thorax is upperback + thorax in ASF but upperback alone in the BVH: short by
+  # about one thorax bone (about 117 mm).
+  assert 90.0 < asf_len - bvh_len < 150.0
