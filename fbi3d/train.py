@@ -3,8 +3,11 @@
   python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=pose2d \
       --data_dir=data/synthetic_records --model_dir=runs/quickstart/model
 
-Phases: pose2d (2D estimator), generator (coarse-3D + FBI branches). Each writes to
-<model_dir>/<phase>/ and resumes from its last checkpoint when started again.
+Phases, in order: pose2d (2D estimator), generator (coarse-3D + FBI branches),
+adversarial (coarse-3D fine-tuned with a conditional discriminator), features (cache of
+the regressor's inputs), base (regressor on 2D) and refine (on 2D, coarse 3D and FBI);
+all runs them in order. Each writes to <model_dir>/<phase>/ and resumes from its last
+checkpoint when started again.
 """
 
 import sys
@@ -16,7 +19,8 @@ from fbi3d.training import config
 from fbi3d.training import phases
 from fbi3d.training import trainer
 
-flags.DEFINE_enum('phase', None, list(phases.PHASES), 'The phase to train.')
+flags.DEFINE_enum('phase', None, list(phases.PHASES) + [phases.ALL],
+                  'The phase to train; all runs every phase in order, skipping finished ones.')
 flags.mark_flag_as_required('phase')
 config.define_flags()
 
@@ -26,7 +30,9 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     cfg = config.from_flags()
-    trainer.run_phase(phases.make_task(flags.FLAGS.phase, cfg), cfg)
+    names = list(phases.PHASES) if flags.FLAGS.phase == phases.ALL else [flags.FLAGS.phase]
+    for name in names:
+      trainer.run_phase(phases.make_task(name, cfg), cfg)
   except (trainer.PhaseError, ValueError, FileNotFoundError) as e:
     print(f'fbi3d.train: error: {e}', file=sys.stderr)
     sys.exit(1)

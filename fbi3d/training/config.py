@@ -47,6 +47,26 @@ class Config:
   fbi_channels: Tuple[int, ...] = (32, 64, 128, 256)
   coarse3d_weight: float = 1.0
   fbi_weight: float = 0.2
+  # adversarial: conditional discriminator, coarse-3D branch fine-tuned.
+  adversarial_epochs: int = 4
+  adversarial_learning_rate: float = 5e-4
+  discriminator_learning_rate: float = 2e-4
+  adversarial_weight: float = 0.01
+  disc_condition: str = 'pose2d'  # pose2d | features
+  disc_units: int = 256
+  # features: the cache of the regressor's inputs.
+  features_generator: str = 'adversarial'  # adversarial | generator
+  # base and refine: the lifting regressor.
+  base_epochs: int = 60
+  refine_epochs: int = 60
+  regressor_batch_size: int = 64
+  regressor_learning_rate: float = 1e-3
+  regressor_dropout: float = 0.5
+  regressor_loss: str = 'weighted'  # weighted | l2
+  weighted_eps: float = 0.001
+  weighted_max_exponent: float = 20.0
+  regressor_2d: str = 'detected'    # detected | gt
+  gt2d_noise_px: float = 0.0
 
   def phase(self, name, key):
     """A phase-specific setting, e.g. phase('pose2d', 'epochs')."""
@@ -85,6 +105,29 @@ _HELP = {
     'fbi_channels': 'Channels of the FBI convnet stages, comma separated.',
     'coarse3d_weight': 'Weight of the coarse-3D L1 loss (normalised coordinates).',
     'fbi_weight': 'Weight of the FBI cross-entropy loss.',
+    'adversarial_epochs': 'Epochs of the adversarial phase.',
+    'adversarial_learning_rate': 'Adam learning rate of the coarse-3D branch in the '
+                                 'adversarial phase (cosine decay to 0).',
+    'discriminator_learning_rate': 'Adam learning rate of the discriminator.',
+    'adversarial_weight': 'Weight of the adversarial loss next to the supervised coarse-3D '
+                          'L1 loss.',
+    'disc_condition': 'What the discriminator is conditioned on: pose2d (the 2D joints) or '
+                      'features (the coarse-3D hourglass features).',
+    'disc_units': 'Width of the discriminator\'s layers.',
+    'features_generator': 'Which generator weights the features phase uses: adversarial '
+                          '(after fine-tuning) or generator (before).',
+    'base_epochs': 'Epochs of the base regressor (2D joints only).',
+    'refine_epochs': 'Epochs of the refine regressor (2D joints, coarse 3D and FBI).',
+    'regressor_batch_size': 'Batch size of the regressors.',
+    'regressor_learning_rate': 'Adam learning rate of the regressors (x0.96 every 100k '
+                               'steps).',
+    'regressor_dropout': 'Dropout of the regressors: the probability of dropping a unit.',
+    'regressor_loss': 'weighted (L0 + eps * L1, alpha from the previous epoch) or l2.',
+    'weighted_eps': 'eps of the weighted regression loss.',
+    'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss, so '
+                             'that exp() stays finite (float32 overflows near 88).',
+    'regressor_2d': 'Which 2D joints the regressors read: detected (the 2D estimator) or gt.',
+    'gt2d_noise_px': 'Gaussian noise (pixels) added to ground-truth 2D while training.',
 }
 
 # Settings that define the networks' shapes: a checkpoint is only compatible with the
@@ -93,6 +136,20 @@ ARCHITECTURE = {
     'pose2d': ('image_size', 'hg_stacks', 'hg_channels', 'hg_depth'),
     'generator': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
                   'depth_range_mm', 'fbi_channels'),
+    'adversarial': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
+                    'depth_range_mm', 'fbi_channels', 'disc_condition', 'disc_units'),
+    'features': ('image_size', 'features_generator'),
+    'base': ('regressor_2d',),
+    'refine': ('regressor_2d',),
+}
+
+CHOICES = {
+    'strategy': ['default', 'mirrored', 'multi_worker'],
+    'mixed_precision': ['none', 'bfloat16', 'auto'],
+    'disc_condition': ['pose2d', 'features'],
+    'features_generator': ['adversarial', 'generator'],
+    'regressor_loss': ['weighted', 'l2'],
+    'regressor_2d': ['detected', 'gt'],
 }
 
 
@@ -101,11 +158,8 @@ def define_flags():
   for field in dataclasses.fields(Config):
     default = field.default
     help_text = _HELP[field.name]
-    if field.name in ('strategy',):
-      flags.DEFINE_enum(field.name, default, ['default', 'mirrored', 'multi_worker'],
-                        help_text)
-    elif field.name == 'mixed_precision':
-      flags.DEFINE_enum(field.name, default, ['none', 'bfloat16', 'auto'], help_text)
+    if field.name in CHOICES:
+      flags.DEFINE_enum(field.name, default, CHOICES[field.name], help_text)
     elif isinstance(default, bool):
       flags.DEFINE_boolean(field.name, default, help_text)
     elif isinstance(default, int):

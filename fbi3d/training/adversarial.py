@@ -1,0 +1,184 @@
+"""Phase adversarial: the coarse-3D branch fine-tuned with a conditional discriminator.
+
+Starts from the generator phase's checkpoint. Each step first updates the
+discriminator on real pairs (ground-truth 3D, condition) and fake pairs (the coarse-3D
+branch's output, same condition), then the coarse-3D branch on its supervised L1 loss
+plus `adversarial_weight` times the adversarial loss. The FBI branch is frozen.
+
+The coarse-3D branch outputs 2.5D (x, y in crop pixels, z in mm). The discriminator
+judges 3D in millimetres, so x and y are scaled to millimetres with each example's
+ground-truth scale: the least-squares factor s that maps the ground truth's
+root-relative 2D (crop pixels) onto its root-relative 3D x and y (mm), a weak-perspective
+reading that needs no camera.
+"""
+
+import tensorflow as tf
+
+from fbi3d import losses as losses_lib
+from fbi3d import skeleton
+from fbi3d.models import discriminator as discriminator_lib
+from fbi3d.models import generator as generator_lib
+from fbi3d.training import generator as generator_phase
+from fbi3d.training import trainer
+
+_bce = tf.keras.losses.BinaryCrossentropy(from_logits=True,
+                                          reduction=tf.keras.losses.Reduction.NONE)
+
+
+def pixel_scale_mm(pose2d, pose3d, weights):
+  """Per-example mm per crop pixel [B]: argmin_s sum w |s (p - p_root) - (X, Y)|^2."""
+  u = pose2d - pose2d[:, skeleton.ROOT:skeleton.ROOT + 1]
+  xy = pose3d[..., :2] - pose3d[:, skeleton.ROOT:skeleton.ROOT + 1, :2]
+  w = weights[..., None]
+  num = tf.reduce_sum(w * u * xy, axis=[1, 2])
+  den = tf.reduce_sum(w * u * u, axis=[1, 2])
+  return num / tf.maximum(den, 1e-6)
+
+
+def metric_pose(coarse3d, scale):
+  """2.5D coarse output -> root-relative 3D in mm with per-example pixel scale [B]."""
+  rel = coarse3d - coarse3d[:, skeleton.ROOT:skeleton.ROOT + 1]
+  return tf.concat([rel[..., :2] * scale[:, None, None], rel[..., 2:]], axis=-1)
+
+
+class AdversarialModel(tf.keras.Model):
+  """Generator (coarse-3D branch trainable) and discriminator, trained in turn."""
+
+  def __init__(self, task, generator, discriminator, **kwargs):
+    super().__init__(name='adversarial_phase', **kwargs)
+    self.task = task
+    self.generator = generator
+    self.discriminator = discriminator
+    names = ('d_loss', 'g_loss', 'adversarial_loss', 'coarse3d_loss', 'd_accuracy',
+             'depth_error_mm')
+    self.trackers = {n: tf.keras.metrics.Mean(name=n) for n in names}
+
+  def compile(self, g_optimizer, d_optimizer, **kwargs):
+    super().compile(**kwargs)
+    self.g_optimizer = g_optimizer
+    self.d_optimizer = d_optimizer
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def call(self, inputs, training=False):
+    return self.generator(inputs, training=training)
+
+  def _condition(self, batch, outputs):
+    if self.task.cfg.disc_condition == 'features':
+      return tf.stop_gradient(outputs['coarse3d_features'])
+    return batch['pose2d']
+
+  def _fake(self, outputs, batch, weights):
+    scale = pixel_scale_mm(batch['pose2d'], batch['pose3d'], weights)
+    return metric_pose(outputs['coarse3d'], scale)
+
+  def _step(self, batch, training):
+    c = self.task.cfg
+    weights = batch['visible'] * batch['pose3d_valid'][:, None]
+    valid = batch['pose3d_valid']
+    denom = tf.reduce_sum(valid) + 1e-6
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
+    # Discriminator: real (ground truth) against fake (coarse-3D output).
+    outputs = self.generator(batch['image'], training=training)
+    fake = tf.stop_gradient(self._fake(outputs, batch, weights))
+    cond = self._condition(batch, outputs)
+    with tf.GradientTape() as tape:
+      real_logit = self.discriminator([batch['pose3d'], cond], training=training)[:, 0]
+      fake_logit = self.discriminator([fake, cond], training=training)[:, 0]
+      d_loss = tf.reduce_sum(valid * (_bce(tf.ones_like(real_logit)[:, None],
+                                           real_logit[:, None])
+                                      + _bce(tf.zeros_like(fake_logit)[:, None],
+                                             fake_logit[:, None]))) / denom
+      d_scaled = d_loss / replicas
+    if training:
+      d_vars = self.discriminator.trainable_variables
+      grads = tape.gradient(d_scaled, d_vars)
+      self.d_optimizer.apply_gradients(zip(grads, d_vars))
+    correct = (tf.cast(real_logit > 0, tf.float32) + tf.cast(fake_logit < 0, tf.float32)) / 2
+
+    # Generator: supervised coarse-3D loss plus fooling the discriminator.
+    with tf.GradientTape() as tape:
+      outputs = self.generator(batch['image'], training=training)
+      target = tf.concat([batch['pose2d'], batch['pose3d'][..., 2:]], axis=-1)
+      sup = c.coarse3d_weight * losses_lib.coarse3d_l1(
+          outputs['coarse3d'], target, weights,
+          (c.image_size, c.image_size, c.depth_range_mm))
+      logit = self.discriminator([self._fake(outputs, batch, weights), cond],
+                                 training=False)[:, 0]
+      adv = tf.reduce_sum(valid * _bce(tf.ones_like(logit)[:, None], logit[:, None])) / denom
+      g_loss = sup + c.adversarial_weight * adv
+      g_scaled = g_loss / replicas
+    if training:
+      g_vars = self.generator.trainable_variables
+      grads = tape.gradient(g_scaled, g_vars)
+      self.g_optimizer.apply_gradients(zip(grads, g_vars))
+
+    depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
+    values = dict(d_loss=d_loss, g_loss=g_loss, adversarial_loss=adv, coarse3d_loss=sup,
+                  d_accuracy=tf.reduce_sum(correct * valid) / denom,
+                  depth_error_mm=tf.reduce_sum(weights * depth)
+                  / (tf.reduce_sum(weights) + 1e-6))
+    for name, value in values.items():
+      self.trackers[name].update_state(value)
+    return {name: t.result() for name, t in self.trackers.items()}
+
+  def train_step(self, batch):
+    return self._step(batch, training=True)
+
+  def test_step(self, batch):
+    return self._step(batch, training=False)
+
+
+class AdversarialTask(generator_phase.GeneratorTask):
+  name = 'adversarial'
+  requires = {'generator': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth',
+                            'depth_bins', 'depth_range_mm', 'fbi_channels')}
+
+  def build_network(self):
+    c = self.cfg
+    return generator_lib.build_generator(
+        c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
+        coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
+        depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels),
+        return_features=c.disc_condition == 'features')
+
+  def load_predecessors(self, network):
+    trainer.restore_network(network, self.cfg, 'generator')
+    generator_lib.set_branch_trainable(network, 'fbi', False)
+
+  def build_training(self, network, total_steps):
+    c = self.cfg
+    feature_shape = None
+    if c.disc_condition == 'features':
+      feature_shape = tuple(network.output['coarse3d_features'].shape[1:])
+    self.discriminator = discriminator_lib.build_discriminator(
+        condition=c.disc_condition, crop_size=c.image_size, feature_shape=feature_shape,
+        units=c.disc_units)
+    g_opt = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
+        c.adversarial_learning_rate, decay_steps=max(1, total_steps)))
+    d_opt = tf.keras.optimizers.Adam(c.discriminator_learning_rate, beta_1=0.5)
+    model = AdversarialModel(self, network, self.discriminator)
+    model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
+    return model, {'optimizer': g_opt, 'd_optimizer': d_opt,
+                   'discriminator': self.discriminator}
+
+  figure = generator_phase.GeneratorTask.figure
+
+  def evaluate(self, network, cfg, manifest):
+    out = super().evaluate(network, cfg, manifest)
+    before = trainer.read_results(cfg, 'generator')['metrics']
+    for key in ('coarse3d_mpjpe_mm', 'coarse3d_pa_mpjpe_mm', 'depth_error_mm',
+                'fbi_accuracy'):
+      if key in before:
+        out[f'{key}_before'] = before[key]
+    return out
+
+  def format_metrics(self, m):
+    text = super().format_metrics(m).replace('generator on', 'adversarial on', 1)
+    if 'coarse3d_mpjpe_mm_before' in m:
+      text += (f'\ncoarse-3D MPJPE before / after adversarial fine-tuning: '
+               f'{m["coarse3d_mpjpe_mm_before"]:.1f} / {m["coarse3d_mpjpe_mm"]:.1f} mm')
+    return text

@@ -1,0 +1,108 @@
+"""Phase features: the trained image models run once over every split, caching the
+regressor's inputs so that `base` and `refine` train without images.
+
+Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D joints
+(the 2D estimator, crop pixels at --image_size), ground-truth 2D, the coarse-3D output
+(x, y crop pixels, z mm root-relative), FBI probabilities [14, 3], the ground-truth 3D
+and FBI labels, validity, action, subject and source id. results.json records which
+checkpoints made the cache; a later run rebuilds it when they change.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from fbi3d import fbi as fbi_lib
+from fbi3d import metrics as metrics_lib
+from fbi3d.training import evaluation
+from fbi3d.training import generator as generator_phase
+from fbi3d.training import pose2d as pose2d_phase
+from fbi3d.training import trainer
+
+KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'action', 'subject',
+        'source_id')
+
+
+def cache_path(cfg, split):
+  return os.path.join(trainer.phase_dir(cfg, 'features'), f'{split}.npz')
+
+
+def load(cfg, split):
+  """The cached arrays of one split (a dict); PhaseError when absent."""
+  path = cache_path(cfg, split)
+  if not os.path.exists(path):
+    raise trainer.PhaseError(f'{path} not found: run python -m fbi3d.train --phase=features '
+                             'with the same --model_dir first.')
+  with np.load(path) as data:
+    return dict(data)
+
+
+class FeaturesTask:
+  name = 'features'
+
+  def __init__(self, cfg):
+    self.cfg = cfg
+    self.source = cfg.features_generator
+    self.requires = {'pose2d': ('image_size',), self.source: ('image_size',)}
+
+  def check_data(self, manifest):
+    del manifest
+
+  def _key(self):
+    c = self.cfg
+    return dict(pose2d=trainer.read_results(c, 'pose2d')['checkpoint'],
+                generator=trainer.read_results(c, self.source)['checkpoint'],
+                generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
+                image_size=c.image_size)
+
+  def run(self, manifest, log):
+    c = self.cfg
+    key = self._key()
+    previous = trainer.read_results(c, self.name)
+    splits = list(manifest['splits'])
+    if (previous and previous.get('finished') and previous.get('made_from') == key
+        and all(os.path.exists(cache_path(c, s)) for s in splits)):
+      log(f'features: cache in {trainer.phase_dir(c, self.name)} is up to date')
+      return previous
+    start = time.time()
+    os.makedirs(trainer.phase_dir(c, self.name), exist_ok=True)
+    pose2d_task = pose2d_phase.Pose2DTask(c)
+    pose2d_net = pose2d_task.build_network()
+    trainer.restore_network(pose2d_net, c, 'pose2d')
+    gen_task = generator_phase.GeneratorTask(c)
+    gen_net = gen_task.build_network()
+    trainer.restore_network(gen_net, c, self.source)
+    metrics = {}
+    for split in splits:
+      log(f'features: {split} ({manifest["splits"][split]["num_examples"]} examples)')
+      detected, gt = evaluation.collect(pose2d_net, c, split, pose2d_task.predict_fn,
+                                        keys=KEYS)
+      gen, _ = evaluation.collect(gen_net, c, split, gen_task.predict_fn, keys=())
+      arrays = dict(detected2d=detected['pose2d'].astype(np.float32),
+                    gt2d=gt['pose2d'].astype(np.float32),
+                    coarse3d=gen['coarse3d'].astype(np.float32),
+                    fbi_probs=gen['fbi'].astype(np.float32),
+                    pose3d=gt['pose3d'].astype(np.float32), fbi=gt['fbi'],
+                    pose3d_valid=gt['pose3d_valid'], pose2d_valid=gt['pose2d_valid'],
+                    action=gt['action'], subject=gt['subject'],
+                    source_id=np.array([v.decode() for v in gt['source_id']]))
+      tmp = cache_path(c, split) + '.tmp.npz'
+      np.savez(tmp, **arrays)
+      os.replace(tmp, cache_path(c, split))
+      valid = arrays['pose3d_valid'] > 0
+      entry = dict(num_examples=int(len(valid)),
+                   detected2d_error_px=float(metrics_lib.error_2d(
+                       arrays['detected2d'], arrays['gt2d']).mean()))
+      if valid.any():
+        entry['fbi_accuracy'] = fbi_lib.fbi_accuracy(arrays['fbi_probs'][valid],
+                                                     arrays['fbi'][valid])[0]
+      metrics[split] = entry
+    results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
+                   seconds=round(time.time() - start, 1), metrics=metrics)
+    trainer.write_results(c, self.name, results)
+    log('features: ' + '; '.join(
+        f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
+        + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
+        for s, m in metrics.items()))
+    return results

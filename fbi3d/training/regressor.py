@@ -1,0 +1,127 @@
+"""Phases base and refine: the lifting regressor on the cached features.
+
+One code path; the phases differ only in their inputs:
+  base    2D joints (34 values)
+  refine  2D joints, coarse 3D (x, y crop pixels, z mm) and FBI probabilities
+          (34 + 51 + 42 values)
+The 2D joints are the detected ones unless --regressor_2d=gt (then ground truth, with
+--gt2d_noise_px Gaussian noise added while training). Loss: --regressor_loss=weighted
+(L0 + eps * L1, see fbi3d/regression_loss.py) or l2. Inputs and targets are normalised
+with training-split statistics stored in the network.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from fbi3d import fbi as fbi_lib
+from fbi3d import metrics as metrics_lib
+from fbi3d import regression_loss
+from fbi3d import skeleton
+from fbi3d.models import regressor as regressor_lib
+from fbi3d.training import features as features_phase
+from fbi3d.training import trainer
+
+INPUTS = {'base': ('2d',), 'refine': ('2d', 'coarse3d', 'fbi')}
+INPUT_SIZES = {'2d': 34, 'coarse3d': 51, 'fbi': 42}
+
+
+class RegressorTask(trainer.ImagePhase):
+  requires = {'features': ()}
+  figure = None
+
+  def __init__(self, cfg, name):
+    super().__init__(cfg)
+    self.name = name
+    self.inputs = INPUTS[name]
+    self._arrays = {}
+
+  @property
+  def batch_size(self):
+    return min(self.cfg.regressor_batch_size, len(self.arrays('train')[0]))
+
+  def arrays(self, split):
+    """(inputs [N, D], targets [N, 17, 3], cache dict) of a split's valid examples."""
+    if split not in self._arrays:
+      cache = features_phase.load(self.cfg, split)
+      valid = cache['pose3d_valid'] > 0
+      cache = {k: v[valid] for k, v in cache.items()}
+      two_d = cache['gt2d'] if self.cfg.regressor_2d == 'gt' else cache['detected2d']
+      parts = {'2d': two_d.reshape(len(two_d), -1),
+               'coarse3d': cache['coarse3d'].reshape(len(two_d), -1),
+               'fbi': cache['fbi_probs'].reshape(len(two_d), -1)}
+      inputs = np.concatenate([parts[k] for k in self.inputs], axis=1).astype(np.float32)
+      self._arrays[split] = (inputs, cache['pose3d'].astype(np.float32), cache)
+    return self._arrays[split]
+
+  def build_network(self):
+    dim = sum(INPUT_SIZES[k] for k in self.inputs)
+    return regressor_lib.build_regressor(dim, dropout_rate=self.cfg.regressor_dropout,
+                                         name=self.name)
+
+  def load_predecessors(self, network):
+    inputs, targets, _ = self.arrays('train')
+    regressor_lib.set_normalisation(network, *regressor_lib.normalisation_stats(inputs, targets))
+
+  def steps_per_epoch(self, manifest):
+    del manifest
+    return max(1, len(self.arrays('train')[0]) // self.batch_size)
+
+  def build_training(self, network, total_steps):
+    c = self.cfg
+    del total_steps
+    model = regression_loss.WeightedRegressionModel(
+        network, loss=c.regressor_loss, eps=c.weighted_eps,
+        max_exponent=c.weighted_max_exponent)
+    optimizer = regressor_lib.regressor_optimizer(c.regressor_learning_rate)
+    model.compile(optimizer=optimizer)
+    return model, {'optimizer': optimizer, 'loss_state': model}
+
+  def callbacks(self, model):
+    return [regression_loss.UpdateAlpha(model)]
+
+  def train_data(self, manifest, seed):
+    del manifest
+    inputs, targets, _ = self.arrays('train')
+    ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
+    ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True).repeat()
+    noise = self.cfg.gt2d_noise_px if self.cfg.regressor_2d == 'gt' else 0.0
+    if noise > 0:
+      mask = np.zeros(inputs.shape[1], np.float32)
+      mask[:34] = noise
+
+      def add_noise(x, y):
+        return x + tf.random.normal(tf.shape(x), seed=seed) * mask, y
+      ds = ds.map(add_noise)
+    return ds.batch(self.batch_size, drop_remainder=True).prefetch(2)
+
+  def val_data(self, manifest):
+    if not self.cfg.val_steps or 'val' not in manifest['splits']:
+      return None
+    inputs, targets, _ = self.arrays('val')
+    if not len(inputs):
+      return None
+    return tf.data.Dataset.from_tensor_slices((inputs, targets)).repeat().batch(
+        self.batch_size)
+
+  def evaluate(self, network, cfg, manifest):
+    threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
+    inputs, targets, cache = self.arrays(cfg.eval_split)
+    pred = network.predict(inputs, batch_size=256, verbose=0)
+    err = metrics_lib.mpjpe_per_example(pred, targets)
+    pa = metrics_lib.pa_mpjpe_per_example(pred, targets)
+    implied, implied_per_bone = fbi_lib.fbi_accuracy(
+        fbi_lib.fbi_labels(pred, threshold), cache['fbi'])
+    table = metrics_lib.per_action_table({self.name: err}, cache['action'])
+    return dict(split=cfg.eval_split, num_examples=int(len(err)), mpjpe_mm=float(err.mean()),
+                pa_mpjpe_mm=float(pa.mean()), implied_fbi_accuracy=implied,
+                implied_fbi_per_bone=dict(zip(skeleton.FBI_BONE_NAMES,
+                                              map(float, implied_per_bone))),
+                per_action_mm={k: (None if np.isnan(v) else float(v))
+                               for k, v in table.loc[self.name].items()},
+                inputs=list(self.inputs), two_d=cfg.regressor_2d, loss=cfg.regressor_loss)
+
+  def format_metrics(self, m):
+    return (f'{self.name} on {m["split"]} ({m["num_examples"]} examples, inputs '
+            f'{"+".join(m["inputs"])}, {m["two_d"]} 2D, {m["loss"]} loss): MPJPE '
+            f'{m["mpjpe_mm"]:.1f} mm, PA-MPJPE {m["pa_mpjpe_mm"]:.1f} mm, FBI accuracy '
+            f'implied by its 3D {m["implied_fbi_accuracy"]:.1%}')
