@@ -18,11 +18,14 @@ extraction, and this is the reading that keeps every term well defined.
 
 exp() overflows float32 near 88 (and bfloat16 likewise), and an outlier example (a bad
 label, a failed 2D detection) can have L0 hundreds of times the mean. The exponent
-L0 / (1 - alpha) is therefore capped at `max_exponent` (default 20, i.e. exp(20) = 4.9e8):
-an example 20 times worse than average already weighs about 1e5 times more than an
-average one through eps * L1; letting the weight grow further would let a single outlier
-swamp the batch gradient and, soon after, overflow. The polynomial factor is not capped;
-it stays finite in float32 for L0 below about 1e12 (normalised units, where L0 is O(1)).
+L0 / (1 - alpha) is therefore capped at `max_exponent`. The default, 5, keeps the
+emphasis bounded: an example five or more times worse than average gets exp(5) = 148
+times the exponential factor of an average one. Measured on the quickstart's cached
+features (2000 training examples, dropout 0.5, per-example L0 heavy-tailed), a cap of 20
+let single examples swamp the batch gradient and the regressor diverged (Base on
+ground-truth 2D: 345 mm MPJPE against 86 mm with L2), while caps of 2 and 5 trained like
+L2 (86 mm). The polynomial factor is not capped; it stays finite in float32 for L0 below
+about 1e12 (normalised units, where L0 is O(1)).
 
 `WeightedRegressionModel` wraps a regressor from `fbi3d.models.regressor` and trains it
 on (raw inputs, raw targets in mm) with this loss (or plain L2). Its alpha state lives in
@@ -37,7 +40,7 @@ import tensorflow as tf
 from fbi3d.models import regressor as regressor_lib
 
 DEFAULT_EPS = 0.001
-DEFAULT_MAX_EXPONENT = 20.0
+DEFAULT_MAX_EXPONENT = 5.0
 LOSSES = ('weighted', 'l2')
 
 
@@ -59,7 +62,7 @@ def weighted_loss(l0, mean_l0, eps=DEFAULT_EPS, max_exponent=DEFAULT_MAX_EXPONEN
       or variable, or None. None or a value <= 0 is the first-epoch case, where the loss
       is mean(L0).
     eps: weight of L1.
-    max_exponent: cap on the exponent L0 / (1 - alpha).
+    max_exponent: cap on the exponent L0 / (1 - alpha) (module docstring).
 
   Returns:
     Scalar float32.

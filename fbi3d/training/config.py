@@ -64,7 +64,7 @@ class Config:
   regressor_dropout: float = 0.5
   regressor_loss: str = 'weighted'  # weighted | l2
   weighted_eps: float = 0.001
-  weighted_max_exponent: float = 20.0
+  weighted_max_exponent: float = 5.0
   regressor_2d: str = 'detected'    # detected | gt
   gt2d_noise_px: float = 0.0
 
@@ -124,8 +124,9 @@ _HELP = {
     'regressor_dropout': 'Dropout of the regressors: the probability of dropping a unit.',
     'regressor_loss': 'weighted (L0 + eps * L1, alpha from the previous epoch) or l2.',
     'weighted_eps': 'eps of the weighted regression loss.',
-    'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss, so '
-                             'that exp() stays finite (float32 overflows near 88).',
+    'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss: '
+                             'keeps exp() finite and the emphasis on hard examples bounded '
+                             '(why 5: fbi3d/regression_loss.py).',
     'regressor_2d': 'Which 2D joints the regressors read: detected (the 2D estimator) or gt.',
     'gt2d_noise_px': 'Gaussian noise (pixels) added to ground-truth 2D while training.',
 }
