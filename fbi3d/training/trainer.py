@@ -316,7 +316,9 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(directory, CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
     if manager.latest_checkpoint:
-      checkpoint.restore(manager.latest_checkpoint)
+      # Optimizer slots are restored when first created; a finished phase never creates
+      # them, hence expect_partial (it only silences the warning about them).
+      checkpoint.restore(manager.latest_checkpoint).expect_partial()
       log(f'{task.name}: resuming from {manager.latest_checkpoint} '
           f'(epoch {int(epoch.numpy())}, optimizer step {int(optimizer.iterations.numpy())})')
   initial_epoch = int(epoch.numpy())
