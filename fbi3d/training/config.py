@@ -171,6 +171,7 @@ def define_flags():
       flags.DEFINE_list(field.name, [str(v) for v in default], help_text)
     else:
       flags.DEFINE_string(field.name, default, help_text)
+  flags.DEFINE_alias('loss', 'regressor_loss')
 
 
 def from_flags(flag_values=flags.FLAGS):
