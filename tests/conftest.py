@@ -60,3 +60,13 @@ def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',),
 def tiny_dataset(tmp_path):
   examples = write_tiny_dataset(str(tmp_path / 'records'))
   return str(tmp_path / 'records'), examples
+
+
+@pytest.fixture
+def bfloat16_policy():
+  """Builds models under the mixed_bfloat16 policy, restoring float32 afterwards."""
+  tf.keras.backend.clear_session()
+  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  yield
+  tf.keras.mixed_precision.set_global_policy('float32')
+  tf.keras.backend.clear_session()

@@ -10,15 +10,6 @@ from fbi3d.models import discriminator
 TINY = dict(units=16)
 
 
-@pytest.fixture
-def bfloat16_policy():
-  tf.keras.backend.clear_session()
-  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  yield
-  tf.keras.mixed_precision.set_global_policy('float32')
-  tf.keras.backend.clear_session()
-
-
 def _axis_pose():
   """Bone k of skeleton.BONES is (k + 1) mm along axis k % 3 (x, y, z, x, ...)."""
   pose = np.zeros((17, 3), np.float32)

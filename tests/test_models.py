@@ -13,15 +13,6 @@ TINY_GENERATOR = dict(coarse_channels=8, depth_bins=4, fbi_channels=(4, 8),
                       fbi_blocks_per_stage=1)
 
 
-@pytest.fixture
-def bfloat16_policy():
-  tf.keras.backend.clear_session()
-  tf.keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  yield
-  tf.keras.mixed_precision.set_global_policy('float32')
-  tf.keras.backend.clear_session()
-
-
 @pytest.mark.parametrize('size, depth', [(32, 2), (64, 3)])
 def test_stacked_hourglass_shapes(size, depth):
   model = hourglass.build_stacked_hourglass(size, num_joints=5, num_stacks=2, channels=8,

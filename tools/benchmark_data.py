@@ -12,7 +12,6 @@ Prints a table and writes JSON. Measures, on this machine:
   python tools/benchmark_data.py --num_images=2000 --out=runs/benchmarks/data.json
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import time
 from absl import app
 from absl import flags
 
+from fbi3d import bench
 from fbi3d.data import convert
 from fbi3d.data import pipeline
 from fbi3d.data import synthetic
@@ -104,10 +104,7 @@ def main(argv):
           f'{r["per_second"]:>9.1f} {r["per_second_per_core"]:>9.1f}')
   result = dict(image_size=FLAGS.image_size, crop_size=FLAGS.crop_size,
                 batch_size=FLAGS.batch_size, cpu_count=os.cpu_count(), rows=rows)
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-  with open(FLAGS.out, 'w') as f:
-    json.dump(result, f, indent=2)
-  print(f'wrote {FLAGS.out}')
+  bench.write_json(FLAGS.out, result)
 
 
 if __name__ == '__main__':

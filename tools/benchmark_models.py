@@ -15,7 +15,6 @@ the models are built. Prints a table and writes JSON.
   python tools/benchmark_models.py --scales=quickstart --precisions=float32 --steps=5
 """
 
-import json
 import os
 import time
 
@@ -24,6 +23,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from fbi3d import bench
 from fbi3d import skeleton
 from fbi3d.models import count_params
 from fbi3d.models import generator
@@ -166,10 +166,7 @@ def main(argv):
           f'{r["infer_ms_per_example_b1"]:>9.1f} {r["infer_examples_per_s_b32"]:>9.2f}')
   result = dict(cpu_count=os.cpu_count(), tensorflow=tf.__version__,
                 devices=[d.name for d in tf.config.list_physical_devices()], rows=rows)
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-  with open(FLAGS.out, 'w') as f:
-    json.dump(result, f, indent=2)
-  print(f'wrote {FLAGS.out}')
+  bench.write_json(FLAGS.out, result)
 
 
 if __name__ == '__main__':

@@ -47,6 +47,13 @@ def safe_std(std, floor=STD_FLOOR):
   return np.where(std < floor, 1.0, std)
 
 
+def _statistics(layer, dim):
+  """Non-trainable mean (zeros) and std (ones) weights [dim] of a layer."""
+  mean = layer.add_weight(name='mean', shape=(dim,), initializer='zeros', trainable=False)
+  std = layer.add_weight(name='std', shape=(dim,), initializer='ones', trainable=False)
+  return mean, std
+
+
 @tf.keras.saving.register_keras_serializable(package='fbi3d')
 class Normalise(layers.Layer):
   """(x - mean) / std over the last axis, with non-trainable `mean` and `std` [D].
@@ -61,10 +68,7 @@ class Normalise(layers.Layer):
 
   def build(self, input_shape):
     dim = int(input_shape[-1])
-    self.mean = self.add_weight(name='mean', shape=(dim,), initializer='zeros',
-                                trainable=False)
-    self.std = self.add_weight(name='std', shape=(dim,), initializer='ones',
-                               trainable=False)
+    self.mean, self.std = _statistics(self, dim)
     super().build(input_shape)
 
   def call(self, inputs):
@@ -88,10 +92,7 @@ class Denormalise(layers.Layer):
     dim = int(input_shape[-1])
     if dim != self.num_joints * 3:
       raise ValueError(f'Denormalise expects {self.num_joints * 3} inputs, got {dim}.')
-    self.mean = self.add_weight(name='mean', shape=(dim,), initializer='zeros',
-                                trainable=False)
-    self.std = self.add_weight(name='std', shape=(dim,), initializer='ones',
-                               trainable=False)
+    self.mean, self.std = _statistics(self, dim)
     super().build(input_shape)
 
   def call(self, inputs):
