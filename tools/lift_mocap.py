@@ -1,0 +1,76 @@
+"""Lifting on real motion capture: the Base regressor trained on captured poses or on the
+synthetic pose sampler, tested on a held-out captured subject (see fbi3d/lifting.py).
+
+  python tools/lift_mocap.py
+  python tools/lift_mocap.py --epochs=10 --retarget --out=runs/lifting/retarget.json
+
+Training poses: CMU subjects 01 and 131; test poses: subject 11; every 4th frame (30 fps).
+Cameras like Human3.6M's; 2D in crop pixels; 3D root-relative in the camera frame.
+Prints a table (MPJPE and PA-MPJPE with ground-truth 2D and with noisy 2D) and writes JSON.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from fbi3d import lifting
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('mocap_dir', os.path.join(ROOT, '..', 'shared', 'data', 'mocap'),
+                    'Folder (searched recursively) of CMU .asf/.amc and .bvh files.')
+flags.DEFINE_list('train_subjects', [str(s) for s in lifting.TRAIN_SUBJECTS],
+                  'Subject ids of the training poses.')
+flags.DEFINE_list('test_subjects', [str(s) for s in lifting.TEST_SUBJECTS],
+                  'Subject ids of the test poses.')
+flags.DEFINE_integer('every_nth', 4, 'Keep every n-th frame (4: 120 fps -> 30 fps).',
+                     lower_bound=1)
+flags.DEFINE_boolean('retarget', False, 'Give every captured bone Human3.6M\'s mean '
+                     'length, keeping its direction (training and test poses).')
+flags.DEFINE_integer('train_cameras', 4, 'Cameras per training pose.', lower_bound=1)
+flags.DEFINE_integer('epochs', 25, 'Training epochs of each regressor.', lower_bound=1)
+flags.DEFINE_integer('batch_size', 64, 'Training batch size.', lower_bound=1)
+flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate.')
+flags.DEFINE_enum('loss', 'weighted', ['weighted', 'l2'], 'Regression loss.')
+flags.DEFINE_float('noise_px', lifting.NOISE_PX,
+                   'Std (image pixels) of the Gaussian 2D noise of the noisy test column.')
+flags.DEFINE_integer('seed', 0, 'Seed of cameras, synthetic poses, noise and training.')
+flags.DEFINE_string('out', os.path.join('runs', 'lifting', 'mocap.json'),
+                    'Where to write the JSON.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  if not os.path.isdir(FLAGS.mocap_dir):
+    print(f'lift_mocap: error: motion capture folder not found: {FLAGS.mocap_dir} '
+          '(set --mocap_dir)', file=sys.stderr)
+    sys.exit(1)
+  try:
+    result = lifting.run(
+        FLAGS.mocap_dir, train_subjects=[int(s) for s in FLAGS.train_subjects],
+        test_subjects=[int(s) for s in FLAGS.test_subjects], every_nth=FLAGS.every_nth,
+        retarget_bones=FLAGS.retarget, train_cameras=FLAGS.train_cameras,
+        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate, loss=FLAGS.loss, noise_px=FLAGS.noise_px,
+        seed=FLAGS.seed, log=lambda line: print(line, flush=True))
+  except (ValueError, OSError) as e:
+    print(f'lift_mocap: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print()
+  print(lifting.format_table(result))
+  if os.path.dirname(FLAGS.out):
+    os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
+  with open(FLAGS.out, 'w') as f:
+    json.dump(result, f, indent=2)
+    f.write('\n')
+  print(f'\nWrote {FLAGS.out} ({result["total_seconds"]:.0f} s in all).')
+
+
+if __name__ == '__main__':
+  app.run(main)
