@@ -14,7 +14,6 @@ reading that needs no camera.
 
 import tensorflow as tf
 
-from fbi3d import losses as losses_lib
 from fbi3d import skeleton
 from fbi3d.models import discriminator as discriminator_lib
 from fbi3d.models import generator as generator_lib
@@ -76,7 +75,7 @@ class AdversarialModel(tf.keras.Model):
 
   def _step(self, batch, training):
     c = self.task.cfg
-    weights = batch['visible'] * batch['pose3d_valid'][:, None]
+    weights = self.task.joint_weights(batch)
     valid = batch['pose3d_valid']
     denom = tf.reduce_sum(valid) + 1e-6
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -102,10 +101,7 @@ class AdversarialModel(tf.keras.Model):
     # Generator: supervised coarse-3D loss plus fooling the discriminator.
     with tf.GradientTape() as tape:
       outputs = self.generator(batch['image'], training=training)
-      target = tf.concat([batch['pose2d'], batch['pose3d'][..., 2:]], axis=-1)
-      sup = c.coarse3d_weight * losses_lib.coarse3d_l1(
-          outputs['coarse3d'], target, weights,
-          (c.image_size, c.image_size, c.depth_range_mm))
+      sup = self.task.coarse3d_loss(outputs, batch)
       logit = self.discriminator([self._fake(outputs, batch, weights), cond],
                                  training=False)[:, 0]
       adv = tf.reduce_sum(valid * _bce(tf.ones_like(logit)[:, None], logit[:, None])) / denom
@@ -138,12 +134,8 @@ class AdversarialTask(generator_phase.GeneratorTask):
                             'depth_bins', 'depth_range_mm', 'fbi_channels')}
 
   def build_network(self):
-    c = self.cfg
-    return generator_lib.build_generator(
-        c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
-        coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
-        depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels),
-        return_features=c.disc_condition == 'features')
+    # The image-feature condition reads the coarse-3D hourglass's last features.
+    return super().build_network(return_features=self.cfg.disc_condition == 'features')
 
   def load_predecessors(self, network):
     trainer.restore_network(network, self.cfg, 'generator')

@@ -32,27 +32,34 @@ class GeneratorTask(trainer.ImagePhase):
     if not train or train.get('has_pose3d') is False:
       raise ValueError('the generator needs 3D poses in the training split.')
 
-  def build_network(self):
+  def build_network(self, return_features=False):
     c = self.cfg
     return generator_lib.build_generator(
         c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
         coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
-        depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels))
+        depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels),
+        return_features=return_features)
 
-  def _weights(self, batch):
+  def joint_weights(self, batch):
+    """[B, J]: joints known in 2D, inside the crop, of examples with 3D."""
     return batch['visible'] * batch['pose3d_valid'][:, None]
 
-  def losses(self, outputs, batch):
+  def coarse3d_loss(self, outputs, batch):
+    """The weighted coarse-3D L1 loss (shared with the adversarial phase)."""
     c = self.cfg
     target = tf.concat([batch['pose2d'], batch['pose3d'][..., 2:]], axis=-1)
-    coarse = losses_lib.coarse3d_l1(outputs['coarse3d'], target, self._weights(batch),
-                                    (c.image_size, c.image_size, c.depth_range_mm))
+    return c.coarse3d_weight * losses_lib.coarse3d_l1(
+        outputs['coarse3d'], target, self.joint_weights(batch),
+        (c.image_size, c.image_size, c.depth_range_mm))
+
+  def losses(self, outputs, batch):
     fbi_loss = losses_lib.fbi_cross_entropy(outputs['fbi'], batch['fbi'],
                                             batch['pose3d_valid'])
-    return {'coarse3d_loss': c.coarse3d_weight * coarse, 'fbi_loss': c.fbi_weight * fbi_loss}
+    return {'coarse3d_loss': self.coarse3d_loss(outputs, batch),
+            'fbi_loss': self.cfg.fbi_weight * fbi_loss}
 
   def batch_metrics(self, outputs, batch):
-    w = self._weights(batch)
+    w = self.joint_weights(batch)
     depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
     xy = tf.norm(outputs['coarse3d'][..., :2] - batch['pose2d'], axis=-1)
     correct = tf.cast(tf.equal(tf.argmax(outputs['fbi'], -1, output_type=tf.int32),
