@@ -73,16 +73,22 @@ class FeaturesTask:
     gen_task = generator_phase.GeneratorTask(c)
     gen_net = gen_task.build_network()
     trainer.restore_network(gen_net, c, self.source)
+
+    # Both networks read each batch of the split once.
+    def both(images, training=False):
+      return pose2d_net(images, training=training), gen_net(images, training=training)
+
+    def predict_fn(outputs):
+      return dict(pose2d_task.predict_fn(outputs[0]), **gen_task.predict_fn(outputs[1]))
+
     metrics = {}
     for split in splits:
       log(f'features: {split} ({manifest["splits"][split]["num_examples"]} examples)')
-      detected, gt = evaluation.collect(pose2d_net, c, split, pose2d_task.predict_fn,
-                                        keys=KEYS)
-      gen, _ = evaluation.collect(gen_net, c, split, gen_task.predict_fn, keys=())
-      arrays = dict(detected2d=detected['pose2d'].astype(np.float32),
+      pred, gt = evaluation.collect(both, c, split, predict_fn, keys=KEYS)
+      arrays = dict(detected2d=pred['pose2d'].astype(np.float32),
                     gt2d=gt['pose2d'].astype(np.float32),
-                    coarse3d=gen['coarse3d'].astype(np.float32),
-                    fbi_probs=gen['fbi'].astype(np.float32),
+                    coarse3d=pred['coarse3d'].astype(np.float32),
+                    fbi_probs=pred['fbi'].astype(np.float32),
                     pose3d=gt['pose3d'].astype(np.float32), fbi=gt['fbi'],
                     pose3d_valid=gt['pose3d_valid'], pose2d_valid=gt['pose2d_valid'],
                     action=gt['action'], subject=gt['subject'],
