@@ -299,9 +299,11 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
       phase=task.name, config=dataclasses.asdict(cfg),
       architecture=config_lib.architecture(cfg, task.name)))
 
+  # Before any network is built, also for phases that only run inference: the same
+  # policy must give the same outputs whether a phase runs alone or within `all`.
+  policy = set_precision(cfg.mixed_precision)
   if hasattr(task, 'run'):
     return task.run(manifest, log)
-  policy = set_precision(cfg.mixed_precision)
   strategy = make_strategy(cfg.strategy)
   epochs = cfg.phase(task.name, 'epochs')
   steps = task.steps_per_epoch(manifest)
