@@ -185,15 +185,20 @@ def _remove_image(root):
   return 'Train/POSE/00002.csv'
 
 
-def _edit_pose(text):
+def _edit_lines(relpath, edit):
+  """A corruption that rewrites the lines of one input file with `edit`."""
   def corrupt(root):
-    path = os.path.join(root, 'Train/POSE/00002.csv')
+    path = os.path.join(root, relpath)
     with open(path) as f:
       lines = f.read().splitlines()
     with open(path, 'w') as f:
-      f.write('\n'.join(text(lines)) + '\n')
-    return 'Train/POSE/00002.csv'
+      f.write('\n'.join(edit(lines)) + '\n')
+    return relpath
   return corrupt
+
+
+def _edit_pose(edit):
+  return _edit_lines('Train/POSE/00002.csv', edit)
 
 
 def _duplicate_image(root):
@@ -203,14 +208,7 @@ def _duplicate_image(root):
 
 
 def _edit_meta(edit):
-  def corrupt(root):
-    path = os.path.join(root, 'Train/META.csv')
-    with open(path) as f:
-      lines = f.read().splitlines()
-    with open(path, 'w') as f:
-      f.write('\n'.join(edit(lines)) + '\n')
-    return 'Train/META.csv'
-  return corrupt
+  return _edit_lines('Train/META.csv', edit)
 
 
 def _row(lines, rid):
