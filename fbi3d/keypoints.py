@@ -1,0 +1,226 @@
+"""2D keypoints of other layouts mapped to the 17 joints of `fbi3d/skeleton.py`, and the
+keypoint files `python -m fbi3d.predict --keypoints2d` reads.
+
+Layouts:
+  coco17       COCO's 17 person keypoints: nose, left_eye, right_eye, left_ear,
+               right_ear, left_shoulder, right_shoulder, left_elbow, right_elbow,
+               left_wrist, right_wrist, left_hip, right_hip, left_knee, right_knee,
+               left_ankle, right_ankle; visibility 0 means not labelled.
+  mediapipe33  MediaPipe's 33 pose landmarks (nose, the eyes' inner/centre/outer points,
+               ears, mouth corners, shoulders, elbows, wrists, three hand points each,
+               hips, knees, ankles, heels, foot tips); visibility in [0, 1].
+  h36m17       already the 17 joints.
+
+Both other layouts have the limbs' twelve joints (shoulders, elbows, wrists, hips, knees,
+ankles) under their own names. The others are derived; the approximations:
+  Hip (pelvis)  the midpoint of the two hips, Human3.6M's own definition. (COCO's hip
+                points lie a little lower and wider than Human3.6M's hip joints.)
+  Thorax        the midpoint of the shoulders: Human3.6M's thorax joint sits at the base
+                of the neck, between the shoulder joints.
+  Spine         on the line from pelvis to thorax, at the fraction 234 / (234 + 257) of
+                the way: the mean Human3.6M bone lengths pelvis->spine and spine->thorax.
+  Neck/Nose     the nose: Human3.6M's joint 9 lies at the face, near the nose, and the
+                synthetic people the models learn from carry their nose there.
+  Head          thorax + 1.5 x (head centre - thorax), with the head centre the midpoint
+                of the ears (of the eyes when an ear is missing): the head joint lies
+                beyond the ears' level, away from the thorax, by about half the thorax to
+                ear distance (1.47 in the synthetic body's upright pose).
+A derived joint is missing when a point it needs is missing. MediaPipe landmarks count
+as missing below a visibility of 0.5.
+"""
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from fbi3d import skeleton
+
+LAYOUTS = ('coco17', 'mediapipe33', 'h36m17')
+NUM_POINTS = {'coco17': 17, 'mediapipe33': 33, 'h36m17': skeleton.NUM_JOINTS}
+
+COCO_NAMES = (
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
+    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
+    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+COCO = {name: i for i, name in enumerate(COCO_NAMES)}
+
+MEDIAPIPE_NAMES = (
+    'nose', 'left_eye_inner', 'left_eye', 'left_eye_outer', 'right_eye_inner', 'right_eye',
+    'right_eye_outer', 'left_ear', 'right_ear', 'mouth_left', 'mouth_right',
+    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist',
+    'right_wrist', 'left_pinky', 'right_pinky', 'left_index', 'right_index', 'left_thumb',
+    'right_thumb', 'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
+    'right_ankle', 'left_heel', 'right_heel', 'left_foot_index', 'right_foot_index')
+# MediaPipe's landmark of each COCO keypoint (the eyes' centre points for the eyes).
+MEDIAPIPE_TO_COCO = tuple(MEDIAPIPE_NAMES.index(name) for name in COCO_NAMES)
+MEDIAPIPE_MIN_VISIBILITY = 0.5
+
+# The joints taken as they are: 17-joint index <- COCO keypoint.
+_DIRECT = {1: 'right_hip', 2: 'right_knee', 3: 'right_ankle', 4: 'left_hip',
+           5: 'left_knee', 6: 'left_ankle', 9: 'nose', 11: 'left_shoulder',
+           12: 'left_elbow', 13: 'left_wrist', 14: 'right_shoulder', 15: 'right_elbow',
+           16: 'right_wrist'}
+SPINE_FRACTION = skeleton.MEAN_BONE_LENGTHS_MM[7] / (
+    skeleton.MEAN_BONE_LENGTHS_MM[7] + skeleton.MEAN_BONE_LENGTHS_MM[8])
+HEAD_FACTOR = 1.5
+
+
+def _midpoint(points, valid, a, b):
+  return 0.5 * (points[a] + points[b]), bool(valid[a] and valid[b])
+
+
+def from_coco(points, valid=None):
+  """COCO-17 keypoints [17, 2] (and validity [17], default all) -> (joints [17, 2],
+  validity [17] bool) in the order of fbi3d/skeleton.py. Missing joints are NaN."""
+  points = np.asarray(points, np.float64)
+  if points.shape != (17, 2):
+    raise ValueError(f'COCO keypoints: expected shape [17, 2], got {points.shape}.')
+  valid = np.ones(17, bool) if valid is None else np.asarray(valid, bool)
+  valid = valid & np.all(np.isfinite(points), axis=1)
+  joints = np.full((skeleton.NUM_JOINTS, 2), np.nan)
+  ok = np.zeros(skeleton.NUM_JOINTS, bool)
+  for joint, name in _DIRECT.items():
+    joints[joint], ok[joint] = points[COCO[name]], valid[COCO[name]]
+  joints[0], ok[0] = _midpoint(points, valid, COCO['left_hip'], COCO['right_hip'])
+  joints[8], ok[8] = _midpoint(points, valid, COCO['left_shoulder'], COCO['right_shoulder'])
+  joints[7] = joints[0] + SPINE_FRACTION * (joints[8] - joints[0])
+  ok[7] = ok[0] and ok[8]
+  if valid[COCO['left_ear']] and valid[COCO['right_ear']]:
+    centre, has_centre = _midpoint(points, valid, COCO['left_ear'], COCO['right_ear'])
+  else:
+    centre, has_centre = _midpoint(points, valid, COCO['left_eye'], COCO['right_eye'])
+  joints[10] = joints[8] + HEAD_FACTOR * (centre - joints[8])
+  ok[10] = ok[8] and has_centre
+  joints[~ok] = np.nan
+  return joints, ok
+
+
+def from_mediapipe(points, visibility=None, min_visibility=MEDIAPIPE_MIN_VISIBILITY):
+  """MediaPipe-33 landmarks [33, 2] in pixels (and visibility [33]) -> (joints [17, 2],
+  validity [17]), through their COCO-17 subset."""
+  points = np.asarray(points, np.float64)
+  if points.shape != (33, 2):
+    raise ValueError(f'MediaPipe landmarks: expected shape [33, 2], got {points.shape}.')
+  valid = None
+  if visibility is not None:
+    valid = np.asarray(visibility, np.float64)[list(MEDIAPIPE_TO_COCO)] >= min_visibility
+  return from_coco(points[list(MEDIAPIPE_TO_COCO)], valid)
+
+
+def to_joints(values, layout):
+  """A flat row of keypoint values (x, y pairs or x, y, visibility triplets) of a layout
+  -> (joints [17, 2], validity [17])."""
+  if layout not in LAYOUTS:
+    raise ValueError(f'unknown keypoint layout {layout!r}: use one of {", ".join(LAYOUTS)}.')
+  values = np.asarray(values, np.float64).reshape(-1)
+  n = NUM_POINTS[layout]
+  if values.size == 2 * n:
+    points, score = values.reshape(n, 2), None
+  elif values.size == 3 * n:
+    points, score = values.reshape(n, 3)[:, :2], values.reshape(n, 3)[:, 2]
+  else:
+    raise ValueError(f'{layout} keypoints: expected {2 * n} values (x, y) or {3 * n} '
+                     f'(x, y, visibility), got {values.size}.')
+  if layout == 'mediapipe33':
+    return from_mediapipe(points, score)
+  valid = None if score is None else score > 0
+  if layout == 'coco17':
+    return from_coco(points, valid)
+  valid = np.ones(n, bool) if valid is None else valid
+  valid = valid & np.all(np.isfinite(points), axis=1)
+  joints = np.where(valid[:, None], points, np.nan)
+  return joints, valid
+
+
+class KeypointFile:
+  """2D keypoints per image from a file, mapped to the 17 joints.
+
+  Formats:
+    COCO JSON  a COCO annotation file (`annotations` with `keypoints` [51] and
+               `image_id`; `images` or `image` with `file_name`), or a list of results
+               ({'image_id', 'keypoints'}). Annotations are matched to an image by file
+               name; a file that describes a single image (or none) applies to whatever
+               image is given. With several people, the one with the most labelled
+               keypoints is used (then the larger box).
+    CSV        one row per image: `image,v1,v2,...`, the image's file name (or `*` for
+               any image) and the values of --keypoints_layout, x, y pairs or x, y,
+               visibility triplets. A first row starting with `image` is a header.
+  """
+
+  def __init__(self, path, layout='coco17'):
+    if layout not in LAYOUTS:
+      raise ValueError(f'unknown keypoint layout {layout!r}: use one of {", ".join(LAYOUTS)}.')
+    self.path = path
+    self.layout = layout
+    self.rows = {}          # file name (or '*') -> list of (values, score)
+    if not os.path.isfile(path):
+      raise ValueError(f'keypoint file {path} not found.')
+    with open(path, 'rb') as f:
+      head = f.read(64).lstrip()
+    if head[:1] in (b'{', b'['):
+      self._read_coco(path)
+    else:
+      self._read_csv(path)
+
+  def _add(self, name, values, score):
+    self.rows.setdefault(name, []).append((np.asarray(values, np.float64), score))
+
+  def _read_coco(self, path):
+    if self.layout != 'coco17':
+      raise ValueError(f'{path}: a COCO JSON file holds coco17 keypoints, not {self.layout}.')
+    try:
+      with open(path) as f:
+        data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+      raise ValueError(f'{path}: not a readable JSON file ({e}).') from None
+    if isinstance(data, list):
+      annotations, images = data, []
+    else:
+      annotations = data.get('annotations', [])
+      images = data.get('images') or ([data['image']] if 'image' in data else [])
+    names = {im.get('id'): im.get('file_name') for im in images if isinstance(im, dict)}
+    single = len(names) <= 1
+    for ann in annotations:
+      values = ann.get('keypoints') if isinstance(ann, dict) else None
+      if values is None or len(values) != 51:
+        raise ValueError(f'{path}: every annotation needs "keypoints", 51 numbers (17 COCO '
+                         'keypoints as x, y, visibility).')
+      v = np.asarray(values, np.float64).reshape(17, 3)
+      box = ann.get('bbox') or [0, 0, 0, 0]
+      score = (int((v[:, 2] > 0).sum()), float(box[2]) * float(box[3]))
+      name = '*' if single else names.get(ann.get('image_id'))
+      if name is not None:
+        self._add(os.path.basename(name), values, score)
+
+  def _read_csv(self, path):
+    try:
+      with open(path, newline='') as f:
+        rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+      raise ValueError(f'{path}: not a text CSV file.') from None
+    for number, row in enumerate(rows, 1):
+      if not row or not ''.join(row).strip() or row[0].strip().startswith('#'):
+        continue
+      if number == 1 and row[0].strip().lower() == 'image':
+        continue
+      try:
+        values = [float(v) for v in row[1:]]
+      except ValueError:
+        raise ValueError(f'{path}:{number}: expected image,x,y,... with numbers.') from None
+      try:
+        to_joints(values, self.layout)
+      except ValueError as e:
+        raise ValueError(f'{path}:{number}: {e}') from None
+      self._add(os.path.basename(row[0].strip()), values, (len(values), 0.0))
+
+  def joints(self, image_path):
+    """(joints [17, 2], validity [17]) of the person in `image_path`, or None when the
+    file has no keypoints for it."""
+    name = os.path.basename(image_path)
+    candidates = self.rows.get(name) or self.rows.get('*')
+    if not candidates:
+      return None
+    values, _ = max(candidates, key=lambda c: c[1])
+    return to_joints(values, self.layout)

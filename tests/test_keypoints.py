@@ -1,0 +1,147 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fbi3d import keypoints
+from fbi3d import skeleton
+from tests.conftest import SHARED_DATA
+
+COCO_PHOTO_KEYPOINTS = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785_keypoints.json')
+
+
+def upright_coco():
+  """A hand-made COCO-17 person facing the camera: its left on the image's right."""
+  k = {
+      'nose': (50, 25), 'left_eye': (53, 21), 'right_eye': (47, 21),
+      'left_ear': (55, 20), 'right_ear': (45, 20),
+      'left_shoulder': (62, 40), 'right_shoulder': (38, 40),
+      'left_elbow': (66, 60), 'right_elbow': (34, 60),
+      'left_wrist': (68, 80), 'right_wrist': (32, 80),
+      'left_hip': (60, 100), 'right_hip': (40, 100),
+      'left_knee': (61, 130), 'right_knee': (39, 130),
+      'left_ankle': (62, 160), 'right_ankle': (38, 160)}
+  return np.array([k[n] for n in keypoints.COCO_NAMES], np.float64)
+
+
+# Shape = [17, 2]: the 17 joints expected from upright_coco(), by hand.
+SPINE_Y = 100.0 - 60.0 * 234.0 / 491.0   # 71.40529531568228
+EXPECTED = np.array([
+    (50, 100),        # Hip: midpoint of the hips
+    (40, 100), (39, 130), (38, 160),   # RHip, RKnee, RAnkle
+    (60, 100), (61, 130), (62, 160),   # LHip, LKnee, LAnkle
+    (50, SPINE_Y),    # Spine: 234/491 of the way from pelvis to thorax
+    (50, 40),         # Thorax: midpoint of the shoulders
+    (50, 25),         # Neck/Nose: the nose
+    (50, 10),         # Head: thorax + 1.5 * ((50, 20) - (50, 40))
+    (62, 40), (66, 60), (68, 80),      # LShoulder, LElbow, LWrist
+    (38, 40), (34, 60), (32, 80),      # RShoulder, RElbow, RWrist
+], np.float64)
+
+
+def test_coco_to_17_joints_by_hand():
+  joints, valid = keypoints.from_coco(upright_coco())
+  assert SPINE_Y == pytest.approx(71.40529531568228)
+  np.testing.assert_allclose(joints, EXPECTED, atol=1e-12)
+  assert valid.all()
+
+
+def test_coco_head_from_eyes_when_an_ear_is_missing():
+  points = upright_coco()
+  valid = np.ones(17, bool)
+  valid[keypoints.COCO['left_ear']] = False
+  joints, ok = keypoints.from_coco(points, valid)
+  # Eyes' midpoint (50, 21): head = (50, 40) + 1.5 * (0, -19) = (50, 11.5).
+  np.testing.assert_allclose(joints[10], [50.0, 11.5])
+  assert ok.all()
+
+
+def test_coco_missing_points_make_their_joints_missing():
+  valid = np.ones(17, bool)
+  valid[keypoints.COCO['left_hip']] = False
+  valid[keypoints.COCO['nose']] = False
+  joints, ok = keypoints.from_coco(upright_coco(), valid)
+  missing = [skeleton.JOINT_NAMES[j] for j in np.flatnonzero(~ok)]
+  assert missing == ['Hip', 'LHip', 'Spine', 'Neck']
+  assert np.isnan(joints[~ok]).all()
+  np.testing.assert_allclose(joints[ok], EXPECTED[ok])
+
+
+def test_mediapipe_33_goes_through_its_coco_subset():
+  coco = upright_coco()
+  points = np.full((33, 2), 999.0)          # the landmarks COCO lacks are not read
+  visibility = np.full(33, 0.9)
+  for i, name in enumerate(keypoints.COCO_NAMES):
+    points[keypoints.MEDIAPIPE_NAMES.index(name)] = coco[i]
+  joints, valid = keypoints.from_mediapipe(points, visibility)
+  np.testing.assert_allclose(joints, EXPECTED)
+  assert valid.all()
+  assert keypoints.MEDIAPIPE_TO_COCO[:6] == (0, 2, 5, 7, 8, 11)
+  visibility[keypoints.MEDIAPIPE_NAMES.index('right_wrist')] = 0.49
+  _, valid = keypoints.from_mediapipe(points, visibility)
+  assert list(np.flatnonzero(~valid)) == [16]   # RWrist
+
+
+def test_flat_rows_of_each_layout():
+  coco = upright_coco()
+  triplets = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)
+  triplets[keypoints.COCO['right_ankle'], 2] = 0    # COCO: not labelled
+  joints, valid = keypoints.to_joints(triplets.reshape(-1), 'coco17')
+  np.testing.assert_allclose(joints[valid], EXPECTED[valid])
+  assert list(np.flatnonzero(~valid)) == [3]        # RAnkle
+  joints, valid = keypoints.to_joints(EXPECTED.reshape(-1), 'h36m17')
+  np.testing.assert_array_equal(joints, EXPECTED)
+  with pytest.raises(ValueError, match='coco17 keypoints: expected 34 values'):
+    keypoints.to_joints(np.zeros(35), 'coco17')
+  with pytest.raises(ValueError, match='unknown keypoint layout'):
+    keypoints.to_joints(np.zeros(34), 'openpose25')
+
+
+def test_coco_json_matches_images_by_name_and_takes_the_fullest_person(tmp_path):
+  coco = upright_coco()
+  full = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)
+  partial = full.copy()
+  partial[:5, 2] = 0
+  shifted = full.copy()
+  shifted[:, 0] += 100
+  data = {
+      'images': [{'id': 1, 'file_name': 'a.jpg'}, {'id': 2, 'file_name': 'b.jpg'}],
+      'annotations': [
+          {'image_id': 1, 'keypoints': (partial + [1000, 0, 0]).reshape(-1).tolist(),
+           'bbox': [0, 0, 500, 500]},
+          {'image_id': 1, 'keypoints': full.reshape(-1).tolist(), 'bbox': [0, 0, 50, 50]},
+          {'image_id': 2, 'keypoints': shifted.reshape(-1).tolist()}]}
+  path = tmp_path / 'kp.json'
+  path.write_text(json.dumps(data))
+  file = keypoints.KeypointFile(str(path))
+  joints, _ = file.joints('/somewhere/a.jpg')
+  np.testing.assert_allclose(joints, EXPECTED)
+  joints, _ = file.joints('b.jpg')
+  np.testing.assert_allclose(joints, EXPECTED + [100, 0])
+  assert file.joints('c.jpg') is None
+
+
+def test_csv_keypoints_with_header_and_wildcard(tmp_path):
+  path = tmp_path / 'kp.csv'
+  row = ','.join(f'{v:g}' for v in upright_coco().reshape(-1))
+  path.write_text(f'image,x0,y0\nb.png,{row}\n*,{row.replace("50,25", "51,26", 1)}\n')
+  file = keypoints.KeypointFile(str(path))
+  np.testing.assert_allclose(file.joints('b.png')[0], EXPECTED)
+  np.testing.assert_allclose(file.joints('other.jpg')[0][9], [51, 26])   # the nose row
+  bad = tmp_path / 'bad.csv'
+  bad.write_text(f'a.png,{row}\nb.png,1,2,3\n')
+  with pytest.raises(ValueError, match=r'bad.csv:2: coco17 keypoints: expected 34'):
+    keypoints.KeypointFile(str(bad))
+
+
+@pytest.mark.skipif(not os.path.exists(COCO_PHOTO_KEYPOINTS),
+                    reason='../shared/data/photos is absent (real COCO annotation)')
+def test_real_coco_annotation():
+  joints, valid = keypoints.KeypointFile(COCO_PHOTO_KEYPOINTS).joints('any.jpg')
+  assert valid.all()
+  np.testing.assert_allclose(joints[0], [408.5, 208.5])     # hips (424, 203), (393, 214)
+  np.testing.assert_allclose(joints[8], [378.5, 118.5])     # shoulders (399, 108), (358, 129)
+  np.testing.assert_allclose(joints[9], [367, 81])          # nose
+  np.testing.assert_allclose(joints[10], [367.25, 60.0])    # ears' midpoint (371, 79.5)
+  np.testing.assert_allclose(joints[3], [396, 341])         # right ankle
