@@ -85,11 +85,15 @@ def per_action_table(errors, actions):
   return pd.DataFrame.from_dict(rows, orient='index', columns=columns)
 
 
-def format_table(table, digits=1):
-  """Markdown text of a per-action table, empty cells for actions with no examples."""
-  header = '| | ' + ' | '.join(table.columns) + ' |'
-  lines = [header, '|' + '---|' * (len(table.columns) + 1)]
-  for name, row in table.iterrows():
-    cells = ['' if np.isnan(v) else f'{v:.{digits}f}' for v in row.values]
-    lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+def format_table(table, digits=1, index_name=''):
+  """Markdown text of a table (a per-action table or any DataFrame): NaN cells empty
+  (an action with no examples), floats with `digits` decimals."""
+  def cell(v):
+    if isinstance(v, (float, np.floating)):
+      return '' if np.isnan(v) else f'{v:.{digits}f}'
+    return str(v)
+  lines = [f'| {index_name} | ' + ' | '.join(str(c) for c in table.columns) + ' |',
+           '|' + '---|' * (len(table.columns) + 1)]
+  for name, *values in table.itertuples(name=None):
+    lines.append(f'| {name} | ' + ' | '.join(cell(v) for v in values) + ' |')
   return '\n'.join(lines)

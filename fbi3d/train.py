@@ -6,7 +6,9 @@
 Phases, in order: pose2d (2D estimator), generator (coarse-3D + FBI branches),
 adversarial (coarse-3D fine-tuned with a conditional discriminator), features (cache of
 the regressor's inputs), base (regressor on 2D) and refine (on 2D, coarse 3D and FBI);
-all runs them in order. Each writes to <model_dir>/<phase>/ and resumes from its last
+all runs them in order. The ablations of Final (refine_nofbi, refine_nocoarse3d,
+refine_noadv after features_noadv, refine_l2) run the same way, one at a time, or all
+from `python -m fbi3d.evaluate --ablations`. Each writes to <model_dir>/<phase>/ and resumes from its last
 checkpoint when started again.
 """
 
@@ -19,8 +21,10 @@ from fbi3d.training import config
 from fbi3d.training import phases
 from fbi3d.training import trainer
 
-flags.DEFINE_enum('phase', None, list(phases.PHASES) + [phases.ALL],
-                  'The phase to train; all runs every phase in order, skipping finished ones.')
+flags.DEFINE_enum('phase', None,
+                  list(phases.PHASES) + [phases.ALL] + list(phases.ABLATIONS),
+                  'The phase to train; all runs every phase in order, skipping finished '
+                  'ones. The others are ablations of Final (fbi3d/training/phases.py).')
 flags.mark_flag_as_required('phase')
 config.define_flags()
 

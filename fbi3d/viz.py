@@ -99,3 +99,123 @@ def prediction_strip(images, predicted, target=None, captions=None):
       ax.set_title(captions[i], fontsize=7)
   fig.tight_layout()
   return figure_to_array(fig)
+
+
+def draw_skeleton_3d(ax, pose3d, colour=None, alpha=1.0, elev=10.0, azim=-80.0):
+  """Draws a 3D pose [17, 3] (camera frame, mm) on a matplotlib 3D axis, upright: the
+  plot's axes are camera x (right), z (depth, away) and -y (up). Bones by side unless
+  `colour` is given; equal scales on the three axes around the pose."""
+  pose = np.asarray(pose3d, np.float64)
+  shown = np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], axis=-1)
+  for parent, child in skeleton.BONES:
+    c = colour or SIDE_COLOURS[skeleton.JOINT_SIDES[child]]
+    ax.plot(*shown[[parent, child]].T, '-', color=c, linewidth=2.0, alpha=alpha)
+  centre = (shown.max(axis=0) + shown.min(axis=0)) / 2
+  half = max(float((shown.max(axis=0) - shown.min(axis=0)).max()) / 2, 100.0)
+  for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre):
+    setter(c - half, c + half)
+  ax.set_box_aspect((1, 1, 1))
+  ax.view_init(elev=elev, azim=azim)
+  ax.set_xlabel('x', fontsize=6, labelpad=-12)
+  ax.set_ylabel('depth', fontsize=6, labelpad=-12)
+  ax.set_zlabel('up', fontsize=6, labelpad=-12)
+  ax.tick_params(labelsize=0, length=0)
+
+
+def per_action_bars(table, path, title=None, rows=None):
+  """Grouped bars of a per-action table (rows x A1..A15, Avg): one colour per row.
+  Actions without examples have no bar."""
+  rows = [r for r in (rows or table.index)]
+  columns = list(table.columns)
+  width = 0.8 / max(1, len(rows))
+  fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(columns) * max(1, len(rows)) / 2), 3.6))
+  x = np.arange(len(columns))
+  for i, row in enumerate(rows):
+    values = table.loc[row, columns].to_numpy(dtype=np.float64)
+    ax.bar(x + (i - (len(rows) - 1) / 2) * width, np.nan_to_num(values, nan=0.0),
+           width, label=row)
+  labels = [f'{c}\n{skeleton.ACTIONS[i][:8]}' if i < skeleton.NUM_ACTIONS else c
+            for i, c in enumerate(columns)]
+  ax.set_xticks(x)
+  ax.set_xticklabels(labels, fontsize=6)
+  ax.set_ylabel('MPJPE (mm)')
+  ax.legend(fontsize=7, ncol=min(3, len(rows)))
+  ax.grid(axis='y', alpha=0.3)
+  if title:
+    ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def fbi_accuracy_bars(frame, path, title='FBI accuracy per bone'):
+  """Horizontal grouped bars of accuracies in percent (bones x series)."""
+  bones = list(frame.index)
+  series = list(frame.columns)
+  height = 0.8 / max(1, len(series))
+  fig, ax = plt.subplots(figsize=(7.0, 0.25 * len(bones) * max(2, len(series)) / 2 + 1.2))
+  y = np.arange(len(bones))
+  for i, name in enumerate(series):
+    ax.barh(y + (i - (len(series) - 1) / 2) * height, frame[name].to_numpy(np.float64),
+            height, label=name)
+  ax.set_yticks(y)
+  ax.set_yticklabels(bones, fontsize=7)
+  ax.invert_yaxis()
+  ax.set_xlim(0, 100)
+  ax.set_xlabel('accuracy (%)')
+  ax.axvline(100 / fbi.NUM_CLASSES, color='k', lw=0.8, ls=':', label='chance (3 classes)')
+  ax.legend(fontsize=7, loc='lower right')
+  ax.grid(axis='x', alpha=0.3)
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def error_vs_difficulty(difficulty, errors, binned, path):
+  """Per-example MPJPE of each method against pose difficulty (dots), with the mean of
+  each equal-count bin (lines). binned: DataFrame with low, high and one column per
+  method, as from report.error_by_difficulty."""
+  fig, ax = plt.subplots(figsize=(6.0, 4.0))
+  centres = (binned['low'].to_numpy() + binned['high'].to_numpy()) / 2
+  for i, (name, err) in enumerate(errors.items()):
+    colour = f'C{i}'
+    ax.scatter(difficulty, err, s=5, alpha=0.25, color=colour)
+    ax.plot(centres, binned[name].to_numpy(), '-o', color=colour, label=f'{name} (bin mean)')
+  ax.set_xlabel('pose difficulty: MPJPE of the true pose to the mean training pose (mm)')
+  ax.set_ylabel('MPJPE (mm)')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def pose_gallery(examples, path, per_row=2):
+  """Examples side by side: the crop with its 2D skeleton (bones coloured by FBI), the
+  true 3D pose and the predicted one. examples: dicts with image, pose2d [17, 2], fbi
+  [14], truth and prediction [17, 3] (mm), caption."""
+  rows = max(1, math.ceil(len(examples) / per_row))
+  fig = plt.figure(figsize=(3 * 2.3 * per_row, 2.5 * rows))
+  for i, ex in enumerate(examples):
+    r, c = divmod(i, per_row)
+    base = r * 3 * per_row + c * 3
+    ax = fig.add_subplot(rows, 3 * per_row, base + 1)
+    ax.imshow(ex['image'])
+    draw_skeleton(ax, ex['pose2d'], ex.get('fbi'), linewidth=1.4, marker_size=5)
+    size = ex['image'].shape[0]
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    ax.axis('off')
+    ax.set_title(ex.get('caption', ''), fontsize=7)
+    for k, (key, title) in enumerate((('truth', 'true 3D'), ('prediction', 'predicted'))):
+      ax3 = fig.add_subplot(rows, 3 * per_row, base + 2 + k, projection='3d')
+      draw_skeleton_3d(ax3, ex[key])
+      ax3.set_title(title, fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path

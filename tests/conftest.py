@@ -24,8 +24,10 @@ def tiny_pose(rng):
   return pose.astype(np.float32)
 
 
-def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',), seed=0):
-  """Writes `num_examples` records per split and a manifest; returns the examples."""
+def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',), seed=0,
+                       unlabelled=()):
+  """Writes `num_examples` records per split and a manifest; returns the examples.
+  Splits named in `unlabelled` have no 3D ground truth (pose3d_valid 0, zeros)."""
   rng = np.random.default_rng(seed)
   os.makedirs(out_dir, exist_ok=True)
   manifest = {'schema_version': schema.SCHEMA_VERSION, 'crop_size': crop_size,
@@ -40,9 +42,13 @@ def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',),
         image = cv2.GaussianBlur(image, (5, 5), 0)
         jpeg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
         pose3d = tiny_pose(rng)
+        labels = fbi.fbi_labels(pose3d)
+        if split in unlabelled:
+          pose3d, labels = np.zeros_like(pose3d), np.zeros_like(labels)
         pose2d = rng.uniform(2, crop_size - 3, size=(17, 2)).astype(np.float32)
         ex = dict(image_jpeg=jpeg, image_size=crop_size, pose2d=pose2d, pose3d=pose3d,
-                  fbi=fbi.fbi_labels(pose3d), action=i % 15, subject=1 + i % 3,
+                  fbi=labels, pose3d_valid=split not in unlabelled,
+                  action=i % 15, subject=1 + i % 3,
                   source_id=f'{i + 1:05d}', split=split.capitalize(),
                   crop_box=np.array([10.0 * i, 5.0, 64.0], np.float32),
                   intrinsics=np.array([500.0, 500.0, 128.0, 128.0], np.float32))

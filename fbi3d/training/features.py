@@ -6,6 +6,9 @@ Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D join
 (x, y crop pixels, z mm root-relative), FBI probabilities [14, 3], the ground-truth 3D
 and FBI labels, validity, action, subject and source id. results.json records which
 checkpoints made the cache; a later run rebuilds it when they change.
+
+The ablation without adversarial fine-tuning reads a second cache, made the same way
+from the generator phase's weights, in <model_dir>/features_noadv/.
 """
 
 import os
@@ -24,26 +27,28 @@ KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'action', 'su
         'source_id')
 
 
-def cache_path(cfg, split):
-  return os.path.join(trainer.phase_dir(cfg, 'features'), f'{split}.npz')
+def cache_path(cfg, split, phase='features'):
+  return os.path.join(trainer.phase_dir(cfg, phase), f'{split}.npz')
 
 
-def load(cfg, split):
-  """The cached arrays of one split (a dict); PhaseError when absent."""
-  path = cache_path(cfg, split)
+def load(cfg, split, phase='features'):
+  """The cached arrays of one split (a dict) of a features phase; PhaseError when
+  absent."""
+  path = cache_path(cfg, split, phase)
   if not os.path.exists(path):
-    raise trainer.PhaseError(f'{path} not found: run python -m fbi3d.train --phase=features '
+    raise trainer.PhaseError(f'{path} not found: run python -m fbi3d.train --phase={phase} '
                              'with the same --model_dir first.')
   with np.load(path) as data:
     return dict(data)
 
 
 class FeaturesTask:
-  name = 'features'
+  kind = 'features'
 
-  def __init__(self, cfg):
+  def __init__(self, cfg, name='features', source=None):
     self.cfg = cfg
-    self.source = cfg.features_generator
+    self.name = name
+    self.source = source or cfg.features_generator
     self.requires = {'pose2d': ('image_size',), self.source: ('image_size',)}
 
   def check_data(self, manifest):
@@ -62,8 +67,8 @@ class FeaturesTask:
     previous = trainer.read_results(c, self.name)
     splits = list(manifest['splits'])
     if (previous and previous.get('finished') and previous.get('made_from') == key
-        and all(os.path.exists(cache_path(c, s)) for s in splits)):
-      log(f'features: cache in {trainer.phase_dir(c, self.name)} is up to date')
+        and all(os.path.exists(cache_path(c, s, self.name)) for s in splits)):
+      log(f'{self.name}: cache in {trainer.phase_dir(c, self.name)} is up to date')
       return previous
     start = time.time()
     os.makedirs(trainer.phase_dir(c, self.name), exist_ok=True)
@@ -83,7 +88,7 @@ class FeaturesTask:
 
     metrics = {}
     for split in splits:
-      log(f'features: {split} ({manifest["splits"][split]["num_examples"]} examples)')
+      log(f'{self.name}: {split} ({manifest["splits"][split]["num_examples"]} examples)')
       pred, gt = evaluation.collect(both, c, split, predict_fn, keys=KEYS)
       arrays = dict(detected2d=pred['pose2d'].astype(np.float32),
                     gt2d=gt['pose2d'].astype(np.float32),
@@ -93,9 +98,9 @@ class FeaturesTask:
                     pose3d_valid=gt['pose3d_valid'], pose2d_valid=gt['pose2d_valid'],
                     action=gt['action'], subject=gt['subject'],
                     source_id=np.array([v.decode() for v in gt['source_id']]))
-      tmp = cache_path(c, split) + '.tmp.npz'
-      np.savez(tmp, **arrays)
-      os.replace(tmp, cache_path(c, split))
+      path = cache_path(c, split, self.name)
+      np.savez(path + '.tmp.npz', **arrays)
+      os.replace(path + '.tmp.npz', path)
       valid = arrays['pose3d_valid'] > 0
       entry = dict(num_examples=int(len(valid)),
                    detected2d_error_px=float(metrics_lib.error_2d(
@@ -107,7 +112,7 @@ class FeaturesTask:
     results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
                    seconds=round(time.time() - start, 1), metrics=metrics)
     trainer.write_results(c, self.name, results)
-    log('features: ' + '; '.join(
+    log(f'{self.name}: ' + '; '.join(
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
         for s, m in metrics.items()))

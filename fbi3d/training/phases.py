@@ -1,4 +1,14 @@
-"""The phases `python -m fbi3d.train --phase=...` knows, in the order they run."""
+"""The phases `python -m fbi3d.train --phase=...` knows, in the order they run, and the
+ablations of Final that `python -m fbi3d.evaluate --ablations` trains when absent.
+
+Each ablation is a phase in a folder of its own under --model_dir, of kind refine (it
+reads --refine_epochs and the refine settings) except for features_noadv, which caches
+the generator's outputs from before adversarial fine-tuning:
+  refine_nofbi       Final without FBI: 2D joints and coarse 3D
+  refine_nocoarse3d  Final without coarse 3D: 2D joints and FBI
+  refine_noadv       Final without adversarial fine-tuning (reads features_noadv)
+  refine_l2          Final trained with plain L2 instead of the weighted loss
+"""
 
 import functools
 
@@ -19,7 +29,34 @@ PHASES = {
 ALL = 'all'
 
 
+ABLATIONS = {
+    'features_noadv': functools.partial(features.FeaturesTask, name='features_noadv',
+                                        source='generator'),
+    'refine_nofbi': functools.partial(regressor.RegressorTask, name='refine_nofbi',
+                                      kind='refine', inputs=('2d', 'coarse3d')),
+    'refine_nocoarse3d': functools.partial(regressor.RegressorTask, name='refine_nocoarse3d',
+                                           kind='refine', inputs=('2d', 'fbi')),
+    'refine_noadv': functools.partial(regressor.RegressorTask, name='refine_noadv',
+                                      kind='refine', features='features_noadv'),
+    'refine_l2': functools.partial(regressor.RegressorTask, name='refine_l2', kind='refine',
+                                   loss='l2'),
+}
+
+# What each regressor phase is called in the tables, in the order of the rows.
+REGRESSOR_ROWS = {
+    'base': 'Base',
+    'refine': 'Final',
+    'refine_nofbi': 'Final without FBI',
+    'refine_nocoarse3d': 'Final without coarse 3D',
+    'refine_noadv': 'Final without adversarial',
+    'refine_l2': 'Final, L2 loss',
+}
+
+
 def make_task(name, cfg):
-  if name not in PHASES:
-    raise ValueError(f'unknown phase {name!r}; phases: {", ".join(PHASES)}, {ALL}')
-  return PHASES[name](cfg)
+  if name in PHASES:
+    return PHASES[name](cfg)
+  if name in ABLATIONS:
+    return ABLATIONS[name](cfg)
+  raise ValueError(f'unknown phase {name!r}; phases: {", ".join(PHASES)}, {ALL}; '
+                   f'ablations: {", ".join(ABLATIONS)}')

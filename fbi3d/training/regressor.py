@@ -8,6 +8,9 @@ The 2D joints are the detected ones unless --regressor_2d=gt (then ground truth,
 --gt2d_noise_px Gaussian noise added while training). Loss: --regressor_loss=weighted
 (L0 + eps * L1, see fbi3d/regression_loss.py) or l2. Inputs and targets are normalised
 with training-split statistics stored in the network.
+
+Ablations of Final are phases of kind refine in folders of their own (see
+fbi3d/training/phases.py): other inputs, another features cache or another loss.
 """
 
 import numpy as np
@@ -26,32 +29,41 @@ INPUT_SIZES = {'2d': 34, 'coarse3d': 51, 'fbi': 42}
 
 
 class RegressorTask(trainer.ImagePhase):
-  requires = {'features': ()}
+  """A regressor phase `name` of kind base or refine (the settings it reads), on
+  `inputs` (default: its kind's) from the cache of the phase `features`, trained with
+  `loss` (default: --regressor_loss)."""
   figure = None
 
-  def __init__(self, cfg, name):
+  def __init__(self, cfg, name, kind=None, inputs=None, features='features', loss=None):
     super().__init__(cfg)
     self.name = name
-    self.inputs = INPUTS[name]
+    self.kind = kind or name
+    self.inputs = tuple(inputs or INPUTS[self.kind])
+    self.features = features
+    self.loss = loss or cfg.regressor_loss
+    self.requires = {features: ()}
     self._arrays = {}
 
   @property
   def batch_size(self):
     return min(self.cfg.regressor_batch_size, len(self.arrays('train')[0]))
 
-  def arrays(self, split):
-    """(inputs [N, D], targets [N, 17, 3], cache dict) of a split's valid examples."""
-    if split not in self._arrays:
-      cache = features_phase.load(self.cfg, split)
-      valid = cache['pose3d_valid'] > 0
-      cache = {k: v[valid] for k, v in cache.items()}
+  def arrays(self, split, labelled_only=True):
+    """(inputs [N, D], targets [N, 17, 3], cache dict) of a split's examples with 3D
+    ground truth, or of all of them (labelled_only=False: targets may be zeros)."""
+    key = (split, labelled_only)
+    if key not in self._arrays:
+      cache = features_phase.load(self.cfg, split, self.features)
+      if labelled_only:
+        valid = cache['pose3d_valid'] > 0
+        cache = {k: v[valid] for k, v in cache.items()}
       two_d = cache['gt2d'] if self.cfg.regressor_2d == 'gt' else cache['detected2d']
       parts = {'2d': two_d.reshape(len(two_d), -1),
                'coarse3d': cache['coarse3d'].reshape(len(two_d), -1),
                'fbi': cache['fbi_probs'].reshape(len(two_d), -1)}
       inputs = np.concatenate([parts[k] for k in self.inputs], axis=1).astype(np.float32)
-      self._arrays[split] = (inputs, cache['pose3d'].astype(np.float32), cache)
-    return self._arrays[split]
+      self._arrays[key] = (inputs, cache['pose3d'].astype(np.float32), cache)
+    return self._arrays[key]
 
   def build_network(self):
     dim = sum(INPUT_SIZES[k] for k in self.inputs)
@@ -70,7 +82,7 @@ class RegressorTask(trainer.ImagePhase):
     c = self.cfg
     del total_steps
     model = regression_loss.WeightedRegressionModel(
-        network, loss=c.regressor_loss, eps=c.weighted_eps,
+        network, loss=self.loss, eps=c.weighted_eps,
         max_exponent=c.weighted_max_exponent)
     optimizer = regressor_lib.regressor_optimizer(c.regressor_learning_rate)
     model.compile(optimizer=optimizer)
@@ -118,7 +130,7 @@ class RegressorTask(trainer.ImagePhase):
                                               map(float, implied_per_bone))),
                 per_action_mm={k: (None if np.isnan(v) else float(v))
                                for k, v in table.loc[self.name].items()},
-                inputs=list(self.inputs), two_d=cfg.regressor_2d, loss=cfg.regressor_loss)
+                inputs=list(self.inputs), two_d=cfg.regressor_2d, loss=self.loss)
 
   def format_metrics(self, m):
     return (f'{self.name} on {m["split"]} ({m["num_examples"]} examples, inputs '

@@ -97,6 +97,12 @@ def set_precision(name):
   return policy
 
 
+def phase_kind(task):
+  """The kind of a phase: which settings (epochs, architecture) it reads. An ablation
+  such as refine_nofbi is a phase of kind refine in a folder of its own."""
+  return getattr(task, 'kind', None) or task.name
+
+
 def check_predecessors(task, cfg):
   """Refuses to start when a phase this one reads is missing, unfinished or
   incompatible."""
@@ -125,7 +131,7 @@ def _check_compatible(task, cfg, directory):
     return
   with open(path) as f:
     saved = json.load(f).get('architecture', {})
-  ours = config_lib.architecture(cfg, task.name)
+  ours = config_lib.architecture(cfg, phase_kind(task))
   diffs = [f'{k}: checkpoint {saved.get(k)!r}, now {v!r}'
            for k, v in ours.items() if saved.get(k) != v]
   if diffs:
@@ -278,7 +284,15 @@ def restore_network(network, cfg, phase):
   if not path or not tf.io.gfile.exists(path + '.index'):
     raise PhaseError(f'no checkpoint of phase {phase} in {phase_dir(cfg, phase)}; '
                      f'run python -m fbi3d.train --phase={phase} first.')
-  tf.train.Checkpoint(network=network).restore(path).expect_partial()
+  try:
+    tf.train.Checkpoint(network=network).restore(path).expect_partial()
+  except (ValueError, tf.errors.InvalidArgumentError) as e:
+    detail = str(e).strip().splitlines()[0][:300]
+    raise PhaseError(
+        f'the {phase} checkpoint {path} does not fit the {phase} network built from '
+        f'the flags in {phase_dir(cfg, phase)} ({detail}). It was made by another network '
+        '(another joint count, crop size or width): evaluate the run that made it, or '
+        f'train the {phase} phase again.') from e
   return path
 
 
@@ -297,7 +311,7 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
   os.makedirs(directory, exist_ok=True)
   _write_json(os.path.join(directory, FLAGS_FILE), dict(
       phase=task.name, config=dataclasses.asdict(cfg),
-      architecture=config_lib.architecture(cfg, task.name)))
+      architecture=config_lib.architecture(cfg, phase_kind(task))))
 
   # Before any network is built, also for phases that only run inference: the same
   # policy must give the same outputs whether a phase runs alone or within `all`.
@@ -305,7 +319,7 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
   if hasattr(task, 'run'):
     return task.run(manifest, log)
   strategy = make_strategy(cfg.strategy)
-  epochs = cfg.phase(task.name, 'epochs')
+  epochs = cfg.phase(phase_kind(task), 'epochs')
   steps = task.steps_per_epoch(manifest)
   tf.keras.utils.set_random_seed(cfg.seed)
   with strategy.scope():

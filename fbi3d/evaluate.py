@@ -1,0 +1,61 @@
+"""Evaluates a trained run the way the challenge did.
+
+  python -m fbi3d.evaluate --model_dir=runs/quickstart/model --split=test --ablations
+
+Writes to <model_dir>/eval/<split>/: Table 1 (MPJPE per action for Base, Final and the
+ablations), PA-MPJPE, per-joint error, the 2D estimator, the coarse-3D branch before and
+after adversarial fine-tuning, FBI accuracy per bone, as CSV and JSON, a markdown report
+with figures, and, for a split without 3D ground truth, Final's predictions as the
+evaluation server reads them (submission/ and submission.zip). The run's own settings
+are read from its phases; nothing needs repeating.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from fbi3d import metrics
+from fbi3d.data import pipeline
+from fbi3d.training import challenge_eval
+from fbi3d.training import trainer
+
+flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
+flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the run was '
+                    'trained on (a different one is refused unless its features are '
+                    'cached).')
+flags.DEFINE_string('split', 'val', 'Split to evaluate: train, val or test.')
+flags.DEFINE_boolean('ablations', False, 'Train the missing ablations of Final first '
+                     '(without FBI, without coarse 3D, without adversarial fine-tuning, '
+                     'L2 loss) and add them to the tables.')
+flags.DEFINE_boolean('submission', False, 'Also write Final\'s predictions in the '
+                     'evaluation server\'s form when the split has ground truth (always '
+                     'written when it has none).')
+flags.DEFINE_integer('gallery', 8, 'Examples in the gallery figure (0: none).',
+                     lower_bound=0)
+flags.DEFINE_string('out_dir', None, 'Output folder; default <model_dir>/eval/<split>.')
+flags.mark_flag_as_required('model_dir')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  f = flags.FLAGS
+  try:
+    results = challenge_eval.evaluate(
+        f.model_dir, f.split, data_dir=f.data_dir, ablations=f.ablations,
+        out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery)
+  except (trainer.PhaseError, pipeline.DataError, ValueError, FileNotFoundError) as e:
+    print(f'fbi3d.evaluate: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  if 'table1_mpjpe' in results:
+    print(f'\nTable 1: MPJPE (mm) per action on the {results["split"]} split '
+          f'({results["num_labelled"]} examples)')
+    print(metrics.format_table(results['table1_mpjpe']))
+  else:
+    print(results.get('note', ''))
+  print(f'\nreport: {results["report"]}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,377 @@
+"""Evaluation of a trained run the way the challenge did it (`python -m fbi3d.evaluate`).
+
+From the phases in --model_dir, on one split:
+  - Table 1: MPJPE per action A1..A15 and Avg for Base, Final and every trained
+    ablation of Final; the same layout for PA-MPJPE; MPJPE per joint;
+  - the 2D estimator's error and PCK; the coarse-3D branch before and after adversarial
+    fine-tuning; FBI accuracy per bone of the FBI branch, of always predicting each
+    bone's most frequent training class, and implied by each regressor's 3D output;
+  - error against pose difficulty (distance of the true pose from the mean training
+    pose), and a gallery of examples from the best to the worst of Final;
+  - for a split without 3D ground truth (the challenge's Test), or with
+    write_submission, Final's predictions in the evaluation server's form.
+Everything is written to <model_dir>/eval/<split>/: CSV and JSON of each table,
+report.md, the figures and, when written, submission/ and submission.zip.
+
+The regressors read the features phase's cache of that split; the image models run over
+the split once each. Settings come from the phases' own results.json, never from flags
+repeated by hand; a run whose phases disagree (crop size, data set) is refused.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from fbi3d import fbi as fbi_lib
+from fbi3d import geometry
+from fbi3d import metrics as metrics_lib
+from fbi3d import report
+from fbi3d import skeleton
+from fbi3d import submission
+from fbi3d import viz
+from fbi3d.data import pipeline
+from fbi3d.training import config as config_lib
+from fbi3d.training import features as features_phase
+from fbi3d.training import generator as generator_phase
+from fbi3d.training import phases
+from fbi3d.training import pose2d as pose2d_phase
+from fbi3d.training import trainer
+
+REPORT = 'report.md'
+RESULTS = 'results.json'
+# Phases whose networks read the crops: they must agree on the crop size.
+IMAGE_PHASES = ('pose2d', 'generator', 'adversarial')
+
+
+def load_config(model_dir, data_dir=None):
+  """The settings a run was trained with (from its phases' results.json), pointed at
+  `model_dir` and, if given, `data_dir`. PhaseError when no phase has finished."""
+  probe = config_lib.Config(model_dir=model_dir)
+  for phase in ('refine', 'base', 'features', 'generator', 'pose2d'):
+    results = trainer.read_results(probe, phase)
+    if results and results.get('config'):
+      break
+  else:
+    raise trainer.PhaseError(
+        f'{model_dir} holds no finished phase (no <phase>/results.json): train it first, '
+        f'e.g. python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all '
+        f'--model_dir={model_dir}')
+  fields = {f.name: f for f in dataclasses.fields(config_lib.Config)}
+  values = {k: tuple(v) if isinstance(fields[k].default, tuple) else v
+            for k, v in results['config'].items() if k in fields}
+  values['model_dir'] = model_dir
+  if data_dir:
+    values['data_dir'] = data_dir
+  return config_lib.Config(**values)
+
+
+def check_run(cfg):
+  """Refuses a run that cannot be evaluated: a phase missing or unfinished, phases that
+  ran with other crop sizes, or a features cache made from another data set."""
+  needed = ['pose2d', 'generator', cfg.features_generator, 'features', 'base', 'refine']
+  results = {p: trainer.read_results(cfg, p) for p in dict.fromkeys(needed)}
+  missing = [p for p, r in results.items() if not (r and r.get('finished'))]
+  if missing:
+    raise trainer.PhaseError(
+        f'{cfg.model_dir}: phase(s) {", ".join(missing)} not finished; run python -m '
+        f'fbi3d.train --phase=all with the flags of this run and --model_dir='
+        f'{cfg.model_dir} first.')
+  sizes = {p: r['config']['image_size'] for p, r in results.items()
+           if p in IMAGE_PHASES}
+  sizes['features'] = results['features']['made_from']['image_size']
+  if len(set(sizes.values())) > 1:
+    raise trainer.PhaseError(
+        f'{cfg.model_dir}: the phases were trained on crops of different sizes ('
+        + ', '.join(f'{p} {s} px' for p, s in sizes.items())
+        + '); their checkpoints cannot be evaluated together. Train the run again with '
+        'one --image_size.')
+  made_from = results['features']['made_from']['data_dir']
+  if os.path.abspath(cfg.data_dir) != made_from:
+    raise trainer.PhaseError(
+        f'the features cache in {trainer.phase_dir(cfg, "features")} was made from '
+        f'{made_from}, not {os.path.abspath(cfg.data_dir)}: leave --data_dir out to '
+        'evaluate on the data the run was trained with, or run python -m fbi3d.train '
+        f'--phase=features --data_dir={cfg.data_dir} --model_dir={cfg.model_dir} first.')
+
+
+def _regressor_predictions(cfg, split, log):
+  """{phase: [N, 17, 3]} of every finished regressor phase over the whole split, and the
+  features cache of the split."""
+  out, cache = {}, None
+  for name in phases.REGRESSOR_ROWS:
+    if not (trainer.read_results(cfg, name) or {}).get('finished'):
+      continue
+    task = phases.make_task(name, cfg)
+    network = task.build_network()
+    trainer.restore_network(network, task.cfg, name)
+    inputs, _, arrays = task.arrays(split, labelled_only=False)
+    if cache is None:
+      cache = arrays
+    elif not np.array_equal(arrays['source_id'], cache['source_id']):
+      raise trainer.PhaseError(
+          f'{name} reads a features cache whose {split} examples differ from those of '
+          'base; run its features phase again.')
+    out[name] = network.predict(inputs, batch_size=256, verbose=0).astype(np.float64)
+    log(f'evaluate: {name} over {len(inputs)} {split} examples')
+  return out, cache
+
+
+def _row_label(cfg, name):
+  label = phases.REGRESSOR_ROWS[name]
+  if name in ('base', 'refine') and cfg.regressor_loss == 'l2':
+    label += ', L2 loss'
+  return label
+
+
+def _image_metrics(cfg, split, manifest, log):
+  """The 2D estimator and the coarse-3D / FBI branches measured on the split."""
+  split_cfg = dataclasses.replace(cfg, eval_split=split)
+  out = {}
+  task = pose2d_phase.Pose2DTask(split_cfg)
+  network = task.build_network()
+  trainer.restore_network(network, cfg, 'pose2d')
+  log(f'evaluate: 2D estimator over {split}')
+  out['pose2d'] = task.evaluate(network, split_cfg, manifest)
+  task = generator_phase.GeneratorTask(split_cfg)
+  for phase in ('generator', 'adversarial'):
+    if not (trainer.read_results(cfg, phase) or {}).get('finished'):
+      continue
+    network = task.build_network()
+    trainer.restore_network(network, cfg, phase)
+    log(f'evaluate: coarse-3D and FBI branches ({phase} weights) over {split}')
+    out[phase] = task.evaluate(network, split_cfg, manifest)
+  return out
+
+
+def _gallery(cfg, split, manifest, cache, predictions, labelled, errors, count):
+  """Examples spread from Final's best to its worst, with their crops."""
+  if count <= 0 or not labelled.any():
+    return []
+  order = np.argsort(errors, kind='stable')
+  picks = order[np.unique(np.linspace(0, len(order) - 1, count).round().astype(int))]
+  positions = np.flatnonzero(labelled)[picks]
+  crop = manifest['crop_size']
+  wanted = {int(p): i for i, p in enumerate(positions)}
+  images = {}
+  ds = pipeline.make_dataset(cfg.data_dir, split, 64, image_size=crop, deterministic=True)
+  start = 0
+  for batch in ds:
+    size = int(batch['image'].shape[0])
+    for p in range(start, start + size):
+      if p in wanted:
+        images[p] = (batch['image'][p - start].numpy() * 255).round().astype(np.uint8)
+    start += size
+    if start > positions.max():
+      break
+  examples = []
+  for rank, p in zip(picks, positions):
+    examples.append(dict(
+        image=images[int(p)],
+        pose2d=geometry.resize_points(cache['detected2d'][p], cfg.image_size, crop),
+        fbi=np.argmax(cache['fbi_probs'][p], axis=-1),
+        truth=cache['pose3d'][p], prediction=predictions['refine'][p],
+        caption=f'{cache["source_id"][p]}: Final {errors[rank]:.0f} mm'))
+  return examples
+
+
+def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
+             write_submission=False, gallery=8, log=print):
+  """Evaluates the run in `model_dir` on `split`; returns the results dict (also
+  written to <out_dir>/results.json, default <model_dir>/eval/<split>/)."""
+  start = time.time()
+  cfg = load_config(model_dir, data_dir)
+  check_run(cfg)
+  manifest = pipeline.load_manifest(cfg.data_dir)
+  split = split.lower()
+  if split not in manifest['splits']:
+    raise pipeline.DataError(f'{cfg.data_dir} has no split {split!r}; it has '
+                             f'{", ".join(sorted(manifest["splits"]))}.')
+  trainer.set_precision(cfg.mixed_precision)
+  if ablations:
+    for name in phases.ABLATIONS:
+      if not (trainer.read_results(cfg, name) or {}).get('finished'):
+        log(f'evaluate: training the ablation {name}')
+        trainer.run_phase(phases.make_task(name, cfg), cfg, log=log)
+  out_dir = out_dir or os.path.join(model_dir, 'eval', split)
+  os.makedirs(out_dir, exist_ok=True)
+
+  predictions, cache = _regressor_predictions(cfg, split, log)
+  labelled = cache['pose3d_valid'] > 0
+  results = dict(split=split, model_dir=os.path.abspath(model_dir),
+                 data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
+                 num_labelled=int(labelled.sum()),
+                 rows={_row_label(cfg, n): n for n in predictions}, files={})
+
+  if write_submission or not labelled.all():
+    folder, zip_path = submission.write_submission(
+        os.path.join(out_dir, 'submission'), cache['source_id'], predictions['refine'])
+    results['files']['submission'] = os.path.relpath(folder, out_dir)
+    results['files']['submission_zip'] = os.path.relpath(zip_path, out_dir)
+    log(f'evaluate: Final\'s predictions for {len(labelled)} {split} images in {folder} '
+        f'and {zip_path}')
+
+  if labelled.any():
+    _measure(cfg, split, manifest, cache, predictions, labelled, results, out_dir,
+             gallery, log)
+  else:
+    results['note'] = f'the {split} split has no 3D ground truth: predictions only'
+  results['seconds'] = round(time.time() - start, 1)
+  report.write_json(results, os.path.join(out_dir, RESULTS))
+  _write_markdown(results, os.path.join(out_dir, REPORT))
+  results['report'] = os.path.join(out_dir, REPORT)
+  return results
+
+
+def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_dir,
+             gallery, log):
+  """Every table and figure of the labelled examples, into `results` and `out_dir`."""
+  labels = {n: _row_label(cfg, n) for n in predictions}
+  preds = {labels[n]: p[labelled] for n, p in predictions.items()}
+  truth = cache['pose3d'][labelled].astype(np.float64)
+  actions = cache['action'][labelled]
+  tables = report.regressor_tables(preds, truth, actions)
+  threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
+  implied, implied_per_bone = report.implied_fbi(preds, cache['fbi'][labelled],
+                                                 threshold)
+  image = _image_metrics(cfg, split, manifest, log)
+  coarse = image.get(cfg.features_generator, image['generator'])
+
+  fbi_table = implied_per_bone.rename(columns=lambda c: f'implied by {c}')
+  if 'fbi_per_bone' in coarse:
+    per_bone = coarse['fbi_per_bone']
+    fbi_table.insert(0, 'most frequent class',
+                     [per_bone[b]['majority_accuracy'] for b in fbi_table.index])
+    fbi_table.insert(0, 'FBI branch', [per_bone[b]['accuracy'] for b in fbi_table.index])
+  fbi_table = fbi_table * 100.0
+
+  train = features_phase.load(cfg, 'train')
+  mean_pose = train['pose3d'][train['pose3d_valid'] > 0].mean(axis=0)
+  difficulty = report.pose_difficulty(truth, mean_pose)
+  shown = {k: v for k, v in tables['per_example'].items() if k in ('Base', 'Final')}
+  shown = shown or tables['per_example']
+  by_difficulty = report.error_by_difficulty(difficulty, shown)
+
+  csvs = dict(table1_mpjpe=tables['mpjpe'], table1_pa_mpjpe=tables['pa_mpjpe'],
+              per_joint_mpjpe=tables['per_joint'], fbi_per_bone=fbi_table,
+              error_by_difficulty=by_difficulty)
+  for name, frame in csvs.items():
+    report.write_csv(frame, os.path.join(out_dir, name + '.csv'))
+    results['files'][name] = name + '.csv'
+
+  final = tables['per_example'][labels['refine']]
+  figures = dict(
+      per_action=viz.per_action_bars(tables['mpjpe'], os.path.join(out_dir, 'per_action.png'),
+                                     title=f'MPJPE per action, {split} split'),
+      fbi_per_bone=viz.fbi_accuracy_bars(fbi_table, os.path.join(out_dir, 'fbi_per_bone.png')),
+      difficulty=viz.error_vs_difficulty(difficulty, shown, by_difficulty,
+                                         os.path.join(out_dir, 'error_vs_difficulty.png')))
+  examples = _gallery(cfg, split, manifest, cache, predictions, labelled, final, gallery)
+  if examples:
+    figures['gallery'] = viz.pose_gallery(examples, os.path.join(out_dir, 'gallery.png'))
+  results['files'].update({k: os.path.basename(v) for k, v in figures.items()})
+
+  ablation_rows = [labels[n] for n in predictions if n.startswith('refine_')]
+  results.update(
+      table1_mpjpe=tables['mpjpe'], table1_pa_mpjpe=tables['pa_mpjpe'],
+      per_joint_mpjpe=tables['per_joint'],
+      mpjpe_mm={k: float(v.mean()) for k, v in tables['per_example'].items()},
+      pa_mpjpe_mm={k: float(tables['pa_mpjpe'].loc[k, 'Avg']) for k in preds},
+      implied_fbi_accuracy=implied, fbi_per_bone_pct=fbi_table,
+      error_by_difficulty=by_difficulty.to_dict(orient='records'),
+      ablations=[dict(row=r, mpjpe_mm=float(tables['mpjpe'].loc[r, 'Avg']),
+                      pa_mpjpe_mm=float(tables['pa_mpjpe'].loc[r, 'Avg']),
+                      change_vs_final_mm=float(tables['mpjpe'].loc[r, 'Avg']
+                                               - tables['mpjpe'].loc['Final', 'Avg']))
+                 for r in ablation_rows],
+      pose2d=image['pose2d'], coarse3d={k: v for k, v in image.items() if k != 'pose2d'},
+      per_action_counts={c: int((actions == i).sum())
+                         for i, c in enumerate(skeleton.ACTION_COLUMNS)})
+
+
+def _pct(value):
+  return '' if value is None else f'{100 * value:.1f}%'
+
+
+def _write_markdown(r, path):
+  """report.md: every table of `r` laid out, with the figures."""
+  lines = [f'# Evaluation on the {r["split"]} split', '',
+           f'Run `{r["model_dir"]}`, data `{r["data_dir"]}`: {r["num_examples"]} examples, '
+           f'{r["num_labelled"]} with 3D ground truth. Millimetres throughout.', '']
+  if 'submission' in r['files']:
+    lines += [f'Final\'s predictions, one CSV per image as the evaluation server reads '
+              f'them: `{r["files"]["submission"]}/` and `{r["files"]["submission_zip"]}`.',
+              '']
+  if 'table1_mpjpe' not in r:
+    lines.append(r.get('note', ''))
+    _write_text(path, lines)
+    return
+  counts = r['per_action_counts']
+  lines += ['## Table 1: MPJPE per action (protocol 1)', '',
+            metrics_lib.format_table(r['table1_mpjpe']), '',
+            'Examples per action: ' + ', '.join(f'{k} {v}' for k, v in counts.items())
+            + '. An empty cell: no example of that action.', '',
+            '![MPJPE per action](per_action.png)', '',
+            '## PA-MPJPE per action (protocol 2)', '',
+            metrics_lib.format_table(r['table1_pa_mpjpe']), '']
+  if r['ablations']:
+    lines += ['## Ablations of Final', '', '| variant | MPJPE | PA-MPJPE | MPJPE - Final |',
+              '|---|---|---|---|']
+    final = r['table1_mpjpe'].loc['Final']
+    lines.append(f'| Final | {final["Avg"]:.1f} | '
+                 f'{r["table1_pa_mpjpe"].loc["Final", "Avg"]:.1f} | |')
+    for a in r['ablations']:
+      lines.append(f'| {a["row"]} | {a["mpjpe_mm"]:.1f} | {a["pa_mpjpe_mm"]:.1f} | '
+                   f'{a["change_vs_final_mm"]:+.1f} |')
+    lines.append('')
+  lines += ['## MPJPE per joint', '',
+            metrics_lib.format_table(r['per_joint_mpjpe'], index_name='joint'), '']
+  p2 = r['pose2d']
+  lines += ['## 2D estimator', '',
+            f'2D error {p2["error_px"]:.2f} px on {p2["image_size"]}-px crops '
+            f'({p2["error_px_at_record_crop"]:.2f} px at the converted crop size); '
+            f'PCK@{p2["pck_threshold_px"]:.1f} px {_pct(p2["pck"])}, '
+            f'PCK@{p2["pck_threshold_px"] / 2:.1f} px {_pct(p2["pck_half"])}.', '']
+  lines += ['## Coarse-3D branch before and after adversarial fine-tuning', '',
+            '| weights | MPJPE | PA-MPJPE | depth error | 2D error (px) |',
+            '|---|---|---|---|---|']
+  for phase, m in r['coarse3d'].items():
+    if 'coarse3d_mpjpe_mm' in m:
+      lines.append(f'| {phase} | {m["coarse3d_mpjpe_mm"]:.1f} | '
+                   f'{m["coarse3d_pa_mpjpe_mm"]:.1f} | {m["depth_error_mm"]:.1f} | '
+                   f'{m["xy_error_px"]:.2f} |')
+  lines += ['', 'The 2.5D output is turned into millimetres with the ground-truth root '
+            'position (as integral-regression evaluations do).', '']
+  coarse = next(iter(r['coarse3d'].values()))
+  lines += ['## FBI accuracy (%)', '',
+            f'FBI branch {_pct(coarse.get("fbi_accuracy"))}; always each bone\'s most '
+            f'frequent training class {_pct(coarse.get("fbi_majority_accuracy"))}; implied '
+            'by the 3D output: '
+            + ', '.join(f'{k} {_pct(v)}' for k, v in r['implied_fbi_accuracy'].items())
+            + '.', '', metrics_lib.format_table(r['fbi_per_bone_pct'], index_name='bone'),
+            '', '![FBI accuracy per bone](fbi_per_bone.png)', '',
+            '## Error against pose difficulty', '',
+            'Difficulty: MPJPE between the true pose and the mean training pose. '
+            'Equal-count bins:', '',
+            metrics_lib.format_table(
+                _difficulty_frame(r['error_by_difficulty']), index_name='bin'), '',
+            '![Error against pose difficulty](error_vs_difficulty.png)', '']
+  if 'gallery' in r['files']:
+    lines += ['## Gallery', '', 'From Final\'s best to its worst example: the crop with the '
+              'detected 2D joints (bones coloured by the predicted FBI), the true 3D pose '
+              'and Final\'s.', '', '![Gallery](gallery.png)', '']
+  _write_text(path, lines)
+
+
+def _difficulty_frame(records):
+  frame = pd.DataFrame.from_records(records)
+  frame.index = [f'{a:.0f}-{b:.0f} mm' for a, b in zip(frame['low'], frame['high'])]
+  return frame.drop(columns=['low', 'high'])
+
+
+def _write_text(path, lines):
+  with open(path + '.tmp', 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+  os.replace(path + '.tmp', path)

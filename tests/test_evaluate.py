@@ -1,0 +1,228 @@
+"""Tests of the evaluation: tables on hand-made predictions, the submission writer, and
+python -m fbi3d.evaluate on a tiny trained run (tables, ablations, refusals)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import metrics
+from fbi3d import report
+from fbi3d import skeleton
+from fbi3d import submission
+from fbi3d.models import regressor as regressor_lib
+from fbi3d.training import challenge_eval
+from fbi3d.training import phases
+from fbi3d.training import trainer
+from tests.conftest import write_tiny_dataset
+from tests.test_training import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _backward_pose():
+  """Every bone 100 mm long and pointing away from the camera (s = 0.6: backward)."""
+  pose = np.zeros((17, 3))
+  for k, (parent, child) in enumerate(skeleton.BONES):
+    pose[child] = pose[parent] + 100.0 * np.array([0.8 * np.cos(k), 0.8 * np.sin(k), 0.6])
+  return pose
+
+
+def _moved(pose, joint, mm):
+  out = pose.copy()
+  out[joint, 0] += mm
+  return out
+
+
+def test_tables_on_hand_made_predictions():
+  target = _backward_pose()
+  targets = np.stack([target] * 4)
+  actions = np.array([0, 0, 2, -1])      # A2 has no example; -1 counts in Avg only
+  # Moving one joint (RAnkle) by 17 e mm gives a per-example MPJPE of e.
+  base = np.stack([_moved(target, 3, 17.0 * e) for e in (1, 3, 5, 7)])
+  final = np.stack([_moved(target, 3, 17.0 * e) for e in (1, 1, 2, 2)])
+  scaled = 2.0 * targets                 # protocol 1 penalises scale, protocol 2 not
+  tables = report.regressor_tables({'Base': base, 'Final': final, 'Scaled': scaled},
+                                   targets, actions)
+  t1 = tables['mpjpe']
+  assert list(t1.index) == ['Base', 'Final', 'Scaled']
+  assert list(t1.columns) == list(skeleton.ACTION_COLUMNS) + ['Avg']
+  assert t1.loc['Base', 'A1'] == pytest.approx(2.0)
+  assert t1.loc['Base', 'A3'] == pytest.approx(5.0)
+  assert t1.loc['Base', 'Avg'] == pytest.approx(4.0)
+  assert t1.loc['Final', 'A1'] == pytest.approx(1.0)
+  assert t1.loc['Final', 'A3'] == pytest.approx(2.0)
+  assert t1.loc['Final', 'Avg'] == pytest.approx(1.5)
+  assert np.isnan(t1.loc['Base', 'A2']) and np.isnan(t1.loc['Final', 'A15'])
+  # |p| summed over joints / 17 for the doubled pose.
+  assert t1.loc['Scaled', 'Avg'] == pytest.approx(np.linalg.norm(target, axis=-1).mean())
+  np.testing.assert_allclose(tables['pa_mpjpe'].loc['Scaled', ['A1', 'A3', 'Avg']],
+                             0.0, atol=1e-9)
+  assert np.isnan(tables['pa_mpjpe'].loc['Scaled', 'A2'])
+  # Per joint: only RAnkle is wrong, by the mean of 17, 51, 85, 119 mm for Base.
+  assert tables['per_joint'].loc['RAnkle', 'Base'] == pytest.approx(68.0)
+  assert tables['per_joint'].drop(index='RAnkle')['Base'].abs().max() == 0.0
+  text = metrics.format_table(t1)
+  assert '| Base | 2.0 |  | 5.0 |' in text            # A2 empty, not 0.0
+  assert '| Final | 1.0 |  | 2.0 |' in text
+  assert text.splitlines()[2].endswith('| 4.0 |')
+
+
+def test_implied_fbi_and_error_by_difficulty():
+  target = _backward_pose()
+  mirrored = target * np.array([1.0, 1.0, -1.0])   # every bone now forward
+  overall, per_bone = report.implied_fbi(
+      {'same': target[None], 'mirrored': mirrored[None]},
+      np.ones((1, 14), np.int64))
+  assert overall == {'same': 1.0, 'mirrored': 0.0}
+  assert list(per_bone.index) == list(skeleton.FBI_BONE_NAMES)
+  binned = report.error_by_difficulty(np.array([4.0, 1.0, 3.0, 2.0]),
+                                      {'Final': np.array([40.0, 10.0, 30.0, 20.0])}, bins=2)
+  assert binned.to_dict(orient='records') == [
+      dict(low=1.0, high=2.0, count=2, Final=15.0),
+      dict(low=3.0, high=4.0, count=2, Final=35.0)]
+  difficulty = report.pose_difficulty(np.stack([target, 2 * target]), target)
+  np.testing.assert_allclose(difficulty, [0.0, np.linalg.norm(target, axis=-1).mean()])
+
+
+def test_submission_round_trips_through_the_layout_reader(tmp_path):
+  rng = np.random.default_rng(1)
+  poses = rng.normal(scale=300.0, size=(3, 17, 3))
+  ids = ['00001', '00002', '00010']
+  folder, zip_path = submission.write_submission(tmp_path / 'sub', ids, poses)
+  back = submission.read_submission(folder)
+  assert sorted(back) == ids
+  for rid, pose in zip(ids, poses):
+    np.testing.assert_allclose(back[rid], pose - pose[0], atol=6e-4)
+    assert np.all(back[rid][0] == 0.0)
+  with zipfile.ZipFile(zip_path) as z:
+    assert sorted(z.namelist()) == ['00001.csv', '00002.csv', '00010.csv']
+    assert z.read('00002.csv').decode().count('\n') == 17
+  assert not os.path.exists(str(folder) + '.tmp')
+  bad = poses.copy()
+  bad[1, 4, 2] = np.nan
+  with pytest.raises(ValueError, match='00002 has NaN'):
+    submission.write_submission(tmp_path / 'bad', ids, bad)
+  with pytest.raises(ValueError, match='repeated'):
+    submission.write_submission(tmp_path / 'bad', ['1', '1', '2'], poses)
+  with pytest.raises(ValueError, match=r'\[N, 17, 3\]'):
+    submission.write_submission(tmp_path / 'bad', ids, poses[:, :16])
+  assert not os.path.exists(tmp_path / 'bad') and not os.path.exists(tmp_path / 'bad.zip')
+
+
+def _quiet(*args):
+  del args
+
+
+@pytest.fixture(scope='module')
+def trained_run(tmp_path_factory):
+  """Every phase of a tiny run: labelled train and val, unlabelled test."""
+  root = tmp_path_factory.mktemp('evaluate')
+  data_dir = str(root / 'records')
+  write_tiny_dataset(data_dir, splits=('train', 'val', 'test'), unlabelled=('test',))
+  cfg = tiny_config(data_dir, str(root / 'model'), adversarial_epochs=1, base_epochs=2,
+                    refine_epochs=2, disc_units=16)
+  for name in phases.PHASES:
+    trainer.run_phase(phases.make_task(name, cfg), cfg, log=_quiet)
+  return cfg
+
+
+@pytest.mark.slow
+def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
+  cfg = trained_run
+  results = challenge_eval.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
+                                    log=_quiet)
+  out = os.path.join(cfg.model_dir, 'eval', 'train')
+  t1 = results['table1_mpjpe']
+  assert list(t1.index) == ['Base', 'Final', 'Final without FBI', 'Final without coarse 3D',
+                            'Final without adversarial', 'Final, L2 loss']
+  # The same checkpoint on the same split gives the phase's own measurement.
+  for row, phase in (('Base', 'base'), ('Final', 'refine')):
+    own = trainer.read_results(cfg, phase)['metrics']
+    assert t1.loc[row, 'Avg'] == pytest.approx(own['mpjpe_mm'], rel=1e-5)
+    assert results['table1_pa_mpjpe'].loc[row, 'Avg'] == pytest.approx(own['pa_mpjpe_mm'],
+                                                                      rel=1e-5)
+  # Six examples with actions 0..5: A7..A15 are empty.
+  assert t1.loc['Final', ['A7', 'A15']].isna().all()
+  assert results['per_action_counts']['A1'] == 1 and results['per_action_counts']['A7'] == 0
+  assert trainer.read_results(cfg, 'refine_l2')['metrics']['loss'] == 'l2'
+  assert trainer.read_results(cfg, 'refine')['metrics']['loss'] == 'weighted'
+  assert trainer.read_results(cfg, 'refine_nofbi')['metrics']['inputs'] == ['2d', 'coarse3d']
+  assert trainer.read_results(cfg, 'features_noadv')['made_from']['generator_phase'] == \
+      'generator'
+  assert set(results['coarse3d']) == {'generator', 'adversarial'}
+  for name in ('table1_mpjpe.csv', 'table1_pa_mpjpe.csv', 'per_joint_mpjpe.csv',
+               'fbi_per_bone.csv', 'error_by_difficulty.csv', 'results.json', 'report.md',
+               'per_action.png', 'fbi_per_bone.png', 'error_vs_difficulty.png',
+               'gallery.png'):
+    assert os.path.getsize(os.path.join(out, name)) > 0, name
+  assert not os.path.exists(os.path.join(out, 'submission'))   # labelled: none asked
+  text = open(os.path.join(out, 'report.md')).read()
+  assert '## Table 1' in text and '## Ablations of Final' in text
+  assert '| Final without FBI |' in text
+  saved = json.load(open(os.path.join(out, 'results.json')))
+  assert saved['table1_mpjpe']['Final']['A7'] is None
+  assert saved['table1_mpjpe']['Final']['Avg'] == pytest.approx(t1.loc['Final', 'Avg'])
+  csv_line = open(os.path.join(out, 'table1_mpjpe.csv')).read().splitlines()[2]
+  assert csv_line.startswith('Final,') and ',,' in csv_line      # empty cells
+
+
+@pytest.mark.slow
+def test_unlabelled_split_gives_a_submission(trained_run):
+  cfg = trained_run
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.evaluate', f'--model_dir={cfg.model_dir}',
+       '--split=test'], capture_output=True, text=True, cwd=REPO, check=False, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = os.path.join(cfg.model_dir, 'eval', 'test')
+  back = submission.read_submission(os.path.join(out, 'submission'))
+  assert sorted(back) == ['00001', '00002', '00003', '00004', '00005', '00006']
+  # The submitted poses are Final's predictions on the cached test features.
+  task = phases.make_task('refine', cfg)
+  network = task.build_network()
+  trainer.restore_network(network, cfg, 'refine')
+  inputs, _, cache = task.arrays('test', labelled_only=False)
+  expected = network.predict(inputs, verbose=0)
+  got = np.stack([back[i] for i in cache['source_id']])
+  np.testing.assert_allclose(got, expected - expected[:, :1], atol=1e-3)
+  assert zipfile.ZipFile(os.path.join(out, 'submission.zip')).namelist()
+  assert 'no 3D ground truth' in proc.stdout
+  assert 'report:' in proc.stdout
+
+
+def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
+  cfg = trained_run
+  # Another joint count: a 16-joint regressor's checkpoint in place of Base's.
+  model_dir = str(tmp_path / 'joints')
+  shutil.copytree(cfg.model_dir, model_dir)
+  other = regressor_lib.build_regressor(32, num_joints=16, hidden=16)
+  path = tf.train.Checkpoint(network=other).save(os.path.join(model_dir, 'other', 'ckpt'))
+  results_path = os.path.join(model_dir, 'base', 'results.json')
+  results = json.load(open(results_path))
+  results['checkpoint'] = path
+  json.dump(results, open(results_path, 'w'))
+  with pytest.raises(trainer.PhaseError, match='base checkpoint .* does not fit'):
+    challenge_eval.evaluate(model_dir, 'val', log=_quiet)
+  # Another crop size: the generator was trained on 48-px crops, the 2D estimator on 32.
+  model_dir = str(tmp_path / 'crops')
+  shutil.copytree(cfg.model_dir, model_dir)
+  results_path = os.path.join(model_dir, 'generator', 'results.json')
+  results = json.load(open(results_path))
+  results['config']['image_size'] = 48
+  json.dump(results, open(results_path, 'w'))
+  with pytest.raises(trainer.PhaseError, match='different sizes.*generator 48 px'):
+    challenge_eval.evaluate(model_dir, 'val', log=_quiet)
+  # The command line says so without a traceback.
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.evaluate', f'--model_dir={model_dir}', '--split=val'],
+      capture_output=True, text=True, cwd=REPO, check=False, timeout=300)
+  assert proc.returncode == 1
+  assert 'different sizes' in proc.stderr and 'Traceback' not in proc.stderr
+  with pytest.raises(trainer.PhaseError, match='no finished phase'):
+    challenge_eval.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
