@@ -1,0 +1,43 @@
+"""Exports a trained run as one SavedModel for serving.
+
+  python -m fbi3d.export --model_dir=runs/quickstart/model \
+      --export_dir=runs/quickstart/export
+
+writes <export_dir>/<version>/ (TensorFlow Serving's layout; the next free version unless
+--version) with the signatures serving_default (uint8 person crops), serving_jpeg
+(encoded images) and lift (2D joints to 3D with the Base regressor); see
+fbi3d/inference.py. The SavedModel runs with TensorFlow alone.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from fbi3d import inference
+from fbi3d.training import trainer
+
+flags.DEFINE_string('model_dir', None, 'Run folder of python -m fbi3d.train, with the '
+                    'finished phases pose2d, the generator, base and refine.')
+flags.DEFINE_string('export_dir', None, 'Folder of the SavedModel versions.')
+flags.DEFINE_integer('version', None, 'Version folder to write (default: the next free '
+                     'integer).', lower_bound=1)
+flags.mark_flags_as_required(['model_dir', 'export_dir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  f = flags.FLAGS
+  try:
+    model = inference.PoseModel(f.model_dir)
+    path = inference.export(model, f.export_dir, f.version)
+  except (trainer.PhaseError, ValueError, OSError) as e:
+    print(f'fbi3d.export: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(f'exported {f.model_dir} ({", ".join(f"{k}: {v}" for k, v in model.checkpoints.items())}'
+        f'; crops {model.image_size} px) to {path}')
+
+
+if __name__ == '__main__':
+  app.run(main)

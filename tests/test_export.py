@@ -1,0 +1,235 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fbi3d import inference
+from fbi3d.training import phases
+from fbi3d.training import trainer
+from tests.conftest import write_tiny_dataset
+from tests.test_training import REPO
+from tests.test_training import tiny_config
+
+_TRAINED = {}
+
+
+def trained_export(tmp_path_factory):
+  """A tiny run trained through every phase the export reads (once per test session),
+  its in-process PoseModel and its SavedModel: (model_dir, PoseModel, version folder)."""
+  if not _TRAINED:
+    root = tmp_path_factory.mktemp('trained')
+    write_tiny_dataset(str(root / 'records'), crop_size=32)
+    cfg = tiny_config(str(root / 'records'), str(root / 'model'),
+                      features_generator='generator', base_epochs=1, refine_epochs=1)
+    for name in ('pose2d', 'generator', 'features', 'base', 'refine'):
+      trainer.run_phase(phases.make_task(name, cfg), cfg, log=lambda *a: None)
+    model = inference.PoseModel(cfg.model_dir)
+    path = inference.export(model, str(root / 'export'))
+    _TRAINED.update(model_dir=cfg.model_dir, model=model, path=path)
+  return _TRAINED['model_dir'], _TRAINED['model'], _TRAINED['path']
+
+
+@pytest.fixture
+def exported(tmp_path_factory):
+  return trained_export(tmp_path_factory)
+
+
+def _crops(n=5, size=32, seed=3):
+  import cv2  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  return np.stack([cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+                                    (5, 5), 0) for _ in range(n)])
+
+
+# Runs in a fresh interpreter: TensorFlow and numpy only.
+_FRESH = r'''
+import sys
+import numpy as np
+import tensorflow as tf
+assert 'fbi3d' not in sys.modules
+path, inputs, outputs = sys.argv[1:4]
+data = np.load(inputs)
+model = tf.saved_model.load(path)
+sig = model.signatures
+out = {}
+for k, v in sig['serving_default'](images=tf.constant(data['crops'])).items():
+  out['default_' + k] = v.numpy()
+for k, v in sig['serving_jpeg'](images=tf.constant(list(data['jpegs']))).items():
+  out['jpeg_' + k] = v.numpy()
+decoded = np.stack([tf.io.decode_jpeg(j).numpy() for j in data['jpegs']])
+for k, v in sig['serving_default'](images=tf.constant(decoded)).items():
+  out['decoded_' + k] = v.numpy()
+out['lift'] = sig['lift'](pose2d=tf.constant(data['pose2d']))['pose3d'].numpy()
+out['crop_size'] = model.crop_size.numpy()
+out['joint_names'] = np.array([n.decode() for n in model.joint_names.numpy()])
+out['fbi3d_imported'] = np.array(any(m.split('.')[0] == 'fbi3d' for m in sys.modules))
+np.savez(outputs, **out)
+'''
+
+
+@pytest.mark.slow
+def test_fresh_process_without_fbi3d_matches_in_process_models(exported, tmp_path):
+  _, model, path = exported
+  crops = _crops()
+  jpegs = [tf.io.encode_jpeg(c, quality=90).numpy() for c in crops]
+  expected = model.predict(crops)
+  pose2d = expected['pose2d'] + np.float32(0.5)
+  lifted = model.lift_2d(pose2d)
+  np.savez(tmp_path / 'in.npz', crops=crops, jpegs=np.array(jpegs, dtype=object),
+           pose2d=pose2d)
+  # Without the project on the path: python -c from an empty folder, PYTHONPATH unset.
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  proc = subprocess.run(
+      [sys.executable, '-c', _FRESH.replace("np.load(inputs)", "np.load(inputs, allow_pickle=True)"),
+       path, str(tmp_path / 'in.npz'), str(tmp_path / 'out.npz')],
+      cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  got = np.load(tmp_path / 'out.npz')
+  assert not got['fbi3d_imported']
+  assert int(got['crop_size']) == 32
+  assert list(got['joint_names'])[:3] == ['Hip', 'RHip', 'RKnee']
+  assert set(expected) == {'pose3d', 'pose2d', 'pose2d_confidence', 'fbi', 'coarse3d'}
+  assert expected['pose3d'].shape == (5, 17, 3) and expected['fbi'].shape == (5, 14, 3)
+  for key, value in expected.items():
+    np.testing.assert_allclose(got['default_' + key], value, rtol=0, atol=1e-4, err_msg=key)
+    # serving_jpeg equals serving_default on the JPEG's decoded pixels...
+    np.testing.assert_allclose(got['jpeg_' + key], got['decoded_' + key], rtol=0, atol=1e-4,
+                               err_msg=key)
+  np.testing.assert_allclose(got['lift'], lifted, rtol=0, atol=1e-4)
+  np.testing.assert_allclose(expected['fbi'].sum(-1), 1.0, atol=1e-5)
+  # ... and is near serving_default on the pixels before JPEG compression.
+  assert np.abs(got['jpeg_fbi'] - expected['fbi']).max() < 0.05
+  assert np.abs(got['jpeg_coarse3d'][..., :2] - expected['coarse3d'][..., :2]).max() < 1.0
+
+
+def test_encoded_images_are_padded_to_a_square_and_resized(exported):
+  _, model, _ = exported
+  crops = _crops(n=2)
+  # A 32 x 16 picture is padded with black rows to 32 x 32, and not resized.
+  wide = crops[0][8:24]
+  square = np.zeros((32, 32, 3), np.uint8)
+  square[8:24] = wide
+  got = model.predict_encoded([tf.io.encode_png(wide).numpy()])
+  want = model.predict(square[None])
+  for key in want:
+    np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-4, err_msg=key)
+  # A 64 x 64 picture is resized to 32 x 32 (bilinear, antialiased).
+  big = np.repeat(np.repeat(crops[1], 2, axis=0), 2, axis=1)
+  got = model.predict_encoded([tf.io.encode_png(big).numpy()])
+  half = tf.image.resize_with_pad(big.astype(np.float32), 32, 32, antialias=True) / 255.0
+  want = tf.function(model._infer)(half[None])   # pylint: disable=protected-access
+  for key in ('pose2d', 'pose2d_confidence', 'fbi', 'coarse3d'):
+    np.testing.assert_allclose(got[key], want[key].numpy(), rtol=0, atol=1e-4, err_msg=key)
+  # The two graphs resize with float sums in another order; the barely trained Final
+  # regressor (FBI inputs with a tiny spread over six examples) amplifies that noise.
+  np.testing.assert_allclose(got['pose3d'], want['pose3d'].numpy(), rtol=0, atol=0.05)
+
+
+def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
+  _, _, path = exported
+  sig = tf.saved_model.load(path).signatures
+  with pytest.raises(tf.errors.InvalidArgumentError, match='expected to be a uint8 tensor'):
+    sig['serving_default'](images=tf.zeros([1, 32, 32, 3], tf.float32))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'serving_default: images must be uint8 \[N, 32, 32, 3\]'):
+    sig['serving_default'](images=tf.zeros([1, 31, 32, 3], tf.uint8))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'serving_default: images must be uint8 \[N, 32, 32, 3\]'):
+    sig['serving_default'](images=tf.zeros([1, 32, 32, 1], tf.uint8))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='expected to be a string tensor'):
+    sig['serving_jpeg'](images=tf.zeros([1], tf.float32))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='serving_jpeg: images must be non-empty encoded images'):
+    sig['serving_jpeg'](images=tf.constant([b'']))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='Unknown image file format'):
+    sig['serving_jpeg'](images=tf.constant([b'not an image']))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'lift: pose2d must be float32 \[N, 17, 2\]'):
+    sig['lift'](pose2d=tf.zeros([1, 16, 2]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='expected to be a float tensor'):
+    sig['lift'](pose2d=tf.zeros([1, 17, 2], tf.int32))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='lift: pose2d contains NaN'):
+    sig['lift'](pose2d=tf.fill([1, 17, 2], np.nan))
+
+
+def _fake_results(model_dir, phase, finished=True, **config):
+  os.makedirs(os.path.join(model_dir, phase), exist_ok=True)
+  with open(os.path.join(model_dir, phase, 'results.json'), 'w') as f:
+    json.dump(dict(phase=phase, finished=finished, config=config), f)
+
+
+def test_missing_unfinished_or_incompatible_phases_are_refused(tmp_path):
+  model_dir = str(tmp_path / 'model')
+  os.makedirs(model_dir)
+  with pytest.raises(inference.ModelError,
+                     match=r'phase refine has not finished .*--phase=refine'):
+    inference.PoseModel(model_dir)
+  _fake_results(model_dir, 'refine', features_generator='adversarial', image_size=32)
+  with pytest.raises(inference.ModelError, match=r'phase pose2d has not finished'):
+    inference.PoseModel(model_dir)
+  _fake_results(model_dir, 'pose2d', image_size=32)
+  _fake_results(model_dir, 'adversarial', finished=False, image_size=32)
+  with pytest.raises(inference.ModelError,
+                     match=r'phase adversarial in .* is not finished.*--phase=adversarial'):
+    inference.PoseModel(model_dir)
+  for phase in ('adversarial', 'base'):
+    _fake_results(model_dir, phase, image_size=64)
+  with pytest.raises(inference.ModelError,
+                     match=r'pose2d ran at --image_size=32 but adversarial at 64'):
+    inference.PoseModel(model_dir)
+  with pytest.raises(inference.ModelError, match='is not a folder'):
+    inference.PoseModel(str(tmp_path / 'nowhere'))
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused(exported, tmp_path):
+  model_dir, _, _ = exported
+  copy = str(tmp_path / 'model')
+  shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns('logs', 'features'))
+  path = os.path.join(copy, 'pose2d', 'results.json')
+  with open(path) as f:
+    results = json.load(f)
+  results['config']['hg_channels'] = 16
+  results['checkpoint'] = os.path.join('elsewhere', os.path.basename(results['checkpoint']))
+  with open(path, 'w') as f:
+    json.dump(results, f)
+  # The checkpoint is found in the moved folder, but its shapes do not fit.
+  with pytest.raises(inference.ModelError,
+                     match=r'the pose2d checkpoint .*pose2d/checkpoints/ckpt-\d+ does not fit'):
+    inference.PoseModel(copy)
+
+
+def test_versions(tmp_path):
+  base = str(tmp_path / 'export')
+  assert inference.next_version(base) == 1
+  for name in ('1', '3', 'notes', '.tmp-4-1'):
+    os.makedirs(os.path.join(base, name))
+  assert inference.next_version(base) == 4
+  with pytest.raises(ValueError, match='no SavedModel in'):
+    inference.resolve_export(str(tmp_path))
+  assert inference.resolve_export(base) == os.path.join(base, '3')
+  open(os.path.join(base, '1', 'saved_model.pb'), 'w').close()
+  assert inference.resolve_export(os.path.join(base, '1')) == os.path.join(base, '1')
+
+
+def test_export_writes_a_numbered_version(exported):
+  _, _, path = exported
+  assert os.path.basename(path) == '1'
+  assert os.path.exists(os.path.join(path, 'saved_model.pb'))
+  assert sorted(os.listdir(os.path.dirname(path))) == ['1']
+
+
+@pytest.mark.slow
+def test_command_line_reports_a_run_without_phases(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.export', f'--model_dir={tmp_path}',
+       f'--export_dir={tmp_path / "export"}'], cwd=REPO, capture_output=True, text=True,
+      timeout=300)
+  assert proc.returncode == 1
+  assert 'fbi3d.export: error: phase refine has not finished' in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not os.path.exists(tmp_path / 'export')
