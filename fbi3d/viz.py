@@ -119,7 +119,9 @@ def draw_skeleton_3d(ax, pose3d, colour=None, alpha=1.0, elev=10.0, azim=-80.0):
   ax.set_xlabel('x', fontsize=6, labelpad=-12)
   ax.set_ylabel('depth', fontsize=6, labelpad=-12)
   ax.set_zlabel('up', fontsize=6, labelpad=-12)
-  ax.tick_params(labelsize=0, length=0)
+  ax.set_xticklabels([])
+  ax.set_yticklabels([])
+  ax.set_zticklabels([])
 
 
 def per_action_bars(table, path, title=None, rows=None):
@@ -128,7 +130,7 @@ def per_action_bars(table, path, title=None, rows=None):
   rows = [r for r in (rows or table.index)]
   columns = list(table.columns)
   width = 0.8 / max(1, len(rows))
-  fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(columns) * max(1, len(rows)) / 2), 3.6))
+  fig, ax = plt.subplots(figsize=(min(16.0, 6.0 + 0.12 * len(columns) * len(rows)), 4.0))
   x = np.arange(len(columns))
   for i, row in enumerate(rows):
     values = table.loc[row, columns].to_numpy(dtype=np.float64)

@@ -44,6 +44,9 @@ REPORT = 'report.md'
 RESULTS = 'results.json'
 # Phases whose networks read the crops: they must agree on the crop size.
 IMAGE_PHASES = ('pose2d', 'generator', 'adversarial')
+# The series of the per-bone FBI figure (the table has every regressor).
+FBI_FIGURE_SERIES = ('FBI branch', 'most frequent class', 'implied by Base',
+                     'implied by Final')
 
 
 def load_config(model_dir, data_dir=None):
@@ -265,7 +268,9 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   figures = dict(
       per_action=viz.per_action_bars(tables['mpjpe'], os.path.join(out_dir, 'per_action.png'),
                                      title=f'MPJPE per action, {split} split'),
-      fbi_per_bone=viz.fbi_accuracy_bars(fbi_table, os.path.join(out_dir, 'fbi_per_bone.png')),
+      fbi_per_bone=viz.fbi_accuracy_bars(
+          fbi_table[[c for c in fbi_table.columns if c in FBI_FIGURE_SERIES]],
+          os.path.join(out_dir, 'fbi_per_bone.png')),
       difficulty=viz.error_vs_difficulty(difficulty, shown, by_difficulty,
                                          os.path.join(out_dir, 'error_vs_difficulty.png')))
   examples = _gallery(cfg, split, manifest, cache, predictions, labelled, final, gallery)
