@@ -288,10 +288,13 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # its side on each side (the converter's default, so crops look like the training ones).
 MARGIN = 0.2
 # "No detectable person" with the project's own 2D estimator: the mean of the 17 joints'
-# heatmap peaks is below this. The heatmap targets peak at 1 on a joint; over the
-# synthetic test crops the quickstart model's mean peak is far above it, and over
-# pictures without a person far below (see README, Prediction).
-MIN_CONFIDENCE = 0.2
+# heatmap peaks on the whole picture is below this (targets peak at 1 on a joint). At
+# quickstart scale the peaks separate people from empty pictures poorly: crops around
+# the synthetic test people score a median of 0.33 (5th percentile 0.21), whole synthetic
+# pictures 0.23 (lowest 0.12), windows of their backgrounds 0.21 and noise about 0.25,
+# but a black picture 0.07. So 0.1 only turns away pictures with nothing person-like in
+# them; give --bbox or --keypoints2d where the crop matters.
+MIN_CONFIDENCE = 0.1
 # With given 2D keypoints, a person needs this many known joints to place the crop.
 MIN_KEYPOINTS = 6
 
@@ -328,11 +331,18 @@ class ExportedModel:
 def read_image(path):
   """An image file as RGB uint8 [H, W, 3]; PredictError when it is not a readable image."""
   import cv2  # pylint: disable=import-outside-toplevel
-  from fbi3d.data import crop_worker  # pylint: disable=import-outside-toplevel
   try:
-    image = crop_worker.read_image(path)
-  except crop_worker.BadItem as e:
-    raise PredictError(e.detail) from None
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise PredictError(f'{path}: cannot read: {e.strerror}') from None
+  if not data:
+    raise PredictError(f'{path}: empty file')
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    raise PredictError(f'{path}: not a readable image')
+  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
+    raise PredictError(f'{path}: truncated JPEG (no end marker)')
   return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -593,7 +603,7 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
         batch.append((path, read_image(path)))
       except PredictError as e:
         failed.append((path, str(e)))
-        log(f'predict: {path}: {e}')
+        log(f'predict: {e}')
     results = predict_pictures(model, batch, **options) if batch else []
     for (path, image), result in zip(batch, results):
       if isinstance(result, PredictError):

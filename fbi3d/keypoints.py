@@ -147,6 +147,8 @@ class KeypointFile:
     CSV        one row per image: `image,v1,v2,...`, the image's file name (or `*` for
                any image) and the values of --keypoints_layout, x, y pairs or x, y,
                visibility triplets. A first row starting with `image` is a header.
+    META.csv   the synthetic source's side file (`id,action,subject,x0,y0,...,x16,y16,
+               fx,fy,cx,cy`): the 17 joints of image `<id>.jpg`.
   """
 
   def __init__(self, path, layout='coco17'):
@@ -200,6 +202,9 @@ class KeypointFile:
         rows = list(csv.reader(f))
     except UnicodeDecodeError:
       raise ValueError(f'{path}: not a text CSV file.') from None
+    if rows and rows[0][:5] == ['id', 'action', 'subject', 'x0', 'y0']:
+      self._read_meta(path, rows)
+      return
     for number, row in enumerate(rows, 1):
       if not row or not ''.join(row).strip() or row[0].strip().startswith('#'):
         continue
@@ -214,6 +219,22 @@ class KeypointFile:
       except ValueError as e:
         raise ValueError(f'{path}:{number}: {e}') from None
       self._add(os.path.basename(row[0].strip()), values, (len(values), 0.0))
+
+  def _read_meta(self, path, rows):
+    columns = [f'{a}{i}' for i in range(skeleton.NUM_JOINTS) for a in 'xy']
+    try:
+      index = [rows[0].index(c) for c in columns]
+    except ValueError:
+      raise ValueError(f'{path}: a META.csv header needs x0,y0,...,x16,y16.') from None
+    self.layout = 'h36m17'
+    for number, row in enumerate(rows[1:], 2):
+      if not row:
+        continue
+      try:
+        values = [float(row[i]) for i in index]
+      except (ValueError, IndexError):
+        raise ValueError(f'{path}:{number}: expected numbers in x0..y16.') from None
+      self._add(row[0].strip() + '.jpg', values, (len(values), 0.0))
 
   def joints(self, image_path):
     """(joints [17, 2], validity [17]) of the person in `image_path`, or None when the

@@ -145,3 +145,15 @@ def test_real_coco_annotation():
   np.testing.assert_allclose(joints[9], [367, 81])          # nose
   np.testing.assert_allclose(joints[10], [367.25, 60.0])    # ears' midpoint (371, 79.5)
   np.testing.assert_allclose(joints[3], [396, 341])         # right ankle
+
+
+def test_synthetic_meta_csv_gives_the_17_joints_of_each_image(tmp_path):
+  header = 'id,action,subject,' + ','.join(f'x{i},y{i}' for i in range(17)) + ',fx,fy,cx,cy'
+  values = ','.join(f'{v:g}' for v in EXPECTED.reshape(-1))
+  path = tmp_path / 'META.csv'
+  path.write_text(f'{header}\n00007,Walking,3,{values},500,500,128,128\n')
+  file = keypoints.KeypointFile(str(path))
+  joints, valid = file.joints('/data/Test/IMG/00007.jpg')
+  np.testing.assert_allclose(joints, EXPECTED)
+  assert valid.all()
+  assert file.joints('00008.jpg') is None

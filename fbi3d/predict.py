@@ -1,0 +1,65 @@
+"""3D pose of the person in a picture, with an exported model.
+
+  python -m fbi3d.predict photo.jpg --export_dir=runs/quickstart/export --out=predictions
+  python -m fbi3d.predict photo.jpg --bbox=280,44,218,346 --export_dir=... --out=...
+  python -m fbi3d.predict photos/ --keypoints2d=keypoints.json --export_dir=... --out=...
+
+Per picture it writes <out>/<name>.json (3D joints with names, 2D joints in image pixels,
+FBI per bone with its probability, the crop box) and <out>/<name>.png (the picture with
+the 2D skeleton, the 3D skeleton from two viewpoints and the FBI of each bone). The person
+crop comes from --bbox, else from --keypoints2d, else from --detector. A picture that is
+not a readable image, or in which no person is found, is reported and gets no output; the
+command then exits with status 1.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from fbi3d import inference
+from fbi3d import keypoints
+
+flags.DEFINE_string('export_dir', None, 'SavedModel of python -m fbi3d.export (a version '
+                    'folder, or the folder of versions: the largest is used).')
+flags.DEFINE_string('out', None, 'Folder for the JSON and figure of each picture.')
+flags.DEFINE_list('bbox', None, 'Person box x,y,w,h in image pixels (every picture).')
+flags.DEFINE_string('keypoints2d', None, '2D keypoints per picture: a COCO annotation JSON '
+                    'or a CSV image,x0,y0,... (fbi3d/keypoints.py).')
+flags.DEFINE_enum('keypoints_layout', 'coco17', list(keypoints.LAYOUTS),
+                  'Layout of the --keypoints2d values.')
+flags.DEFINE_enum('detector', 'estimator', ['estimator', 'mediapipe'],
+                  'Without --bbox or --keypoints2d: the model\'s own 2D estimator on the '
+                  'centred square of the picture, or MediaPipe (pip install fbi3d[mediapipe]).')
+flags.DEFINE_float('min_confidence', inference.MIN_CONFIDENCE, 'With the estimator: the mean '
+                   'joint confidence (heatmap peak) below which no person is found.')
+flags.DEFINE_integer('batch_size', 16, 'Pictures per batch.', lower_bound=1)
+flags.mark_flags_as_required(['export_dir', 'out'])
+
+
+def main(argv):
+  f = flags.FLAGS
+  if len(argv) < 2:
+    raise app.UsageError('give one or more pictures or folders.')
+  try:
+    if f.bbox is not None and len(f.bbox) != 4:
+      raise ValueError('--bbox needs four numbers x,y,w,h.')
+    bbox = [float(v) for v in f.bbox] if f.bbox is not None else None
+    kp = keypoints.KeypointFile(f.keypoints2d, f.keypoints_layout) if f.keypoints2d else None
+    model = inference.ExportedModel(f.export_dir)
+    written, failed = inference.predict_files(
+        model, argv[1:], f.out, batch_size=f.batch_size, bbox=bbox, keypoint_file=kp,
+        detector=f.detector, min_confidence=f.min_confidence)
+  except ValueError as e:
+    print(f'fbi3d.predict: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  for path, (json_path, png_path) in written:
+    print(f'{path}: {json_path}, {png_path}')
+  if failed:
+    print(f'fbi3d.predict: {len(failed)} picture(s) failed: '
+          + '; '.join(f'{p}: {m}' for p, m in failed), file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,166 @@
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from fbi3d import geometry
+from fbi3d import inference
+from fbi3d import keypoints
+from fbi3d import skeleton
+from tests.conftest import SHARED_DATA
+from tests.test_export import trained_export
+from tests.test_keypoints import upright_coco
+from tests.test_training import REPO
+
+
+_LOADED = {}
+
+
+@pytest.fixture
+def exported_model(tmp_path_factory):
+  if not _LOADED:
+    _, _, path = trained_export(tmp_path_factory)
+    _LOADED['model'] = inference.ExportedModel(os.path.dirname(path))
+  return _LOADED['model']
+
+
+def _picture(h=90, w=120, seed=0):
+  rng = np.random.default_rng(seed)
+  return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (7, 7), 0)
+
+
+def test_crop_image_follows_image_to_crop():
+  # A linear image I(x, y) = 2x + 3y: every crop pixel must hold I at crop_to_image of it.
+  ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
+  image = 2.0 * xs + 3.0 * ys
+  for box in (np.array([10.0, 20.0, 32.0]), np.array([50.5, 40.0, 300.0])):  # k = 1, 8
+    crop = inference.crop_image(image, box, 32)
+    v, u = np.mgrid[1:31, 1:31]
+    x, y = geometry.crop_to_image(np.stack([u, v], -1).reshape(-1, 2), box, 32).T
+    np.testing.assert_allclose(crop[1:31, 1:31].reshape(-1), 2.0 * x + 3.0 * y, atol=1e-2)
+
+
+def test_bbox_crop_and_json(exported_model, tmp_path):
+  image = _picture()
+  results = inference.predict_pictures(exported_model, [('a.png', image)],
+                                       bbox=[10, 20, 30, 40])
+  entry = results[0]
+  # Square around (10, 20)-(40, 60) with 0.2 margin: side 40 * 1.4 = 56, centre (25, 40).
+  np.testing.assert_allclose(entry['crop_box'], [-3.0, 12.0, 56.0])
+  out = exported_model.predict(inference.crop_image(image, entry['crop_box'], 32)[None])
+  np.testing.assert_allclose(entry['pose3d'], out['pose3d'][0])
+  np.testing.assert_allclose(entry['pose2d'], out['pose2d'][0] * 56.0 / 32.0 + [-3.0, 12.0],
+                             atol=1e-9)
+  entry['image'] = image
+  json_path, png_path = inference.write_outputs(exported_model, entry, str(tmp_path), 'a')
+  doc = json.load(open(json_path))
+  assert list(doc['pose3d_mm']) == list(skeleton.JOINT_NAMES)
+  assert doc['crop_box'] == {'x': -3.0, 'y': 12.0, 'size': 56.0}
+  assert doc['crop_from'] == 'bbox' and doc['crop_size'] == 32
+  assert doc['pose2d_px']['Hip'] == [round(float(v), 2) for v in entry['pose2d'][0]]
+  assert [b['bone'] for b in doc['fbi']] == list(skeleton.FBI_BONE_NAMES)
+  for bone, probs in zip(doc['fbi'], entry['fbi']):
+    assert bone['fbi'] == ('forward', 'backward', 'parallel')[int(np.argmax(probs))]
+    assert bone['probability'] == round(float(probs.max()), 4)
+  assert cv2.imread(png_path).shape[:2] == (480, 1500)
+  assert sorted(os.listdir(tmp_path)) == ['a.json', 'a.png']
+
+
+def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, tmp_path):
+  coco = upright_coco()
+  triplets = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)
+  triplets[keypoints.COCO['left_wrist'], 2] = 0
+  path = tmp_path / 'kp.json'
+  path.write_text(json.dumps({'annotations': [{'keypoints': triplets.reshape(-1).tolist()}]}))
+  entry = inference.predict_pictures(exported_model, [('b.jpg', _picture(200, 120))],
+                                     keypoint_file=keypoints.KeypointFile(str(path)))[0]
+  joints, valid = keypoints.from_coco(coco, triplets[:, 2] > 0)
+  box = geometry.square_box(joints[valid], 0.2)
+  np.testing.assert_allclose(entry['crop_box'], box)
+  two_d = geometry.image_to_crop(joints, box, 32)
+  two_d[13] = entry['pose2d_crop'][13]          # LWrist: not in the keypoints
+  np.testing.assert_allclose(entry['lifted3d'],
+                             exported_model.lift(two_d[None].astype(np.float32))[0], atol=1e-4)
+  entry['image'] = _picture(200, 120)
+  doc = inference.result_json(exported_model, entry)
+  assert doc['keypoints2d']['from_estimator'] == ['LWrist']
+  assert doc['keypoints2d']['given_px']['Head'] == [50.0, 10.0]
+
+
+def test_no_person_cases(exported_model, tmp_path):
+  image = _picture()
+  empty_file = tmp_path / 'none.csv'
+  empty_file.write_text('image,x0\n')
+  got = inference.predict_pictures(
+      exported_model, [('a.png', image)], keypoint_file=keypoints.KeypointFile(str(empty_file)))
+  assert isinstance(got[0], inference.PredictError)
+  assert 'no person: ' in str(got[0]) and 'has no keypoints for a.png' in str(got[0])
+  got = inference.predict_pictures(exported_model, [('a.png', image)], min_confidence=1e9)
+  assert str(got[0]).startswith('no detectable person: the 2D estimator\'s mean joint')
+  got = inference.predict_pictures(exported_model, [('a.png', image)], bbox=[500, 0, 10, 10])
+  assert 'no person: the box 500,0,10,10 lies outside the 120x90 image' in str(got[0])
+  # With the estimator and no threshold every picture gets a crop around its 2D joints.
+  got = inference.predict_pictures(exported_model, [('a.png', image), ('b.png', image)],
+                                   min_confidence=0.0)
+  assert [g['crop_from'] for g in got] == ['estimator', 'estimator']
+
+
+@pytest.mark.slow
+def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_path):
+  pictures = tmp_path / 'in'
+  pictures.mkdir()
+  (pictures / 'notes.jpg').write_text('not an image')
+  (pictures / 'empty.png').write_bytes(b'')
+  cv2.imwrite(str(pictures / 'person.png'), _picture())
+  out = tmp_path / 'out'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.predict', str(pictures), f'--export_dir={exported_model.path}',
+       f'--out={out}', '--min_confidence=1e9', '--batch_size=2'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1
+  assert 'empty.png: empty file' in proc.stdout
+  assert 'notes.jpg: not a readable image' in proc.stdout
+  assert 'person.png: no detectable person' in proc.stdout
+  assert 'predict: 2/3 pictures (0 written, 2 failed)' in proc.stdout
+  assert 'predict: 3/3 pictures (0 written, 3 failed)' in proc.stdout
+  assert 'fbi3d.predict: 3 picture(s) failed' in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not out.exists() or os.listdir(out) == []
+  # The same picture with a box is written, JSON and figure.
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.predict', str(pictures / 'person.png'),
+       f'--export_dir={exported_model.path}', f'--out={out}', '--bbox=10,20,30,40'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert sorted(os.listdir(out)) == ['person.json', 'person.png']
+
+
+PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')
+
+
+@pytest.mark.skipif(not os.path.exists(PHOTO), reason='../shared/data/photos is absent')
+def test_real_photo_with_its_coco_keypoints(exported_model):
+  kp = keypoints.KeypointFile(PHOTO.replace('.jpg', '_keypoints.json'))
+  image = inference.read_image(PHOTO)
+  assert image.shape == (425, 640, 3)
+  entry = inference.predict_pictures(exported_model, [(PHOTO, image)], keypoint_file=kp)[0]
+  # Joints span x 309..466, y 60..362 (head at y 60): side 302 * 1.4 around (387.5, 211).
+  np.testing.assert_allclose(entry['crop_box'], [387.5 - 211.4, 211.0 - 211.4, 422.8])
+
+
+def test_mediapipe_detector(exported_model):
+  mediapipe = pytest.importorskip(
+      'mediapipe', reason='the optional extra fbi3d[mediapipe] (mediapipe==0.10.21) is not '
+      'installed')
+  del mediapipe
+  astronaut = os.path.join(SHARED_DATA, 'photos', 'skimage_astronaut.png')
+  if not os.path.exists(astronaut):
+    pytest.skip('../shared/data/photos is absent')
+  entry = inference.predict_pictures(exported_model, [(astronaut, inference.read_image(astronaut))],
+                                     detector='mediapipe')[0]
+  assert entry['crop_from'] == 'mediapipe'
+  assert 100 < entry['crop_box'][2] < 900
