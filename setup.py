@@ -25,5 +25,8 @@ setuptools.setup(
     extras_require={
         # On a GPU machine: pip install -e .[gpu]
         'gpu': ['tensorflow[and-cuda]==2.15.1'],
+        # python -m fbi3d.predict --detector=mediapipe. 0.10.21 is the last release whose
+        # wheel carries the pose model (complexity 1), so nothing is downloaded at run time.
+        'mediapipe': ['mediapipe==0.10.21'],
     },
 )

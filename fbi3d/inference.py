@@ -30,6 +30,7 @@ joints, FBI bones and FBI classes, so a loaded SavedModel needs nothing else.
 import dataclasses
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -123,6 +124,25 @@ class PoseModel(tf.Module):
           f'{configs[generator_name].image_size}; both read the same crops: train '
           f'{generator_name} again with --image_size={size}.')
     self.model_dir = model_dir
+    self._build(configs, generator_name)
+    for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
+                       ('base', self.base_net), ('refine', self.refine_net)):
+      self.checkpoints[phase] = _restore(net, model_dir, phase, results[phase])
+
+  @classmethod
+  def untrained(cls, cfg):
+    """The same module with freshly initialised networks of the sizes `cfg` sets (for
+    benchmarks and tests of the serving path)."""
+    model = cls.__new__(cls)
+    tf.Module.__init__(model, name='fbi3d_pose')
+    model.model_dir = None
+    configs = {'pose2d': cfg, cfg.features_generator: cfg, 'base': cfg, 'refine': cfg}
+    model._build(configs, cfg.features_generator)  # pylint: disable=protected-access
+    return model
+
+  def _build(self, configs, generator_name):
+    """Builds the networks (float32) and the signatures' functions."""
+    size = configs['pose2d'].image_size
     self.image_size = size
     self.generator_phase = generator_name
     self.checkpoints = {}
@@ -137,13 +157,10 @@ class PoseModel(tf.Module):
                                                       'refine').build_network()
     finally:
       tf.keras.mixed_precision.set_global_policy(previous)
-    for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
-                       ('base', self.base_net), ('refine', self.refine_net)):
-      self.checkpoints[phase] = _restore(net, model_dir, phase, results[phase])
     heatmaps = _final(self.pose2d_net.output)
     if heatmaps.shape[-1] != NUM_JOINTS or self.generator_net.output['fbi'].shape[1:] != (
         NUM_FBI_BONES, fbi_lib.NUM_CLASSES):
-      raise ModelError(f'the networks in {model_dir} do not predict {NUM_JOINTS} joints and '
+      raise ModelError(f'the networks in {self.model_dir} do not predict {NUM_JOINTS} joints and '
                        f'{NUM_FBI_BONES} FBI bones.')
 
     # What a loaded SavedModel needs to know, as variables it keeps.
@@ -503,7 +520,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
 
 
 def _by_name(names, values, digits):
-  return {n: [round(float(v), digits) for v in row] for n, row in zip(names, values)}
+  return {n: [round(float(v), digits) + 0.0 for v in row] for n, row in zip(names, values)}
 
 
 def result_json(model, entry):
@@ -545,6 +562,13 @@ def result_json(model, entry):
   return doc
 
 
+def _dumps(doc):
+  """Indented JSON with each list of numbers on one line."""
+  text = json.dumps(doc, indent=1)
+  return re.sub(r'\[\s+([-+0-9.eE,\s]+?)\s+\]',
+                lambda m: '[' + ' '.join(m.group(1).split()) + ']', text) + '\n'
+
+
 def write_outputs(model, entry, out_dir, stem):
   """Writes <stem>.json and <stem>.png in out_dir, each under a temporary name renamed
   when complete; returns their paths."""
@@ -556,7 +580,7 @@ def write_outputs(model, entry, out_dir, stem):
   tmp_png = os.path.join(out_dir, f'.{stem}.tmp.png')
   try:
     with open(tmp_json, 'w') as f:
-      json.dump(result_json(model, entry), f, indent=1)
+      f.write(_dumps(result_json(model, entry)))
     image = entry.get('image')
     title = (f'{os.path.basename(entry["name"])}: crop from {entry["crop_from"]}, mean 2D '
              f'confidence {float(np.mean(entry["confidence"])):.2f}')
