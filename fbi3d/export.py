@@ -13,6 +13,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from fbi3d import inference
 from fbi3d.training import trainer
@@ -29,6 +30,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   f = flags.FLAGS
+  logging.set_verbosity(logging.WARNING)   # TensorFlow's notes while saving
   try:
     model = inference.PoseModel(f.model_dir)
     path = inference.export(model, f.export_dir, f.version)
