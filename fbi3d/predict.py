@@ -17,8 +17,8 @@ import sys
 from absl import app
 from absl import flags
 
-from fbi3d import inference
 from fbi3d import keypoints
+from fbi3d import prediction
 
 flags.DEFINE_string('export_dir', None, 'SavedModel of python -m fbi3d.export (a version '
                     'folder, or the folder of versions: the largest is used).')
@@ -31,8 +31,8 @@ flags.DEFINE_enum('keypoints_layout', 'coco17', list(keypoints.LAYOUTS),
 flags.DEFINE_enum('detector', 'estimator', ['estimator', 'mediapipe'],
                   'Without --bbox or --keypoints2d: the model\'s own 2D estimator on the '
                   'centred square of the picture, or MediaPipe (pip install fbi3d[mediapipe]).')
-flags.DEFINE_float('min_confidence', inference.MIN_CONFIDENCE, 'With the estimator: the mean '
-                   'joint confidence (heatmap peak) below which no person is found.')
+flags.DEFINE_float('min_confidence', prediction.MIN_CONFIDENCE, 'With the estimator: the '
+                   'mean joint confidence (heatmap peak) below which no person is found.')
 flags.DEFINE_integer('batch_size', 16, 'Pictures per batch.', lower_bound=1)
 flags.mark_flags_as_required(['export_dir', 'out'])
 
@@ -46,8 +46,8 @@ def main(argv):
       raise ValueError('--bbox needs four numbers x,y,w,h.')
     bbox = [float(v) for v in f.bbox] if f.bbox is not None else None
     kp = keypoints.KeypointFile(f.keypoints2d, f.keypoints_layout) if f.keypoints2d else None
-    model = inference.ExportedModel(f.export_dir)
-    written, failed = inference.predict_files(
+    model = prediction.ExportedModel(f.export_dir)
+    written, failed = prediction.predict_files(
         model, argv[1:], f.out, batch_size=f.batch_size, bbox=bbox, keypoint_file=kp,
         detector=f.detector, min_confidence=f.min_confidence)
   except ValueError as e:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fbi3d import geometry
-from fbi3d import inference
+from fbi3d import prediction
 from fbi3d import keypoints
 from fbi3d import skeleton
 from tests.conftest import SHARED_DATA
@@ -24,7 +24,7 @@ _LOADED = {}
 def exported_model(tmp_path_factory):
   if not _LOADED:
     _, _, path = trained_export(tmp_path_factory)
-    _LOADED['model'] = inference.ExportedModel(os.path.dirname(path))
+    _LOADED['model'] = prediction.ExportedModel(os.path.dirname(path))
   return _LOADED['model']
 
 
@@ -38,7 +38,7 @@ def test_crop_image_follows_image_to_crop():
   ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
   image = 2.0 * xs + 3.0 * ys
   for box in (np.array([10.0, 20.0, 32.0]), np.array([50.5, 40.0, 300.0])):  # k = 1, 8
-    crop = inference.crop_image(image, box, 32)
+    crop = prediction.crop_image(image, box, 32)
     v, u = np.mgrid[1:31, 1:31]
     x, y = geometry.crop_to_image(np.stack([u, v], -1).reshape(-1, 2), box, 32).T
     np.testing.assert_allclose(crop[1:31, 1:31].reshape(-1), 2.0 * x + 3.0 * y, atol=1e-2)
@@ -46,17 +46,17 @@ def test_crop_image_follows_image_to_crop():
 
 def test_bbox_crop_and_json(exported_model, tmp_path):
   image = _picture()
-  results = inference.predict_pictures(exported_model, [('a.png', image)],
+  results = prediction.predict_pictures(exported_model, [('a.png', image)],
                                        bbox=[10, 20, 30, 40])
   entry = results[0]
   # Square around (10, 20)-(40, 60) with 0.2 margin: side 40 * 1.4 = 56, centre (25, 40).
   np.testing.assert_allclose(entry['crop_box'], [-3.0, 12.0, 56.0])
-  out = exported_model.predict(inference.crop_image(image, entry['crop_box'], 32)[None])
+  out = exported_model.predict(prediction.crop_image(image, entry['crop_box'], 32)[None])
   np.testing.assert_allclose(entry['pose3d'], out['pose3d'][0])
   np.testing.assert_allclose(entry['pose2d'], out['pose2d'][0] * 56.0 / 32.0 + [-3.0, 12.0],
                              atol=1e-9)
   entry['image'] = image
-  json_path, png_path = inference.write_outputs(exported_model, entry, str(tmp_path), 'a')
+  json_path, png_path = prediction.write_outputs(exported_model, entry, str(tmp_path), 'a')
   doc = json.load(open(json_path))
   assert list(doc['pose3d_mm']) == list(skeleton.JOINT_NAMES)
   assert doc['crop_box'] == {'x': -3.0, 'y': 12.0, 'size': 56.0}
@@ -76,7 +76,7 @@ def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, t
   triplets[keypoints.COCO['left_wrist'], 2] = 0
   path = tmp_path / 'kp.json'
   path.write_text(json.dumps({'annotations': [{'keypoints': triplets.reshape(-1).tolist()}]}))
-  entry = inference.predict_pictures(exported_model, [('b.jpg', _picture(200, 120))],
+  entry = prediction.predict_pictures(exported_model, [('b.jpg', _picture(200, 120))],
                                      keypoint_file=keypoints.KeypointFile(str(path)))[0]
   joints, valid = keypoints.from_coco(coco, triplets[:, 2] > 0)
   box = geometry.square_box(joints[valid], 0.2)
@@ -86,7 +86,7 @@ def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, t
   np.testing.assert_allclose(entry['lifted3d'],
                              exported_model.lift(two_d[None].astype(np.float32))[0], atol=1e-4)
   entry['image'] = _picture(200, 120)
-  doc = inference.result_json(exported_model, entry)
+  doc = prediction.result_json(exported_model, entry)
   assert doc['keypoints2d']['from_estimator'] == ['LWrist']
   assert doc['keypoints2d']['given_px']['Head'] == [50.0, 10.0]
 
@@ -95,16 +95,16 @@ def test_no_person_cases(exported_model, tmp_path):
   image = _picture()
   empty_file = tmp_path / 'none.csv'
   empty_file.write_text('image,x0\n')
-  got = inference.predict_pictures(
+  got = prediction.predict_pictures(
       exported_model, [('a.png', image)], keypoint_file=keypoints.KeypointFile(str(empty_file)))
-  assert isinstance(got[0], inference.PredictError)
+  assert isinstance(got[0], prediction.PredictError)
   assert 'no person: ' in str(got[0]) and 'has no keypoints for a.png' in str(got[0])
-  got = inference.predict_pictures(exported_model, [('a.png', image)], min_confidence=1e9)
+  got = prediction.predict_pictures(exported_model, [('a.png', image)], min_confidence=1e9)
   assert str(got[0]).startswith('no detectable person: the 2D estimator\'s mean joint')
-  got = inference.predict_pictures(exported_model, [('a.png', image)], bbox=[500, 0, 10, 10])
+  got = prediction.predict_pictures(exported_model, [('a.png', image)], bbox=[500, 0, 10, 10])
   assert 'no person: the box 500,0,10,10 lies outside the 120x90 image' in str(got[0])
   # With the estimator and no threshold every picture gets a crop around its 2D joints.
-  got = inference.predict_pictures(exported_model, [('a.png', image), ('b.png', image)],
+  got = prediction.predict_pictures(exported_model, [('a.png', image), ('b.png', image)],
                                    min_confidence=0.0)
   assert [g['crop_from'] for g in got] == ['estimator', 'estimator']
 
@@ -145,9 +145,9 @@ PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')
 @pytest.mark.skipif(not os.path.exists(PHOTO), reason='../shared/data/photos is absent')
 def test_real_photo_with_its_coco_keypoints(exported_model):
   kp = keypoints.KeypointFile(PHOTO.replace('.jpg', '_keypoints.json'))
-  image = inference.read_image(PHOTO)
+  image = prediction.read_image(PHOTO)
   assert image.shape == (425, 640, 3)
-  entry = inference.predict_pictures(exported_model, [(PHOTO, image)], keypoint_file=kp)[0]
+  entry = prediction.predict_pictures(exported_model, [(PHOTO, image)], keypoint_file=kp)[0]
   # Joints span x 309..466, y 60..362 (head at y 60): side 302 * 1.4 around (387.5, 211).
   np.testing.assert_allclose(entry['crop_box'], [387.5 - 211.4, 211.0 - 211.4, 422.8])
 
@@ -160,7 +160,8 @@ def test_mediapipe_detector(exported_model):
   astronaut = os.path.join(SHARED_DATA, 'photos', 'skimage_astronaut.png')
   if not os.path.exists(astronaut):
     pytest.skip('../shared/data/photos is absent')
-  entry = inference.predict_pictures(exported_model, [(astronaut, inference.read_image(astronaut))],
-                                     detector='mediapipe')[0]
+  entry = prediction.predict_pictures(exported_model,
+                                      [(astronaut, prediction.read_image(astronaut))],
+                                      detector='mediapipe')[0]
   assert entry['crop_from'] == 'mediapipe'
   assert 100 < entry['crop_box'][2] < 900

@@ -33,7 +33,6 @@ from fbi3d import skeleton
 from fbi3d import submission
 from fbi3d import viz
 from fbi3d.data import pipeline
-from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import phases
@@ -50,25 +49,19 @@ FBI_FIGURE_SERIES = ('FBI branch', 'most frequent class', 'implied by Base',
 
 
 def load_config(model_dir, data_dir=None):
-  """The settings a run was trained with (from its phases' results.json), pointed at
-  `model_dir` and, if given, `data_dir`. PhaseError when no phase has finished."""
-  probe = config_lib.Config(model_dir=model_dir)
+  """The settings a run was trained with (from its last finished phase's results.json),
+  pointed at `model_dir` and, if given, `data_dir`. PhaseError when no phase has
+  finished."""
   for phase in ('refine', 'base', 'features', 'generator', 'pose2d'):
-    results = trainer.read_results(probe, phase)
-    if results and results.get('config'):
-      break
-  else:
-    raise trainer.PhaseError(
-        f'{model_dir} holds no finished phase (no <phase>/results.json): train it first, '
-        f'e.g. python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all '
-        f'--model_dir={model_dir}')
-  fields = {f.name: f for f in dataclasses.fields(config_lib.Config)}
-  values = {k: tuple(v) if isinstance(fields[k].default, tuple) else v
-            for k, v in results['config'].items() if k in fields}
-  values['model_dir'] = model_dir
-  if data_dir:
-    values['data_dir'] = data_dir
-  return config_lib.Config(**values)
+    try:
+      cfg, _ = trainer.phase_config(model_dir, phase)
+    except trainer.PhaseError:
+      continue
+    return dataclasses.replace(cfg, data_dir=data_dir) if data_dir else cfg
+  raise trainer.PhaseError(
+      f'{model_dir} holds no finished phase (no <phase>/results.json): train it first, '
+      f'e.g. python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all '
+      f'--model_dir={model_dir}')
 
 
 def check_run(cfg):

@@ -187,6 +187,16 @@ def from_flags(flag_values=flags.FLAGS):
   return Config(**values)
 
 
+def from_dict(values, **overrides):
+  """A Config from saved settings (e.g. results.json['config']): lists back to tuples,
+  keys this version does not know ignored, `overrides` applied."""
+  fields = {f.name: f for f in dataclasses.fields(Config)}
+  kept = {k: tuple(v) if isinstance(fields[k].default, tuple) else v
+          for k, v in values.items() if k in fields}
+  kept.update(overrides)
+  return Config(**kept)
+
+
 def architecture(cfg, phase):
   return {k: list(v) if isinstance(v, tuple) else v
           for k, v in ((k, getattr(cfg, k)) for k in ARCHITECTURE[phase])}

@@ -277,16 +277,37 @@ class ImagePhase:
   figure = None
 
 
-def restore_network(network, cfg, phase):
-  """Loads the latest checkpoint of a finished phase into `network` (weights only)."""
-  results = read_results(cfg, phase)
+def phase_config(model_dir, phase):
+  """(Config, results) of a finished phase: the settings it ran with, from its
+  results.json, pointed at `model_dir` (the run may have moved since). PhaseError when
+  the phase has not finished."""
+  results = read_results(config_lib.Config(model_dir=model_dir), phase)
+  if not (results and results.get('finished') and 'config' in results):
+    raise PhaseError(f'phase {phase} has not finished in {model_dir}; run python -m '
+                     f'fbi3d.train --phase={phase} --model_dir={model_dir} first.')
+  return config_lib.from_dict(results['config'], model_dir=model_dir), results
+
+
+def _checkpoint_path(cfg, phase, results):
+  """The checkpoint a phase's results.json names, found inside the phase folder when the
+  run was moved since it was written."""
   path = results and results.get('checkpoint')
+  if path and not tf.io.gfile.exists(path + '.index'):
+    path = os.path.join(phase_dir(cfg, phase), CHECKPOINTS, os.path.basename(path))
   if not path or not tf.io.gfile.exists(path + '.index'):
     raise PhaseError(f'no checkpoint of phase {phase} in {phase_dir(cfg, phase)}; '
                      f'run python -m fbi3d.train --phase={phase} first.')
+  return path
+
+
+def restore_network(network, cfg, phase):
+  """Loads the latest checkpoint of a finished phase into `network` (weights only).
+  PhaseError when there is none, or when it does not fit the network."""
+  path = _checkpoint_path(cfg, phase, read_results(cfg, phase))
   try:
-    tf.train.Checkpoint(network=network).restore(path).expect_partial()
-  except (ValueError, tf.errors.InvalidArgumentError) as e:
+    status = tf.train.Checkpoint(network=network).restore(path).expect_partial()
+    status.assert_existing_objects_matched()
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
     detail = str(e).strip().splitlines()[0][:300]
     raise PhaseError(
         f'the {phase} checkpoint {path} does not fit the {phase} network built from '

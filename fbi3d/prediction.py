@@ -1,0 +1,359 @@
+"""The 3D pose of the person in a picture, with an exported model
+(`python -m fbi3d.predict`).
+
+The SavedModel of `python -m fbi3d.export` is loaded with TensorFlow alone
+(`ExportedModel`); a picture's person crop is the square around a given box, given 2D
+keypoints, or the joints a detector finds (the model's own 2D estimator on the centred
+square of the picture, or MediaPipe's pose landmarker); the crop runs through
+serving_default and, with given keypoints, the keypoints through lift. Per picture a JSON
+and a figure are written, each under a temporary name renamed when complete, and only
+when the picture succeeded.
+"""
+
+import json
+import os
+import re
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from fbi3d import geometry
+from fbi3d import inference
+from fbi3d import keypoints
+from fbi3d import viz
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# The crop around a person: a square around the 2D joints or the box, with this margin of
+# its side on each side (the converter's default, so crops look like the training ones).
+MARGIN = 0.2
+# "No detectable person" with the project's own 2D estimator: the mean of the 17 joints'
+# heatmap peaks on the whole picture is below this (targets peak at 1 on a joint). At
+# quickstart scale the peaks separate people from empty pictures poorly: crops around
+# the synthetic test people score a median of 0.33 (5th percentile 0.21), whole synthetic
+# pictures 0.23 (lowest 0.12), windows of their backgrounds 0.21 and noise about 0.25,
+# but a black picture 0.07. So 0.1 only turns away pictures with nothing person-like in
+# them; give --bbox or --keypoints2d where the crop matters.
+MIN_CONFIDENCE = 0.1
+# With given 2D keypoints, a person needs this many known joints to place the crop.
+MIN_KEYPOINTS = 6
+
+
+class PredictError(ValueError):
+  """One picture cannot be predicted; the message says why."""
+
+
+class ExportedModel:
+  """A SavedModel written by export(), loaded with TensorFlow alone."""
+
+  def __init__(self, path):
+    self.path = inference.resolve_export(path)
+    try:
+      self.module = tf.saved_model.load(self.path)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+      raise ValueError(f'cannot load the SavedModel in {self.path}: {e}') from None
+    if not hasattr(self.module, 'crop_size'):
+      raise ValueError(f'{self.path} is not a SavedModel of python -m fbi3d.export.')
+    self.crop_size = int(self.module.crop_size.numpy())
+    self.joint_names = [n.decode() for n in self.module.joint_names.numpy()]
+    self.fbi_bone_names = [n.decode() for n in self.module.fbi_bone_names.numpy()]
+    self.fbi_class_names = [n.decode() for n in self.module.fbi_class_names.numpy()]
+
+  def predict(self, crops):
+    out = self.module.signatures['serving_default'](images=tf.constant(crops, tf.uint8))
+    return {k: v.numpy() for k, v in out.items()}
+
+  def lift(self, pose2d):
+    out = self.module.signatures['lift'](pose2d=tf.constant(pose2d, tf.float32))
+    return out['pose3d'].numpy()
+
+
+def read_image(path):
+  """An image file as RGB uint8 [H, W, 3]; PredictError when it is not a readable image."""
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise PredictError(f'{path}: cannot read: {e.strerror}') from None
+  if not data:
+    raise PredictError(f'{path}: empty file')
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    raise PredictError(f'{path}: not a readable image')
+  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
+    raise PredictError(f'{path}: truncated JPEG (no end marker)')
+  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def whole_image_box(shape):
+  """The centred square around a whole image (x0, y0, size)."""
+  h, w = shape[:2]
+  side = float(max(h, w))
+  return np.array([(w - side) / 2.0, (h - side) / 2.0, side])
+
+
+def crop_image(image, box, size):
+  """The square `box` (x0, y0, side) of an image resampled to size x size, with the
+  mapping of geometry.image_to_crop. Large reductions average the pixels they cover
+  (a bilinear crop at a multiple of the size, then an area resize) rather than skip
+  them; outside the image is black, as in the training crops."""
+  k = int(max(1, min(8, box[2] // size)))
+  matrix = geometry.crop_affine(box, size * k)
+  # Crop pixel u = k (u_final + 0.5) - 0.5, so the area resize lands on image_to_crop.
+  matrix[:, 2] += (k - 1) / 2.0
+  crop = cv2.warpAffine(image, matrix, (size * k, size * k), flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+  if k > 1:
+    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+  return crop
+
+
+def box_from_bbox(bbox, shape):
+  """The square crop box around a person box (x, y, w, h) in image pixels."""
+  x, y, w, h = (float(v) for v in bbox)
+  if w <= 0 or h <= 0:
+    raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: width and height must be positive.')
+  height, width = shape[:2]
+  if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+    raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
+                       f'{width}x{height} image.')
+  return geometry.square_box([[x, y], [x + w, y + h]], MARGIN)
+
+
+def box_from_joints(joints, valid):
+  if int(np.sum(valid)) < MIN_KEYPOINTS:
+    raise PredictError(f'no person: only {int(np.sum(valid))} of the 17 joints are known '
+                       f'from the keypoints (at least {MIN_KEYPOINTS} needed).')
+  return geometry.square_box(np.asarray(joints)[np.asarray(valid, bool)], MARGIN)
+
+
+def mediapipe_joints(image):
+  """The 17 joints (image pixels) and validity from MediaPipe's pose landmarker (model
+  complexity 1, the model inside the mediapipe==0.10.21 wheel: nothing is downloaded),
+  or None when it finds no person."""
+  try:
+    import mediapipe  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise ValueError('--detector=mediapipe needs the optional extra: pip install '
+                     '"fbi3d[mediapipe]" (mediapipe==0.10.21).') from None
+  with mediapipe.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+    result = pose.process(np.ascontiguousarray(image))
+  if result.pose_landmarks is None:
+    return None
+  h, w = image.shape[:2]
+  marks = result.pose_landmarks.landmark
+  points = np.array([[m.x * w, m.y * h] for m in marks])
+  visibility = np.array([m.visibility for m in marks])
+  return keypoints.from_mediapipe(points, visibility)
+
+
+def _in_image(points, crop_box, crop_size):
+  return geometry.crop_to_image(points, crop_box, crop_size)
+
+
+def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='estimator',
+                     min_confidence=MIN_CONFIDENCE):
+  """Predicts the person in each picture.
+
+  model: an ExportedModel; images: list of (name, RGB uint8 image). The crop is the
+  square around `bbox` (x, y, w, h) when given, else around the joints of
+  `keypoint_file` (a keypoints.KeypointFile), else around the joints that `detector`
+  finds: 'estimator' runs the model's own 2D estimator on the centred square of the whole
+  picture (a person whose mean joint confidence is below `min_confidence` counts as not
+  found), 'mediapipe' MediaPipe's pose landmarker.
+
+  Returns one entry per picture: a result dict (see result_json) or a PredictError.
+  """
+  s = model.crop_size
+  plans = []      # (box, crop_from, given joints, their validity) or a PredictError
+  first = []      # pictures whose box the estimator finds
+  for i, (name, image) in enumerate(images):
+    try:
+      if bbox is not None:
+        plans.append((box_from_bbox(bbox, image.shape), 'bbox', None, None))
+      elif keypoint_file is not None:
+        found = keypoint_file.joints(name)
+        if found is None:
+          raise PredictError(f'no person: {keypoint_file.path} has no keypoints for '
+                             f'{os.path.basename(name)}.')
+        plans.append((box_from_joints(*found), 'keypoints2d') + found)
+      elif detector == 'mediapipe':
+        found = mediapipe_joints(image)
+        if found is None:
+          raise PredictError('no person: MediaPipe found none.')
+        plans.append((box_from_joints(*found), 'mediapipe', None, None))
+      else:
+        plans.append(None)
+        first.append(i)
+    except PredictError as e:
+      plans.append(e)
+  if first:
+    boxes = [whole_image_box(images[i][1].shape) for i in first]
+    out = model.predict(np.stack([crop_image(images[i][1], b, s)
+                                  for i, b in zip(first, boxes)]))
+    for j, (i, box) in enumerate(zip(first, boxes)):
+      confidence = float(out['pose2d_confidence'][j].mean())
+      if confidence < min_confidence:
+        plans[i] = PredictError(
+            f'no detectable person: the 2D estimator\'s mean joint confidence is '
+            f'{confidence:.2f} on the whole picture (below {min_confidence:g}).')
+        continue
+      joints = _in_image(out['pose2d'][j], box, s)
+      plans[i] = (geometry.square_box(joints, MARGIN), 'estimator', None, None)
+
+  ready = [i for i, p in enumerate(plans) if not isinstance(p, PredictError)]
+  results = list(plans)
+  if not ready:
+    return results
+  crops = np.stack([crop_image(images[i][1], plans[i][0], s) for i in ready])
+  out = model.predict(crops)
+  given = [i for i in ready if plans[i][2] is not None]
+  lifted = {}
+  if given:
+    two_d = []
+    for i in given:
+      box, _, joints, valid = plans[i]
+      in_crop = geometry.image_to_crop(joints, box, s)
+      # Joints the keypoints lack are taken from the model's own 2D estimate.
+      detected = out['pose2d'][ready.index(i)]
+      two_d.append(np.where(np.asarray(valid)[:, None], in_crop, detected))
+    pose3d = model.lift(np.stack(two_d).astype(np.float32))
+    lifted = {i: (two_d[k], pose3d[k]) for k, i in enumerate(given)}
+  for j, i in enumerate(ready):
+    box, crop_from, joints, valid = plans[i]
+    entry = dict(name=images[i][0], image_shape=images[i][1].shape, crop_box=box,
+                 crop_from=crop_from, crop_size=s,
+                 pose3d=out['pose3d'][j], pose2d_crop=out['pose2d'][j],
+                 pose2d=_in_image(out['pose2d'][j], box, s),
+                 confidence=out['pose2d_confidence'][j], fbi=out['fbi'][j],
+                 coarse3d=out['coarse3d'][j])
+    if i in lifted:
+      entry.update(keypoints2d=joints, keypoints_valid=valid,
+                   lift_input2d=_in_image(lifted[i][0], box, s), lifted3d=lifted[i][1])
+    results[i] = entry
+  return results
+
+
+def _by_name(names, values, digits):
+  return {n: [round(float(v), digits) + 0.0 for v in row] for n, row in zip(names, values)}
+
+
+def result_json(model, entry):
+  """The JSON document of one prediction."""
+  names = model.joint_names
+  h, w = entry['image_shape'][:2]
+  x0, y0, size = (float(v) for v in entry['crop_box'])
+  fbi_list = []
+  for bone, probs in zip(model.fbi_bone_names, entry['fbi']):
+    c = int(np.argmax(probs))
+    fbi_list.append(dict(bone=bone, fbi=model.fbi_class_names[c],
+                         probability=round(float(probs[c]), 4),
+                         probabilities={k: round(float(p), 4)
+                                        for k, p in zip(model.fbi_class_names, probs)}))
+  doc = dict(
+      image=entry['name'], image_width=int(w), image_height=int(h),
+      model=model.path, crop_from=entry['crop_from'],
+      crop_box=dict(x=round(x0, 2), y=round(y0, 2), size=round(size, 2)),
+      crop_size=entry['crop_size'],
+      pose3d_mm=_by_name(names, entry['pose3d'], 1),
+      pose3d_frame='camera frame (x right, y down, z away from the camera), millimetres, '
+                   'relative to the pelvis (Hip)',
+      pose2d_px=_by_name(names, entry['pose2d'], 2),
+      pose2d_frame='image pixels (x, y), pixel centres at integer coordinates',
+      joint_confidence={n: round(float(c), 3) for n, c in zip(names, entry['confidence'])},
+      mean_confidence=round(float(np.mean(entry['confidence'])), 3),
+      fbi=fbi_list,
+      coarse3d=_by_name(names, entry['coarse3d'], 2),
+      coarse3d_frame='x, y crop pixels, z millimetres relative to the pelvis')
+  if 'lifted3d' in entry:
+    valid = np.asarray(entry['keypoints_valid'], bool)
+    doc['keypoints2d'] = dict(
+        given_px={n: [round(float(v), 2) for v in p]
+                  for n, p, ok in zip(names, entry['keypoints2d'], valid) if ok},
+        from_estimator=[n for n, ok in zip(names, valid) if not ok],
+        lifted_pose3d_mm=_by_name(names, entry['lifted3d'], 1),
+        note='lifted_pose3d_mm: the Base regressor on the given 2D (joints the keypoints '
+             'lack from the 2D estimator); pose3d_mm: the Final model on the crop')
+  return doc
+
+
+def _dumps(doc):
+  """Indented JSON with each list of numbers on one line."""
+  text = json.dumps(doc, indent=1)
+  return re.sub(r'\[\s+([-+0-9.eE,\s]+?)\s+\]',
+                lambda m: '[' + ' '.join(m.group(1).split()) + ']', text) + '\n'
+
+
+def write_outputs(model, entry, out_dir, stem):
+  """Writes <stem>.json and <stem>.png in out_dir, each under a temporary name renamed
+  when complete; returns their paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  json_path = os.path.join(out_dir, stem + '.json')
+  png_path = os.path.join(out_dir, stem + '.png')
+  tmp_json = os.path.join(out_dir, f'.{stem}.json.tmp')
+  tmp_png = os.path.join(out_dir, f'.{stem}.tmp.png')
+  try:
+    with open(tmp_json, 'w') as f:
+      f.write(_dumps(result_json(model, entry)))
+    image = entry.get('image')
+    title = (f'{os.path.basename(entry["name"])}: crop from {entry["crop_from"]}, mean 2D '
+             f'confidence {float(np.mean(entry["confidence"])):.2f}')
+    viz.pose_figure(image, entry['pose2d'], entry['pose3d'], entry['fbi'],
+                    entry['crop_box'], tmp_png, title=title,
+                    keypoints2d=entry.get('keypoints2d'), lifted3d=entry.get('lifted3d'))
+    os.replace(tmp_png, png_path)
+    os.replace(tmp_json, json_path)
+  finally:
+    for tmp in (tmp_json, tmp_png):
+      if os.path.exists(tmp):
+        os.remove(tmp)
+  return json_path, png_path
+
+
+def list_images(paths):
+  """The image files of the arguments: files as given, folders' image files sorted."""
+  files = []
+  for path in paths:
+    if os.path.isdir(path):
+      files.extend(sorted(os.path.join(path, n) for n in os.listdir(path)
+                          if n.lower().endswith(IMAGE_EXTENSIONS)
+                          and os.path.isfile(os.path.join(path, n))))
+    elif os.path.exists(path):
+      files.append(path)
+    else:
+      raise ValueError(f'{path} not found.')
+  return files
+
+
+def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options):
+  """Predicts every picture of `paths` (files or folders) in batches, writing a JSON and a
+  figure per picture into out_dir and reporting progress. Returns (written, failed):
+  lists of (path, (json, png)) and (path, message)."""
+  files = list_images(paths)
+  if not files:
+    raise ValueError(f'no image files in {", ".join(paths)}.')
+  stems = {}
+  written, failed = [], []
+  for start in range(0, len(files), batch_size):
+    batch = []
+    for path in files[start:start + batch_size]:
+      try:
+        batch.append((path, read_image(path)))
+      except PredictError as e:
+        failed.append((path, str(e)))
+        log(f'predict: {e}')
+    results = predict_pictures(model, batch, **options) if batch else []
+    for (path, image), result in zip(batch, results):
+      if isinstance(result, PredictError):
+        failed.append((path, str(result)))
+        log(f'predict: {path}: {result}')
+        continue
+      stem = os.path.splitext(os.path.basename(path))[0]
+      stems[stem] = stems.get(stem, 0) + 1
+      if stems[stem] > 1:
+        stem = f'{stem}_{stems[stem]}'
+      result['image'] = image
+      written.append((path, write_outputs(model, result, out_dir, stem)))
+    log(f'predict: {min(start + batch_size, len(files))}/{len(files)} pictures '
+        f'({len(written)} written, {len(failed)} failed)')
+  return written, failed
