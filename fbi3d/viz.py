@@ -101,29 +101,6 @@ def prediction_strip(images, predicted, target=None, captions=None):
   return figure_to_array(fig)
 
 
-def draw_skeleton_3d(ax, pose3d, colour=None, alpha=1.0, elev=10.0, azim=-80.0):
-  """Draws a 3D pose [17, 3] (camera frame, mm) on a matplotlib 3D axis, upright: the
-  plot's axes are camera x (right), z (depth, away) and -y (up). Bones by side unless
-  `colour` is given; equal scales on the three axes around the pose."""
-  pose = np.asarray(pose3d, np.float64)
-  shown = np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], axis=-1)
-  for parent, child in skeleton.BONES:
-    c = colour or SIDE_COLOURS[skeleton.JOINT_SIDES[child]]
-    ax.plot(*shown[[parent, child]].T, '-', color=c, linewidth=2.0, alpha=alpha)
-  centre = (shown.max(axis=0) + shown.min(axis=0)) / 2
-  half = max(float((shown.max(axis=0) - shown.min(axis=0)).max()) / 2, 100.0)
-  for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre):
-    setter(c - half, c + half)
-  ax.set_box_aspect((1, 1, 1))
-  ax.view_init(elev=elev, azim=azim)
-  ax.set_xlabel('x', fontsize=6, labelpad=-12)
-  ax.set_ylabel('depth', fontsize=6, labelpad=-12)
-  ax.set_zlabel('up', fontsize=6, labelpad=-12)
-  ax.set_xticklabels([])
-  ax.set_yticklabels([])
-  ax.set_zticklabels([])
-
-
 def per_action_bars(table, path, title=None, rows=None):
   """Grouped bars of a per-action table (rows x A1..A15, Avg): one colour per row.
   Actions without examples have no bar."""
@@ -216,14 +193,14 @@ def pose_gallery(examples, path, per_row=2):
     for k, (key, title) in enumerate((('truth', 'true 3D'), ('prediction', 'predicted'))):
       ax3 = fig.add_subplot(rows, 3 * per_row, base + 2 + k, projection='3d')
       draw_skeleton_3d(ax3, ex[key])
-      ax3.set_title(title, fontsize=7)
+      set_3d_view(ax3, [ex['truth'], ex['prediction']], 10, -80, title)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
 
 
-def _draw_skeleton_3d(ax, pose3d, fbi_labels=None, colour=None, linewidth=2.0, alpha=1.0):
+def draw_skeleton_3d(ax, pose3d, fbi_labels=None, colour=None, linewidth=2.0, alpha=1.0):
   """Draws a camera-frame 3D pose [17, 3] (x right, y down, z away) on a 3D axis as
   x across, depth into the plot and height (-y) up."""
   pose3d = np.asarray(pose3d, np.float64)
@@ -246,7 +223,7 @@ def _draw_skeleton_3d(ax, pose3d, fbi_labels=None, colour=None, linewidth=2.0, a
                c=[SIDE_COLOURS[s] for s in skeleton.JOINT_SIDES], depthshade=False)
 
 
-def _set_3d_view(ax, poses, elev, azim, title, grid_mm=200.0):
+def set_3d_view(ax, poses, elev, azim, title, grid_mm=200.0):
   """Equal axes around the poses, a grid every `grid_mm` and no tick labels."""
   points = np.concatenate([np.asarray(p, np.float64).reshape(-1, 3) for p in poses])
   centre = (points.min(0) + points.max(0)) / 2.0
@@ -283,7 +260,6 @@ def pose_figure(image, pose2d, pose3d, fbi_probs, crop_box=None, path=None, titl
   the 3D views. Writes a PNG to `path` when given; returns the figure as an RGB uint8
   array.
   """
-  from mpl_toolkits.mplot3d import Axes3D  # pylint: disable=import-outside-toplevel,unused-import
   fbi_probs = np.asarray(fbi_probs, np.float64)
   labels = fbi_probs.argmax(-1)
   fig = plt.figure(figsize=(15.0, 4.8))
@@ -311,9 +287,9 @@ def pose_figure(image, pose2d, pose3d, fbi_probs, crop_box=None, path=None, titl
     ax3 = fig.add_axes((0.27 + 0.22 * i, 0.08, 0.24, 0.84), projection='3d')
     ax3.patch.set_alpha(0.0)
     if lifted3d is not None:
-      _draw_skeleton_3d(ax3, lifted3d, colour='#999999', linewidth=1.2, alpha=0.8)
-    _draw_skeleton_3d(ax3, pose3d, labels)
-    _set_3d_view(ax3, poses, elev, azim, f'3D {name}')
+      draw_skeleton_3d(ax3, lifted3d, colour='#999999', linewidth=1.2, alpha=0.8)
+    draw_skeleton_3d(ax3, pose3d, labels)
+    set_3d_view(ax3, poses, elev, azim, f'3D {name}')
   axb = fig.add_axes((0.81, 0.14, 0.18, 0.74))
   y = np.arange(skeleton.NUM_FBI_BONES)
   chosen = fbi_probs[y, labels]
