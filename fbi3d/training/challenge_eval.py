@@ -110,7 +110,7 @@ def _regressor_predictions(cfg, split, log):
       raise trainer.PhaseError(
           f'{name} reads a features cache whose {split} examples differ from those of '
           'base; run its features phase again.')
-    out[name] = network.predict(inputs, batch_size=256, verbose=0).astype(np.float64)
+    out[name] = network(inputs, training=False).numpy().astype(np.float64)
     log(f'evaluate: {name} over {len(inputs)} {split} examples')
   return out, cache
 

@@ -118,7 +118,7 @@ class RegressorTask(trainer.ImagePhase):
   def evaluate(self, network, cfg, manifest):
     threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
     inputs, targets, cache = self.arrays(cfg.eval_split)
-    pred = network.predict(inputs, batch_size=256, verbose=0)
+    pred = network(inputs, training=False).numpy()
     err = metrics_lib.mpjpe_per_example(pred, targets)
     pa = metrics_lib.pa_mpjpe_per_example(pred, targets)
     implied, implied_per_bone = fbi_lib.fbi_accuracy(
