@@ -76,3 +76,32 @@ def bfloat16_policy():
   yield
   tf.keras.mixed_precision.set_global_policy('float32')
   tf.keras.backend.clear_session()
+
+
+@pytest.fixture(scope='session')
+def trained_run(tmp_path_factory):
+  """Every phase of a tiny run, trained once per test session (labelled train and val
+  splits, an unlabelled test split); returns its Config. Tests may add phases and
+  folders to its model_dir but must copy it before changing anything in it."""
+  # pylint: disable=import-outside-toplevel
+  from fbi3d.training import phases
+  from fbi3d.training import trainer
+  from tests.test_training import tiny_config
+  root = tmp_path_factory.mktemp('trained_run')
+  data_dir = str(root / 'records')
+  write_tiny_dataset(data_dir, splits=('train', 'val', 'test'), unlabelled=('test',))
+  cfg = tiny_config(data_dir, str(root / 'model'), adversarial_epochs=1, base_epochs=2,
+                    refine_epochs=2, disc_units=16)
+  for name in phases.PHASES:
+    trainer.run_phase(phases.make_task(name, cfg), cfg, log=lambda *args: None)
+  return cfg
+
+
+@pytest.fixture(scope='session')
+def exported(trained_run, tmp_path_factory):
+  """The session's tiny trained run, its in-process PoseModel and its SavedModel:
+  (model_dir, PoseModel, version folder)."""
+  from fbi3d import inference  # pylint: disable=import-outside-toplevel
+  model = inference.PoseModel(trained_run.model_dir)
+  path = inference.export(model, str(tmp_path_factory.mktemp('export')))
+  return trained_run.model_dir, model, path

@@ -20,8 +20,6 @@ from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import challenge_eval
 from fbi3d.training import phases
 from fbi3d.training import trainer
-from tests.conftest import write_tiny_dataset
-from tests.test_training import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -118,19 +116,6 @@ def test_submission_round_trips_through_the_layout_reader(tmp_path):
 
 def _quiet(*args):
   del args
-
-
-@pytest.fixture(scope='module')
-def trained_run(tmp_path_factory):
-  """Every phase of a tiny run: labelled train and val, unlabelled test."""
-  root = tmp_path_factory.mktemp('evaluate')
-  data_dir = str(root / 'records')
-  write_tiny_dataset(data_dir, splits=('train', 'val', 'test'), unlabelled=('test',))
-  cfg = tiny_config(data_dir, str(root / 'model'), adversarial_epochs=1, base_epochs=2,
-                    refine_epochs=2, disc_units=16)
-  for name in phases.PHASES:
-    trainer.run_phase(phases.make_task(name, cfg), cfg, log=_quiet)
-  return cfg
 
 
 @pytest.mark.slow

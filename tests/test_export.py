@@ -1,46 +1,23 @@
+"""Tests of the export: one SavedModel whose signatures match the in-process models in a
+process without fbi3d, check their inputs, and refuse runs that cannot be exported."""
+
 import json
 import os
 import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from fbi3d import inference
-from fbi3d.training import phases
 from fbi3d.training import trainer
-from tests.conftest import write_tiny_dataset
 from tests.test_training import REPO
-from tests.test_training import tiny_config
-
-_TRAINED = {}
-
-
-def trained_export(tmp_path_factory):
-  """A tiny run trained through every phase the export reads (once per test session),
-  its in-process PoseModel and its SavedModel: (model_dir, PoseModel, version folder)."""
-  if not _TRAINED:
-    root = tmp_path_factory.mktemp('trained')
-    write_tiny_dataset(str(root / 'records'), crop_size=32)
-    cfg = tiny_config(str(root / 'records'), str(root / 'model'),
-                      features_generator='generator', base_epochs=1, refine_epochs=1)
-    for name in ('pose2d', 'generator', 'features', 'base', 'refine'):
-      trainer.run_phase(phases.make_task(name, cfg), cfg, log=lambda *a: None)
-    model = inference.PoseModel(cfg.model_dir)
-    path = inference.export(model, str(root / 'export'))
-    _TRAINED.update(model_dir=cfg.model_dir, model=model, path=path)
-  return _TRAINED['model_dir'], _TRAINED['model'], _TRAINED['path']
-
-
-@pytest.fixture
-def exported(tmp_path_factory):
-  return trained_export(tmp_path_factory)
 
 
 def _crops(n=5, size=32, seed=3):
-  import cv2  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(seed)
   return np.stack([cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
                                     (5, 5), 0) for _ in range(n)])

@@ -1,3 +1,6 @@
+"""Tests of the 2D keypoint adapters (COCO-17, MediaPipe-33) and keypoint files, with
+hand-computed joints."""
+
 import json
 import os
 

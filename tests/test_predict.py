@@ -1,3 +1,6 @@
+"""Tests of python -m fbi3d.predict: crops from a box, keypoints or the estimator, the JSON
+and figure per picture, and bad pictures refused without partial outputs."""
+
 import json
 import os
 import subprocess
@@ -12,20 +15,13 @@ from fbi3d import prediction
 from fbi3d import keypoints
 from fbi3d import skeleton
 from tests.conftest import SHARED_DATA
-from tests.test_export import trained_export
 from tests.test_keypoints import upright_coco
 from tests.test_training import REPO
 
 
-_LOADED = {}
-
-
-@pytest.fixture
-def exported_model(tmp_path_factory):
-  if not _LOADED:
-    _, _, path = trained_export(tmp_path_factory)
-    _LOADED['model'] = prediction.ExportedModel(os.path.dirname(path))
-  return _LOADED['model']
+@pytest.fixture(scope='session')
+def exported_model(exported):
+  return prediction.ExportedModel(os.path.dirname(exported[2]))
 
 
 def _picture(h=90, w=120, seed=0):

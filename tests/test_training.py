@@ -181,25 +181,24 @@ def test_adversarial_step_changes_discriminator_and_coarse3d_only(tiny_run):
 
 
 @pytest.mark.slow
-def test_every_phase_runs_in_order_and_features_cache_is_reused(tiny_run):
-  data_dir, model_dir = tiny_run
-  cfg = tiny_config(data_dir, model_dir, adversarial_epochs=1, base_epochs=2,
-                    refine_epochs=2, disc_units=16)
-  messages = []
-  results = {}
-  for name in phases.PHASES:
-    results[name] = trainer.run_phase(phases.make_task(name, cfg), cfg, log=messages.append)
-    assert results[name]['finished'], name
-  feats = np.load(os.path.join(model_dir, 'features', 'train.npz'))
+def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
+  # trained_run (tests/conftest.py) ran every phase of phases.PHASES in order.
+  cfg = trained_run
+  results = {name: trainer.read_results(cfg, name) for name in phases.PHASES}
+  for name, r in results.items():
+    assert r['finished'], name
+  feats = np.load(os.path.join(cfg.model_dir, 'features', 'train.npz'))
   assert feats['detected2d'].shape == (6, 17, 2)
   assert feats['coarse3d'].shape == (6, 17, 3)
   assert feats['fbi_probs'].shape == (6, 14, 3)
   assert list(feats['source_id']) == ['00001', '00002', '00003', '00004', '00005', '00006']
+  assert results['features']['splits'] == ['train', 'val', 'test']
   for name in ('base', 'refine'):
     m = results[name]['metrics']
     assert np.isfinite(m['mpjpe_mm']) and np.isfinite(m['pa_mpjpe_mm'])
   assert results['refine']['metrics']['inputs'] == ['2d', 'coarse3d', 'fbi']
   assert 'coarse3d_mpjpe_mm_before' in results['adversarial']['metrics']
   # A second run of features finds its cache up to date.
+  messages = []
   trainer.run_phase(phases.make_task('features', cfg), cfg, log=messages.append)
   assert 'features: cache in' in messages[-1]
