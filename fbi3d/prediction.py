@@ -147,10 +147,6 @@ def mediapipe_joints(image):
   return keypoints.from_mediapipe(points, visibility)
 
 
-def _in_image(points, crop_box, crop_size):
-  return geometry.crop_to_image(points, crop_box, crop_size)
-
-
 def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='estimator',
                      min_confidence=MIN_CONFIDENCE):
   """Predicts the person in each picture.
@@ -198,7 +194,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
             f'no detectable person: the 2D estimator\'s mean joint confidence is '
             f'{confidence:.2f} on the whole picture (below {min_confidence:g}).')
         continue
-      joints = _in_image(out['pose2d'][j], box, s)
+      joints = geometry.crop_to_image(out['pose2d'][j], box, s)
       plans[i] = (geometry.square_box(joints, MARGIN), 'estimator', None, None)
 
   ready = [i for i, p in enumerate(plans) if not isinstance(p, PredictError)]
@@ -224,12 +220,13 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
     entry = dict(name=images[i][0], image_shape=images[i][1].shape, crop_box=box,
                  crop_from=crop_from, crop_size=s,
                  pose3d=out['pose3d'][j], pose2d_crop=out['pose2d'][j],
-                 pose2d=_in_image(out['pose2d'][j], box, s),
+                 pose2d=geometry.crop_to_image(out['pose2d'][j], box, s),
                  confidence=out['pose2d_confidence'][j], fbi=out['fbi'][j],
                  coarse3d=out['coarse3d'][j])
     if i in lifted:
       entry.update(keypoints2d=joints, keypoints_valid=valid,
-                   lift_input2d=_in_image(lifted[i][0], box, s), lifted3d=lifted[i][1])
+                   lift_input2d=geometry.crop_to_image(lifted[i][0], box, s),
+                   lifted3d=lifted[i][1])
     results[i] = entry
   return results
 

@@ -269,7 +269,7 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   examples = _gallery(cfg, split, manifest, cache, predictions, labelled, final, gallery)
   if examples:
     figures['gallery'] = viz.pose_gallery(examples, os.path.join(out_dir, 'gallery.png'))
-  results['files'].update({k: os.path.basename(v) for k, v in figures.items()})
+  results['files'].update({f'{k}_figure': os.path.basename(v) for k, v in figures.items()})
 
   ablation_rows = [labels[n] for n in predictions if n.startswith('refine_')]
   results.update(
@@ -356,7 +356,7 @@ def _write_markdown(r, path):
             metrics_lib.format_table(
                 _difficulty_frame(r['error_by_difficulty']), index_name='bin'), '',
             '![Error against pose difficulty](error_vs_difficulty.png)', '']
-  if 'gallery' in r['files']:
+  if 'gallery_figure' in r['files']:
     lines += ['## Gallery', '', 'From Final\'s best to its worst example: the crop with the '
               'detected 2D joints (bones coloured by the predicted FBI), the true 3D pose '
               'and Final\'s.', '', '![Gallery](gallery.png)', '']
