@@ -3,6 +3,8 @@
 import json
 import os
 
+import tensorflow as tf
+
 
 def write_json(path, result):
   """Writes `result` as indented JSON to `path` (creating its folder) and says where."""
@@ -10,3 +12,11 @@ def write_json(path, result):
   with open(path, 'w') as f:
     json.dump(result, f, indent=2)
   print(f'wrote {path}')
+
+
+def tensorflow_result(rows, **fields):
+  """The JSON result of a TensorFlow benchmark: the machine (cores, TensorFlow version,
+  devices), any other `fields`, and the table's rows."""
+  return dict(cpu_count=os.cpu_count(), tensorflow=tf.__version__,
+              devices=[d.name for d in tf.config.list_physical_devices()], **fields,
+              rows=rows)

@@ -124,9 +124,7 @@ def main(argv):
     print(f'{r["scale"]:<11} {r["signature"]:<16} {r["params"]:>11,} {r["savedmodel_mb"]:>6.0f} '
           f'{r["latency_ms_b1"]:>8.1f} {r["examples_per_s_b32"]:>9.1f} '
           f'{r["b1_runs"]:>7}/{r["b32_runs"]:<6}')
-  result = dict(cpu_count=os.cpu_count(), tensorflow=tf.__version__,
-                devices=[d.name for d in tf.config.list_physical_devices()], rows=rows)
-  bench.write_json(FLAGS.out, result)
+  bench.write_json(FLAGS.out, bench.tensorflow_result(rows))
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ the models are built. Prints a table and writes JSON.
   python tools/benchmark_models.py --scales=quickstart --precisions=float32 --steps=5
 """
 
-import os
 import time
 
 from absl import app
@@ -164,9 +163,7 @@ def main(argv):
     print(f'{r["model"]:<10} {r["scale"]:<11} {r["precision"]:<15} {r["params"]:>11,} '
           f'{r["train_batch"]:>5} {r["train_examples_per_s"]:>10.2f} '
           f'{r["infer_ms_per_example_b1"]:>9.1f} {r["infer_examples_per_s_b32"]:>9.2f}')
-  result = dict(cpu_count=os.cpu_count(), tensorflow=tf.__version__,
-                devices=[d.name for d in tf.config.list_physical_devices()], rows=rows)
-  bench.write_json(FLAGS.out, result)
+  bench.write_json(FLAGS.out, bench.tensorflow_result(rows))
 
 
 if __name__ == '__main__':
