@@ -102,7 +102,7 @@ def _regressor_predictions(cfg, split, log):
       continue
     task = phases.make_task(name, cfg)
     network = task.build_network()
-    trainer.restore_network(network, task.cfg, name)
+    trainer.restore_network(network, cfg, name)
     inputs, _, arrays = task.arrays(split, labelled_only=False)
     if cache is None:
       cache = arrays
@@ -150,7 +150,7 @@ def _gallery(cfg, split, manifest, cache, predictions, labelled, errors, count):
   picks = order[np.unique(np.linspace(0, len(order) - 1, count).round().astype(int))]
   positions = np.flatnonzero(labelled)[picks]
   crop = manifest['crop_size']
-  wanted = {int(p): i for i, p in enumerate(positions)}
+  wanted = set(positions.tolist())
   images = {}
   ds = pipeline.make_dataset(cfg.data_dir, split, 64, image_size=crop, deterministic=True)
   start = 0
