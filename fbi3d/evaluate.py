@@ -22,8 +22,8 @@ from fbi3d.training import trainer
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
 flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the run was '
-                    'trained on (a different one is refused unless its features are '
-                    'cached).')
+                    'trained on. Another one needs its features cached first: python -m '
+                    'fbi3d.train --phase=features --data_dir=... --model_dir=...')
 flags.DEFINE_string('split', 'val', 'Split to evaluate: train, val or test.')
 flags.DEFINE_boolean('ablations', False, 'Train the missing ablations of Final first '
                      '(without FBI, without coarse 3D, without adversarial fine-tuning, '
