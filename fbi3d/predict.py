@@ -57,7 +57,7 @@ def main(argv):
     print(f'{path}: {json_path}, {png_path}')
   if failed:
     print(f'fbi3d.predict: {len(failed)} picture(s) failed: '
-          + '; '.join(f'{p}: {m}' for p, m in failed), file=sys.stderr)
+          + '; '.join(m for _, m in failed), file=sys.stderr)
     sys.exit(1)
 
 

@@ -325,7 +325,7 @@ def list_images(paths):
 def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options):
   """Predicts every picture of `paths` (files or folders) in batches, writing a JSON and a
   figure per picture into out_dir and reporting progress. Returns (written, failed):
-  lists of (path, (json, png)) and (path, message)."""
+  lists of (path, (json, png)) and (path, message naming the path)."""
   files = list_images(paths)
   if not files:
     raise ValueError(f'no image files in {", ".join(paths)}.')
@@ -342,7 +342,7 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
     results = predict_pictures(model, batch, **options) if batch else []
     for (path, image), result in zip(batch, results):
       if isinstance(result, PredictError):
-        failed.append((path, str(result)))
+        failed.append((path, f'{path}: {result}'))
         log(f'predict: {path}: {result}')
         continue
       stem = os.path.splitext(os.path.basename(path))[0]
