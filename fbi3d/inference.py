@@ -45,10 +45,6 @@ NUM_FBI_BONES = skeleton.NUM_FBI_BONES
 OUTPUTS = ('pose3d', 'pose2d', 'pose2d_confidence', 'fbi', 'coarse3d')
 
 
-def _final(outputs):
-  return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
-
-
 class PoseModel(tf.Module):
   """The trained networks of a run and the inference functions over them."""
 
@@ -103,11 +99,11 @@ class PoseModel(tf.Module):
                                                       'refine').build_network()
     finally:
       tf.keras.mixed_precision.set_global_policy(previous)
-    heatmaps = _final(self.pose2d_net.output)
+    heatmaps = pose2d_phase.final_heatmaps(self.pose2d_net.output)
     if heatmaps.shape[-1] != NUM_JOINTS or self.generator_net.output['fbi'].shape[1:] != (
         NUM_FBI_BONES, fbi_lib.NUM_CLASSES):
-      raise trainer.PhaseError(f'the networks in {self.model_dir} do not predict {NUM_JOINTS} joints and '
-                       f'{NUM_FBI_BONES} FBI bones.')
+      raise trainer.PhaseError(f'the networks in {self.model_dir} do not predict '
+                               f'{NUM_JOINTS} joints and {NUM_FBI_BONES} FBI bones.')
 
     # What a loaded SavedModel needs to know, as variables it keeps.
     self.crop_size = tf.Variable(size, dtype=tf.int32, trainable=False, name='crop_size')
@@ -134,7 +130,7 @@ class PoseModel(tf.Module):
   # The traced inference path.
   def _infer(self, images):
     """float32 crops [N, S, S, 3] in [0, 1] -> dict of the OUTPUTS."""
-    heatmaps = _final(self.pose2d_net(images, training=False))
+    heatmaps = pose2d_phase.final_heatmaps(self.pose2d_net(images, training=False))
     pose2d, confidence = hourglass.decode_heatmaps(heatmaps, stride=pose2d_phase.STRIDE,
                                                    return_confidence=True)
     gen = self.generator_net(images, training=False)

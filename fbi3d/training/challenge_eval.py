@@ -275,8 +275,6 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   results.update(
       table1_mpjpe=tables['mpjpe'], table1_pa_mpjpe=tables['pa_mpjpe'],
       per_joint_mpjpe=tables['per_joint'],
-      mpjpe_mm={k: float(v.mean()) for k, v in tables['per_example'].items()},
-      pa_mpjpe_mm={k: float(tables['pa_mpjpe'].loc[k, 'Avg']) for k in preds},
       implied_fbi_accuracy=implied, fbi_per_bone_pct=fbi_table,
       error_by_difficulty=by_difficulty.to_dict(orient='records'),
       ablations=[dict(row=r, mpjpe_mm=float(tables['mpjpe'].loc[r, 'Avg']),

@@ -19,7 +19,8 @@ from fbi3d.training import trainer
 STRIDE = 4
 
 
-def _final(outputs):
+def final_heatmaps(outputs):
+  """The last stack's heatmaps of the hourglass's outputs (a list per stack, or one)."""
   return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
 
@@ -46,13 +47,14 @@ class Pose2DTask(trainer.ImagePhase):
                                                            batch['visible'])}
 
   def batch_metrics(self, outputs, batch):
-    pred = hourglass.decode_heatmaps(_final(outputs), stride=STRIDE)
+    pred = hourglass.decode_heatmaps(final_heatmaps(outputs), stride=STRIDE)
     err = tf.norm(pred - batch['pose2d'], axis=-1)
     w = batch['visible']
     return {'error_px': tf.reduce_sum(err * w) / (tf.reduce_sum(w) + 1e-6)}
 
   def predict_fn(self, outputs):
-    return {'pose2d': hourglass.decode_heatmaps(_final(outputs), stride=STRIDE).numpy()}
+    heatmaps = final_heatmaps(outputs)
+    return {'pose2d': hourglass.decode_heatmaps(heatmaps, stride=STRIDE).numpy()}
 
   def evaluate(self, network, cfg, manifest):
     pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn)
@@ -77,5 +79,6 @@ class Pose2DTask(trainer.ImagePhase):
 
   def figure(self, network, batch, count=4):
     images = batch['image'][:count]
-    pred = hourglass.decode_heatmaps(_final(network(images, training=False)), stride=STRIDE)
+    heatmaps = final_heatmaps(network(images, training=False))
+    pred = hourglass.decode_heatmaps(heatmaps, stride=STRIDE)
     return viz.prediction_strip(images.numpy(), pred.numpy(), batch['pose2d'][:count].numpy())
