@@ -35,7 +35,8 @@ flags.DEFINE_integer('seed', 0, 'Seed of the cameras and turns (per clip and fra
 flags.DEFINE_list('val_subjects', [], 'Subject ids whose clips go to the val split.')
 flags.DEFINE_integer('shard_size', 5000, 'Records per shard.', lower_bound=1)
 flags.DEFINE_float('unit_mm', None, 'Millimetres per file length unit (default: the ASF '
-                   'header\'s, or CMU\'s 56.444 mm for BVH).')
+                   'header\'s; for BVH, the unit its skeleton map declares). '
+                   'Checked against an adult femur.')
 flags.DEFINE_float('fbi_threshold_deg', fbi.DEFAULT_THRESHOLD_DEG,
                    'Degrees out of the image plane below which a bone is parallel.')
 flags.DEFINE_boolean('strict', False, 'Stop at the first bad file instead of skipping it.')

@@ -9,8 +9,8 @@ stays left).
 Units. CMU's ASF header says `:units length 0.45`: a length unit is 1/0.45 inch, that is
 25.4 / 0.45 = 56.444 mm; in general an ASF's unit is 25.4 / `length` mm unless a unit is
 passed. BVH has no unit field: `read_bvh(..., unit_mm=CMU_UNIT_MM)` defaults to the CMU
-unit (the cgspeed BVH release keeps CMU's numbers); pass unit_mm=10 for a file in
-centimetres, 1 for millimetres.
+unit (the cgspeed BVH releases keep CMU's numbers, but for the Daz-friendly skeleton,
+in centimetres); `load_clip` takes the unit its skeleton's map declares.
 
 Rotation conventions (column vectors, v_parent = M v_child):
 - BVH: the rotation channels of a joint, in their listed order c1 c2 c3, give
@@ -32,7 +32,10 @@ and placed at the bone's END (so 'lfemur' is the left knee); for BVH, every ROOT
 its origin and every End Site, named '<parent>_end'.
 
 `to_h36m` maps a clip to Human3.6M's 17 joints (`skeleton.JOINT_NAMES`) through the
-tables `CMU_ASF_MAP` and `CGSPEED_BVH_MAP`, which list the approximations.
+tables of `JOINT_MAPS` (one per skeleton variant: CMU's ASF, and the cgspeed BVH
+releases "3dsMax", "MotionBuilder" and "Daz" friendly), which list the approximations.
+A BVH file's length unit is declared per skeleton (`BVH_UNITS_MM`) and checked on load
+against an adult femur's length (`FEMUR_RANGE_MM`).
 `world_to_camera` turns world poses into the camera frame of a camera dict like
 `synthetic.sample_camera`'s (x right, y down, z away from the camera: Human3.6M's
 convention). `convert_folder` writes per-clip .npz files and, optionally, lifting-only
@@ -631,19 +634,34 @@ def asf_for_amc(amc_path):
 def load_clip(path, unit_mm=None, frame_rate=None, source_up='y'):
   """Reads one .bvh or .amc file (the .amc with its subject's .asf) into a Clip.
 
-  unit_mm: millimetres per file unit (default: CMU's, or the ASF header's); frame_rate:
-  for AMC, which carries none (default CMU's 120 fps); BVH takes its Frame Time.
+  unit_mm: millimetres per file unit (default: the ASF header's, or for BVH the unit
+  BVH_UNITS_MM declares for the skeleton's map, CMU's when no map fits); frame_rate: for
+  AMC, which carries none (default CMU's 120 fps); BVH takes its Frame Time. A clip that
+  a 17-joint map fits has its unit checked (`check_units`).
   """
   ext = os.path.splitext(path)[1].lower()
   if ext == '.bvh':
-    return read_bvh(path, CMU_UNIT_MM if unit_mm is None else unit_mm, source_up)
-  if ext == '.amc':
+    clip = read_bvh(path, 1.0 if unit_mm is None else unit_mm, source_up)
+    if unit_mm is None:
+      try:
+        key = find_joint_map(clip.joint_names, 'bvh')
+      except MocapError:
+        key = None   # to_h36m says so; the clip itself is still readable
+      clip.positions *= BVH_UNITS_MM.get(key, CMU_UNIT_MM)
+  elif ext == '.amc':
     asf_path = asf_for_amc(path)
     if asf_path is None:
       raise MocapError(f'{path}: no ASF skeleton of its subject beside it (expected '
                        f'{os.path.basename(path).split("_")[0]}.asf)')
-    return asf_amc_clip(asf_path, path, unit_mm, frame_rate or CMU_FRAME_RATE, source_up)
-  raise MocapError(f'{path}: not a motion file (expected .bvh or .amc)')
+    clip = asf_amc_clip(asf_path, path, unit_mm, frame_rate or CMU_FRAME_RATE, source_up)
+  else:
+    raise MocapError(f'{path}: not a motion file (expected .bvh or .amc)')
+  try:
+    key = find_joint_map(clip.joint_names, clip_format(clip))
+  except MocapError:
+    return clip
+  check_units(clip, to_h36m(clip, key))
+  return clip
 
 
 def find_motion_files(folder):
@@ -700,17 +718,115 @@ CGSPEED_BVH_MAP = {
     'RShoulder': ('RightShoulder',), 'RElbow': ('RightElbow',), 'RWrist': ('RightWrist',),
 }
 
-JOINT_MAPS = {'cmu_asf': CMU_ASF_MAP, 'cgspeed_bvh': CGSPEED_BVH_MAP}
+# The cgspeed "MotionBuilder-friendly" CMU BVH release (joint = origin of the named
+# joint; CMU's length unit):
+#   Hip = midpoint of LeftUpLeg and RightUpLeg (the femur starts; Hips is CMU's root).
+#   RHip / RKnee / RAnkle = RightUpLeg / RightLeg / RightFoot, and likewise on the left.
+#   Spine = Spine (the lowerback end). Thorax = Spine1 (the upperback end): this release
+#     too drops CMU's thorax bone, so Thorax sits about 117 mm low, as in CGSPEED_BVH_MAP.
+#   Neck = Head (the upperneck end); Head = Head_end.
+#   LShoulder / LElbow / LWrist = LeftArm / LeftForeArm / LeftHand, likewise on the right.
+CGSPEED_MB_BVH_MAP = {
+    'Hip': ('LeftUpLeg', 'RightUpLeg'),
+    'RHip': ('RightUpLeg',), 'RKnee': ('RightLeg',), 'RAnkle': ('RightFoot',),
+    'LHip': ('LeftUpLeg',), 'LKnee': ('LeftLeg',), 'LAnkle': ('LeftFoot',),
+    'Spine': ('Spine',), 'Thorax': ('Spine1',), 'Neck': ('Head',), 'Head': ('Head_end',),
+    'LShoulder': ('LeftArm',), 'LElbow': ('LeftForeArm',), 'LWrist': ('LeftHand',),
+    'RShoulder': ('RightArm',), 'RElbow': ('RightForeArm',), 'RWrist': ('RightHand',),
+}
+
+# The cgspeed "Daz-friendly" CMU BVH release (joint = origin of the named joint; lengths
+# in centimetres, not CMU units):
+#   Hip = midpoint of lThigh and rThigh (the femur starts; the root 'hip' lies about
+#     26 mm below them).
+#   RHip / RKnee / RAnkle = rThigh / rShin / rFoot, and likewise on the left.
+#   Spine = abdomen (the lowerback end, about 180 mm above the hips).
+#   Thorax = neck (the base of the neck, on the spine's axis; the collars start about
+#     30 mm lower and 30 mm further back).
+#   Neck = head (the base of the skull).
+#   Head = midpoint of leftEye and rightEye: the release has no joint at the top of the
+#     head, so this head bone ends about 80 mm above and 80 mm in front of the base of
+#     the skull, leaning forward by about 45 degrees where Human3.6M's points up.
+#   LShoulder / LElbow / LWrist = lShldr / lForeArm / lHand, likewise on the right.
+DAZ_BVH_MAP = {
+    'Hip': ('lThigh', 'rThigh'),
+    'RHip': ('rThigh',), 'RKnee': ('rShin',), 'RAnkle': ('rFoot',),
+    'LHip': ('lThigh',), 'LKnee': ('lShin',), 'LAnkle': ('lFoot',),
+    'Spine': ('abdomen',), 'Thorax': ('neck',), 'Neck': ('head',),
+    'Head': ('leftEye', 'rightEye'),
+    'LShoulder': ('lShldr',), 'LElbow': ('lForeArm',), 'LWrist': ('lHand',),
+    'RShoulder': ('rShldr',), 'RElbow': ('rForeArm',), 'RWrist': ('rHand',),
+}
+
+# CMU's ASF bone names written as BVH joints (the clips 16_01 and 16_02 of the Daz
+# folder, 30 fps; joint = origin of the named joint, that is the END of the bone before
+# it; CMU units):
+#   Hip = midpoint of lfemur and rfemur (the femur starts). RHip / RKnee / RAnkle =
+#     rfemur / rtibia / rfoot, likewise on the left.
+#   Spine = upperback (the lowerback end). Thorax = lowerneck, which sits on the
+#     upperback end: this release too drops the thorax bone (lowerneck's OFFSET is 0),
+#     so Thorax is about 117 mm low, as in CGSPEED_BVH_MAP.
+#   Neck = head (the upperneck end); Head = head_end.
+#   LShoulder / LElbow / LWrist = lhumerus / lradius / lwrist, likewise on the right.
+CMU_BVH_MAP = {
+    'Hip': ('lfemur', 'rfemur'),
+    'RHip': ('rfemur',), 'RKnee': ('rtibia',), 'RAnkle': ('rfoot',),
+    'LHip': ('lfemur',), 'LKnee': ('ltibia',), 'LAnkle': ('lfoot',),
+    'Spine': ('upperback',), 'Thorax': ('lowerneck',), 'Neck': ('head',),
+    'Head': ('head_end',),
+    'LShoulder': ('lhumerus',), 'LElbow': ('lradius',), 'LWrist': ('lwrist',),
+    'RShoulder': ('rhumerus',), 'RElbow': ('rradius',), 'RWrist': ('rwrist',),
+}
+
+JOINT_MAPS = {'cmu_asf': CMU_ASF_MAP, 'cgspeed_bvh': CGSPEED_BVH_MAP,
+              'cgspeed_mb_bvh': CGSPEED_MB_BVH_MAP, 'daz_bvh': DAZ_BVH_MAP,
+              'cmu_bvh': CMU_BVH_MAP}
+
+# The file format each map is for: an ASF clip's joints are bone ENDS, a BVH clip's are
+# joint ORIGINS, so the same names mean other points (CMU_ASF_MAP and CMU_BVH_MAP).
+MAP_FORMATS = {'cmu_asf': 'asf', 'cgspeed_bvh': 'bvh', 'cgspeed_mb_bvh': 'bvh',
+               'daz_bvh': 'bvh', 'cmu_bvh': 'bvh'}
+
+# Millimetres per BVH file unit, declared per skeleton (BVH has no unit field; ASF says
+# its own in the header). Checked on every loaded clip by FEMUR_RANGE_MM.
+BVH_UNITS_MM = {'cgspeed_bvh': CMU_UNIT_MM, 'cgspeed_mb_bvh': CMU_UNIT_MM,
+                'daz_bvh': 10.0, 'cmu_bvh': CMU_UNIT_MM}
+
+# An adult femur (hip to knee) is 350 to 550 mm long: a mean outside this range means a
+# wrong length unit.
+FEMUR_RANGE_MM = (350.0, 550.0)
 
 
-def find_joint_map(joint_names):
-  """The name of the first map in JOINT_MAPS whose source joints a skeleton has."""
+def clip_format(clip):
+  """'asf' for a clip read from ASF/AMC, 'bvh' from BVH, None when the source says
+  neither."""
+  ext = os.path.splitext(clip.source)[1].lower()
+  return {'.amc': 'asf', '.asf': 'asf', '.bvh': 'bvh'}.get(ext)
+
+
+def find_joint_map(joint_names, fmt=None):
+  """The name of the first map in JOINT_MAPS whose source joints a skeleton has (of the
+  maps for `fmt`, 'asf' or 'bvh', when given)."""
   names = set(joint_names)
   for key, table in JOINT_MAPS.items():
+    if fmt is not None and MAP_FORMATS[key] != fmt:
+      continue
     if all(src in names for sources in table.values() for src in sources):
       return key
   raise MocapError('no 17-joint mapping fits this skeleton (joints: '
                    f'{", ".join(list(joint_names)[:8])} ...); known: {", ".join(JOINT_MAPS)}')
+
+
+def check_units(clip, poses):
+  """Raises MocapError when the mean femur of 17-joint `poses` [F, 17, 3] (mm) is outside
+  FEMUR_RANGE_MM: the file's length unit is not the one assumed."""
+  femur = np.mean([np.linalg.norm(poses[:, k] - poses[:, h], axis=-1).mean()
+                   for h, k in ((1, 2), (4, 5))])
+  low, high = FEMUR_RANGE_MM
+  if not low <= femur <= high:
+    raise MocapError(f'{clip.source}: the femur is {femur:.0f} mm long, outside '
+                     f'{low:.0f} to {high:.0f} mm: the length unit is wrong; pass the '
+                     'millimetres per file unit (unit_mm, --unit_mm)')
 
 
 def to_h36m(clip, joint_map=None):
@@ -720,7 +836,7 @@ def to_h36m(clip, joint_map=None):
   taken}, or None to pick the map that fits the clip's joint names.
   """
   if joint_map is None:
-    joint_map = find_joint_map(clip.joint_names)
+    joint_map = find_joint_map(clip.joint_names, clip_format(clip))
   table = JOINT_MAPS[joint_map] if isinstance(joint_map, str) else joint_map
   out = np.zeros((clip.num_frames, skeleton.NUM_JOINTS, 3))
   for j, name in enumerate(skeleton.JOINT_NAMES):
