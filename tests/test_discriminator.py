@@ -118,3 +118,22 @@ def test_float32_output_under_bfloat16(bfloat16_policy):
     assert model.get_layer('discriminator_kcs').compute_dtype == 'float32'
     out = model(list(_inputs(condition)))
     assert out.dtype == tf.float32 and out.shape == (3, 1)
+
+
+def test_real_and_fake_of_a_perfect_prediction_are_identical():
+  # Shape = [B=1, J=17, ...]. Ground truth: joint j at crop (10 + j, 20 - j) px with
+  # 3D x, y = 3 mm per pixel from the root's and depth 5 j mm; the coarse-3D output is
+  # that 2.5D exactly, plus 7 mm of depth everywhere (root-relative: no change).
+  from fbi3d.training import adversarial   # pylint: disable=g-import-not-at-top
+  j = np.arange(17, dtype=np.float32)
+  pose2d = np.stack([10.0 + j, 20.0 - j], axis=-1)[None]
+  pose3d = np.stack([3.0 * j, -3.0 * j, 5.0 * j], axis=-1)[None]
+  coarse3d = np.concatenate([pose2d, pose3d[..., 2:] + 7.0], axis=-1)
+  weights = np.ones((1, 17), np.float32)
+  real, fake = adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights)
+  np.testing.assert_array_equal(real.numpy(), fake.numpy())
+  np.testing.assert_allclose(real.numpy(), pose3d, atol=1e-5)
+  # A wrong depth of one joint shows in the fake sample only, by exactly that much.
+  coarse3d[0, 5, 2] += 40.0
+  real, fake = adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights)
+  np.testing.assert_allclose((fake - real).numpy()[0, 5], [0.0, 0.0, 40.0], atol=1e-5)

@@ -1,5 +1,7 @@
 """Tests of the image models: shapes, exact decoding, precision and branch separation."""
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -78,13 +80,16 @@ def test_soft_argmax_layer_matches_function_and_is_float32(bfloat16_policy):
 def test_decode_heatmaps_exact():
   # Shape = [B=1, H=6, W=8, J=3].
   maps = np.zeros((1, 6, 8, 3), np.float32)
-  # Joint 0: peak at (row 2, col 3); right neighbour larger than the left, upper
-  # neighbour larger than the lower: u = 3.25, v = 1.75.
+  # Joint 0: peak 1 at (row 2, col 3); left 0.2, right 0.5, up 0.4, down 0.1:
+  # u = 3 + (ln 0.5 - ln 0.2) / (2 (0 - ln 0.2 - ln 0.5)),
+  # v = 2 + (ln 0.1 - ln 0.4) / (2 (0 - ln 0.4 - ln 0.1)).
   maps[0, 2, 3, 0] = 1.0
   maps[0, 2, 4, 0] = 0.5
   maps[0, 2, 2, 0] = 0.2
   maps[0, 1, 3, 0] = 0.4
   maps[0, 3, 3, 0] = 0.1
+  u0 = 3 + math.log(0.5 / 0.2) / (2 * -math.log(0.2 * 0.5))
+  v0 = 2 + math.log(0.1 / 0.4) / (2 * -math.log(0.4 * 0.1))
   # Joint 1: peak at (row 4, col 6) with equal neighbours: no shift.
   maps[0, 4, 6, 1] = 0.9
   # Joint 2: peak on the left border (col 0), row 5 = bottom border: no shift at all.
@@ -92,14 +97,23 @@ def test_decode_heatmaps_exact():
   maps[0, 5, 1, 2] = 0.6
   maps[0, 4, 0, 2] = 0.6
   coords, conf = hourglass.decode_heatmaps(maps, stride=4, return_confidence=True)
-  np.testing.assert_array_equal(coords.numpy()[0], [
-      [3.25 * 4 + 1.5, 1.75 * 4 + 1.5],
+  np.testing.assert_allclose(coords.numpy()[0], [
+      [u0 * 4 + 1.5, v0 * 4 + 1.5],
       [6 * 4 + 1.5, 4 * 4 + 1.5],
-      [0 * 4 + 1.5, 5 * 4 + 1.5]])
+      [0 * 4 + 1.5, 5 * 4 + 1.5]], rtol=0, atol=1e-5)
   np.testing.assert_allclose(conf.numpy()[0], [1.0, 0.9, 0.7])
   graph_fn = tf.function(lambda m: hourglass.decode_heatmaps(m, stride=4),
                          input_signature=[tf.TensorSpec([None, None, None, 3])])
   np.testing.assert_array_equal(graph_fn(maps).numpy(), coords.numpy())
+
+
+def test_decode_finds_a_gaussian_centre_between_cells():
+  # A Gaussian target (sigma 1 cell, as the pipeline draws) centred at cell (u, v) =
+  # (3.3, 1.8) decodes to exactly that point: x = 3.3 * 4 + 1.5, y = 1.8 * 4 + 1.5.
+  rows, cols = np.mgrid[0:6, 0:8]
+  gauss = np.exp(-((cols - 3.3) ** 2 + (rows - 1.8) ** 2) / 2.0).astype(np.float32)
+  coords = hourglass.decode_heatmaps(gauss[None, :, :, None], stride=4).numpy()
+  np.testing.assert_allclose(coords[0, 0], [3.3 * 4 + 1.5, 1.8 * 4 + 1.5], atol=1e-4)
 
 
 def test_decode_inverts_pipeline_cell_centres():

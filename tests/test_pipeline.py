@@ -38,7 +38,10 @@ def test_flip_keeps_image_2d_3d_and_fbi_consistent(tiny_dataset):
   batch = _one_batch(data_dir, augment=True, augmentation=FLIP_ONLY, shuffle=False)
   ex = examples['train'][1]
   perm = list(skeleton.JOINT_FLIP_PERMUTATION)
-  np.testing.assert_allclose(batch['image'][1], ex['decoded'][:, ::-1] / 255.0, atol=1e-6)
+  # Mirrored, and red and blue swapped (RGB -> BGR) so that the renderer's side colours
+  # follow the swapped left and right labels.
+  np.testing.assert_allclose(batch['image'][1], ex['decoded'][:, ::-1, ::-1] / 255.0,
+                             atol=1e-6)
   expected2d = ex['pose2d'].copy()
   expected2d[:, 0] = 31.0 - expected2d[:, 0]
   np.testing.assert_allclose(batch['pose2d'][1], expected2d[perm], atol=1e-5)
@@ -46,6 +49,20 @@ def test_flip_keeps_image_2d_3d_and_fbi_consistent(tiny_dataset):
   np.testing.assert_allclose(batch['pose3d'][1], expected3d[perm], atol=1e-4)
   np.testing.assert_array_equal(batch['fbi'][1], fbi.flip_labels(ex['fbi']))
   np.testing.assert_array_equal(batch['fbi'][1], fbi.fbi_labels(batch['pose3d'][1]))
+
+
+def test_flip_without_the_colour_swap_only_mirrors(tiny_dataset):
+  data_dir, examples = tiny_dataset
+  aug = pipeline.Augmentation(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, flip_swaps_red_blue=False)
+  batch = _one_batch(data_dir, augment=True, augmentation=aug, shuffle=False)
+  np.testing.assert_allclose(batch['image'][1],
+                             examples['train'][1]['decoded'][:, ::-1] / 255.0, atol=1e-6)
+
+
+def test_swap_red_blue_only_where_flipped():
+  images = tf.constant([[[[0.1, 0.2, 0.3]]], [[[0.4, 0.5, 0.6]]]])   # Shape = [2, 1, 1, 3]
+  out = pipeline.swap_red_blue(images, tf.constant([1, 0])).numpy()
+  np.testing.assert_array_equal(out[:, 0, 0], np.float32([[0.3, 0.2, 0.1], [0.4, 0.5, 0.6]]))
 
 
 def test_rotation_moves_pixels_and_points_together():

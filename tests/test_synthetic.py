@@ -306,3 +306,13 @@ def test_dataset_with_poses_from_marks_actions_unknown(tmp_path):
   with pytest.raises(ValueError, match='no poses'):
     synthetic.write_dataset(str(tmp_path / 'ds2'), counts=counts, image_size=96,
                             workers=1, poses_from=str(empty))
+
+
+def test_left_colour_with_red_and_blue_swapped_is_a_right_colour():
+  # The side cue of the renderer agrees with a flipped crop (pipeline.swap_red_blue):
+  # the left limbs' blue and red channels, swapped, fall in the right limbs' ranges
+  # (BGR: left (215, g, 40) +- 30, right (40, g, 215) +- 30, times a scale in [0.8, 1]).
+  for seed in range(200):
+    colours = synthetic._colours(np.random.default_rng(seed))
+    for bgr in (colours['L'][::-1], colours['R']):
+      assert 8.0 <= bgr[0] <= 70.0 and 148.0 <= bgr[2] <= 245.0, seed

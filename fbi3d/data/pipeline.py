@@ -46,6 +46,9 @@ class Augmentation:
   saturation: float = 0.3          # factor uniform in [1 - s, 1 + s]
   occlusion_probability: float = 0.3
   occlusion_size: tuple = (0.1, 0.3)  # rectangle side as a fraction of the crop
+  # A flipped crop also swaps its red and blue channels: the synthetic renderer draws
+  # left limbs blue and right limbs red, and a flip swaps the left and right labels.
+  flip_swaps_red_blue: bool = True
 
 
 NO_AUGMENTATION = Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -140,6 +143,11 @@ def flip_fbi(fbi, flip):
   return tf.where(tf.cast(flip, tf.bool)[:, None], swapped, fbi)
 
 
+def swap_red_blue(images, flip):
+  """Images [B, H, W, 3] (RGB) with red and blue swapped where flip is 1."""
+  return tf.where(tf.cast(flip, tf.bool)[:, None, None, None], images[..., ::-1], images)
+
+
 def transform_pose3d(pose3d, angle, flip):
   """Rotates root-relative 3D about the optical axis by `angle` (the image-plane rotation)
   and mirrors x where flip is 1 (then swaps left and right)."""
@@ -191,6 +199,8 @@ def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigm
     flat = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
     images = addons.projective_transform(images, flat, (out_size, out_size))
   images = tf.cast(images, tf.float32) * (1.0 / 255.0)
+  if aug.flip_swaps_red_blue:
+    images = swap_red_blue(images, flip)
   pose2d = flip_joints(apply_to_points(matrices, batch['pose2d']), flip)
   pose3d = transform_pose3d(batch['pose3d'], angle, flip)
   fbi = flip_fbi(batch['fbi'], flip)

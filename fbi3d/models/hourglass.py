@@ -148,12 +148,18 @@ def build_stacked_hourglass(input_size, num_joints=17, num_stacks=2, channels=64
   return tf.keras.Model(image, heads, name=name)
 
 
+LOG_FLOOR = 1e-6   # heatmap values below this count as this when decoding
+
+
 def decode_heatmaps(heatmaps, stride=STRIDE, return_confidence=False):
   """Joint positions in crop pixels from heatmaps [B, H, W, J].
 
-  Arg-max per joint, then a quarter-cell shift toward the larger of the two neighbours
-  in x and in y (no shift on a tie, or when the peak is on the border in that axis),
-  then x = u * stride + (stride - 1) / 2 (the same for y).
+  Arg-max per joint, then in x and in y a sub-cell shift from the peak p and its two
+  neighbours a (before) and b (after): the vertex of the parabola through their
+  logarithms, d = (ln b - ln a) / (2 (2 ln p - ln a - ln b)), which is exact for a
+  Gaussian peak such as the training targets; values below 1e-6 count as 1e-6, and d is
+  kept in [-0.5, 0.5] (no shift on a flat top, or when the peak is on the border in
+  that axis). Then x = u * stride + (stride - 1) / 2 (the same for y).
 
   Returns:
     [B, J, 2] float32 (x, y); with return_confidence also the peak values [B, J].
@@ -171,8 +177,15 @@ def decode_heatmaps(heatmaps, stride=STRIDE, return_confidence=False):
     at = tf.clip_by_value(index + offset, 0, h * w - 1)
     return tf.gather(flat, at[..., None], batch_dims=2)[..., 0]
 
+  log_peak = tf.math.log(tf.maximum(peak, LOG_FLOOR))
+
   def shift(before, after, inside):
-    return tf.where(inside, 0.25 * tf.sign(after - before), 0.0)
+    log_a = tf.math.log(tf.maximum(before, LOG_FLOOR))
+    log_b = tf.math.log(tf.maximum(after, LOG_FLOOR))
+    curvature = 2.0 * log_peak - log_a - log_b
+    flat = curvature <= 0.0
+    d = (log_b - log_a) / (2.0 * tf.where(flat, 1.0, curvature))
+    return tf.where(inside & ~flat, tf.clip_by_value(d, -0.5, 0.5), 0.0)
 
   dx = shift(value(-1), value(1), (col > 0) & (col < w - 1))
   dy = shift(value(-w), value(w), (row > 0) & (row < h - 1))

@@ -1,7 +1,7 @@
 """Phase adversarial: the coarse-3D branch fine-tuned with a conditional discriminator.
 
 Starts from the generator phase's checkpoint. Each step first updates the
-discriminator on real pairs (ground-truth 3D, condition) and fake pairs (the coarse-3D
+discriminator on real pairs (ground-truth pose, condition) and fake pairs (the coarse-3D
 branch's output, same condition), then the coarse-3D branch on its supervised L1 loss
 plus `adversarial_weight` times the adversarial loss. The FBI branch is frozen.
 
@@ -9,7 +9,11 @@ The coarse-3D branch outputs 2.5D (x, y in crop pixels, z in mm). The discrimina
 judges 3D in millimetres, so x and y are scaled to millimetres with each example's
 ground-truth scale: the least-squares factor s that maps the ground truth's
 root-relative 2D (crop pixels) onto its root-relative 3D x and y (mm), a weak-perspective
-reading that needs no camera.
+reading that needs no camera. Real and fake samples are built the same way: the real
+one is the ground truth's own 2.5D (crop 2D and depth) through the same scale, so a
+perfect prediction gives exactly the real sample and the discriminator can only judge
+the pose, not the construction (the camera-frame 3D differs from a weak-perspective
+reading by about 20 mm per joint, which a discriminator learns within an epoch).
 """
 
 import tensorflow as tf
@@ -38,6 +42,15 @@ def metric_pose(coarse3d, scale):
   """2.5D coarse output -> root-relative 3D in mm with per-example pixel scale [B]."""
   rel = coarse3d - coarse3d[:, skeleton.ROOT:skeleton.ROOT + 1]
   return tf.concat([rel[..., :2] * scale[:, None, None], rel[..., 2:]], axis=-1)
+
+
+def real_and_fake(coarse3d, pose2d, pose3d, weights):
+  """The discriminator's real and fake samples [B, J, 3], mm, built alike: the ground
+  truth's 2.5D (crop 2D, depth) and the coarse-3D output, each through metric_pose with
+  the ground truth's pixel scale."""
+  scale = pixel_scale_mm(pose2d, pose3d, weights)
+  real = metric_pose(tf.concat([pose2d, pose3d[..., 2:]], axis=-1), scale)
+  return real, metric_pose(coarse3d, scale)
 
 
 class AdversarialModel(tf.keras.Model):
@@ -69,9 +82,8 @@ class AdversarialModel(tf.keras.Model):
       return tf.stop_gradient(outputs['coarse3d_features'])
     return batch['pose2d']
 
-  def _fake(self, outputs, batch, weights):
-    scale = pixel_scale_mm(batch['pose2d'], batch['pose3d'], weights)
-    return metric_pose(outputs['coarse3d'], scale)
+  def _samples(self, outputs, batch, weights):
+    return real_and_fake(outputs['coarse3d'], batch['pose2d'], batch['pose3d'], weights)
 
   def _step(self, batch, training):
     c = self.task.cfg
@@ -82,10 +94,11 @@ class AdversarialModel(tf.keras.Model):
 
     # Discriminator: real (ground truth) against fake (coarse-3D output).
     outputs = self.generator(batch['image'], training=training)
-    fake = tf.stop_gradient(self._fake(outputs, batch, weights))
+    real, fake = self._samples(outputs, batch, weights)
+    fake = tf.stop_gradient(fake)
     cond = self._condition(batch, outputs)
     with tf.GradientTape() as tape:
-      real_logit = self.discriminator([batch['pose3d'], cond], training=training)[:, 0]
+      real_logit = self.discriminator([real, cond], training=training)[:, 0]
       fake_logit = self.discriminator([fake, cond], training=training)[:, 0]
       d_loss = tf.reduce_sum(valid * (_bce(tf.ones_like(real_logit)[:, None],
                                            real_logit[:, None])
@@ -102,7 +115,7 @@ class AdversarialModel(tf.keras.Model):
     with tf.GradientTape() as tape:
       outputs = self.generator(batch['image'], training=training)
       sup = self.task.coarse3d_loss(outputs, batch)
-      logit = self.discriminator([self._fake(outputs, batch, weights), cond],
+      logit = self.discriminator([self._samples(outputs, batch, weights)[1], cond],
                                  training=False)[:, 0]
       adv = tf.reduce_sum(valid * _bce(tf.ones_like(logit)[:, None], logit[:, None])) / denom
       g_loss = sup + c.adversarial_weight * adv

@@ -30,6 +30,7 @@ class Config:
   heatmap_sigma: float = 1.0
   pck_threshold: float = 0.1      # fraction of the crop side
   augment: bool = True
+  flip_swaps_red_blue: bool = True
   # pose2d: the stacked hourglass.
   pose2d_epochs: int = 8
   pose2d_learning_rate: float = 2e-3
@@ -90,6 +91,11 @@ _HELP = {
     'heatmap_sigma': 'Gaussian sigma of the 2D heatmap targets, in heatmap cells.',
     'pck_threshold': 'PCK threshold as a fraction of the crop side.',
     'augment': 'Augment training batches (rotation, scale, flip, colour, occlusion).',
+    'flip_swaps_red_blue': 'A horizontally flipped training crop also swaps its red and '
+                           'blue channels. The synthetic renderer draws left limbs blue '
+                           'and right limbs red; a flip swaps the joint labels, and this '
+                           'keeps the colours agreeing with them (on real pictures it is a '
+                           'harmless colour change; paper.cfg turns it off).',
     'pose2d_epochs': 'Epochs of the pose2d phase.',
     'pose2d_learning_rate': 'Adam learning rate of the pose2d phase (cosine decay to 0).',
     'hg_stacks': 'Stacks of the 2D hourglass.',

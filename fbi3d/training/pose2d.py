@@ -2,7 +2,8 @@
 
 Loss: mean squared error between each stack's heatmaps and Gaussian targets, over the
 joints that are known and inside the crop (intermediate supervision: one term per
-stack). Decoding: arg-max with a quarter-cell shift toward the larger neighbour.
+stack). Decoding: arg-max refined to a sub-cell position by a parabola through the
+logarithms of the peak and its neighbours (`hourglass.decode_heatmaps`).
 """
 
 import numpy as np

@@ -85,7 +85,9 @@ class RegressorTask(trainer.ImagePhase):
         network, loss=self.loss, eps=c.weighted_eps,
         max_exponent=c.weighted_max_exponent)
     optimizer = regressor_lib.regressor_optimizer(c.regressor_learning_rate)
-    model.compile(optimizer=optimizer)
+    # A whole epoch per call: these steps are small, and the per-call overhead
+    # dominated them (the same steps, batches and loss; callbacks run per epoch).
+    model.compile(optimizer=optimizer, steps_per_execution=self.steps_per_epoch(None))
     return model, {'optimizer': optimizer, 'loss_state': model}
 
   def callbacks(self, model):

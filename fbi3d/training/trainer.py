@@ -258,6 +258,7 @@ class ImagePhase:
     c = self.cfg
     return pipeline.make_dataset(
         c.data_dir, 'train', c.batch_size, image_size=c.image_size, augment=c.augment,
+        augmentation=pipeline.Augmentation(flip_swaps_red_blue=c.flip_swaps_red_blue),
         shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=c.heatmap_sigma,
         seed=seed)
 
