@@ -1,9 +1,9 @@
 """Inference with a trained run: the image models and the regressors as one module.
 
 `PoseModel(model_dir)` restores, from the phases of a run (`python -m fbi3d.train`):
-  pose2d        the stacked hourglass: 2D joints in crop pixels (last stack's heatmaps,
-                decoded with a quarter-cell shift, stride 4), and each joint's heatmap
-                peak as its confidence;
+  pose2d        the stacked hourglass: 2D joints in crop pixels and a confidence per
+                joint, decoded from the last stack's heatmaps as the estimator was
+                trained (`pose2d.decode`: soft-argmax, or arg-max with a sub-cell shift);
   generator     the coarse-3D and FBI branches, from the phase the features phase read
                 (--features_generator: adversarial by default);
   base          the regressor on the 2D joints alone (the `lift` path);
@@ -34,7 +34,6 @@ import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
 from fbi3d import skeleton
-from fbi3d.models import hourglass
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import regressor as regressor_phase
@@ -86,6 +85,7 @@ class PoseModel(tf.Module):
     """Builds the networks (float32) and the signatures' functions."""
     size = configs['pose2d'].image_size
     self.image_size = size
+    self.pose2d_loss = configs['pose2d'].pose2d_loss
     self.generator_phase = generator_name
     self.checkpoints = {}
     # Inference in float32 whatever the training policy was.
@@ -131,8 +131,8 @@ class PoseModel(tf.Module):
   def _infer(self, images):
     """float32 crops [N, S, S, 3] in [0, 1] -> dict of the OUTPUTS."""
     heatmaps = pose2d_phase.final_heatmaps(self.pose2d_net(images, training=False))
-    pose2d, confidence = hourglass.decode_heatmaps(heatmaps, stride=pose2d_phase.STRIDE,
-                                                   return_confidence=True)
+    pose2d, confidence = pose2d_phase.decode(heatmaps, self.pose2d_loss,
+                                             return_confidence=True)
     gen = self.generator_net(images, training=False)
     n = tf.shape(images)[0]
     features = tf.concat([tf.reshape(pose2d, [n, NUM_JOINTS * 2]),

@@ -23,6 +23,19 @@ def heatmap_mse(predicted, target, visible):
                    for h in predicted])
 
 
+def integral2d_l1(predicted, target, weights, size):
+  """Sum over stacks of the mean over known joints of |x - x*| + |y - y*|, in units of
+  the crop side `size`.
+
+  predicted: list of [B, J, 2] (crop pixels, e.g. hourglass.soft_argmax_2d of each
+  stack); target: [B, J, 2]; weights: [B, J].
+  """
+  weights = tf.cast(weights, tf.float32)
+  denom = tf.reduce_sum(weights) + _EPS
+  return tf.add_n([tf.reduce_sum(weights * tf.reduce_sum(tf.abs(p - target), axis=-1))
+                   / (denom * size) for p in predicted])
+
+
 def coarse3d_l1(predicted, target, weights, scale):
   """Mean over known joints of sum_k |predicted_k - target_k| / scale_k.
 

@@ -35,3 +35,13 @@ def test_fbi_cross_entropy_exact():
   assert float(value) == pytest.approx(np.log(2.0), abs=1e-5)
   assert np.isfinite(float(losses.fbi_cross_entropy(np.zeros((1, 14, 3), np.float32),
                                                     np.zeros((1, 14)), [1.0])))
+
+
+def test_integral2d_l1_exact():
+  # Two stacks; joint 0 off by (3, -4) px in stack 0 and exact in stack 1; joint 1 has
+  # weight 0. Crop side 10: (3 + 4) / 10 / 1 known joint = 0.7.
+  target = tf.constant([[[5.0, 5.0], [1.0, 1.0]]])          # Shape = [B=1, J=2, 2]
+  off = tf.constant([[[8.0, 1.0], [9.0, 9.0]]])
+  weights = tf.constant([[1.0, 0.0]])
+  value = losses.integral2d_l1([off, target], target, weights, 10.0)
+  np.testing.assert_allclose(value.numpy(), 0.7, rtol=1e-6)

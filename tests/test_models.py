@@ -181,3 +181,16 @@ def test_one_step_changes_both_branches():
     branch = 'fbi' if layer_name.startswith('fbi') else 'coarse3d'
     index = [v.ref() for v in generator.branch_variables(model, branch)].index(kernel.ref())
     assert not np.array_equal(before[branch][index], kernel.numpy()), layer_name
+
+
+def test_soft_argmax_2d_exact():
+  # Shape = [B=1, H=2, W=3, J=1]. Logits ln 1, ln 2, ln 1 in row 0 and ln 4 (col 2) in
+  # row 1, -inf elsewhere: probabilities 1/8, 2/8, 1/8 and 4/8.
+  maps = np.full((1, 2, 3, 1), -np.inf, np.float32)
+  maps[0, 0, :, 0] = np.log([1.0, 2.0, 1.0])
+  maps[0, 1, 2, 0] = np.log(4.0)
+  coords, conf = hourglass.soft_argmax_2d(maps, stride=4, return_confidence=True)
+  # u = (0 * 1 + 1 * 2 + 2 * 1 + 2 * 4) / 8 = 1.5, v = 4 / 8 = 0.5.
+  np.testing.assert_allclose(coords.numpy(), [[[1.5 * 4 + 1.5, 0.5 * 4 + 1.5]]], atol=1e-6)
+  # Every cell is inside the 3x3 block around (row 0 or 1, col 1): all the mass.
+  np.testing.assert_allclose(conf.numpy(), [[1.0]], atol=1e-6)

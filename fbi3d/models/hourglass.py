@@ -196,3 +196,33 @@ def decode_heatmaps(heatmaps, stride=STRIDE, return_confidence=False):
   if return_confidence:
     return coords, peak
   return coords
+
+
+def soft_argmax_2d(heatmaps, stride=STRIDE, return_confidence=False):
+  """Integral regression over heatmaps used as logits [B, H, W, J].
+
+  Softmax over the H * W cells of each joint, expected cell (u, v), then
+  x = u * stride + (stride - 1) / 2 (y likewise): crop pixels, as decode_heatmaps.
+  The confidence of a joint is the largest probability mass in any 3x3 block of cells
+  (1: all of it near one point; 9 / (H * W): spread evenly).
+
+  Returns:
+    [B, J, 2] float32 (x, y); with return_confidence also the confidences [B, J].
+  """
+  heatmaps = tf.cast(heatmaps, tf.float32)
+  shape = tf.shape(heatmaps)
+  b, h, w = shape[0], shape[1], shape[2]
+  j = heatmaps.shape[-1]
+  flat = tf.reshape(tf.transpose(heatmaps, [0, 3, 1, 2]), [b, j, h * w])   # [B, J, HW]
+  probs = tf.reshape(tf.nn.softmax(flat, axis=-1), [b, j, h, w])
+  offset = (stride - 1) / 2.0
+  cols = tf.range(w, dtype=tf.float32) * stride + offset
+  rows = tf.range(h, dtype=tf.float32) * stride + offset
+  x = tf.reduce_sum(tf.reduce_sum(probs, axis=2) * cols, axis=-1)
+  y = tf.reduce_sum(tf.reduce_sum(probs, axis=3) * rows, axis=-1)
+  coords = tf.stack([x, y], axis=-1)
+  if not return_confidence:
+    return coords
+  padded = tf.pad(tf.transpose(probs, [0, 2, 3, 1]), [[0, 0], [1, 1], [1, 1], [0, 0]])
+  blocks = tf.nn.avg_pool2d(padded, 3, 1, 'VALID') * 9.0                  # 3x3 sums
+  return coords, tf.reduce_max(blocks, axis=[1, 2])

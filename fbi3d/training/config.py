@@ -34,6 +34,7 @@ class Config:
   # pose2d: the stacked hourglass.
   pose2d_epochs: int = 8
   pose2d_learning_rate: float = 2e-3
+  pose2d_loss: str = 'integral'   # integral | heatmap
   hg_stacks: int = 2
   hg_channels: int = 64
   hg_depth: int = 3
@@ -63,6 +64,7 @@ class Config:
   regressor_batch_size: int = 64
   regressor_learning_rate: float = 1e-3
   regressor_dropout: float = 0.5
+  regressor_units: int = 1024
   regressor_loss: str = 'weighted'  # weighted | l2
   weighted_eps: float = 0.001
   weighted_max_exponent: float = 5.0
@@ -98,6 +100,9 @@ _HELP = {
                            'harmless colour change; paper.cfg turns it off).',
     'pose2d_epochs': 'Epochs of the pose2d phase.',
     'pose2d_learning_rate': 'Adam learning rate of the pose2d phase (cosine decay to 0).',
+    'pose2d_loss': 'integral: L1 on the soft-argmax of each stack\'s heatmaps, decoded by '
+                   'soft-argmax (sub-pixel by construction); heatmap: mean squared error '
+                   'to Gaussian targets, decoded by arg-max and a sub-cell shift.',
     'hg_stacks': 'Stacks of the 2D hourglass.',
     'hg_channels': 'Channels of the 2D hourglass.',
     'hg_depth': 'Down-sampling levels inside each hourglass of the 2D estimator.',
@@ -128,6 +133,7 @@ _HELP = {
     'regressor_learning_rate': 'Adam learning rate of the regressors (x0.96 every 100k '
                                'steps).',
     'regressor_dropout': 'Dropout of the regressors: the probability of dropping a unit.',
+    'regressor_units': 'Units of every hidden layer of the regressors (the paper: 1024).',
     'regressor_loss': 'weighted (L0 + eps * L1, alpha from the previous epoch) or l2.',
     'weighted_eps': 'eps of the weighted regression loss.',
     'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss: '
@@ -146,13 +152,14 @@ ARCHITECTURE = {
     'adversarial': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
                     'depth_range_mm', 'fbi_channels', 'disc_condition', 'disc_units'),
     'features': ('image_size', 'features_generator'),
-    'base': ('regressor_2d',),
-    'refine': ('regressor_2d',),
+    'base': ('regressor_2d', 'regressor_units'),
+    'refine': ('regressor_2d', 'regressor_units'),
 }
 
 CHOICES = {
     'strategy': ['default', 'mirrored', 'multi_worker'],
     'mixed_precision': ['none', 'bfloat16', 'auto'],
+    'pose2d_loss': ['integral', 'heatmap'],
     'disc_condition': ['pose2d', 'features'],
     'features_generator': ['adversarial', 'generator'],
     'regressor_loss': ['weighted', 'l2'],
@@ -193,12 +200,18 @@ def from_flags(flag_values=flags.FLAGS):
   return Config(**values)
 
 
+# What a run saved before a setting existed ran with (its default may differ now).
+SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024}
+
+
 def from_dict(values, **overrides):
   """A Config from saved settings (e.g. results.json['config']): lists back to tuples,
   keys this version does not know ignored, `overrides` applied."""
   fields = {f.name: f for f in dataclasses.fields(Config)}
   kept = {k: tuple(v) if isinstance(fields[k].default, tuple) else v
           for k, v in values.items() if k in fields}
+  for k, v in SAVED_BEFORE.items():
+    kept.setdefault(k, v)
   kept.update(overrides)
   return Config(**kept)
 

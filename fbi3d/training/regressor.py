@@ -67,7 +67,8 @@ class RegressorTask(trainer.ImagePhase):
 
   def build_network(self):
     dim = sum(INPUT_SIZES[k] for k in self.inputs)
-    return regressor_lib.build_regressor(dim, dropout_rate=self.cfg.regressor_dropout,
+    return regressor_lib.build_regressor(dim, hidden=self.cfg.regressor_units,
+                                         dropout_rate=self.cfg.regressor_dropout,
                                          name=self.name)
 
   def load_predecessors(self, network):
@@ -85,9 +86,7 @@ class RegressorTask(trainer.ImagePhase):
         network, loss=self.loss, eps=c.weighted_eps,
         max_exponent=c.weighted_max_exponent)
     optimizer = regressor_lib.regressor_optimizer(c.regressor_learning_rate)
-    # A whole epoch per call: these steps are small, and the per-call overhead
-    # dominated them (the same steps, batches and loss; callbacks run per epoch).
-    model.compile(optimizer=optimizer, steps_per_execution=self.steps_per_epoch(None))
+    model.compile(optimizer=optimizer)
     return model, {'optimizer': optimizer, 'loss_state': model}
 
   def callbacks(self, model):
