@@ -1,6 +1,7 @@
 """Tests of the evaluation: tables on hand-made predictions, the submission writer, and
 python -m fbi3d.evaluate on a tiny trained run (tables, ablations, refusals)."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -179,6 +180,48 @@ def test_unlabelled_split_gives_a_submission(trained_run):
   assert zipfile.ZipFile(os.path.join(out, 'submission.zip')).namelist()
   assert 'no 3D ground truth' in proc.stdout
   assert 'report:' in proc.stdout
+
+
+@pytest.mark.slow
+def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tmp_path):
+  from tests.conftest import write_tiny_dataset  # pylint: disable=g-import-not-at-top
+  cfg = trained_run
+  model_dir = str(tmp_path / 'model')
+  shutil.copytree(cfg.model_dir, model_dir)
+  other = str(tmp_path / 'other_records')
+  examples = write_tiny_dataset(other, num_examples=5, splits=('test',), seed=7)['test']
+
+  def run_files():
+    found = {}
+    for root, _, files in os.walk(model_dir):
+      if os.sep + 'eval' in root[len(model_dir):]:
+        continue
+      for name in files:
+        with open(os.path.join(root, name), 'rb') as f:
+          found[os.path.relpath(os.path.join(root, name), model_dir)] = f.read()
+    return found
+
+  before = run_files()
+  results = challenge_eval.evaluate(model_dir, 'test', data_dir=other, gallery=0,
+                                    log=_quiet)
+  assert run_files() == before                 # the run itself is untouched
+  assert results['data_dir'] == os.path.abspath(other)
+  assert results['num_labelled'] == 5
+  out = os.path.join(model_dir, 'eval', 'other_records-test')
+  assert results['report'] == os.path.join(out, 'report.md')
+  # Its features were computed from the other data set, into the output folder.
+  with np.load(os.path.join(out, 'features_cache', 'features', 'test.npz')) as cache:
+    np.testing.assert_array_equal(cache['pose3d'], np.stack([e['pose3d'] for e in examples]))
+  # Final's row is Final's network on those features.
+  task = phases.make_task('refine', cfg)
+  network = task.build_network()
+  trainer.restore_network(network, cfg, 'refine')
+  other_cfg = dataclasses.replace(
+      cfg, data_dir=other, features_root=os.path.join(out, 'features_cache'))
+  inputs, targets, _ = phases.make_task('refine', other_cfg).arrays('test')
+  pred = network(inputs, training=False).numpy()
+  expected = metrics.mpjpe(pred - pred[:, :1], targets - targets[:, :1])
+  assert abs(results['table1_mpjpe'].loc['Final', 'Avg'] - expected) < 1e-3
 
 
 def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):

@@ -180,6 +180,31 @@ def test_adversarial_step_changes_discriminator_and_coarse3d_only(tiny_run):
     assert np.isfinite(float(logs[key]))
 
 
+def test_adversarial_warmup_trains_only_the_discriminator_first(tiny_run):
+  from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  data_dir, model_dir = tiny_run
+  cfg = tiny_config(data_dir, model_dir, disc_warmup_steps=1, disc_label_smoothing=0.1)
+  for phase in ('pose2d', 'generator'):
+    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=_quiet)
+  task = phases.make_task('adversarial', cfg)
+  network = task.build_network()
+  task.load_predecessors(network)
+  model, items = task.build_training(network, 10)
+  batch = next(iter(pipeline.make_dataset(data_dir, 'train', 4, image_size=32,
+                                          deterministic=True)))
+  coarse = generator_lib.branch_variables(network, 'coarse3d')
+  disc = items['discriminator'].trainable_variables
+  snapshot = lambda vs: [v.numpy().copy() for v in vs]  # pylint: disable=unnecessary-lambda-assignment
+  unchanged = lambda a, b: all(np.array_equal(x, y) for x, y in zip(a, b))  # pylint: disable=unnecessary-lambda-assignment
+  coarse0, disc0 = snapshot(coarse), snapshot(disc)
+  model.train_step(batch)          # step 1: the warm-up, the discriminator alone
+  assert unchanged(coarse0, snapshot(coarse)) and not unchanged(disc0, snapshot(disc))
+  assert (int(items['optimizer'].iterations), int(items['d_optimizer'].iterations)) == (0, 1)
+  model.train_step(batch)          # step 2: both
+  assert not unchanged(coarse0, snapshot(coarse))
+  assert (int(items['optimizer'].iterations), int(items['d_optimizer'].iterations)) == (1, 2)
+
+
 @pytest.mark.slow
 def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   # trained_run (tests/conftest.py) ran every phase of phases.PHASES in order.

@@ -100,8 +100,8 @@ class AdversarialModel(tf.keras.Model):
     with tf.GradientTape() as tape:
       real_logit = self.discriminator([real, cond], training=training)[:, 0]
       fake_logit = self.discriminator([fake, cond], training=training)[:, 0]
-      d_loss = tf.reduce_sum(valid * (_bce(tf.ones_like(real_logit)[:, None],
-                                           real_logit[:, None])
+      real_target = tf.fill(tf.shape(real_logit), 1.0 - c.disc_label_smoothing)
+      d_loss = tf.reduce_sum(valid * (_bce(real_target[:, None], real_logit[:, None])
                                       + _bce(tf.zeros_like(fake_logit)[:, None],
                                              fake_logit[:, None]))) / denom
       d_scaled = d_loss / replicas
@@ -123,7 +123,9 @@ class AdversarialModel(tf.keras.Model):
     if training:
       g_vars = self.generator.trainable_variables
       grads = tape.gradient(g_scaled, g_vars)
-      self.g_optimizer.apply_gradients(zip(grads, g_vars))
+      # The discriminator's own step count: it has taken this step's already.
+      if self.d_optimizer.iterations > c.disc_warmup_steps:
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
 
     depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
     values = dict(d_loss=d_loss, g_loss=g_loss, adversarial_loss=adv, coarse3d_loss=sup,
@@ -167,6 +169,8 @@ class AdversarialTask(generator_phase.GeneratorTask):
     d_opt = tf.keras.optimizers.Adam(c.discriminator_learning_rate, beta_1=0.5)
     model = AdversarialModel(self, network, self.discriminator)
     model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
+    # Slots made here, not inside the warm-up's conditional update.
+    g_opt.build(network.trainable_variables)
     return model, {'optimizer': g_opt, 'd_optimizer': d_opt,
                    'discriminator': self.discriminator}
 

@@ -84,13 +84,6 @@ def check_run(cfg):
         + ', '.join(f'{p} {s} px' for p, s in sizes.items())
         + '); their checkpoints cannot be evaluated together. Train the run again with '
         'one --image_size.')
-  made_from = results['features']['made_from']['data_dir']
-  if os.path.abspath(cfg.data_dir) != made_from:
-    raise trainer.PhaseError(
-        f'the features cache in {trainer.phase_dir(cfg, "features")} was made from '
-        f'{made_from}, not {os.path.abspath(cfg.data_dir)}: leave --data_dir out to '
-        'evaluate on the data the run was trained with, or run python -m fbi3d.train '
-        f'--phase=features --data_dir={cfg.data_dir} --model_dir={cfg.model_dir} first.')
 
 
 def _regressor_predictions(cfg, split, log):
@@ -178,8 +171,13 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   """Evaluates the run in `model_dir` on `split`; returns the results dict (also
   written to <out_dir>/results.json, default <model_dir>/eval/<split>/)."""
   start = time.time()
-  cfg = load_config(model_dir, data_dir)
-  check_run(cfg)
+  run_cfg = load_config(model_dir)
+  check_run(run_cfg)
+  cfg = run_cfg
+  own_data = features_phase.read_results(run_cfg)['made_from']['data_dir']
+  other_data = data_dir and os.path.abspath(data_dir) != own_data
+  if other_data:
+    cfg = dataclasses.replace(run_cfg, data_dir=data_dir)
   manifest = pipeline.load_manifest(cfg.data_dir)
   split = split.lower()
   if split not in manifest['splits']:
@@ -188,11 +186,21 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   trainer.set_precision(cfg.mixed_precision)
   if ablations:
     for name in phases.ABLATIONS:
-      if not (trainer.read_results(cfg, name) or {}).get('finished'):
+      if not (trainer.read_results(run_cfg, name) or {}).get('finished'):
         log(f'evaluate: training the ablation {name}')
-        trainer.run_phase(phases.make_task(name, cfg), cfg, log=log)
-  out_dir = out_dir or os.path.join(model_dir, 'eval', split)
+        trainer.run_phase(phases.make_task(name, run_cfg), run_cfg, log=log)
+  default_dir = split if not other_data else (
+      f'{os.path.basename(os.path.normpath(data_dir))}-{split}')
+  out_dir = out_dir or os.path.join(model_dir, 'eval', default_dir)
   os.makedirs(out_dir, exist_ok=True)
+  if other_data:
+    # The image models run over the other data set once, into the output folder; the
+    # run itself is not touched.
+    cfg = dataclasses.replace(cfg, features_root=os.path.join(out_dir, 'features_cache'))
+    caches = {phases.make_task(n, run_cfg).features for n in phases.REGRESSOR_ROWS
+              if (trainer.read_results(run_cfg, n) or {}).get('finished')}
+    for name in sorted(caches):
+      phases.make_task(name, cfg).run(manifest, log)
 
   predictions, cache = _regressor_predictions(cfg, split, log)
   labelled = cache['pose3d_valid'] > 0
@@ -243,7 +251,8 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
     fbi_table.insert(0, 'FBI branch', [per_bone[b]['accuracy'] for b in fbi_table.index])
   fbi_table = fbi_table * 100.0
 
-  train = features_phase.load(cfg, 'train')
+  # The mean pose of the data the run was trained on.
+  train = features_phase.load(dataclasses.replace(cfg, features_root=''), 'train')
   mean_pose = train['pose3d'][train['pose3d_valid'] > 0].mean(axis=0)
   difficulty = report.pose_difficulty(truth, mean_pose)
   shown = {k: v for k, v in tables['per_example'].items() if k in ('Base', 'Final')}

@@ -17,6 +17,10 @@ class Config:
   # Where.
   data_dir: str = 'data/synthetic_records'
   model_dir: str = 'runs/quickstart/model'
+  # Folder of the features caches (<root>/features/, <root>/features_noadv/); '' is the
+  # run folder. Not a flag: fbi3d.evaluate sets it to its output folder when it measures
+  # a run on another data set, so nothing in the run changes.
+  features_root: str = ''
   # Common training settings.
   image_size: int = 64
   batch_size: int = 32
@@ -56,6 +60,8 @@ class Config:
   adversarial_weight: float = 0.01
   disc_condition: str = 'pose2d'  # pose2d | features
   disc_units: int = 256
+  disc_label_smoothing: float = 0.0
+  disc_warmup_steps: int = 0
   # features: the cache of the regressor's inputs.
   features_generator: str = 'adversarial'  # adversarial | generator
   # base and refine: the lifting regressor.
@@ -125,6 +131,11 @@ _HELP = {
     'disc_condition': 'What the discriminator is conditioned on: pose2d (the 2D joints) or '
                       'features (the coarse-3D hourglass features).',
     'disc_units': 'Width of the discriminator\'s layers.',
+    'disc_label_smoothing': 'One-sided label smoothing: the discriminator\'s target for '
+                            'real samples is 1 minus this (0: none).',
+    'disc_warmup_steps': 'Steps at the start of the adversarial phase in which only the '
+                         'discriminator trains, so the generator first meets a '
+                         'discriminator that has learned something.',
     'features_generator': 'Which generator weights the features phase uses: adversarial '
                           '(after fine-tuning) or generator (before).',
     'base_epochs': 'Epochs of the base regressor (2D joints only).',
@@ -167,9 +178,14 @@ CHOICES = {
 }
 
 
+NOT_FLAGS = ('features_root',)
+
+
 def define_flags():
   """Defines one absl flag per Config field (call once, in the entry point)."""
   for field in dataclasses.fields(Config):
+    if field.name in NOT_FLAGS:
+      continue
     default = field.default
     help_text = _HELP[field.name]
     if field.name in CHOICES:
@@ -190,6 +206,8 @@ def define_flags():
 def from_flags(flag_values=flags.FLAGS):
   values = {}
   for field in dataclasses.fields(Config):
+    if field.name in NOT_FLAGS:
+      continue
     value = flag_values[field.name].value
     if isinstance(field.default, tuple):
       try:

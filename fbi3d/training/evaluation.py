@@ -25,9 +25,14 @@ def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'v
   if verbose is None:
     verbose = 2 if os.environ.get('CI') else 1
   progress = tf.keras.utils.Progbar(total, unit_name='example', verbose=verbose)
+  # One traced function for every batch size (the last batch may be smaller): calling
+  # the networks eagerly, batch by batch, took several times longer.
+  size = cfg.image_size
+  infer = tf.function(lambda images: network(images, training=False),
+                      input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
   preds, targets = {}, {}
   for batch in ds:
-    out = outputs_fn(network(batch['image'], training=False))
+    out = outputs_fn(infer(batch['image']))
     for k, v in out.items():
       preds.setdefault(k, []).append(np.asarray(v))
     for k in keys:

@@ -11,6 +11,7 @@ The ablation without adversarial fine-tuning reads a second cache, made the same
 from the generator phase's weights, in <model_dir>/features_noadv/.
 """
 
+import json
 import os
 import time
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from fbi3d import fbi as fbi_lib
 from fbi3d import metrics as metrics_lib
+from fbi3d import report
 from fbi3d.training import evaluation
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
@@ -27,8 +29,25 @@ KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'action', 'su
         'source_id')
 
 
+def cache_dir(cfg, phase='features'):
+  """Where a features phase keeps its caches and results.json: <features_root>/<phase>
+  when --features_root is set, else the run's <model_dir>/<phase>."""
+  if cfg.features_root:
+    return os.path.join(cfg.features_root, phase)
+  return trainer.phase_dir(cfg, phase)
+
+
 def cache_path(cfg, split, phase='features'):
-  return os.path.join(trainer.phase_dir(cfg, phase), f'{split}.npz')
+  return os.path.join(cache_dir(cfg, phase), f'{split}.npz')
+
+
+def read_results(cfg, phase='features'):
+  """The results.json of a features phase (in cache_dir), or None."""
+  path = os.path.join(cache_dir(cfg, phase), trainer.RESULTS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def load(cfg, split, phase='features'):
@@ -64,14 +83,14 @@ class FeaturesTask:
   def run(self, manifest, log):
     c = self.cfg
     key = self._key()
-    previous = trainer.read_results(c, self.name)
+    previous = read_results(c, self.name)
     splits = list(manifest['splits'])
     if (previous and previous.get('finished') and previous.get('made_from') == key
         and all(os.path.exists(cache_path(c, s, self.name)) for s in splits)):
-      log(f'{self.name}: cache in {trainer.phase_dir(c, self.name)} is up to date')
+      log(f'{self.name}: cache in {cache_dir(c, self.name)} is up to date')
       return previous
     start = time.time()
-    os.makedirs(trainer.phase_dir(c, self.name), exist_ok=True)
+    os.makedirs(cache_dir(c, self.name), exist_ok=True)
     pose2d_task = pose2d_phase.Pose2DTask(c)
     pose2d_net = pose2d_task.build_network()
     trainer.restore_network(pose2d_net, c, 'pose2d')
@@ -111,7 +130,7 @@ class FeaturesTask:
       metrics[split] = entry
     results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
                    seconds=round(time.time() - start, 1), metrics=metrics)
-    trainer.write_results(c, self.name, results)
+    report.write_json(results, os.path.join(cache_dir(c, self.name), trainer.RESULTS_FILE))
     log(f'{self.name}: ' + '; '.join(
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
