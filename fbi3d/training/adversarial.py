@@ -124,8 +124,11 @@ class AdversarialModel(tf.keras.Model):
       g_vars = self.generator.trainable_variables
       grads = tape.gradient(g_scaled, g_vars)
       # The discriminator's own step count: it has taken this step's already.
-      if self.d_optimizer.iterations > c.disc_warmup_steps:
+      def update():
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        return tf.constant(True)
+      tf.cond(self.d_optimizer.iterations > c.disc_warmup_steps, update,
+              lambda: tf.constant(False))
 
     depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
     values = dict(d_loss=d_loss, g_loss=g_loss, adversarial_loss=adv, coarse3d_loss=sup,

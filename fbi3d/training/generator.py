@@ -97,8 +97,9 @@ class GeneratorTask(trainer.ImagePhase):
       out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, gt['pose3d'])
       out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, gt['pose3d'])
     overall, per_bone = fbi_lib.fbi_accuracy(pred['fbi'], gt['fbi'])
-    # Baseline: always the training split's most frequent class of each bone.
-    balance = manifest['splits']['train'].get('fbi_class_balance')
+    # Baseline: always the training split's most frequent class of each bone (of the
+    # measured split's own labels for a data set without a train split).
+    balance = manifest['splits'].get('train', {}).get('fbi_class_balance')
     if balance is not None:
       majority = np.argmax(np.asarray(balance), axis=-1)
     else:
