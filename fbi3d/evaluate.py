@@ -22,8 +22,8 @@ from fbi3d.training import trainer
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
 flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the run was '
-                    'trained on. Another one needs its features cached first: python -m '
-                    'fbi3d.train --phase=features --data_dir=... --model_dir=...')
+                    'trained on. For another one, the image models run over it once into '
+                    '<out_dir>/features_cache; the run itself is not changed.')
 flags.DEFINE_string('split', 'val', 'Split to evaluate: train, val or test.')
 flags.DEFINE_boolean('ablations', False, 'Train the missing ablations of Final first '
                      '(without FBI, without coarse 3D, without adversarial fine-tuning, '
@@ -33,7 +33,8 @@ flags.DEFINE_boolean('submission', False, 'Also write Final\'s predictions in th
                      'written when it has none).')
 flags.DEFINE_integer('gallery', 8, 'Examples in the gallery figure (0: none).',
                      lower_bound=0)
-flags.DEFINE_string('out_dir', None, 'Output folder; default <model_dir>/eval/<split>.')
+flags.DEFINE_string('out_dir', None, 'Output folder; default <model_dir>/eval/<split>, or '
+                    '<model_dir>/eval/<data set folder>-<split> for another --data_dir.')
 flags.mark_flag_as_required('model_dir')
 
 

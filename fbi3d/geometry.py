@@ -184,3 +184,41 @@ def resize_points(points, from_size, to_size):
   """Points in a square image of side from_size to the same image resized to to_size
   (pixel centres at integer coordinates): u' = (u + 0.5) * to / from - 0.5."""
   return (np.asarray(points, np.float64) + 0.5) * (to_size / from_size) - 0.5
+
+
+def ray_rotations(crop_box, intrinsics):
+  """Rotations [N, 3, 3] of the camera frame onto each crop's ray-aligned frame.
+
+  The ray through the centre (x0 + size / 2, y0 + size / 2) of a crop box (x0, y0, size,
+  image pixels) has the direction d = ((u - cx) / fx, (v - cy) / fy, 1); R is the
+  smallest rotation with R d / |d| = (0, 0, 1), so in the rotated frame the person is
+  seen straight ahead whatever their place in the image. Identity where the intrinsics
+  are unknown (fx <= 0). A pose [J, 3] (row vectors) goes into the frame as pose @ R.T
+  and back as pose_ray @ R.
+
+  crop_box: [N, 3]; intrinsics: [N, 4] (fx, fy, cx, cy).
+  """
+  crop_box = np.asarray(crop_box, np.float64).reshape(-1, 3)
+  intrinsics = np.asarray(intrinsics, np.float64).reshape(-1, 4)
+  out = np.tile(np.eye(3), (len(crop_box), 1, 1))
+  for i, ((x0, y0, size), (fx, fy, cx, cy)) in enumerate(zip(crop_box, intrinsics)):
+    if fx <= 0 or fy <= 0:
+      continue
+    d = np.array([(x0 + size / 2.0 - cx) / fx, (y0 + size / 2.0 - cy) / fy, 1.0])
+    d /= np.linalg.norm(d)
+    axis = np.cross(d, [0.0, 0.0, 1.0])
+    sin = np.linalg.norm(axis)
+    if sin < 1e-12:
+      continue
+    out[i] = rotation_matrix(axis, np.arctan2(sin, d[2]))
+  return out
+
+
+def to_ray_frame(poses, rotations):
+  """Camera-frame poses [N, J, 3] into their ray-aligned frames (`ray_rotations`)."""
+  return np.einsum('nij,nkj->nki', rotations, np.asarray(poses, np.float64))
+
+
+def from_ray_frame(poses, rotations):
+  """Ray-aligned poses [N, J, 3] back into the camera frame."""
+  return np.einsum('nji,nkj->nki', rotations, np.asarray(poses, np.float64))

@@ -14,8 +14,11 @@ optimizer, discriminator or training model is built. Networks are built under th
 float32 policy whatever precision they were trained in (their variables are float32).
 
 Its tf.functions are the SavedModel's signatures (`fbi3d/export.py`):
-  serving_default  uint8 crops [N, S, S, 3] -> pose3d [N, 17, 3] (mm, root-relative,
-                   camera frame), pose2d [N, 17, 2] (crop pixels), pose2d_confidence
+  serving_default  uint8 crops [N, S, S, 3] -> pose3d [N, 17, 3] (mm, root-relative;
+                   in the camera frame, or, for regressors trained with
+                   --regressor_frame=ray, in the crop's ray-aligned frame: the camera
+                   frame turned so the crop centre is straight ahead, the variable
+                   pose3d_frame says which), pose2d [N, 17, 2] (crop pixels), pose2d_confidence
                    [N, 17], fbi [N, 14, 3] probabilities, coarse3d [N, 17, 3] (x, y crop
                    pixels, z mm root-relative);
   serving_jpeg     the same from encoded images [N] (JPEG, PNG, GIF or BMP bytes), decoded,
@@ -23,8 +26,9 @@ Its tf.functions are the SavedModel's signatures (`fbi3d/export.py`):
   lift             2D joints [N, 17, 2] in crop pixels -> pose3d with the Base regressor.
 Every input is checked in the graph: a wrong shape fails with a message that names the
 signature and what it expects (a wrong dtype is refused by the signature itself). The
-module also carries, as non-trainable variables, the crop size S and the names of the
-joints, FBI bones and FBI classes, so a loaded SavedModel needs nothing else.
+module also carries, as non-trainable variables, the crop size S, the frame of pose3d
+and the names of the joints, FBI bones and FBI classes, so a loaded SavedModel needs
+nothing else.
 """
 
 import os
@@ -113,6 +117,9 @@ class PoseModel(tf.Module):
                                       name='fbi_bone_names')
     self.fbi_class_names = tf.Variable(list(fbi_lib.CLASS_NAMES), trainable=False,
                                        name='fbi_class_names')
+    # 'camera', or 'ray': pose3d in the crop's ray-aligned frame (regressor_frame).
+    self.pose3d_frame = tf.Variable(configs['refine'].regressor_frame, trainable=False,
+                                    name='pose3d_frame')
 
     self.serving_default = tf.function(self._serve_pixels, input_signature=[
         tf.TensorSpec([None, size, size, 3], tf.uint8, name='images')])

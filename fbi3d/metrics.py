@@ -97,3 +97,16 @@ def format_table(table, digits=1, index_name=''):
   for name, *values in table.itertuples(name=None):
     lines.append(f'| {name} | ' + ' | '.join(cell(v) for v in values) + ' |')
   return '\n'.join(lines)
+
+
+def bone_asymmetry(poses):
+  """Plausibility: mean over examples and the 6 left/right bone pairs (hip, thigh, shin,
+  shoulder, upper arm, forearm; skeleton.LEFT_RIGHT_PAIRS) of |left length - right
+  length|, in the units of poses [N, 17, 3]. 0 for any real body of symmetric build."""
+  poses = np.asarray(poses, np.float64)
+  parents = skeleton.PARENTS
+
+  def length(j):
+    return np.linalg.norm(poses[:, j] - poses[:, parents[j]], axis=-1)
+
+  return float(np.mean([np.abs(length(l) - length(r)) for l, r in skeleton.LEFT_RIGHT_PAIRS]))

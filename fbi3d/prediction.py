@@ -23,6 +23,14 @@ from fbi3d import inference
 from fbi3d import keypoints
 from fbi3d import viz
 
+# What pose3d_mm is in, by the exported model's pose3d_frame.
+POSE3D_FRAMES = {
+    'camera': 'camera frame (x right, y down, z away from the camera), millimetres, '
+              'relative to the pelvis (Hip)',
+    'ray': 'the crop\'s ray-aligned camera frame: the camera frame turned so that the crop '
+           'centre is straight ahead (x right, y down, z away), millimetres, relative to '
+           'the pelvis (Hip)',
+}
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # The crop around a person: a square around the 2D joints or the box, with this margin of
 # its side on each side (the converter's default, so crops look like the training ones).
@@ -58,6 +66,8 @@ class ExportedModel:
     self.joint_names = [n.decode() for n in self.module.joint_names.numpy()]
     self.fbi_bone_names = [n.decode() for n in self.module.fbi_bone_names.numpy()]
     self.fbi_class_names = [n.decode() for n in self.module.fbi_class_names.numpy()]
+    frame = getattr(self.module, 'pose3d_frame', None)
+    self.pose3d_frame = 'camera' if frame is None else frame.numpy().decode()
 
   def predict(self, crops):
     out = self.module.signatures['serving_default'](images=tf.constant(crops, tf.uint8))
@@ -253,8 +263,7 @@ def result_json(model, entry):
       crop_box=dict(x=round(x0, 2), y=round(y0, 2), size=round(size, 2)),
       crop_size=entry['crop_size'],
       pose3d_mm=_by_name(names, entry['pose3d'], 1),
-      pose3d_frame='camera frame (x right, y down, z away from the camera), millimetres, '
-                   'relative to the pelvis (Hip)',
+      pose3d_frame=POSE3D_FRAMES[model.pose3d_frame],
       pose2d_px=_by_name(names, entry['pose2d'], 2),
       pose2d_frame='image pixels (x, y), pixel centres at integer coordinates',
       joint_confidence={n: round(float(c), 3) for n, c in zip(names, entry['confidence'])},

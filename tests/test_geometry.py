@@ -116,3 +116,22 @@ def test_resize_points_keeps_pixel_centres():
   # Pixel 0 of a 32 image spans [-0.5, 0.5]; in a 64 image that is [-0.5, 1.5], centre 0.5.
   np.testing.assert_allclose(geometry.resize_points([[0.0, 31.0]], 32, 64), [[0.5, 62.5]])
   np.testing.assert_allclose(geometry.resize_points([[0.5, 62.5]], 64, 32), [[0.0, 31.0]])
+
+
+def test_ray_rotation_puts_the_crop_centre_ahead_and_round_trips():
+  # Shape = [N=3]. fx = fy = 1000, centre (500, 500). Box 1 centred at (800, 500): ray
+  # (0.3, 0, 1). Box 2 centred on the principal point: identity. Box 3: unknown camera.
+  boxes = np.array([[700.0, 400.0, 200.0], [400.0, 400.0, 200.0], [0.0, 0.0, 50.0]])
+  intrinsics = np.array([[1000.0, 1000.0, 500.0, 500.0]] * 2 + [[0.0, 0.0, 0.0, 0.0]])
+  r = geometry.ray_rotations(boxes, intrinsics)
+  d = np.array([0.3, 0.0, 1.0]) / np.hypot(0.3, 1.0)
+  np.testing.assert_allclose(r[0] @ d, [0.0, 0.0, 1.0], atol=1e-12)
+  # A rotation about the y axis by atan(0.3): x' = cos x - sin z, z' = sin x + cos z.
+  c, s = 1.0 / np.hypot(0.3, 1.0), 0.3 / np.hypot(0.3, 1.0)
+  np.testing.assert_allclose(r[0], [[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]], atol=1e-12)
+  np.testing.assert_array_equal(r[1], np.eye(3))
+  np.testing.assert_array_equal(r[2], np.eye(3))
+  poses = np.random.default_rng(0).normal(size=(3, 17, 3))
+  ray = geometry.to_ray_frame(poses, r)
+  np.testing.assert_allclose(ray[0, 4], r[0] @ poses[0, 4], atol=1e-12)
+  np.testing.assert_allclose(geometry.from_ray_frame(ray, r), poses, atol=1e-12)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from fbi3d import geometry
+from fbi3d import skeleton
 from fbi3d import metrics
 
 
@@ -64,3 +65,14 @@ def test_per_action_table_with_empty_action():
 def test_shape_mismatch_is_reported():
   with pytest.raises(ValueError, match='shapes differ'):
     metrics.mpjpe(np.zeros((1, 17, 3)), np.zeros((1, 16, 3)))
+
+
+def test_bone_asymmetry_exact():
+  # Shape = [N=1, 17, 3]. Every joint 100 mm below its parent, except the left knee,
+  # 130 mm below the left hip: one of the six pairs differs by 30 mm -> 30 / 6 = 5 mm.
+  pose = np.zeros((1, 17, 3))
+  for j, parent in enumerate(skeleton.PARENTS):
+    if parent >= 0:
+      pose[0, j] = pose[0, parent] + [0.0, 100.0, 0.0]
+  pose[0, 5:7] += [0.0, 30.0, 0.0]        # LKnee and, with it, LAnkle
+  assert metrics.bone_asymmetry(pose) == pytest.approx(5.0, abs=1e-12)

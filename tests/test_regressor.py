@@ -270,3 +270,28 @@ def test_l2_loss_ignores_alpha():
   assert logs['loss'] == pytest.approx(logs['l0'], rel=1e-6)
   with pytest.raises(ValueError, match='unknown loss'):
     regression_loss.WeightedRegressionModel(network, loss='l1')
+
+
+def test_ray_frame_targets_and_predictions_round_trip():
+  from fbi3d import geometry  # pylint: disable=g-import-not-at-top
+  from fbi3d.training import config as config_lib  # pylint: disable=g-import-not-at-top
+  from fbi3d.training import regressor as regressor_phase  # pylint: disable=g-import-not-at-top
+  # Two examples: one 0.3 focal lengths right of the principal point, one on it.
+  cache = dict(crop_box=np.array([[700.0, 400.0, 200.0], [400.0, 400.0, 200.0]]),
+               intrinsics=np.array([[1000.0, 1000.0, 500.0, 500.0]] * 2))
+  targets = np.random.default_rng(1).normal(size=(2, 17, 3)).astype(np.float32) * 100.0
+  inputs = np.zeros((2, 34), np.float32)
+  rotations = geometry.ray_rotations(cache['crop_box'], cache['intrinsics'])
+  for frame in ('camera', 'ray'):
+    task = regressor_phase.RegressorTask(
+        config_lib.Config(regressor_frame=frame), 'base')
+    task._arrays[('train', True)] = (inputs, targets, cache)  # pylint: disable=protected-access
+    _, fitted = task.fit_targets('train')
+    expected = targets if frame == 'camera' else geometry.to_ray_frame(targets, rotations)
+    np.testing.assert_allclose(fitted, expected, atol=1e-4)
+    # A network that outputs exactly the fitted targets predicts the camera-frame truth.
+    pred = task.predict(lambda x, training=False: tf.constant(fitted), inputs, cache)
+    np.testing.assert_allclose(pred, targets, atol=1e-3)
+  # The ray frame differs from the camera frame for the off-axis example only.
+  assert np.abs(geometry.to_ray_frame(targets, rotations)[0] - targets[0]).max() > 1.0
+  np.testing.assert_allclose(geometry.to_ray_frame(targets, rotations)[1], targets[1])

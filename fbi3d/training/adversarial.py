@@ -183,7 +183,7 @@ class AdversarialTask(generator_phase.GeneratorTask):
     out = super().evaluate(network, cfg, manifest)
     before = trainer.read_results(cfg, 'generator')['metrics']
     for key in ('coarse3d_mpjpe_mm', 'coarse3d_pa_mpjpe_mm', 'depth_error_mm',
-                'fbi_accuracy'):
+                'fbi_accuracy', 'coarse3d_bone_asymmetry_mm'):
       if key in before:
         out[f'{key}_before'] = before[key]
     return out
@@ -193,4 +193,9 @@ class AdversarialTask(generator_phase.GeneratorTask):
     if 'coarse3d_mpjpe_mm_before' in m:
       text += (f'\ncoarse-3D MPJPE before / after adversarial fine-tuning: '
                f'{m["coarse3d_mpjpe_mm_before"]:.1f} / {m["coarse3d_mpjpe_mm"]:.1f} mm')
+    if 'coarse3d_bone_asymmetry_mm_before' in m:
+      text += (f'\nleft/right bone-length asymmetry before / after: '
+               f'{m["coarse3d_bone_asymmetry_mm_before"]:.1f} / '
+               f'{m["coarse3d_bone_asymmetry_mm"]:.1f} mm (ground truth '
+               f'{m["true_bone_asymmetry_mm"]:.1f} mm)')
     return text

@@ -103,7 +103,7 @@ def _regressor_predictions(cfg, split, log):
       raise trainer.PhaseError(
           f'{name} reads a features cache whose {split} examples differ from those of '
           'base; run its features phase again.')
-    out[name] = network(inputs, training=False).numpy().astype(np.float64)
+    out[name] = task.predict(network, inputs, arrays)
     log(f'evaluate: {name} over {len(inputs)} {split} examples')
   return out, cache
 
@@ -340,15 +340,22 @@ def _write_markdown(r, path):
             f'PCK@{p2["pck_threshold_px"]:.1f} px {_pct(p2["pck"])}, '
             f'PCK@{p2["pck_threshold_px"] / 2:.1f} px {_pct(p2["pck_half"])}.', '']
   lines += ['## Coarse-3D branch before and after adversarial fine-tuning', '',
-            '| weights | MPJPE | PA-MPJPE | depth error | 2D error (px) |',
-            '|---|---|---|---|---|']
+            '| weights | MPJPE | PA-MPJPE | depth error | 2D error (px) | bone asymmetry |',
+            '|---|---|---|---|---|---|']
   for phase, m in r['coarse3d'].items():
     if 'coarse3d_mpjpe_mm' in m:
+      asym = m.get('coarse3d_bone_asymmetry_mm')
       lines.append(f'| {phase} | {m["coarse3d_mpjpe_mm"]:.1f} | '
                    f'{m["coarse3d_pa_mpjpe_mm"]:.1f} | {m["depth_error_mm"]:.1f} | '
-                   f'{m["xy_error_px"]:.2f} |')
+                   f'{m["xy_error_px"]:.2f} | '
+                   f'{"" if asym is None else f"{asym:.1f}"} |')
+  truth = next((m['true_bone_asymmetry_mm'] for m in r['coarse3d'].values()
+                if 'true_bone_asymmetry_mm' in m), None)
   lines += ['', 'The 2.5D output is turned into millimetres with the ground-truth root '
-            'position (as integral-regression evaluations do).', '']
+            'position (as integral-regression evaluations do). Bone asymmetry: the mean '
+            '|left - right| length of the six paired bones (mm), a plausibility measure'
+            + ('' if truth is None else f'; the ground truth\'s own: {truth:.1f} mm')
+            + '.', '']
   coarse = next(iter(r['coarse3d'].values()))
   lines += ['## FBI accuracy (%)', '',
             f'FBI branch {_pct(coarse.get("fbi_accuracy"))}; always each bone\'s most '

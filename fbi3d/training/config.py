@@ -75,6 +75,7 @@ class Config:
   weighted_eps: float = 0.001
   weighted_max_exponent: float = 5.0
   regressor_2d: str = 'detected'    # detected | gt
+  regressor_frame: str = 'camera'   # camera | ray
   gt2d_noise_px: float = 0.0
 
   def phase(self, name, key):
@@ -151,6 +152,10 @@ _HELP = {
                              'keeps exp() finite and the emphasis on hard examples bounded '
                              '(why 5: fbi3d/regression_loss.py).',
     'regressor_2d': 'Which 2D joints the regressors read: detected (the 2D estimator) or gt.',
+    'regressor_frame': 'Frame the regressors predict in: camera, or ray (the camera frame '
+                       'turned so that the crop centre is straight ahead, which a crop '
+                       'determines; turned back with the crop box and intrinsics, and the '
+                       'camera frame where they are unknown).',
     'gt2d_noise_px': 'Gaussian noise (pixels) added to ground-truth 2D while training.',
 }
 
@@ -163,8 +168,8 @@ ARCHITECTURE = {
     'adversarial': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
                     'depth_range_mm', 'fbi_channels', 'disc_condition', 'disc_units'),
     'features': ('image_size', 'features_generator'),
-    'base': ('regressor_2d', 'regressor_units'),
-    'refine': ('regressor_2d', 'regressor_units'),
+    'base': ('regressor_2d', 'regressor_units', 'regressor_frame'),
+    'refine': ('regressor_2d', 'regressor_units', 'regressor_frame'),
 }
 
 CHOICES = {
@@ -175,6 +180,7 @@ CHOICES = {
     'features_generator': ['adversarial', 'generator'],
     'regressor_loss': ['weighted', 'l2'],
     'regressor_2d': ['detected', 'gt'],
+    'regressor_frame': ['camera', 'ray'],
 }
 
 

@@ -4,7 +4,8 @@ regressor's inputs so that `base` and `refine` train without images.
 Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D joints
 (the 2D estimator, crop pixels at --image_size), ground-truth 2D, the coarse-3D output
 (x, y crop pixels, z mm root-relative), FBI probabilities [14, 3], the ground-truth 3D
-and FBI labels, validity, action, subject and source id. results.json records which
+and FBI labels, validity, action, subject, source id, crop box (image pixels) and camera
+intrinsics (zeros when unknown). results.json records which
 checkpoints made the cache; a later run rebuilds it when they change.
 
 The ablation without adversarial fine-tuning reads a second cache, made the same way
@@ -26,7 +27,9 @@ from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
 
 KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'action', 'subject',
-        'source_id')
+        'source_id', 'crop_box', 'intrinsics')
+# Bumped when the cache gains arrays, so that an older cache is made again.
+CACHE_VERSION = 2
 
 
 def cache_dir(cfg, phase='features'):
@@ -78,7 +81,7 @@ class FeaturesTask:
     return dict(pose2d=trainer.read_results(c, 'pose2d')['checkpoint'],
                 generator=trainer.read_results(c, self.source)['checkpoint'],
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
-                image_size=c.image_size)
+                image_size=c.image_size, cache_version=CACHE_VERSION)
 
   def run(self, manifest, log):
     c = self.cfg
@@ -116,6 +119,8 @@ class FeaturesTask:
                     pose3d=gt['pose3d'].astype(np.float32), fbi=gt['fbi'],
                     pose3d_valid=gt['pose3d_valid'], pose2d_valid=gt['pose2d_valid'],
                     action=gt['action'], subject=gt['subject'],
+                    crop_box=gt['crop_box'].astype(np.float32),
+                    intrinsics=gt['intrinsics'].astype(np.float32),
                     source_id=np.array([v.decode() for v in gt['source_id']]))
       path = cache_path(c, split, self.name)
       np.savez(path + '.tmp.npz', **arrays)

@@ -96,6 +96,9 @@ class GeneratorTask(trainer.ImagePhase):
     if lifted is not None:
       out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, gt['pose3d'])
       out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, gt['pose3d'])
+      # Plausibility: left/right bone-length asymmetry, against the ground truth's own.
+      out['coarse3d_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(lifted)
+      out['true_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(gt['pose3d'])
     overall, per_bone = fbi_lib.fbi_accuracy(pred['fbi'], gt['fbi'])
     # Baseline: always the training split's most frequent class of each bone (of the
     # measured split's own labels for a data set without a train split).

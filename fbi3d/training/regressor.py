@@ -5,7 +5,12 @@ One code path; the phases differ only in their inputs:
   refine  2D joints, coarse 3D (x, y crop pixels, z mm) and FBI probabilities
           (34 + 51 + 42 values)
 The 2D joints are the detected ones unless --regressor_2d=gt (then ground truth, with
---gt2d_noise_px Gaussian noise added while training). Loss: --regressor_loss=weighted
+--gt2d_noise_px Gaussian noise added while training). With --regressor_frame=ray the
+network predicts each pose in its crop's ray-aligned frame (`geometry.ray_rotations`:
+the camera frame turned so the crop centre is straight ahead), which the crop alone
+determines, and `predict` turns it back into the camera frame with the crop box and
+intrinsics; in the camera frame itself, root-relative 3D depends on where the person
+is in the picture, which a crop does not show. Loss: --regressor_loss=weighted
 (L0 + eps * L1, see fbi3d/regression_loss.py) or l2. Inputs and targets are normalised
 with training-split statistics stored in the network.
 
@@ -17,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import geometry
 from fbi3d import metrics as metrics_lib
 from fbi3d import regression_loss
 from fbi3d import skeleton
@@ -65,6 +71,33 @@ class RegressorTask(trainer.ImagePhase):
       self._arrays[key] = (inputs, cache['pose3d'].astype(np.float32), cache)
     return self._arrays[key]
 
+  def _rotations(self, cache):
+    """The ray-aligned frames of a cache's examples [N, 3, 3], or None for
+    --regressor_frame=camera."""
+    if self.cfg.regressor_frame != 'ray':
+      return None
+    if 'crop_box' not in cache:
+      raise trainer.PhaseError(
+          f'{self.name} predicts in the ray-aligned frame, but the {self.features} cache '
+          'holds no crop boxes and intrinsics (made by an older version): run python -m '
+          f'fbi3d.train --phase={self.features} again.')
+    return geometry.ray_rotations(cache['crop_box'], cache['intrinsics'])
+
+  def fit_targets(self, split):
+    """(inputs, targets) the network is fitted to: targets in its output frame."""
+    inputs, targets, cache = self.arrays(split)
+    rotations = self._rotations(cache)
+    if rotations is not None:
+      targets = geometry.to_ray_frame(targets, rotations).astype(np.float32)
+    return inputs, targets
+
+  def predict(self, network, inputs, cache):
+    """Camera-frame 3D [N, 17, 3] (mm, root-relative) of the network on `inputs`, the
+    rows of `cache` (rotated back from the ray-aligned frame where it predicts there)."""
+    pred = network(inputs, training=False).numpy().astype(np.float64)
+    rotations = self._rotations(cache)
+    return pred if rotations is None else geometry.from_ray_frame(pred, rotations)
+
   def build_network(self):
     dim = sum(INPUT_SIZES[k] for k in self.inputs)
     return regressor_lib.build_regressor(dim, hidden=self.cfg.regressor_units,
@@ -72,7 +105,7 @@ class RegressorTask(trainer.ImagePhase):
                                          name=self.name)
 
   def load_predecessors(self, network):
-    inputs, targets, _ = self.arrays('train')
+    inputs, targets = self.fit_targets('train')
     regressor_lib.set_normalisation(network, *regressor_lib.normalisation_stats(inputs, targets))
 
   def steps_per_epoch(self, manifest):
@@ -94,7 +127,7 @@ class RegressorTask(trainer.ImagePhase):
 
   def train_data(self, manifest, seed):
     del manifest
-    inputs, targets, _ = self.arrays('train')
+    inputs, targets = self.fit_targets('train')
     ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
     ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True).repeat()
     noise = self.cfg.gt2d_noise_px if self.cfg.regressor_2d == 'gt' else 0.0
@@ -110,7 +143,7 @@ class RegressorTask(trainer.ImagePhase):
   def val_data(self, manifest):
     if not self.cfg.val_steps or 'val' not in manifest['splits']:
       return None
-    inputs, targets, _ = self.arrays('val')
+    inputs, targets = self.fit_targets('val')
     if not len(inputs):
       return None
     return tf.data.Dataset.from_tensor_slices((inputs, targets)).repeat().batch(
@@ -119,7 +152,7 @@ class RegressorTask(trainer.ImagePhase):
   def evaluate(self, network, cfg, manifest):
     threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
     inputs, targets, cache = self.arrays(cfg.eval_split)
-    pred = network(inputs, training=False).numpy()
+    pred = self.predict(network, inputs, cache)
     err = metrics_lib.mpjpe_per_example(pred, targets)
     pa = metrics_lib.pa_mpjpe_per_example(pred, targets)
     implied, implied_per_bone = fbi_lib.fbi_accuracy(
