@@ -48,6 +48,20 @@ NUM_FBI_BONES = skeleton.NUM_FBI_BONES
 OUTPUTS = ('pose3d', 'pose2d', 'pose2d_confidence', 'fbi', 'coarse3d')
 
 
+class _Untracked:
+  """Holds a Keras model without making it part of a tf.Module's saved object graph;
+  calling it calls the model."""
+
+  def __init__(self, model):
+    self.model = model
+
+  def __call__(self, *args, **kwargs):
+    return self.model(*args, **kwargs)
+
+  def __getattr__(self, name):
+    return getattr(self.model, name)
+
+
 class PoseModel(tf.Module):
   """The trained networks of a run and the inference functions over them."""
 
@@ -72,7 +86,7 @@ class PoseModel(tf.Module):
     self._build(configs, generator_name)
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
                        ('base', self.base_net), ('refine', self.refine_net)):
-      self.checkpoints[phase] = trainer.restore_network(net, configs[phase], phase)
+      self.checkpoints[phase] = trainer.restore_network(net.model, configs[phase], phase)
 
   @classmethod
   def untrained(cls, cfg):
@@ -96,13 +110,20 @@ class PoseModel(tf.Module):
     previous = tf.keras.mixed_precision.global_policy()
     tf.keras.mixed_precision.set_global_policy('float32')
     try:
-      self.pose2d_net = pose2d_phase.Pose2DTask(configs['pose2d']).build_network()
-      self.generator_net = generator_phase.GeneratorTask(configs[generator_name]).build_network()
-      self.base_net = regressor_phase.RegressorTask(configs['base'], 'base').build_network()
-      self.refine_net = regressor_phase.RegressorTask(configs['refine'],
-                                                      'refine').build_network()
+      nets = dict(
+          pose2d_net=pose2d_phase.Pose2DTask(configs['pose2d']).build_network(),
+          generator_net=generator_phase.GeneratorTask(configs[generator_name]).build_network(),
+          base_net=regressor_phase.RegressorTask(configs['base'], 'base').build_network(),
+          refine_net=regressor_phase.RegressorTask(configs['refine'],
+                                                   'refine').build_network())
     finally:
       tf.keras.mixed_precision.set_global_policy(previous)
+    # The Keras models are not tracked by this module, their variables are: saving then
+    # traces only the signatures, not every Keras layer's own call functions (which
+    # took most of an export's minute and nothing here uses).
+    for name, net in nets.items():
+      setattr(self, name, _Untracked(net))
+    self.network_variables = [v for net in nets.values() for v in net.variables]
     heatmaps = pose2d_phase.final_heatmaps(self.pose2d_net.output)
     if heatmaps.shape[-1] != NUM_JOINTS or self.generator_net.output['fbi'].shape[1:] != (
         NUM_FBI_BONES, fbi_lib.NUM_CLASSES):
