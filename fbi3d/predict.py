@@ -32,7 +32,8 @@ flags.DEFINE_enum('detector', 'estimator', ['estimator', 'mediapipe'],
                   'Without --bbox or --keypoints2d: the model\'s own 2D estimator on the '
                   'centred square of the picture, or MediaPipe (pip install fbi3d[mediapipe]).')
 flags.DEFINE_float('min_confidence', prediction.MIN_CONFIDENCE, 'With the estimator: the '
-                   'mean joint confidence (heatmap peak) below which no person is found.')
+                   'mean joint confidence (fbi3d/prediction.py says what it is) below which no '
+                   'person is found.')
 flags.DEFINE_integer('batch_size', 16, 'Pictures per batch.', lower_bound=1)
 flags.mark_flags_as_required(['export_dir', 'out'])
 

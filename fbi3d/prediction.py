@@ -36,13 +36,15 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # its side on each side (the converter's default, so crops look like the training ones).
 MARGIN = 0.2
 # "No detectable person" with the project's own 2D estimator: the mean of the 17 joints'
-# heatmap peaks on the whole picture is below this (targets peak at 1 on a joint). At
-# quickstart scale the peaks separate people from empty pictures poorly: crops around
-# the synthetic test people score a median of 0.33 (5th percentile 0.21), whole synthetic
-# pictures 0.23 (lowest 0.12), windows of their backgrounds 0.21 and noise about 0.25,
-# but a black picture 0.07. So 0.1 only turns away pictures with nothing person-like in
-# them; give --bbox or --keypoints2d where the crop matters.
-MIN_CONFIDENCE = 0.1
+# confidences on the whole picture is below this. The quickstart estimator is trained
+# with the integral loss, and a joint's confidence is the probability mass of the 3x3
+# heatmap cells around it (9 / 256 = 0.035 when spread evenly over a 16x16 map). Measured
+# with the quickstart export: a black or a grey picture 0.101, uniform noise 0.25, whole
+# synthetic test pictures a median of 0.28 (lowest of 20: 0.155), the astronaut photo
+# 0.27. So 0.13 turns away blank pictures but not noise; give --bbox or --keypoints2d
+# where the crop matters. (A heatmap-trained estimator's confidence is its heatmap
+# peak: blank 0.07, whole synthetic pictures as low as 0.12; use --min_confidence=0.1.)
+MIN_CONFIDENCE = 0.13
 # With given 2D keypoints, a person needs this many known joints to place the crop.
 MIN_KEYPOINTS = 6
 
