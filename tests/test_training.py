@@ -152,6 +152,20 @@ def test_command_line_reports_missing_data(tmp_path):
   assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.parametrize('flag,message', [
+    ('--disc_label_smoothing=nan', 'must be a finite number from 0.0 to 0.5'),
+    ('--disc_label_smoothing=0.7', 'must be a finite number from 0.0 to 0.5'),
+    ('--regressor_units=0', 'not a positive integer')])
+def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.train', '--phase=base', flag,
+       f'--model_dir={tmp_path / "m"}'],
+      capture_output=True, text=True, cwd=REPO, check=False, timeout=120)
+  assert proc.returncode == 1
+  assert message in proc.stderr
+  assert not os.path.exists(tmp_path / 'm')
+
+
 def _adversarial_training(tiny_run, **overrides):
   """(network, training model, its items, a batch) of an adversarial phase on a tiny run
   whose pose2d and generator phases are trained first."""

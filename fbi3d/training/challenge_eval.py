@@ -14,8 +14,11 @@ Everything is written to <model_dir>/eval/<split>/: CSV and JSON of each table,
 report.md, the figures and, when written, submission/ and submission.zip.
 
 The regressors read the features phase's cache of that split; the image models run over
-the split once each. Settings come from the phases' own results.json, never from flags
-repeated by hand; a run whose phases disagree (crop size, data set) is refused.
+the split once each. For another data set (`data_dir`), the features are first cached
+from it into <out_dir>/features_cache/ (output <model_dir>/eval/<data set>-<split>/ by
+default), and nothing in the run changes. Settings come from the phases' own
+results.json, never from flags repeated by hand; a run whose phases disagree (crop size)
+is refused.
 """
 
 import dataclasses
@@ -48,16 +51,15 @@ FBI_FIGURE_SERIES = ('FBI branch', 'most frequent class', 'implied by Base',
                      'implied by Final')
 
 
-def load_config(model_dir, data_dir=None):
+def load_config(model_dir):
   """The settings a run was trained with (from its last finished phase's results.json),
-  pointed at `model_dir` and, if given, `data_dir`. PhaseError when no phase has
-  finished."""
+  pointed at `model_dir`. PhaseError when no phase has finished."""
   for phase in ('refine', 'base', 'features', 'generator', 'pose2d'):
     try:
       cfg, _ = trainer.phase_config(model_dir, phase)
     except trainer.PhaseError:
       continue
-    return dataclasses.replace(cfg, data_dir=data_dir) if data_dir else cfg
+    return cfg
   raise trainer.PhaseError(
       f'{model_dir} holds no finished phase (no <phase>/results.json): train it first, '
       f'e.g. python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all '
@@ -65,8 +67,8 @@ def load_config(model_dir, data_dir=None):
 
 
 def check_run(cfg):
-  """Refuses a run that cannot be evaluated: a phase missing or unfinished, phases that
-  ran with other crop sizes, or a features cache made from another data set."""
+  """Refuses a run that cannot be evaluated: a phase missing or unfinished, or phases
+  that ran with other crop sizes."""
   needed = ['pose2d', 'generator', cfg.features_generator, 'features', 'base', 'refine']
   results = {p: trainer.read_results(cfg, p) for p in dict.fromkeys(needed)}
   missing = [p for p, r in results.items() if not (r and r.get('finished'))]

@@ -6,6 +6,7 @@ name as a prefix.
 """
 
 import dataclasses
+import math
 from typing import Tuple
 
 from absl import flags
@@ -186,6 +187,13 @@ CHOICES = {
 
 NOT_FLAGS = ('features_root',)
 
+# Settings with a range of sense: (lowest, highest), both included; a float outside it,
+# or not finite, is refused when the flags are parsed.
+BOUNDS = {
+    'regressor_units': (1, None),
+    'disc_label_smoothing': (0.0, 0.5),
+}
+
 
 def define_flags():
   """Defines one absl flag per Config field (call once, in the entry point)."""
@@ -199,9 +207,16 @@ def define_flags():
     elif isinstance(default, bool):
       flags.DEFINE_boolean(field.name, default, help_text)
     elif isinstance(default, int):
-      flags.DEFINE_integer(field.name, default, help_text, lower_bound=0)
+      low, high = BOUNDS.get(field.name, (0, None))
+      flags.DEFINE_integer(field.name, default, help_text, lower_bound=low,
+                           upper_bound=high)
     elif isinstance(default, float):
       flags.DEFINE_float(field.name, default, help_text)
+      if field.name in BOUNDS:
+        low, high = BOUNDS[field.name]
+        flags.register_validator(
+            field.name, lambda v, low=low, high=high: math.isfinite(v) and low <= v <= high,
+            message=f'--{field.name} must be a finite number from {low} to {high}.')
     elif isinstance(default, tuple):
       flags.DEFINE_list(field.name, [str(v) for v in default], help_text)
     else:
