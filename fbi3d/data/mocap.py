@@ -642,12 +642,6 @@ def load_clip(path, unit_mm=None, frame_rate=None, source_up='y'):
   ext = os.path.splitext(path)[1].lower()
   if ext == '.bvh':
     clip = read_bvh(path, 1.0 if unit_mm is None else unit_mm, source_up)
-    if unit_mm is None:
-      try:
-        key = find_joint_map(clip.joint_names, 'bvh')
-      except MocapError:
-        key = None   # to_h36m says so; the clip itself is still readable
-      clip.positions *= BVH_UNITS_MM.get(key, CMU_UNIT_MM)
   elif ext == '.amc':
     asf_path = asf_for_amc(path)
     if asf_path is None:
@@ -659,8 +653,11 @@ def load_clip(path, unit_mm=None, frame_rate=None, source_up='y'):
   try:
     key = find_joint_map(clip.joint_names, clip_format(clip))
   except MocapError:
-    return clip
-  check_units(clip, to_h36m(clip, key))
+    key = None   # to_h36m says so; the clip itself is still readable
+  if ext == '.bvh' and unit_mm is None:
+    clip.positions *= BVH_UNITS_MM.get(key, CMU_UNIT_MM)
+  if key is not None:
+    check_units(clip, to_h36m(clip, key))
   return clip
 
 
@@ -820,8 +817,8 @@ def find_joint_map(joint_names, fmt=None):
 def check_units(clip, poses):
   """Raises MocapError when the mean femur of 17-joint `poses` [F, 17, 3] (mm) is outside
   FEMUR_RANGE_MM: the file's length unit is not the one assumed."""
-  femur = np.mean([np.linalg.norm(poses[:, k] - poses[:, h], axis=-1).mean()
-                   for h, k in ((1, 2), (4, 5))])
+  femurs = [i for i, bone in enumerate(skeleton.BONES) if bone in ((1, 2), (4, 5))]
+  femur = bone_lengths(poses)[:, femurs].mean()
   low, high = FEMUR_RANGE_MM
   if not low <= femur <= high:
     raise MocapError(f'{clip.source}: the femur is {femur:.0f} mm long, outside '

@@ -240,7 +240,8 @@ def from_flags(flag_values=flags.FLAGS):
 
 
 # What a run saved before a setting existed ran with (its default may differ now).
-SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024}
+SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
+                'regressor_frame': 'camera'}
 
 
 def from_dict(values, **overrides):

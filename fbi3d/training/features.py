@@ -12,7 +12,6 @@ The ablation without adversarial fine-tuning reads a second cache, made the same
 from the generator phase's weights, in <model_dir>/features_noadv/.
 """
 
-import json
 import os
 import time
 
@@ -20,7 +19,6 @@ import numpy as np
 
 from fbi3d import fbi as fbi_lib
 from fbi3d import metrics as metrics_lib
-from fbi3d import report
 from fbi3d.training import evaluation
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
@@ -46,11 +44,7 @@ def cache_path(cfg, split, phase='features'):
 
 def read_results(cfg, phase='features'):
   """The results.json of a features phase (in cache_dir), or None."""
-  path = os.path.join(cache_dir(cfg, phase), trainer.RESULTS_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return trainer.read_results(cfg, phase, cache_dir(cfg, phase))
 
 
 def load(cfg, split, phase='features'):
@@ -135,7 +129,7 @@ class FeaturesTask:
       metrics[split] = entry
     results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
                    seconds=round(time.time() - start, 1), metrics=metrics)
-    report.write_json(results, os.path.join(cache_dir(c, self.name), trainer.RESULTS_FILE))
+    trainer.write_results(c, self.name, results, cache_dir(c, self.name))
     log(f'{self.name}: ' + '; '.join(
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')

@@ -33,8 +33,9 @@ def phase_dir(cfg, phase):
   return os.path.join(cfg.model_dir, phase)
 
 
-def read_results(cfg, phase):
-  path = os.path.join(phase_dir(cfg, phase), RESULTS_FILE)
+def read_results(cfg, phase, directory=None):
+  """A phase's results.json (in `directory`, default its phase folder), or None."""
+  path = os.path.join(directory or phase_dir(cfg, phase), RESULTS_FILE)
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -318,8 +319,8 @@ def restore_network(network, cfg, phase):
   return path
 
 
-def write_results(cfg, phase, results):
-  _write_json(os.path.join(phase_dir(cfg, phase), RESULTS_FILE), results)
+def write_results(cfg, phase, results, directory=None):
+  _write_json(os.path.join(directory or phase_dir(cfg, phase), RESULTS_FILE), results)
 
 
 def run_phase(task, cfg, log=print, extra_callbacks=()):
