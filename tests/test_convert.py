@@ -338,6 +338,101 @@ def test_changed_plan_needs_overwrite(tmp_path):
   assert manifest['skipped_by_reason'] == {'degenerate pose': 1}
 
 
+def test_an_edit_that_keeps_the_file_size_is_noticed(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 5),))
+  run(root, out)
+  path = os.path.join(root, 'Train/POSE/00002.csv')
+  with open(path) as f:
+    text = f.read()
+  first = text.split(',')[0]
+  digit = '2' if first[-1] != '2' else '3'
+  edited = text.replace(first, first[:-1] + digit, 1)        # one digit: the same size
+  assert len(edited) == len(text) and edited != text
+  # Touched but unchanged (a copy, a checkout): the same content, nothing to redo.
+  os.utime(path, ns=(1, 1))
+  lines = []
+  run(root, out, log=lines.append)
+  assert any('resuming: 2 of 2' in ln for ln in lines)
+  with open(path, 'w') as f:
+    f.write(edited)
+  with pytest.raises(convert.ConversionError, match='train-00000-of-00002.tfrecord from a '
+                     'different conversion \\(its input files changed\\); use a new '
+                     '--output_dir or pass --overwrite'):
+    run(root, out)
+
+
+def test_shards_of_the_first_sidecar_version_are_kept_with_a_note(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 5),))
+  first = run(root, out)
+  for name in os.listdir(os.path.join(out, '.parts')):
+    if name.endswith('.tfrecord.json'):
+      path = os.path.join(out, '.parts', name)
+      with open(path) as f:
+        sidecar = json.load(f)
+      chunk = [it for it in convert._plan_split(root, 'Train', convert._SideFiles(), False)[0]
+               if it['id'] in sidecar['planned_ids']]
+      sidecar.update(version=1, input_digest=convert._input_digest(chunk))
+      with open(path, 'w') as f:
+        json.dump(sidecar, f)
+  lines = []
+  assert run(root, out, log=lines.append) == first
+  assert any('2 shards were converted by an earlier version that fingerprinted input names '
+             'and sizes only' in ln for ln in lines)
+
+
+def test_a_second_conversion_into_the_same_folder_is_refused(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 2),))
+  os.makedirs(os.path.join(out, '.parts'))
+  lock = os.path.join(out, '.parts', convert.LOCK)
+  other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+  try:
+    with open(lock, 'w') as f:
+      f.write(str(other.pid))
+    with pytest.raises(convert.ConversionError,
+                       match=f'is being converted by process {other.pid} \\(lock '):
+      run(root, out)
+    assert not os.path.exists(os.path.join(out, convert.MANIFEST))
+  finally:
+    other.kill()
+    other.wait()
+  # Its process gone, the lock is taken over; released at the end.
+  lines = []
+  run(root, out, log=lines.append)
+  assert any(f'taking over the lock {lock} of process {other.pid}' in ln for ln in lines)
+  assert not os.path.exists(lock)
+
+
+def test_ids_that_differ_only_in_padding_are_one_example(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 3),))
+  # 00002's image renamed 2.jpg still pairs with POSE/00002.csv and META's row 00002 ...
+  os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/2.jpg'))
+  # ... and a second image 3.png beside 00003.jpg is a duplicate, skipped and counted.
+  cv2.imwrite(os.path.join(root, 'Train/IMG/3.png'), np.zeros((64, 64, 3), np.uint8))
+  manifest = run(root, out)
+  ids = [e[schema.SOURCE_ID].decode() for e in read_records(out, manifest, 'train')]
+  assert ids == ['00001', '00002']
+  assert manifest['skipped_by_reason'] == {'duplicate id': 1}
+  with pytest.raises(convert.ConversionError, match='Train/00003: duplicate id: more than '
+                     'one image for 00003: .*00003.jpg, .*3.png'):
+    run(root, str(tmp_path / 'strict'), strict=True)
+
+
+def test_a_png_named_jpg_is_read_by_its_content(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 2),))
+  path = os.path.join(root, 'Train/IMG/00001.jpg')
+  image = cv2.imread(path)
+  cv2.imwrite(path + '.png', image)
+  os.replace(path + '.png', path)
+  manifest = run(root, out)
+  assert manifest['splits']['train']['num_examples'] == 2
+  assert manifest['skipped_by_reason'] == {}
+
+
 def test_whole_image_crop_without_2d(tmp_path):
   root = str(tmp_path / 'in')
   make_layout(root, counts=(('Train', 3),), meta=False, size=(48, 64))
@@ -414,7 +509,8 @@ def test_strict_with_two_workers_keeps_shards_before_the_bad_one(tmp_path):
   assert sorted(os.listdir(out)) == [
       '.parts', 'train-00000-of-00006.tfrecord', 'train-00001-of-00006.tfrecord']
   assert sorted(os.listdir(os.path.join(out, '.parts'))) == [
-      'train-00000-of-00006.tfrecord.json', 'train-00001-of-00006.tfrecord.json']
+      convert.HASHES, 'train-00000-of-00006.tfrecord.json',
+      'train-00001-of-00006.tfrecord.json']
 
 
 WORKER_PROBE = """
@@ -506,6 +602,10 @@ def test_fatal_errors(tmp_path):
   manifest = run(tmp_path / 'in', tmp_path / 'out', splits='Train,Val', log=lines.append)
   assert list(manifest['splits']) == ['train']
   assert any('warning: split Val not found' in ln for ln in lines)
+  (tmp_path / 'a_file').write_text('')
+  with pytest.raises(convert.ConversionError, match=r'--output_dir .*a_file is a file; give a '
+                     r'folder \(it is made if missing\)\.'):
+    run(tmp_path / 'in', tmp_path / 'a_file')
 
 
 def test_command_line(tmp_path):

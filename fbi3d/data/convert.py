@@ -47,7 +47,10 @@ from fbi3d.data import schema
 PARTS_DIR = '.parts'
 MANIFEST = 'manifest.json'
 TMP_SUFFIX = '.tmp'
-SIDECAR_VERSION = 1
+# 2: the input fingerprint covers file content (version 1: names and sizes).
+SIDECAR_VERSION = 2
+HASHES = 'input_hashes.json'
+LOCK = 'LOCK'
 SHARD_PATTERN = re.compile(r'^(train|val|test)-(\d{5})-of-(\d{5})\.tfrecord$')
 # Items a worker process prepares at a time, and the parts handed out per worker ahead
 # of the one written next (this bounds the prepared crops held in memory).
@@ -261,11 +264,13 @@ def _read_split_meta(split_path):
       kinded[rid] = f'{NAN_2D}: {reason}'
     else:
       kinded[rid] = f'{BAD_META}: {reason}'
-  return records, kinded
+  return _canonical_keys(records, kinded, path)
 
 
 def _list_stems(folder, extensions):
-  """Maps file stem -> sorted list of file names in `folder` with one of `extensions`."""
+  """Maps id -> sorted list of the file names in `folder` with one of `extensions` whose
+  stem is that id; numeric stems are one id however they are padded (9, 0009 and 00009
+  are all 00009)."""
   stems = {}
   if not os.path.isdir(folder):
     return stems
@@ -273,8 +278,26 @@ def _list_stems(folder, extensions):
     stem, ext = os.path.splitext(name)
     if name.startswith('.') or ext.lower() not in extensions:
       continue
-    stems.setdefault(stem, []).append(name)
+    stems.setdefault(_canonical_id(stem), []).append(name)
   return {k: sorted(v) for k, v in stems.items()}
+
+
+def _canonical_keys(records, kinded, path):
+  """META.csv's records and problems keyed by canonical id (see _list_stems); rows
+  whose ids differ only in padding are duplicates."""
+  rows = {}
+  for rid in list(records) + [k for k in kinded if k not in records]:
+    rows.setdefault(_canonical_id(rid), []).append(rid)
+  out, out_problems = {}, {}
+  for key, rids in rows.items():
+    if len(rids) > 1:
+      out_problems[key] = (f'{DUPLICATE_ID}: {path} has more than one row for {key} '
+                           f'(ids {", ".join(rids)})')
+    elif rids[0] in kinded:
+      out_problems[key] = kinded[rids[0]]
+    else:
+      out[key] = records[rids[0]]
+  return out, out_problems
 
 
 def _plan_split(input_dir, split, side, strict):
@@ -350,13 +373,103 @@ def _file_size(path):
     return -1
 
 
-def _input_digest(items):
-  """A fingerprint of a shard's inputs (file names, sizes and side data)."""
+class _ContentHashes:
+  """Content hashes (blake2b) of input files, remembered in <output>/.parts/HASHES with
+  each file's size and modification time: a file whose size and time are unchanged since
+  it was hashed is not read again; any other is."""
+
+  def __init__(self, input_dir, output_dir):
+    self.input_dir = input_dir
+    self.path = os.path.join(output_dir, PARTS_DIR, HASHES)
+    try:
+      with open(self.path) as f:
+        self.known = json.load(f)
+    except (OSError, ValueError):
+      self.known = {}
+    self.seen = {}
+
+  def __call__(self, rel):
+    if rel is None:
+      return None
+    path = os.path.join(self.input_dir, rel)
+    try:
+      st = os.stat(path)
+    except OSError:
+      return None
+    stamp = [st.st_size, st.st_mtime_ns]
+    known = self.known.get(rel)
+    if known and known[:2] == stamp:
+      self.seen[rel] = known
+      return known[2]
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, 'rb') as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
+    self.seen[rel] = stamp + [digest.hexdigest()]
+    return self.seen[rel][2]
+
+  def save(self):
+    _write_json_atomic(self.path, self.seen)
+
+
+def _input_digest(items, content=None):
+  """A fingerprint of a shard's inputs: file names, sizes and side data, and with
+  `content` (a _ContentHashes) the content of every image and POSE file. Without it, the
+  fingerprint of sidecar version 1 (names and sizes only)."""
   fields = [[it['id'], it['image_rel'], it['image_bytes'], it['pose_rel'], it['pose_bytes'],
              it['joints2d'], it['box'], it['action'], it['subject'], it['intrinsics'],
-             reason_kind(it['problem']) if it['problem'] else None] for it in items]
+             reason_kind(it['problem']) if it['problem'] else None]
+            + ([content(it['image_rel']), content(it['pose_rel'])] if content else [])
+            for it in items]
   text = json.dumps(fields, sort_keys=True, default=str)
   return hashlib.sha1(text.encode('utf-8')).hexdigest()
+
+
+class _Lock:
+  """<output>/.parts/LOCK while a conversion runs: another conversion into the same folder
+  is refused with the process id that holds it; a lock whose process has died is taken
+  over."""
+
+  def __init__(self, output_dir, log):
+    self.path = os.path.join(output_dir, PARTS_DIR, LOCK)
+    for _ in range(2):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        holder = self._holder()
+        if holder is not None and _alive(holder):
+          raise ConversionError(
+              f'{output_dir} is being converted by process {holder} (lock {self.path}); '
+              'wait for it to finish, or use another --output_dir. If no such conversion '
+              f'runs, remove {self.path}.') from None
+        log(f'taking over the lock {self.path} of process {holder}, which no longer runs')
+        os.remove(self.path)
+        continue
+      with os.fdopen(fd, 'w') as f:
+        f.write(str(os.getpid()))
+      return
+    raise ConversionError(f'could not take the lock {self.path}; remove it and run again.')
+
+  def _holder(self):
+    try:
+      with open(self.path) as f:
+        return int(f.read().strip())
+    except (OSError, ValueError):
+      return None
+
+  def release(self):
+    if self._holder() == os.getpid():
+      os.remove(self.path)
+
+
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -642,8 +755,11 @@ def _check_existing(output_dir, tasks, run_splits, settings):
                              _settings_diff(sidecar.get('settings'), settings))
       if sidecar.get('planned_ids') != [it['id'] for it in task['items']]:
         raise _plan_mismatch(output_dir, task['shard'], 'its planned ids differ')
-      if sidecar.get('input_digest') != task['input_digest']:
+      legacy = sidecar.get('version', 1) < SIDECAR_VERSION
+      if sidecar.get('input_digest') != task['legacy_digest' if legacy else 'input_digest']:
         raise _plan_mismatch(output_dir, task['shard'], 'its input files changed')
+      if legacy:
+        task['legacy'] = True
       if os.path.exists(os.path.join(output_dir, task['shard'])):
         done[task['shard']] = sidecar
         continue
@@ -678,6 +794,7 @@ def _split_summary(parts):
     counts = sum(np.asarray(p['fbi_counts'], np.float64) for p in parts)
     balance = (counts / num).tolist()
   return dict(shards=[p['shard'] for p in parts], num_examples=num,
+              shard_examples=[p['num_written'] for p in parts],
               num_skipped=sum(p['num_skipped'] for p in parts), has_pose3d=has_pose3d,
               crop_modes=crop_modes, action_histogram=histogram,
               fbi_class_balance=balance)
@@ -833,6 +950,9 @@ def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margi
   _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality, fbi_threshold_deg)
   if not os.path.isdir(input_dir):
     raise ConversionError(f'--input_dir {input_dir}: no such folder')
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise ConversionError(f'--output_dir {output_dir} is a file; give a folder (it is made '
+                          'if missing).')
   run_splits = _resolve_splits(input_dir, splits, log)
   # Worker processes start while the plan is made; unused, they exit when closed.
   pool = _WorkerPool(workers) if workers > 1 else None
@@ -857,6 +977,19 @@ def _convert(input_dir, output_dir, pool, run_splits, crop_size, margin, shard_s
                   margin=float(margin), shard_size=int(shard_size),
                   fbi_threshold_deg=float(fbi_threshold_deg),
                   jpeg_quality=int(jpeg_quality))
+  os.makedirs(os.path.join(output_dir, PARTS_DIR), exist_ok=True)
+  lock = _Lock(output_dir, log)
+  try:
+    return _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
+                           overwrite, side, settings, log)
+  finally:
+    lock.release()
+
+
+def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict, overwrite,
+                    side, settings, log):
+  """_convert() while holding the output folder's lock."""
+  content = _ContentHashes(input_dir, output_dir)
   tasks, plan_notes, matched = [], list(side.notes), set()
   for split in run_splits:
     items, has_pose, notes = _plan_split(input_dir, split, side, strict)
@@ -868,18 +1001,24 @@ def _convert(input_dir, output_dir, pool, run_splits, crop_size, margin, shard_s
       tasks.append(dict(
           split=split, index=k, num_shards=num_shards,
           shard=shard_name(split, k, num_shards), items=chunk, strict=bool(strict),
-          plan_settings=settings, input_digest=_input_digest(chunk),
+          plan_settings=settings, input_digest=_input_digest(chunk, content),
+          legacy_digest=_input_digest(chunk),
           settings=dict(settings, has_pose=has_pose)))
   plan_notes.extend(side.unmatched_notes(matched))
 
-  os.makedirs(os.path.join(output_dir, PARTS_DIR), exist_ok=True)
   _remove_temporaries(output_dir)
   if overwrite:
     _remove_outputs(output_dir, log)
+  content.save()
   done, todo, kept = _check_existing(
       output_dir, tasks, {s.lower() for s in run_splits}, settings)
   if done:
     log(f'resuming: {len(done)} of {len(tasks)} shards already converted')
+  legacy = sum(1 for t in tasks if t.get('legacy'))
+  if legacy:
+    log(f'{legacy} shards were converted by an earlier version that fingerprinted input '
+        'names and sizes only; their content is not checked: pass --overwrite to convert '
+        'them again')
   if kept:
     log(f'keeping {len(kept)} shards of splits not in this run')
   skipped_before = sum(s['num_skipped'] for s in done.values())

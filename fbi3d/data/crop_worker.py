@@ -58,7 +58,8 @@ def read_image(path):
     raise BadItem(CORRUPT_IMAGE, f'{path}: cannot read: {e.strerror}') from None
   if not data:
     raise BadItem(CORRUPT_IMAGE, f'{path}: empty file')
-  if path.lower().endswith(('.jpg', '.jpeg')) and b'\xff\xd9' not in data[-64:]:
+  # By content, not by name: a PNG named .jpg is a PNG.
+  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
     raise BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
   image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
   if image is None or image.size == 0:
