@@ -16,7 +16,9 @@ import sys
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
+from fbi3d.data import pipeline
 from fbi3d.training import config
 from fbi3d.training import phases
 from fbi3d.training import trainer
@@ -37,7 +39,11 @@ def main(argv):
     names = list(phases.PHASES) if flags.FLAGS.phase == phases.ALL else [flags.FLAGS.phase]
     for name in names:
       trainer.run_phase(phases.make_task(name, cfg), cfg)
-  except (trainer.PhaseError, ValueError, FileNotFoundError) as e:
+  except tf.errors.DataLossError as e:
+    print(f'fbi3d.train: error: {pipeline.explain_data_loss(cfg.data_dir, e)}',
+          file=sys.stderr)
+    sys.exit(1)
+  except (trainer.PhaseError, ValueError, OSError) as e:
     print(f'fbi3d.train: error: {e}', file=sys.stderr)
     sys.exit(1)
 

@@ -1,5 +1,7 @@
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import tensorflow as tf
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
 from fbi3d.training import phases
+from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +69,11 @@ def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   results = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
   folder = os.path.join(model_dir, 'pose2d')
   assert results['finished'] and results['optimizer_steps'] == 2
-  assert os.path.exists(results['checkpoint'] + '.index')
+  # Named relative to the phase folder, with the content hash of its index file.
+  assert results['checkpoint'] == 'checkpoints/ckpt-1'
+  assert os.path.exists(os.path.join(folder, 'checkpoints', 'ckpt-1.index'))
+  assert results['checkpoint_sha256'] == trainer.checkpoint_sha256(
+      os.path.join(folder, 'checkpoints', 'ckpt-1'))
   saved = json.load(open(os.path.join(folder, 'flags.json')))
   assert saved['architecture']['hg_channels'] == 8
   assert os.listdir(os.path.join(folder, 'logs'))
@@ -100,7 +107,7 @@ def test_kill_and_resume_continues_from_saved_epoch_and_step(tiny_run):
   results = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=messages.append)
   assert any('resuming' in m and '(epoch 1, optimizer step 2)' in m for m in messages)
   assert results['optimizer_steps'] == 4
-  assert results['checkpoint'].endswith('ckpt-2')
+  assert results['checkpoint'] == 'checkpoints/ckpt-2'
   # Finished: running again trains nothing and returns the same results.
   again = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=messages.append)
   assert again['optimizer_steps'] == 4
@@ -155,7 +162,13 @@ def test_command_line_reports_missing_data(tmp_path):
 @pytest.mark.parametrize('flag,message', [
     ('--disc_label_smoothing=nan', 'must be a finite number from 0.0 to 0.5'),
     ('--disc_label_smoothing=0.7', 'must be a finite number from 0.0 to 0.5'),
-    ('--regressor_units=0', 'not a positive integer')])
+    ('--regressor_units=0', 'not a positive integer'),
+    ('--pose2d_learning_rate=nan', '--pose2d_learning_rate must be a finite number above 0.0'),
+    ('--regressor_learning_rate=-1', '--regressor_learning_rate must be a finite number above'),
+    ('--batch_size=0', 'not a positive integer'),
+    ('--hg_stacks=0', 'not a positive integer'),
+    ('--base_epochs=0', 'not a positive integer'),
+    ('--fbi_weight=inf', '--fbi_weight must be a finite number from 0.0 up')])
 def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
   proc = subprocess.run(
       [sys.executable, '-m', 'fbi3d.train', '--phase=base', flag,
@@ -242,3 +255,152 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   messages = []
   trainer.run_phase(phases.make_task('features', cfg), cfg, log=messages.append)
   assert 'features: cache in' in messages[-1]
+
+
+def test_run_phase_refuses_settings_out_of_range(tiny_run):
+  data_dir, model_dir = tiny_run
+  cfg = tiny_config(data_dir, model_dir, pose2d_learning_rate=float('nan'), batch_size=0)
+  with pytest.raises(ValueError, match=r'--batch_size=0 must be an integer from 1 up; '
+                     r'--pose2d_learning_rate=nan must be a finite number above 0.0\.'):
+    trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+  assert not os.path.exists(model_dir)
+  open(model_dir, 'w').close()
+  cfg = tiny_config(data_dir, model_dir)
+  with pytest.raises(trainer.PhaseError, match=r'--model_dir=.* is a file; give a folder'):
+    trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+
+
+def _weights(cfg, phase):
+  """The variables of a phase's network as restored from its finished checkpoint."""
+  network = phases.make_task(phase, cfg).build_network()
+  trainer.restore_network(network, cfg, phase)
+  return [v.numpy() for v in network.variables]
+
+
+class _NaNFromStep(pose2d_phase.Pose2DTask):
+  """The 2D estimator's task whose loss turns NaN from its `step`-th training batch."""
+
+  def __init__(self, cfg, step):
+    super().__init__(cfg)
+    self.step = step
+    self.calls = tf.Variable(0, trainable=False)
+
+  def losses(self, outputs, batch):
+    count = self.calls.assign_add(1)
+    factor = tf.where(count >= self.step, float('nan'), 1.0)
+    return {k: v * factor for k, v in super().losses(outputs, batch).items()}
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_run):
+  data_dir, model_dir = tiny_run
+  cfg = tiny_config(data_dir, model_dir, pose2d_epochs=3)
+  # Two steps per epoch: epoch 1 is finite, the first step of epoch 2 is not.
+  with pytest.raises(trainer.PhaseError,
+                     match=r'phase pose2d: non-finite integral_loss, loss at epoch 2, step 1\. '
+                           r'Training stopped; the last good checkpoint \(.*ckpt-1\) is kept'):
+    trainer.run_phase(_NaNFromStep(cfg, 3), cfg, log=_quiet)
+  folder = os.path.join(model_dir, 'pose2d')
+  assert trainer.read_results(cfg, 'pose2d') is None
+  assert sorted(f for f in os.listdir(os.path.join(folder, 'checkpoints'))
+                if f.endswith('.index')) == ['ckpt-1.index']
+  network = phases.make_task('pose2d', cfg).build_network()
+  tf.train.Checkpoint(network=network).restore(
+      os.path.join(folder, 'checkpoints', 'ckpt-1')).expect_partial()
+  assert trainer.count_non_finite(network.variables) == 0
+  # The same command resumes from that checkpoint.
+  messages = []
+  results = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=messages.append)
+  assert any('(epoch 1, optimizer step 2)' in m for m in messages)
+  assert results['optimizer_steps'] == 6
+
+
+@pytest.mark.slow
+def test_no_phase_starts_on_weights_that_are_not_finite(tiny_run):
+  data_dir, model_dir = tiny_run
+  cfg = tiny_config(data_dir, model_dir)
+  trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+  network = phases.make_task('pose2d', cfg).build_network()
+  path = trainer.restore_network(network, cfg, 'pose2d')
+  network.trainable_variables[0].assign(np.full(network.trainable_variables[0].shape,
+                                                np.nan, np.float32))
+  checkpoint = tf.train.Checkpoint(network=network)
+  checkpoint.save_counter.assign(1)      # what a phase's checkpoint holds besides
+  checkpoint.write(path)
+  results = trainer.read_results(cfg, 'pose2d')
+  results['checkpoint_sha256'] = trainer.checkpoint_sha256(path)   # as if it trained so
+  trainer.write_results(cfg, 'pose2d', results)
+  with pytest.raises(trainer.PhaseError, match=r'the pose2d checkpoint .*ckpt-1 holds NaN or '
+                     r'infinite weights \(1 of \d+ variables\)'):
+    _weights(cfg, 'pose2d')     # as every phase, evaluation and export read a predecessor
+
+
+@pytest.mark.slow
+def test_a_copied_run_reads_its_own_checkpoints(tiny_run, tmp_path):
+  data_dir, model_dir = tiny_run
+  cfg = tiny_config(data_dir, model_dir)
+  trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+  copy = str(tmp_path / 'copy')
+  shutil.copytree(model_dir, copy)
+  copy_cfg = tiny_config(data_dir, copy)
+  own = _weights(copy_cfg, 'pose2d')
+  # The original trains its pose2d again, from another seed, under the same name.
+  shutil.rmtree(os.path.join(model_dir, 'pose2d'))
+  other = tiny_config(data_dir, model_dir, seed=5)
+  trainer.run_phase(phases.make_task('pose2d', other), other, log=_quiet)
+  assert not all(np.array_equal(a, b) for a, b in zip(own, _weights(other, 'pose2d')))
+  # The copy still reads its own weights, and names them relative to itself.
+  assert all(np.array_equal(a, b) for a, b in zip(own, _weights(copy_cfg, 'pose2d')))
+  record = trainer.checkpoint_record(copy_cfg, 'pose2d')
+  assert record['path'] == os.path.join('pose2d', 'checkpoints', 'ckpt-1')
+  # Weights replaced behind the results' back are refused ...
+  for ext in ('.index', '.data-00000-of-00001'):
+    shutil.copy(os.path.join(model_dir, 'pose2d', 'checkpoints', 'ckpt-1' + ext),
+                os.path.join(copy, 'pose2d', 'checkpoints', 'ckpt-1' + ext))
+  with pytest.raises(trainer.PhaseError, match=r'the pose2d checkpoint .*copy/pose2d/'
+                     r'checkpoints/ckpt-1 changed since the phase finished'):
+    _weights(copy_cfg, 'pose2d')
+  # ... and deleted ones are not looked for in the original.
+  shutil.rmtree(os.path.join(copy, 'pose2d', 'checkpoints'))
+  with pytest.raises(trainer.PhaseError, match=r'the pose2d phase finished with checkpoint '
+                     r'ckpt-1, but .*copy/pose2d/checkpoints does not hold it'):
+    _weights(copy_cfg, 'pose2d')
+
+
+@pytest.mark.slow
+def test_same_seed_runs_and_a_resumed_run_give_identical_weights(tiny_run, tmp_path):
+  data_dir, _ = tiny_run
+  runs = {}
+  for name in ('first', 'second', 'killed'):
+    cfg = tiny_config(data_dir, str(tmp_path / name), pose2d_epochs=2)
+    extra = [_KillAfterEpoch()] if name == 'killed' else []
+    try:
+      trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet,
+                        extra_callbacks=extra)
+    except _Killed:
+      trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+    runs[name] = _weights(cfg, 'pose2d')
+  for name in ('second', 'killed'):
+    assert len(runs[name]) == len(runs['first'])
+    for a, b in zip(runs['first'], runs[name]):
+      np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_a_resumed_regressor_equals_an_uninterrupted_one(trained_run, tmp_path):
+  """Dropout and the loss's running state continue where the checkpoint left them."""
+  got = {}
+  for name in ('whole', 'killed'):
+    model_dir = str(tmp_path / name)
+    shutil.copytree(trained_run.model_dir, model_dir)
+    shutil.rmtree(os.path.join(model_dir, 'base'))
+    cfg = dataclasses.replace(trained_run, model_dir=model_dir, base_epochs=3)
+    extra = [_KillAfterEpoch()] if name == 'killed' else []
+    try:
+      trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet,
+                        extra_callbacks=extra)
+    except _Killed:
+      trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet)
+    got[name] = _weights(cfg, 'base')
+  for a, b in zip(got['whole'], got['killed']):
+    np.testing.assert_array_equal(a, b)

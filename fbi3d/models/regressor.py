@@ -30,6 +30,8 @@ rate, 1e-3 * 0.96 ** (step / 100000), continuous (not staircase), as in Martinez
 the phases that train the regressor use batches of 64 by default.
 """
 
+import random
+
 import numpy as np
 import tensorflow as tf
 
@@ -112,6 +114,42 @@ class Denormalise(layers.Layer):
     return config
 
 
+@tf.keras.saving.register_keras_serializable(package='fbi3d')
+class CountedDropout(layers.Layer):
+  """Dropout (`rate`: probability of dropping a unit) whose masks are drawn by stateless
+  ops from (seed, number of training calls so far). The count is a non-trainable weight,
+  saved with the network, so a run resumed from a checkpoint draws the masks an
+  uninterrupted run would. The seed is drawn from Python's `random` when the layer is
+  made, so `tf.keras.utils.set_random_seed` fixes it."""
+
+  def __init__(self, rate, seed=None, **kwargs):
+    super().__init__(**kwargs)
+    if not 0.0 <= rate < 1.0:
+      raise ValueError(f'dropout rate is the drop probability, in [0, 1): {rate}.')
+    self.rate = float(rate)
+    self.seed = int(random.randrange(2**31) if seed is None else seed)
+
+  def build(self, input_shape):
+    self.calls = self.add_weight(
+        name='calls', shape=(), dtype=tf.int64, initializer='zeros', trainable=False,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    super().build(input_shape)
+
+  def call(self, inputs, training=None):
+    if not training or self.rate == 0.0:
+      return tf.identity(inputs)
+    count = self.calls.assign_add(1)
+    keep = tf.random.stateless_uniform(
+        tf.shape(inputs), tf.stack([tf.constant(self.seed, tf.int64), count])) >= self.rate
+    scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
+    return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(rate=self.rate, seed=self.seed)
+    return config
+
+
 def _dense(units, max_norm, name, dtype=None):
   return layers.Dense(units, kernel_initializer='he_normal',
                       kernel_constraint=tf.keras.constraints.MaxNorm(max_norm),
@@ -122,7 +160,7 @@ def _dense_bn_relu_dropout(x, units, dropout_rate, max_norm, name):
   x = _dense(units, max_norm, f'{name}_dense')(x)
   x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f'{name}_bn')(x)
   x = layers.ReLU(name=f'{name}_relu')(x)
-  return layers.Dropout(dropout_rate, name=f'{name}_dropout')(x)
+  return CountedDropout(dropout_rate, name=f'{name}_dropout')(x)
 
 
 def build_regressor(input_dim, *, hidden=1024, blocks=2, dropout_rate=0.5, max_norm=1.0,

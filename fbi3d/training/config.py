@@ -187,12 +187,62 @@ CHOICES = {
 
 NOT_FLAGS = ('features_root',)
 
-# Settings with a range of sense: (lowest, highest), both included; a float outside it,
-# or not finite, is refused when the flags are parsed.
+# Settings with a range of sense: (lowest, highest), both included, None for no limit;
+# `POSITIVE` floats must be above their lowest. A value outside, or a float that is not
+# finite, is refused when the flags are parsed and by `check` when a phase starts.
 BOUNDS = {
-    'regressor_units': (1, None),
+    'batch_size': (1, None), 'regressor_batch_size': (1, None),
+    'keep_checkpoints': (1, None), 'image_size': (16, None),
+    'hg_stacks': (1, None), 'hg_channels': (1, None), 'hg_depth': (1, None),
+    'gen_stacks': (1, None), 'gen_channels': (1, None), 'gen_depth': (1, None),
+    'depth_bins': (2, None), 'disc_units': (1, None), 'regressor_units': (1, None),
+    'pose2d_epochs': (1, None), 'generator_epochs': (1, None),
+    'adversarial_epochs': (1, None), 'base_epochs': (1, None), 'refine_epochs': (1, None),
+    'pose2d_learning_rate': (0.0, None), 'generator_learning_rate': (0.0, None),
+    'adversarial_learning_rate': (0.0, None), 'discriminator_learning_rate': (0.0, None),
+    'regressor_learning_rate': (0.0, None),
+    'heatmap_sigma': (0.0, None), 'pck_threshold': (0.0, 1.0),
+    'depth_range_mm': (0.0, None), 'weighted_eps': (0.0, None),
+    'coarse3d_weight': (0.0, None), 'fbi_weight': (0.0, None),
+    'adversarial_weight': (0.0, None), 'weighted_max_exponent': (0.0, None),
+    'gt2d_noise_px': (0.0, None), 'regressor_dropout': (0.0, 0.95),
     'disc_label_smoothing': (0.0, 0.5),
 }
+POSITIVE = ('pose2d_learning_rate', 'generator_learning_rate', 'adversarial_learning_rate',
+            'discriminator_learning_rate', 'regressor_learning_rate', 'heatmap_sigma',
+            'pck_threshold', 'depth_range_mm', 'weighted_eps')
+
+
+def _in_range(name, value):
+  low, high = BOUNDS.get(name, (0, None))
+  if isinstance(value, float) and not math.isfinite(value):
+    return False
+  above = value > low if name in POSITIVE else value >= low
+  return above and (high is None or value <= high)
+
+
+def _range_text(name, value_type):
+  low, high = BOUNDS.get(name, (0, None))
+  kind = 'a finite number' if value_type is float else 'an integer'
+  if high is not None:
+    return f'{kind} {"above" if name in POSITIVE else "from"} {low} to {high}'
+  return f'{kind} above {low}' if name in POSITIVE else f'{kind} from {low} up'
+
+
+def check(cfg):
+  """Raises ValueError naming every setting of `cfg` outside its range of sense."""
+  wrong = []
+  for field in dataclasses.fields(Config):
+    value = getattr(cfg, field.name)
+    if field.name in NOT_FLAGS or isinstance(value, (bool, str, tuple)):
+      if isinstance(value, tuple) and any(v < 1 for v in value):
+        wrong.append(f'--{field.name}={",".join(map(str, value))} must be positive integers')
+      continue
+    if not _in_range(field.name, value):
+      wrong.append(f'--{field.name}={value} must be '
+                   f'{_range_text(field.name, type(field.default))}')
+  if wrong:
+    raise ValueError('settings out of range: ' + '; '.join(wrong) + '.')
 
 
 def define_flags():
@@ -202,6 +252,8 @@ def define_flags():
       continue
     default = field.default
     help_text = _HELP[field.name]
+    if field.name in BOUNDS:
+      help_text += f' ({_range_text(field.name, type(default))})'
     if field.name in CHOICES:
       flags.DEFINE_enum(field.name, default, CHOICES[field.name], help_text)
     elif isinstance(default, bool):
@@ -212,11 +264,9 @@ def define_flags():
                            upper_bound=high)
     elif isinstance(default, float):
       flags.DEFINE_float(field.name, default, help_text)
-      if field.name in BOUNDS:
-        low, high = BOUNDS[field.name]
-        flags.register_validator(
-            field.name, lambda v, low=low, high=high: math.isfinite(v) and low <= v <= high,
-            message=f'--{field.name} must be a finite number from {low} to {high}.')
+      flags.register_validator(
+          field.name, lambda v, name=field.name: _in_range(name, v),
+          message=f'--{field.name} must be {_range_text(field.name, float)}.')
     elif isinstance(default, tuple):
       flags.DEFINE_list(field.name, [str(v) for v in default], help_text)
     else:

@@ -72,8 +72,8 @@ class FeaturesTask:
 
   def _key(self):
     c = self.cfg
-    return dict(pose2d=trainer.read_results(c, 'pose2d')['checkpoint'],
-                generator=trainer.read_results(c, self.source)['checkpoint'],
+    return dict(pose2d=trainer.checkpoint_record(c, 'pose2d'),
+                generator=trainer.checkpoint_record(c, self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
                 image_size=c.image_size, cache_version=CACHE_VERSION)
 

@@ -125,20 +125,27 @@ class RegressorTask(trainer.ImagePhase):
   def callbacks(self, model):
     return [regression_loss.UpdateAlpha(model)]
 
-  def train_data(self, manifest, seed):
+  def train_data(self, manifest, seed, skip_steps=0):
+    """Shuffled batches of the training arrays, endless, from step `skip_steps` on; the
+    order and the 2D noise (--gt2d_noise_px) depend only on the seed and the step."""
     del manifest
     inputs, targets = self.fit_targets('train')
     ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
     ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True).repeat()
     noise = self.cfg.gt2d_noise_px if self.cfg.regressor_2d == 'gt' else 0.0
+    ds = ds.batch(self.batch_size, drop_remainder=True).enumerate()
     if noise > 0:
       mask = np.zeros(inputs.shape[1], np.float32)
       mask[:34] = noise
 
-      def add_noise(x, y):
-        return x + tf.random.normal(tf.shape(x), seed=seed) * mask, y
+      def add_noise(step, batch):
+        x, y = batch
+        key = tf.stack([tf.cast(seed, tf.int64), step])
+        return x + tf.random.stateless_normal(tf.shape(x), key) * mask, y
       ds = ds.map(add_noise)
-    return ds.batch(self.batch_size, drop_remainder=True).prefetch(2)
+    else:
+      ds = ds.map(lambda step, batch: batch)
+    return ds.skip(int(skip_steps)).prefetch(2)
 
   def val_data(self, manifest):
     if not self.cfg.val_steps or 'val' not in manifest['splits']:

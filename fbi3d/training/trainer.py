@@ -4,12 +4,21 @@ A phase writes to <model_dir>/<phase>/:
   flags.json     the settings it ran with (architecture checked on resume)
   checkpoints/   tf.train.Checkpoint of network, optimizer and epoch (last few kept)
   logs/          TensorBoard scalars (Keras) and image summaries
-  results.json   written when the phase finishes: metrics on --eval_split, checkpoint path
-A killed run started again with the same command resumes from its last checkpoint.
+  results.json   written when the phase finishes: metrics on --eval_split, and the
+                 checkpoint it measured (relative to the phase folder, with a content hash)
+A killed run started again with the same command resumes from its last checkpoint and
+then trains exactly as an uninterrupted run would: the same seed gives the same weights
+on the same machine (op determinism; shuffles, augmentation and dropout drawn from the
+seed, the epoch and the step, and dropout's generator state kept in the checkpoint).
+Training stops at the first non-finite loss or weight, keeping the last good checkpoint.
+Checkpoints are always looked up inside the run folder, so a copied or moved run uses its
+own weights, and a checkpoint that changed since its phase finished is refused.
 """
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
 import time
 
@@ -190,17 +199,51 @@ class PhaseModel(tf.keras.Model):
     return self._record(outputs, losses, total, batch)
 
 
-class _SaveEpoch(tf.keras.callbacks.Callback):
-  """Saves network, optimizer and epoch at the end of every epoch."""
+class _StopOnNonFinite(tf.keras.callbacks.Callback):
+  """Stops training at the first batch whose loss is NaN or infinite, or at the end of
+  an epoch whose weights are; `failure` then says where."""
 
-  def __init__(self, manager, epoch):
+  def __init__(self, phase, network):
+    super().__init__()
+    self.phase = phase
+    self.network = network
+    self.failure = None
+    self._epoch = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch = epoch + 1
+
+  def on_train_batch_end(self, batch, logs=None):
+    bad = sorted(k for k, v in (logs or {}).items()
+                 if 'loss' in k and not math.isfinite(float(v)))
+    if bad and self.failure is None:
+      self.failure = (f'phase {self.phase}: non-finite {", ".join(bad)} at epoch '
+                      f'{self._epoch}, step {batch + 1}')
+      self.model.stop_training = True
+
+  def on_epoch_end(self, epoch, logs=None):
+    if self.failure is None:
+      bad = count_non_finite(self.network.variables)
+      if bad:
+        self.failure = (f'phase {self.phase}: {bad} of {len(self.network.variables)} '
+                        f'variables are NaN or infinite after epoch {epoch + 1}')
+        self.model.stop_training = True
+
+
+class _SaveEpoch(tf.keras.callbacks.Callback):
+  """Saves network, optimizer and epoch at the end of every epoch whose training stayed
+  finite."""
+
+  def __init__(self, manager, epoch, guard):
     super().__init__()
     self.manager = manager
     self.epoch = epoch
+    self.guard = guard
 
   def on_epoch_end(self, epoch, logs=None):
-    self.epoch.assign(epoch + 1)
-    self.manager.save(checkpoint_number=epoch + 1)
+    if self.guard.failure is None:
+      self.epoch.assign(epoch + 1)
+      self.manager.save(checkpoint_number=epoch + 1)
 
 
 class _ImageSummaries(tf.keras.callbacks.Callback):
@@ -254,14 +297,16 @@ class ImagePhase:
     model.compile(optimizer=optimizer)
     return model, {'optimizer': optimizer}
 
-  def train_data(self, manifest, seed):
+  def train_data(self, manifest, seed, skip_steps=0):
+    """The endless training stream of `seed`, from its step `skip_steps` on (a resumed
+    run continues the stream where the checkpoint left it)."""
     del manifest
     c = self.cfg
     return pipeline.make_dataset(
         c.data_dir, 'train', c.batch_size, image_size=c.image_size, augment=c.augment,
         augmentation=pipeline.Augmentation(flip_swaps_red_blue=c.flip_swaps_red_blue),
         shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=c.heatmap_sigma,
-        seed=seed)
+        seed=seed, deterministic=True, skip_batches=skip_steps)
 
   def val_data(self, manifest):
     c = self.cfg
@@ -290,21 +335,52 @@ def phase_config(model_dir, phase):
   return config_lib.from_dict(results['config'], model_dir=model_dir), results
 
 
+def checkpoint_sha256(path):
+  """Content hash of a checkpoint: sha256 of its .index file (which holds a checksum of
+  every saved tensor), the first 16 hex digits."""
+  with tf.io.gfile.GFile(path + '.index', 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 def _checkpoint_path(cfg, phase, results):
-  """The checkpoint a phase's results.json names, found inside the phase folder when the
-  run was moved since it was written."""
-  path = results and results.get('checkpoint')
-  if path and not tf.io.gfile.exists(path + '.index'):
-    path = os.path.join(phase_dir(cfg, phase), CHECKPOINTS, os.path.basename(path))
-  if not path or not tf.io.gfile.exists(path + '.index'):
+  """The checkpoint a phase's results.json names, always inside the phase's own folder
+  (results of older versions named it by an absolute path: only its name is used)."""
+  name = results and results.get('checkpoint')
+  folder = os.path.join(phase_dir(cfg, phase), CHECKPOINTS)
+  if not name:
     raise PhaseError(f'no checkpoint of phase {phase} in {phase_dir(cfg, phase)}; '
                      f'run python -m fbi3d.train --phase={phase} first.')
+  path = os.path.join(folder, os.path.basename(name))
+  if not tf.io.gfile.exists(path + '.index'):
+    raise PhaseError(f'the {phase} phase finished with checkpoint {os.path.basename(name)}, '
+                     f'but {folder} does not hold it (deleted or not copied with the run); '
+                     f'train the phase again: python -m fbi3d.train --phase={phase} '
+                     f'--model_dir={cfg.model_dir} after removing {phase_dir(cfg, phase)}.')
+  expected = results.get('checkpoint_sha256')
+  if expected and checkpoint_sha256(path) != expected:
+    raise PhaseError(f'the {phase} checkpoint {path} changed since the phase finished '
+                     f'(content hash {checkpoint_sha256(path)}, results.json says '
+                     f'{expected}); evaluate the run that made it, or train {phase} again.')
   return path
 
 
+def checkpoint_record(cfg, phase):
+  """{'path': relative to the run folder, 'sha256': content hash} of the checkpoint a
+  finished phase is read from."""
+  path = _checkpoint_path(cfg, phase, read_results(cfg, phase))
+  return dict(path=os.path.relpath(path, cfg.model_dir), sha256=checkpoint_sha256(path))
+
+
+def count_non_finite(variables):
+  """How many of `variables` hold a NaN or an infinity."""
+  return sum(1 for v in variables
+             if v.dtype.is_floating and not np.isfinite(v.numpy()).all())
+
+
 def restore_network(network, cfg, phase):
-  """Loads the latest checkpoint of a finished phase into `network` (weights only).
-  PhaseError when there is none, or when it does not fit the network."""
+  """Loads the checkpoint of a finished phase into `network` (weights only); returns its
+  path. PhaseError when there is none, when it does not fit the network, or when its
+  weights are not finite."""
   path = _checkpoint_path(cfg, phase, read_results(cfg, phase))
   try:
     status = tf.train.Checkpoint(network=network).restore(path).expect_partial()
@@ -316,6 +392,11 @@ def restore_network(network, cfg, phase):
         f'the flags in {phase_dir(cfg, phase)} ({detail}). It was made by another network '
         '(another joint count, crop size or width): evaluate the run that made it, or '
         f'train the {phase} phase again.') from e
+  bad = count_non_finite(network.variables)
+  if bad:
+    raise PhaseError(f'the {phase} checkpoint {path} holds NaN or infinite weights ({bad} '
+                     f'of {len(network.variables)} variables); train the {phase} phase '
+                     'again with a lower learning rate.')
   return path
 
 
@@ -327,6 +408,10 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
   """Trains `task` to cfg.<phase>_epochs, resuming if a checkpoint exists, then measures
   it on cfg.eval_split and writes results.json. Returns the results dict."""
   directory = phase_dir(cfg, task.name)
+  config_lib.check(cfg)
+  if os.path.exists(cfg.model_dir) and not os.path.isdir(cfg.model_dir):
+    raise PhaseError(f'--model_dir={cfg.model_dir} is a file; give a folder (it is made '
+                     'if missing).')
   check_predecessors(task, cfg)
   manifest = pipeline.load_manifest(cfg.data_dir)
   task.check_data(manifest)
@@ -345,6 +430,7 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
   epochs = cfg.phase(phase_kind(task), 'epochs')
   steps = task.steps_per_epoch(manifest)
   tf.keras.utils.set_random_seed(cfg.seed)
+  tf.config.experimental.enable_op_determinism()
   with strategy.scope():
     network = task.build_network()
     task.load_predecessors(network)
@@ -364,11 +450,12 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
 
   train_seconds = 0.0
   if initial_epoch < epochs:
-    # Seeded by the resume point, so augmentation differs from the epochs already seen.
-    train = task.train_data(manifest, cfg.seed * 100003 + initial_epoch)
+    train = task.train_data(manifest, cfg.seed, skip_steps=initial_epoch * steps)
     val = task.val_data(manifest)
-    callbacks = task.callbacks(model) + [
-        _SaveEpoch(manager, epoch), tf.keras.callbacks.TensorBoard(os.path.join(directory, LOGS))]
+    guard = _StopOnNonFinite(task.name, network)
+    callbacks = [guard] + task.callbacks(model) + [
+        _SaveEpoch(manager, epoch, guard),
+        tf.keras.callbacks.TensorBoard(os.path.join(directory, LOGS))]
     if val is not None and task.figure is not None:
       callbacks.append(_ImageSummaries(task, network, next(iter(val)),
                                        os.path.join(directory, LOGS)))
@@ -381,6 +468,12 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
               validation_data=val, validation_steps=cfg.val_steps if val else None,
               callbacks=callbacks, verbose=2 if os.environ.get('CI') else 1)
     train_seconds = time.time() - start
+    if guard.failure:
+      raise PhaseError(
+          f'{guard.failure}. Training stopped; the last good checkpoint '
+          f'({manager.latest_checkpoint or "none: no epoch finished"}) is kept and no '
+          'results were written. Lower the learning rate (or check the data), then run the '
+          'same command again to resume from that checkpoint.')
   else:
     log(f'{task.name}: already trained for {epochs} epochs in {directory}')
 
@@ -393,7 +486,9 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
       phase=task.name, finished=True, epochs=epochs, steps_per_epoch=steps,
       optimizer_steps=int(optimizer.iterations.numpy()),
       train_seconds=round(train_seconds + previous.get('train_seconds', 0.0), 1),
-      checkpoint=manager.latest_checkpoint, config=dataclasses.asdict(cfg),
+      checkpoint=os.path.relpath(manager.latest_checkpoint, directory),
+      checkpoint_sha256=checkpoint_sha256(manager.latest_checkpoint),
+      config=dataclasses.asdict(cfg),
       precision=policy, eval_split=cfg.eval_split, metrics=metrics)
   _write_json(os.path.join(directory, RESULTS_FILE), results)
   log(task.format_metrics(metrics))
