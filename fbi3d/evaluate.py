@@ -14,6 +14,7 @@ import sys
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
 from fbi3d import metrics
 from fbi3d.data import pipeline
@@ -46,7 +47,12 @@ def main(argv):
     results = challenge_eval.evaluate(
         f.model_dir, f.split, data_dir=f.data_dir, ablations=f.ablations,
         out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery)
-  except (trainer.PhaseError, pipeline.DataError, ValueError, FileNotFoundError) as e:
+  except tf.errors.DataLossError as e:
+    data_dir = f.data_dir or challenge_eval.load_config(f.model_dir).data_dir
+    print(f'fbi3d.evaluate: error: {pipeline.explain_data_loss(data_dir, e)}',
+          file=sys.stderr)
+    sys.exit(1)
+  except (trainer.PhaseError, pipeline.DataError, ValueError, OSError) as e:
     print(f'fbi3d.evaluate: error: {e}', file=sys.stderr)
     sys.exit(1)
   if 'table1_mpjpe' in results:

@@ -129,3 +129,74 @@ def test_missing_or_incompatible_data_is_reported(tmp_path, tiny_dataset):
   json.dump(manifest, open(path, 'w'))
   with pytest.raises(pipeline.DataError, match='schema version 99'):
     pipeline.make_dataset(data_dir, 'train', 2)
+
+
+def test_skipping_batches_continues_the_stream(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  kwargs = dict(augment=True, shuffle=True, repeat=True, drop_remainder=True,
+                deterministic=True, seed=3)
+  whole = list(pipeline.make_dataset(data_dir, 'train', 4, **kwargs).take(5))
+  later = list(pipeline.make_dataset(data_dir, 'train', 4, skip_batches=3, **kwargs).take(2))
+  for a, b in zip(whole[3:], later):
+    for key in ('image', 'pose2d', 'heatmaps'):
+      np.testing.assert_array_equal(a[key], b[key])
+  with pytest.raises(ValueError, match='skip_batches needs repeat=True'):
+    pipeline.make_dataset(data_dir, 'train', 4, skip_batches=1)
+
+
+def _shard(data_dir):
+  return os.path.join(data_dir, 'train-00000-of-00001.tfrecord')
+
+
+def test_a_shard_cut_at_a_record_boundary_is_refused(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  records = [r.numpy() for r in tf.data.TFRecordDataset(_shard(data_dir))]
+  assert pipeline.count_records(_shard(data_dir)) == 6
+  with tf.io.TFRecordWriter(_shard(data_dir)) as writer:
+    for record in records[:4]:
+      writer.write(record)
+  with pytest.raises(pipeline.DataError, match=r'split train: the shards hold 4, the '
+                     r'manifest says 6 records\. A shard was cut or replaced'):
+    pipeline.make_dataset(data_dir, 'train', 2)
+  # With per-shard counts (what the converter writes), the shard is named.
+  path = os.path.join(data_dir, 'manifest.json')
+  manifest = json.load(open(path))
+  manifest['splits']['train']['shard_examples'] = [6]
+  json.dump(manifest, open(path, 'w'))
+  with pytest.raises(pipeline.DataError, match=r'train-00000-of-00001.tfrecord holds 4, the '
+                     r'manifest says 6 records'):
+    pipeline.make_dataset(data_dir, 'train', 2)
+  # Cut inside a record.
+  with open(_shard(data_dir), 'rb') as f:
+    data = f.read()
+  with open(_shard(data_dir), 'wb') as f:
+    f.write(data[:-10])
+  with pytest.raises(pipeline.DataError, match=r'tfrecord ends inside record 4 \(byte \d+ of '
+                     r'\d+\): the shard is cut short'):
+    pipeline.make_dataset(data_dir, 'train', 2)
+
+
+def test_a_corrupt_shard_is_named(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  with open(_shard(data_dir), 'rb') as f:
+    data = bytearray(f.read())
+  data[len(data) // 2] ^= 0xFF                 # one flipped byte inside a record's data
+  with open(_shard(data_dir), 'wb') as f:
+    f.write(bytes(data))
+  with pytest.raises(tf.errors.DataLossError):
+    for _ in pipeline.make_dataset(data_dir, 'train', 2):
+      pass
+  error = pipeline.explain_data_loss(data_dir, tf.errors.DataLossError(None, None, 'x'))
+  assert str(error).startswith(f'corrupt shard(s): {_shard(data_dir)} (')
+  assert 'Convert the data again' in str(error)
+
+
+def test_a_manifest_cut_in_half_is_named(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  path = os.path.join(data_dir, 'manifest.json')
+  with open(path) as f:
+    text = f.read()
+  with open(path, 'w') as f:
+    f.write(text[:len(text) // 2])
+  with pytest.raises(pipeline.DataError, match=f'{path} is not valid JSON .*cut short'):
+    pipeline.load_manifest(data_dir)

@@ -60,8 +60,15 @@ def load_manifest(data_dir):
     raise DataError(
         f'{path} not found: {data_dir!r} is not a converted data set. '
         'Run tools/convert_challenge.py first.')
-  with open(path) as f:
-    manifest = json.load(f)
+  try:
+    with open(path) as f:
+      manifest = json.load(f)
+  except ValueError as e:
+    raise DataError(f'{path} is not valid JSON ({e}): it was cut short or edited; convert '
+                    'the data again (tools/convert_challenge.py).') from None
+  if not isinstance(manifest, dict) or not isinstance(manifest.get('splits'), dict):
+    raise DataError(f'{path} is not a data set manifest (no "splits"); convert the data '
+                    'again (tools/convert_challenge.py).')
   if manifest.get('schema_version') != schema.SCHEMA_VERSION:
     raise DataError(
         f'{path}: schema version {manifest.get("schema_version")} but this code reads '
@@ -82,7 +89,75 @@ def shard_paths(data_dir, split, manifest=None):
                     f'missing, e.g. {missing[0]}; convert the data again.')
   if not paths:
     raise DataError(f'{data_dir}: split {split!r} has no examples.')
+  _check_counts(data_dir, key, paths, manifest['splits'][key])
   return paths
+
+
+# Records counted per shard, by (path, size, modification time): a shard is scanned once.
+_COUNTED = {}
+
+
+def count_records(path):
+  """The number of records in a TFRecord file, from its record headers alone (a seek per
+  record, no data read). DataError when the file ends inside a record."""
+  st = os.stat(path)
+  stamp = (path, st.st_size, st.st_mtime_ns)
+  if stamp not in _COUNTED:
+    count, offset = 0, 0
+    with open(path, 'rb') as f:
+      while offset < st.st_size:
+        header = f.read(8)
+        length = int.from_bytes(header, 'little') if len(header) == 8 else None
+        # Each record: length (8), its CRC (4), the data, the data's CRC (4).
+        if length is None or offset + 16 + length > st.st_size:
+          raise DataError(f'{path} ends inside record {count + 1} (byte {offset} of '
+                          f'{st.st_size}): the shard is cut short; convert the data again.')
+        offset += 16 + length
+        f.seek(offset)
+        count += 1
+    _COUNTED[stamp] = count
+  return _COUNTED[stamp]
+
+
+def _check_counts(data_dir, split, paths, entry):
+  """Refuses shards that hold other numbers of records than the manifest says."""
+  counts = [count_records(p) for p in paths]
+  listed = entry.get('shard_examples')
+  if listed is not None:
+    wrong = [f'{os.path.basename(p)} holds {n}, the manifest says {m}'
+             for p, n, m in zip(paths, counts, listed) if n != m]
+  else:
+    wrong = ([] if sum(counts) == entry.get('num_examples', sum(counts)) else
+             [f'the shards hold {sum(counts)}, the manifest says {entry["num_examples"]}'])
+  if wrong:
+    raise DataError(f'{data_dir}: split {split}: ' + '; '.join(wrong) + ' records. A shard '
+                    'was cut or replaced after conversion; convert the data again.')
+
+
+def find_corrupt_shards(data_dir):
+  """[(shard path, error)] of every shard of a data set whose records fail to read
+  (checksums included): what a DataLossError while reading came from."""
+  manifest = load_manifest(data_dir)
+  bad = []
+  for entry in manifest['splits'].values():
+    for shard in entry['shards']:
+      path = os.path.join(data_dir, shard)
+      try:
+        for _ in tf.data.TFRecordDataset(path):
+          pass
+      except tf.errors.OpError as e:
+        bad.append((path, str(e).strip().splitlines()[0][:200]))
+  return bad
+
+
+def explain_data_loss(data_dir, error):
+  """A DataError that names the corrupt shards behind `error` (a DataLossError)."""
+  bad = find_corrupt_shards(data_dir)
+  if not bad:
+    return DataError(f'reading {data_dir} failed ({str(error).strip()[:200]}), but every '
+                     'shard reads whole now; run again.')
+  return DataError('corrupt shard(s): ' + '; '.join(f'{p} ({e})' for p, e in bad)
+                   + '. Convert the data again (tools/convert_challenge.py).')
 
 
 def _decode(serialized):
@@ -243,7 +318,7 @@ def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigm
 def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
                  augmentation=Augmentation(), shuffle=None, repeat=False,
                  drop_remainder=False, heatmap_stride=4, heatmap_sigma=1.0, seed=0,
-                 deterministic=False, threads=None, shuffle_buffer=2048):
+                 deterministic=False, threads=None, shuffle_buffer=2048, skip_batches=0):
   """A batched tf.data.Dataset of the split (see the module docstring for its dict).
 
   image_size: side of the images it yields (default: the converted crop size).
@@ -251,7 +326,12 @@ def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
   shuffle: shuffle examples (default: same as augment).
   deterministic: fixed order and results, for tests and evaluation.
   threads: size of the dataset's private thread pool (None: TF's default).
+  skip_batches: start the stream at this batch (an endless stream with whole batches:
+    repeat and drop_remainder), as if that many had been read: the same examples, order
+    and augmentation follow; skipped examples are not decoded.
   """
+  if skip_batches and not (repeat and drop_remainder):
+    raise ValueError('skip_batches needs repeat=True and drop_remainder=True.')
   manifest = load_manifest(data_dir)
   paths = shard_paths(data_dir, split, manifest)
   in_size = int(manifest['crop_size'])
@@ -270,9 +350,11 @@ def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
+  if skip_batches:
+    ds = ds.skip(int(skip_batches) * batch_size)
   ds = ds.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  ds = ds.enumerate()
+  ds = ds.enumerate(start=int(skip_batches))
   ds = ds.map(
       lambda i, b: _augment_batch(
           b, i, aug=augmentation, seed=seed, in_size=in_size, out_size=out_size,
