@@ -37,8 +37,9 @@ def main(argv):
   except (trainer.PhaseError, ValueError, OSError) as e:
     print(f'fbi3d.export: error: {e}', file=sys.stderr)
     sys.exit(1)
-  print(f'exported {f.model_dir} ({", ".join(f"{k}: {v}" for k, v in model.checkpoints.items())}'
-        f'; crops {model.image_size} px) to {path}')
+  used = ', '.join(f'{k} {v["path"]} ({v["sha256"]})' for k, v in model.checkpoints.items())
+  print(f'exported {f.model_dir} (checkpoints {used}; crops {model.image_size} px) to {path}; '
+        f'{path}/assets.extra/{inference.CHECKPOINTS_FILE} names them')
 
 
 if __name__ == '__main__':

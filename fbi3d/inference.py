@@ -31,6 +31,7 @@ and the names of the joints, FBI bones and FBI classes, so a loaded SavedModel n
 nothing else.
 """
 
+import json
 import os
 
 import numpy as np
@@ -45,6 +46,12 @@ from fbi3d.training import trainer
 
 NUM_JOINTS = skeleton.NUM_JOINTS
 NUM_FBI_BONES = skeleton.NUM_FBI_BONES
+# Written into every export: the run folder and the checkpoints (path relative to it,
+# content hash) whose weights the version holds.
+CHECKPOINTS_FILE = 'checkpoints.json'
+# The smallest picture side (pixels) a person is looked for in: below it the 17 joints of
+# a whole person cannot be told apart. serving_jpeg and predict refuse smaller pictures.
+MIN_IMAGE_SIDE = 32
 OUTPUTS = ('pose3d', 'pose2d', 'pose2d_confidence', 'fbi', 'coarse3d')
 
 
@@ -86,7 +93,8 @@ class PoseModel(tf.Module):
     self._build(configs, generator_name)
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
                        ('base', self.base_net), ('refine', self.refine_net)):
-      self.checkpoints[phase] = trainer.restore_network(net.model, configs[phase], phase)
+      trainer.restore_network(net.model, configs[phase], phase)
+      self.checkpoints[phase] = trainer.checkpoint_record(configs[phase], phase)
 
   @classmethod
   def untrained(cls, cfg):
@@ -174,43 +182,60 @@ class PoseModel(tf.Module):
             'fbi': tf.identity(gen['fbi'], name='fbi'),
             'coarse3d': tf.identity(gen['coarse3d'], name='coarse3d')}
 
-  def _check_shape(self, tensor, expected, message):
-    """Asserts the trailing axes of `tensor`; returns it with its static shape set."""
+  def _check_shape(self, tensor, expected, message, signature):
+    """Asserts the trailing axes of `tensor` and a batch of at least one; returns it."""
     check = tf.debugging.assert_equal(tf.shape(tensor)[1:], tf.constant(expected, tf.int32),
                                       message=message)
-    with tf.control_dependencies([check]):
+    nonempty = tf.debugging.assert_positive(
+        tf.shape(tensor)[:1], message=f'{signature}: the batch is empty (N = 0); send at '
+        'least one input')
+    with tf.control_dependencies([check, nonempty]):
       return tf.identity(tensor)
 
   def _serve_pixels(self, images):
     s = self.image_size
     images = self._check_shape(
         images, [s, s, 3], f'serving_default: images must be uint8 [N, {s}, {s}, 3], RGB '
-        f'person crops of {s}x{s} pixels; got trailing shape')
+        f'person crops of {s}x{s} pixels; got trailing shape', 'serving_default')
     return self._infer(tf.cast(images, tf.float32) * (1.0 / 255.0))
 
   def _serve_encoded(self, images):
     s = self.image_size
-    check = tf.debugging.assert_greater(
-        tf.strings.length(images), 0,
-        message='serving_jpeg: images must be non-empty encoded images (JPEG, PNG, GIF or '
-                'BMP bytes), a batch [N] of strings; got an empty string')
+    nonempty = tf.debugging.assert_positive(
+        tf.shape(images)[:1], message='serving_jpeg: the batch is empty (N = 0); send at '
+        'least one encoded image')
+    with tf.control_dependencies([nonempty]):
+      index = tf.range(tf.shape(images)[0])
 
-    def decode(data):
-      image = tf.io.decode_image(data, channels=3, expand_animations=False)
-      # Pads to a centred square (as predict's whole-image crop does), then resizes.
-      image = tf.image.resize_with_pad(tf.cast(image, tf.float32), s, s, antialias=True)
+    def decode(args):
+      i, data = args
+      # Which element is wrong, named in the error (decode_image's own says not).
+      known = tf.reduce_any([
+          tf.equal(tf.strings.substr(data, 0, len(magic)), tf.constant(magic))
+          for magic in (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')])
+      is_image = tf.debugging.Assert(known, [
+          'serving_jpeg: images[i] is not an encoded JPEG, PNG, GIF or BMP image (empty, or '
+          'other bytes); i =', i], name='known_format')
+      with tf.control_dependencies([is_image]):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+      size = tf.shape(image)[:2]
+      big_enough = tf.debugging.Assert(tf.reduce_min(size) >= MIN_IMAGE_SIDE, [
+          f'serving_jpeg: images[i] is too small to hold a person (at least {MIN_IMAGE_SIDE} '
+          'pixels on a side are needed); i, height, width =', i, size], name='big_enough')
+      with tf.control_dependencies([big_enough]):
+        # Pads to a centred square (as predict's whole-image crop does), then resizes.
+        image = tf.image.resize_with_pad(tf.cast(image, tf.float32), s, s, antialias=True)
       return tf.ensure_shape(image, [s, s, 3])
 
-    with tf.control_dependencies([check]):
-      images = tf.identity(images)
-    pixels = tf.map_fn(decode, images, fn_output_signature=tf.TensorSpec([s, s, 3],
-                                                                         tf.float32))
+    pixels = tf.map_fn(decode, (index, images),
+                       fn_output_signature=tf.TensorSpec([s, s, 3], tf.float32))
     return self._infer(pixels * (1.0 / 255.0))
 
   def _lift(self, pose2d):
     pose2d = self._check_shape(
         pose2d, [NUM_JOINTS, 2], f'lift: pose2d must be float32 [N, {NUM_JOINTS}, 2], '
-        'joints (x, y) in crop pixels in the order of fbi3d/skeleton.py; got trailing shape')
+        'joints (x, y) in crop pixels in the order of fbi3d/skeleton.py; got trailing shape',
+        'lift')
     check = tf.debugging.assert_all_finite(pose2d, 'lift: pose2d contains NaN or infinity')
     with tf.control_dependencies([check]):
       flat = tf.reshape(pose2d, [-1, NUM_JOINTS * 2])
@@ -245,6 +270,9 @@ def export(model, export_dir, version=None):
   TensorFlow Serving reads (it serves the largest version). The version defaults to the
   next free integer. Written under a temporary name and renamed when complete, so a
   killed export leaves no half version. Returns the version folder."""
+  if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+    raise ValueError(f'--export_dir={export_dir} is a file; give a folder (it is made if '
+                     'missing).')
   version = next_version(export_dir) if version is None else int(version)
   path = os.path.join(export_dir, str(version))
   if os.path.exists(path):
@@ -252,6 +280,11 @@ def export(model, export_dir, version=None):
   os.makedirs(export_dir, exist_ok=True)
   tmp = os.path.join(export_dir, f'.tmp-{version}-{os.getpid()}')
   tf.saved_model.save(model, tmp, signatures=model.signatures())
+  if model.model_dir:
+    # Which weights this version holds: TensorFlow Serving ignores assets.extra.
+    os.makedirs(os.path.join(tmp, 'assets.extra'), exist_ok=True)
+    with open(os.path.join(tmp, 'assets.extra', CHECKPOINTS_FILE), 'w') as f:
+      json.dump(dict(model_dir=model.model_dir, checkpoints=model.checkpoints), f, indent=2)
   os.replace(tmp, path)
   return path
 

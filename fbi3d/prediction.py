@@ -177,6 +177,10 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
   first = []      # pictures whose box the estimator finds
   for i, (name, image) in enumerate(images):
     try:
+      if min(image.shape[:2]) < inference.MIN_IMAGE_SIDE:
+        raise PredictError(f'no person: the picture is {image.shape[1]}x{image.shape[0]} '
+                           f'pixels, too small to hold one (at least '
+                           f'{inference.MIN_IMAGE_SIDE} on a side).')
       if bbox is not None:
         plans.append((box_from_bbox(bbox, image.shape), 'bbox', None, None))
       elif keypoint_file is not None:

@@ -152,6 +152,14 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   text = open(os.path.join(out, 'report.md')).read()
   assert '## Table 1' in text and '## Ablations of Final' in text
   assert '| Final without FBI |' in text
+  # Every checkpoint read is named, relative to the run, with its content hash.
+  assert list(results['checkpoints']) == [
+      'pose2d', 'generator', 'adversarial', 'base', 'refine', 'refine_nofbi',
+      'refine_nocoarse3d', 'refine_noadv', 'refine_l2']
+  refine = os.path.join('refine', 'checkpoints', 'ckpt-2')
+  assert results['checkpoints']['refine'] == dict(
+      path=refine, sha256=trainer.checkpoint_sha256(os.path.join(cfg.model_dir, refine)))
+  assert f'refine `{refine}` ({results["checkpoints"]["refine"]["sha256"]})' in text
   saved = json.load(open(os.path.join(out, 'results.json')))
   assert saved['table1_mpjpe']['Final']['A7'] is None
   assert saved['table1_mpjpe']['Final']['Avg'] == pytest.approx(t1.loc['Final', 'Avg'])
@@ -230,10 +238,12 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   model_dir = str(tmp_path / 'joints')
   shutil.copytree(cfg.model_dir, model_dir)
   other = regressor_lib.build_regressor(32, num_joints=16, hidden=16)
-  path = tf.train.Checkpoint(network=other).save(os.path.join(model_dir, 'other', 'ckpt'))
+  path = tf.train.Checkpoint(network=other).write(
+      os.path.join(model_dir, 'base', 'checkpoints', 'other'))
   results_path = os.path.join(model_dir, 'base', 'results.json')
   results = json.load(open(results_path))
-  results['checkpoint'] = path
+  results['checkpoint'] = 'checkpoints/other'
+  results['checkpoint_sha256'] = trainer.checkpoint_sha256(path)
   json.dump(results, open(results_path, 'w'))
   with pytest.raises(trainer.PhaseError, match='base checkpoint .* does not fit'):
     challenge_eval.evaluate(model_dir, 'val', log=_quiet)

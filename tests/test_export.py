@@ -87,24 +87,22 @@ def test_fresh_process_without_fbi3d_matches_in_process_models(exported, tmp_pat
 def test_encoded_images_are_padded_to_a_square_and_resized(exported):
   _, model, _ = exported
   crops = _crops(n=2)
-  # A 32 x 16 picture is padded with black rows to 32 x 32, and not resized.
-  wide = crops[0][8:24]
-  square = np.zeros((32, 32, 3), np.uint8)
-  square[8:24] = wide
-  got = model.predict_encoded([tf.io.encode_png(wide).numpy()])
-  want = model.predict(square[None])
-  for key in want:
-    np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-4, err_msg=key)
-  # A 64 x 64 picture is resized to 32 x 32 (bilinear, antialiased).
+  # A 64 x 32 picture is padded with black rows to 64 x 64, then resized to 32 x 32, as
+  # a 64 x 64 picture is (bilinear, antialiased).
+  wide = np.repeat(np.repeat(crops[0][8:24], 2, axis=0), 2, axis=1)
   big = np.repeat(np.repeat(crops[1], 2, axis=0), 2, axis=1)
-  got = model.predict_encoded([tf.io.encode_png(big).numpy()])
-  half = tf.image.resize_with_pad(big.astype(np.float32), 32, 32, antialias=True) / 255.0
-  want = tf.function(model._infer)(half[None])   # pylint: disable=protected-access
-  for key in ('pose2d', 'pose2d_confidence', 'fbi', 'coarse3d'):
-    np.testing.assert_allclose(got[key], want[key].numpy(), rtol=0, atol=1e-4, err_msg=key)
-  # The two graphs resize with float sums in another order; the barely trained Final
-  # regressor (FBI inputs with a tiny spread over six examples) amplifies that noise.
-  np.testing.assert_allclose(got['pose3d'], want['pose3d'].numpy(), rtol=0, atol=0.05)
+  for picture in (wide, big):
+    got = model.predict_encoded([tf.io.encode_png(picture).numpy()])
+    half = tf.image.resize_with_pad(picture.astype(np.float32), 32, 32, antialias=True) / 255.0
+    want = tf.function(model._infer)(half[None])   # pylint: disable=protected-access
+    for key in ('pose2d', 'pose2d_confidence', 'fbi', 'coarse3d'):
+      np.testing.assert_allclose(got[key], want[key].numpy(), rtol=0, atol=1e-4, err_msg=key)
+    # The two graphs resize with float sums in another order; the barely trained Final
+    # regressor (FBI inputs with a tiny spread over six examples) amplifies that noise.
+    np.testing.assert_allclose(got['pose3d'], want['pose3d'].numpy(), rtol=0, atol=0.05)
+  # The padding is black: the wide picture's crop has black bands above and below.
+  padded = tf.image.resize_with_pad(wide.astype(np.float32), 32, 32, antialias=True).numpy()
+  assert padded[:7].max() == 0 and padded[-7:].max() == 0 and padded[12:20].max() > 0
 
 
 def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
@@ -120,11 +118,25 @@ def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
     sig['serving_default'](images=tf.zeros([1, 32, 32, 1], tf.uint8))
   with pytest.raises(tf.errors.InvalidArgumentError, match='expected to be a string tensor'):
     sig['serving_jpeg'](images=tf.zeros([1], tf.float32))
+  good = tf.io.encode_jpeg(tf.zeros([40, 48, 3], tf.uint8)).numpy()
+  for bad in (b'', b'not an image'):
+    # The element that is wrong is named: i = 1.
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r'serving_jpeg: images\[i\] is not an encoded JPEG, PNG, GIF or '
+                             r'BMP image \(empty, or other bytes\); i =\] \[1\]'):
+      sig['serving_jpeg'](images=tf.constant([good, bad, good]))
+  tiny = tf.io.encode_png(tf.zeros([1, 1, 3], tf.uint8)).numpy()
   with pytest.raises(tf.errors.InvalidArgumentError,
-                     match='serving_jpeg: images must be non-empty encoded images'):
-    sig['serving_jpeg'](images=tf.constant([b'']))
-  with pytest.raises(tf.errors.InvalidArgumentError, match='Unknown image file format'):
-    sig['serving_jpeg'](images=tf.constant([b'not an image']))
+                     match=r'serving_jpeg: images\[i\] is too small to hold a person \(at '
+                           r'least 32 pixels on a side are needed\); i, height, width =\] '
+                           r'\[0\] \[1 1\]'):
+    sig['serving_jpeg'](images=tf.constant([tiny]))
+  for name, arg, empty in (('serving_default', 'images', tf.zeros([0, 32, 32, 3], tf.uint8)),
+                           ('serving_jpeg', 'images', tf.zeros([0], tf.string)),
+                           ('lift', 'pose2d', tf.zeros([0, 17, 2]))):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=f'{name}: the batch is empty \\(N = 0\\)'):
+      sig[name](**{arg: empty})
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r'lift: pose2d must be float32 \[N, 17, 2\]'):
     sig['lift'](pose2d=tf.zeros([1, 16, 2]))
@@ -193,11 +205,24 @@ def test_versions(tmp_path):
   assert inference.resolve_export(os.path.join(base, '1')) == os.path.join(base, '1')
 
 
-def test_export_writes_a_numbered_version(exported):
-  _, _, path = exported
+def test_export_writes_a_numbered_version(exported, tmp_path):
+  model_dir, model, path = exported
   assert os.path.basename(path) == '1'
   assert os.path.exists(os.path.join(path, 'saved_model.pb'))
   assert sorted(os.listdir(os.path.dirname(path))) == ['1']
+  # It names the checkpoints whose weights it holds, relative to the run folder.
+  with open(os.path.join(path, 'assets.extra', inference.CHECKPOINTS_FILE)) as f:
+    named = json.load(f)
+  assert named['model_dir'] == os.path.abspath(model_dir)
+  assert sorted(named['checkpoints']) == ['adversarial', 'base', 'pose2d', 'refine']
+  assert named['checkpoints']['refine'] == dict(
+      path=os.path.join('refine', 'checkpoints', 'ckpt-2'),
+      sha256=trainer.checkpoint_sha256(os.path.join(model_dir, 'refine', 'checkpoints',
+                                                    'ckpt-2')))
+  assert named['checkpoints'] == model.checkpoints
+  (tmp_path / 'a_file').write_text('')
+  with pytest.raises(ValueError, match='--export_dir=.*a_file is a file; give a folder'):
+    inference.export(model, str(tmp_path / 'a_file'))
 
 
 @pytest.mark.slow

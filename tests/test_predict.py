@@ -99,6 +99,12 @@ def test_no_person_cases(exported_model, tmp_path):
   assert str(got[0]).startswith('no detectable person: the 2D estimator\'s mean joint')
   got = prediction.predict_pictures(exported_model, [('a.png', image)], bbox=[500, 0, 10, 10])
   assert 'no person: the box 500,0,10,10 lies outside the 120x90 image' in str(got[0])
+  # A picture too small to hold a person is refused whatever gives the crop.
+  for options in ({}, {'bbox': [0, 0, 1, 1]}, {'min_confidence': 0.0}):
+    got = prediction.predict_pictures(exported_model, [('a.png', image[:31, :200])],
+                                      **options)
+    assert str(got[0]) == ('no person: the picture is 120x31 pixels, too small to hold one '
+                           '(at least 32 on a side).')
   # With the estimator and no threshold every picture gets a crop around its 2D joints.
   got = prediction.predict_pictures(exported_model, [('a.png', image), ('b.png', image)],
                                    min_confidence=0.0)
@@ -115,7 +121,7 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
   out = tmp_path / 'out'
   proc = subprocess.run(
       [sys.executable, '-m', 'fbi3d.predict', str(pictures), f'--export_dir={exported_model.path}',
-       f'--out={out}', '--min_confidence=1e9', '--batch_size=2'],
+       f'--out={out}', '--min_confidence=1', '--batch_size=2'],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1
   assert 'empty.png: empty file' in proc.stdout
@@ -133,6 +139,30 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert sorted(os.listdir(out)) == ['person.json', 'person.png']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('flag,message', [
+    ('--bbox=a,b,c,d', 'fbi3d.predict: error: --bbox needs four numbers x,y,w,h in image '
+                       'pixels; got a,b,c,d.'),
+    ('--bbox=1,2,3', 'got 3 values (1,2,3)'),
+    ('--bbox=1,2,0,4', '--bbox=1,2,0,4: x and y must be finite and the width and height '
+                       'above 0.'),
+    ('--min_confidence=nan', '--min_confidence must be a finite number from 0 to 1.'),
+    ('--out=FILE', 'is a file; give a folder (it is made if missing).')])
+def test_command_line_flags_out_of_sense(exported_model, tmp_path, flag, message):
+  picture = tmp_path / 'person.png'
+  cv2.imwrite(str(picture), _picture())
+  out = tmp_path / 'out'
+  if flag == '--out=FILE':
+    out.write_text('a file')
+    flag = f'--out={out}'
+  args = [sys.executable, '-m', 'fbi3d.predict', str(picture),
+          f'--export_dir={exported_model.path}', f'--out={out}', flag]
+  proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1
+  assert message in proc.stderr
+  assert 'Traceback' not in proc.stderr
 
 
 PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')

@@ -194,6 +194,9 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   default_dir = split if not other_data else (
       f'{os.path.basename(os.path.normpath(data_dir))}-{split}')
   out_dir = out_dir or os.path.join(model_dir, 'eval', default_dir)
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise trainer.PhaseError(f'--out_dir={out_dir} is a file; give a folder (it is made '
+                             'if missing).')
   os.makedirs(out_dir, exist_ok=True)
   if other_data:
     # The image models run over the other data set once, into the output folder; the
@@ -206,10 +209,14 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
 
   predictions, cache = _regressor_predictions(cfg, split, log)
   labelled = cache['pose3d_valid'] > 0
+  used = ['pose2d'] + [p for p in ('generator', 'adversarial')
+                       if (trainer.read_results(run_cfg, p) or {}).get('finished')]
   results = dict(split=split, model_dir=os.path.abspath(model_dir),
                  data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
                  num_labelled=int(labelled.sum()),
-                 rows={_row_label(cfg, n): n for n in predictions}, files={})
+                 rows={_row_label(cfg, n): n for n in predictions}, files={},
+                 checkpoints={p: trainer.checkpoint_record(run_cfg, p)
+                              for p in used + list(predictions)})
 
   if write_submission or not labelled.all():
     folder, zip_path = submission.write_submission(
@@ -311,6 +318,9 @@ def _write_markdown(r, path):
     lines += [f'Final\'s predictions, one CSV per image as the evaluation server reads '
               f'them: `{r["files"]["submission"]}/` and `{r["files"]["submission_zip"]}`.',
               '']
+  lines += ['Checkpoints read (relative to the run folder; sha256 of each index file): '
+            + ', '.join(f'{p} `{c["path"]}` ({c["sha256"]})'
+                        for p, c in r['checkpoints'].items()) + '.', '']
   if 'table1_mpjpe' not in r:
     lines.append(r.get('note', ''))
     _write_text(path, lines)
