@@ -39,10 +39,12 @@ MARGIN = 0.2
 # confidences on the whole picture is below this. The quickstart estimator is trained
 # with the integral loss, and a joint's confidence is the probability mass of the 3x3
 # heatmap cells around it (9 / 256 = 0.035 when spread evenly over a 16x16 map). Measured
-# with the quickstart export: a black or a grey picture 0.101, uniform noise 0.25, whole
-# synthetic test pictures a median of 0.28 (lowest of 20: 0.155), the astronaut photo
-# 0.27. So 0.13 turns away blank pictures but not noise; give --bbox or --keypoints2d
-# where the crop matters. (A heatmap-trained estimator's confidence is its heatmap
+# with tools/measure_confidence.py on the quickstart export: black, grey and white
+# pictures 0.107 to 0.114, a photograph with its person painted over 0.111, tiny pictures
+# up to 0.108; whole synthetic test pictures 0.164 to 0.456 (median 0.292, 300 of them),
+# the skier and the astronaut 0.28; noise 0.109 to 0.206. So 0.13 turns away empty
+# pictures but not every noise picture; give --bbox or --keypoints2d where the crop
+# matters. (A heatmap-trained estimator's confidence is its heatmap
 # peak: blank 0.07, whole synthetic pictures as low as 0.12; use --min_confidence=0.1.)
 MIN_CONFIDENCE = 0.13
 # With given 2D keypoints, a person needs this many known joints to place the crop.
