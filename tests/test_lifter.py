@@ -157,7 +157,7 @@ def test_train_save_load_and_command_line(tmp_path):
   np.testing.assert_allclose(loaded.predict(x, verbose=0), net.predict(x, verbose=0),
                              atol=1e-4)
   assert config['crop_size'] == 256 and config['missing_joints'] == 'ancestor'
-  assert config['network'] == dict(input_dim=34, hidden=16, blocks=2, dropout_rate=0.25)
+  assert config['network'] == dict(input_dim=34, hidden=16, blocks=2, dropout_rate=0.1)
   with pytest.raises(ValueError, match='is not a saved lifter: lifter.json is missing'):
     lifter.load(str(tmp_path))
   # The command line on a tiny bank.
