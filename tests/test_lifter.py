@@ -134,6 +134,23 @@ def test_place_on_ground_and_mirror():
   np.testing.assert_allclose(m[:, 4, 1:], poses[:, 1, 1:])
 
 
+def test_scale_bones_keeps_directions_and_symmetry():
+  poses = _poses(4)
+  np.testing.assert_array_equal(lifter.scale_bones(poses, np.random.default_rng(0), 0.0),
+                                poses)
+  got = lifter.scale_bones(poses, np.random.default_rng(0), 0.1)
+  ratio = mocap.bone_lengths(got) / mocap.bone_lengths(poses)
+  bones = [c for _, c in skeleton.BONES]
+  for left, right in skeleton.LEFT_RIGHT_PAIRS:   # a bone and its mirror: one factor
+    np.testing.assert_allclose(ratio[:, bones.index(left)], ratio[:, bones.index(right)])
+  assert np.all(np.abs(np.log(ratio)) < 0.5) and np.std(np.log(ratio)) > 0.03
+  np.testing.assert_allclose(got[:, 0], poses[:, 0])
+  for parent, child in skeleton.BONES:
+    a, b = got[:, child] - got[:, parent], poses[:, child] - poses[:, parent]
+    np.testing.assert_allclose(np.cross(a, b), 0.0, atol=1e-6)
+    assert np.all(np.sum(a * b, axis=-1) > 0)
+
+
 def test_settings_are_checked():
   with pytest.raises(ValueError, match='unknown hiden'):
     lifter.train(_poses(4), hiden=3)

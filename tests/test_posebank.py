@@ -60,6 +60,7 @@ def test_split_never_trains_on_the_test_subjects():
   assert got.tolist() == ['train', 'test', 'test', 'val', 'val', 'train']
   got = posebank.split_names([11, 131, 2], val_subjects=())
   assert got.tolist() == ['test', 'test', 'train']
+  assert posebank.split_names([2, 8, 13, 131]).tolist() == ['val', 'val', 'train', 'test']
   with pytest.raises(ValueError, match='val subject.* 11 are test subjects'):
     posebank.split_names([1], val_subjects=(11, 2))
 

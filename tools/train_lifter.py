@@ -45,6 +45,9 @@ flags.DEFINE_float('swap_prob', D['swap_prob'], 'Training 2D noise: probability 
 flags.DEFINE_float('missing_prob', D['missing_prob'], 'Training 2D noise: probability of '
                    'each joint being missing (filled by lifter.fill_missing).',
                    lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply every bone '
+                   'length by exp(N(0, this)), a bone and its mirror alike (0: off).',
+                   lower_bound=0.0, upper_bound=0.5)
 flags.DEFINE_boolean('mirror', D['mirror'], 'Mirror each training pose left/right with '
                      'probability 1/2 every epoch.')
 flags.DEFINE_float('noise_px', lifter.TEST_NOISE_PX, 'Std (image pixels) of the Gaussian '
