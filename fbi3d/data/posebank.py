@@ -306,7 +306,7 @@ def load(path):
   present, else only their file names)."""
   if not os.path.isfile(path):
     raise ValueError(f'{path}: pose bank not found; make it with python '
-                     'tools/convert_mocap.py --bank=PATH.')
+                     'tools/pose_bank.py --out=PATH.')
   with np.load(path) as data:
     missing = [k for k in ('poses', 'subject', 'clip', 'frame', 'split') if k not in data]
     if missing:
