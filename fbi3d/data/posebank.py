@@ -17,8 +17,8 @@ DEFAULT_DEDUP_MM = 20 mm, is well below a lifter's error (50 mm and more) and ab
 spread of a capture's own joint placement between skeleton variants, so a dropped frame
 differs from a kept one by less than the lifter can resolve; at 120 fps it keeps most
 frames of fast motion (a wrist moves 10 to 30 mm per frame when walking or dancing) and
-drops long stretches of standing still. `tools/convert_mocap.py --bank` reports the counts
-for other thresholds next to the chosen one.
+drops long stretches of standing still. `tools/pose_bank.py` reports the counts for other
+thresholds next to the chosen one.
 
 Splits (`split_names`). Subjects TEST_SUBJECTS = (11, 131) are the test split, always:
 no option puts them in training. The val subjects (default DEFAULT_VAL_SUBJECTS: 2, everyday
