@@ -5,10 +5,15 @@
 
 writes <export_dir>/<version>/ (TensorFlow Serving's layout; the next free version unless
 --version) with the signatures serving_default (uint8 person crops), serving_jpeg
-(encoded images) and lift (2D joints to 3D with the Base regressor); see
-fbi3d/inference.py. The SavedModel runs with TensorFlow alone.
+(encoded images) and lift (2D joints to 3D with the Base regressor, or with the
+pose-bank lifter of tools/train_lifter.py given by --lifter); see fbi3d/inference.py.
+The SavedModel runs with TensorFlow alone.
+
+  python -m fbi3d.export --model_dir=runs/quickstart/model \
+      --export_dir=runs/quickstart/export --lifter=runs/lifter
 """
 
+import os
 import sys
 
 from absl import app
@@ -21,6 +26,9 @@ from fbi3d.training import trainer
 flags.DEFINE_string('model_dir', None, 'Run folder of python -m fbi3d.train, with the '
                     'finished phases pose2d, the generator, base and refine.')
 flags.DEFINE_string('export_dir', None, 'Folder of the SavedModel versions.')
+flags.DEFINE_string('lifter', None, 'Folder of a lifter trained by tools/train_lifter.py '
+                    '(lifter.json and lifter.weights.h5): the lift signature then runs it '
+                    'instead of the run\'s Base regressor.')
 flags.DEFINE_integer('version', None, 'Version folder to write (default: the next free '
                      'integer).', lower_bound=1)
 flags.mark_flags_as_required(['model_dir', 'export_dir'])
@@ -32,14 +40,18 @@ def main(argv):
   f = flags.FLAGS
   logging.set_verbosity(logging.WARNING)   # TensorFlow's notes while saving
   try:
-    model = inference.PoseModel(f.model_dir)
+    if f.lifter is not None and not os.path.isdir(f.lifter):
+      raise ValueError(f'--lifter={f.lifter}: no such folder; give the --out folder of '
+                       'tools/train_lifter.py.')
+    model = inference.PoseModel(f.model_dir, lifter_dir=f.lifter)
     path = inference.export(model, f.export_dir, f.version)
   except (trainer.PhaseError, ValueError, OSError) as e:
     print(f'fbi3d.export: error: {e}', file=sys.stderr)
     sys.exit(1)
   used = ', '.join(f'{k} {v["path"]} ({v["sha256"]})' for k, v in model.checkpoints.items())
-  print(f'exported {f.model_dir} (checkpoints {used}; crops {model.image_size} px) to {path}; '
-        f'{path}/assets.extra/{inference.CHECKPOINTS_FILE} names them')
+  lift = f'; lift: the lifter in {f.lifter}' if f.lifter else ''
+  print(f'exported {f.model_dir} (checkpoints {used}; crops {model.image_size} px{lift}) to '
+        f'{path}; {path}/assets.extra/{inference.CHECKPOINTS_FILE} names them')
 
 
 if __name__ == '__main__':

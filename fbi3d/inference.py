@@ -23,14 +23,22 @@ Its tf.functions are the SavedModel's signatures (`fbi3d/export.py`):
                    pixels, z mm root-relative);
   serving_jpeg     the same from encoded images [N] (JPEG, PNG, GIF or BMP bytes), decoded,
                    padded to a centred square and resized to S x S inside the graph;
-  lift             2D joints [N, 17, 2] in crop pixels -> pose3d with the Base regressor.
+  lift             2D joints [N, 17, 2] in crop pixels -> pose3d with the Base regressor,
+                   or, when the export is given a pose-bank lifter (`fbi3d/lifter.py`,
+                   `python -m fbi3d.export --lifter=FOLDER`), with that lifter: the
+                   joints are scaled from the crop of side S to the lifter's own crop
+                   side (crop pixels are proportional to the box, so this is exact) and
+                   pose3d is in the camera frame, root-relative, mm.
 Every input is checked in the graph: a wrong shape fails with a message that names the
 signature and what it expects (a wrong dtype is refused by the signature itself). The
 module also carries, as non-trainable variables, the crop size S, the frame of pose3d
-and the names of the joints, FBI bones and FBI classes, so a loaded SavedModel needs
-nothing else.
+and the names of the joints, FBI bones and FBI classes, and which network `lift` runs
+(`lift_model`: 'base' or 'lifter') with how a caller fills joints its 2D lacks
+(`lift_missing_joints`: 'estimator', from the model's own 2D, for Base; 'ancestor',
+`lifter.fill_missing`, for the lifter), so a loaded SavedModel needs nothing else.
 """
 
+import hashlib
 import json
 import os
 
@@ -38,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import lifter as lifter_lib
 from fbi3d import skeleton
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
@@ -72,7 +81,7 @@ class _Untracked:
 class PoseModel(tf.Module):
   """The trained networks of a run and the inference functions over them."""
 
-  def __init__(self, model_dir):
+  def __init__(self, model_dir, lifter_dir=None):
     super().__init__(name='fbi3d_pose')
     model_dir = os.path.abspath(model_dir)
     if not os.path.isdir(model_dir):
@@ -90,25 +99,27 @@ class PoseModel(tf.Module):
           f'{configs[generator_name].image_size}; both read the same crops: train '
           f'{generator_name} again with --image_size={size}.')
     self.model_dir = model_dir
-    self._build(configs, generator_name)
+    self._build(configs, generator_name, lifter_dir)
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
                        ('base', self.base_net), ('refine', self.refine_net)):
       trainer.restore_network(net.model, configs[phase], phase)
       self.checkpoints[phase] = trainer.checkpoint_record(configs[phase], phase)
 
   @classmethod
-  def untrained(cls, cfg):
+  def untrained(cls, cfg, lifter_dir=None):
     """The same module with freshly initialised networks of the sizes `cfg` sets (for
-    benchmarks and tests of the serving path)."""
+    benchmarks and tests of the serving path); `lift` runs the saved lifter in
+    `lifter_dir` when given."""
     model = cls.__new__(cls)
     tf.Module.__init__(model, name='fbi3d_pose')
     model.model_dir = None
     configs = {'pose2d': cfg, cfg.features_generator: cfg, 'base': cfg, 'refine': cfg}
-    model._build(configs, cfg.features_generator)  # pylint: disable=protected-access
+    model._build(configs, cfg.features_generator, lifter_dir)  # pylint: disable=protected-access
     return model
 
-  def _build(self, configs, generator_name):
-    """Builds the networks (float32) and the signatures' functions."""
+  def _build(self, configs, generator_name, lifter_dir=None):
+    """Builds the networks (float32) and the signatures' functions; `lift` runs the
+    lifter saved in `lifter_dir` when given, else the Base regressor."""
     size = configs['pose2d'].image_size
     self.image_size = size
     self.pose2d_loss = configs['pose2d'].pose2d_loss
@@ -124,6 +135,9 @@ class PoseModel(tf.Module):
           base_net=regressor_phase.RegressorTask(configs['base'], 'base').build_network(),
           refine_net=regressor_phase.RegressorTask(configs['refine'],
                                                    'refine').build_network())
+      lift_config = None
+      if lifter_dir is not None:
+        nets['lifter_net'], lift_config = lifter_lib.load(lifter_dir)
     finally:
       tf.keras.mixed_precision.set_global_policy(previous)
     # The Keras models are not tracked by this module, their variables are: saving then
@@ -149,6 +163,19 @@ class PoseModel(tf.Module):
     # 'camera', or 'ray': pose3d in the crop's ray-aligned frame (regressor_frame).
     self.pose3d_frame = tf.Variable(configs['refine'].regressor_frame, trainable=False,
                                     name='pose3d_frame')
+    # The network behind `lift`, and the scale from this export's crop pixels to its own.
+    if lift_config is None:
+      self.lift_net, self.lift_scale = self.base_net, 1.0
+      lift_model, missing, lift_frame = 'base', 'estimator', configs['base'].regressor_frame
+    else:
+      self.lift_net = self.lifter_net
+      self.lift_scale = float(lift_config['crop_size']) / float(size)
+      lift_model, missing, lift_frame = 'lifter', lift_config['missing_joints'], 'camera'
+    self.lifter_dir = None if lifter_dir is None else os.path.abspath(lifter_dir)
+    self.lift_model = tf.Variable(lift_model, trainable=False, name='lift_model')
+    self.lift_missing_joints = tf.Variable(missing, trainable=False,
+                                           name='lift_missing_joints')
+    self.lift_frame = tf.Variable(lift_frame, trainable=False, name='lift_frame')
 
     self.serving_default = tf.function(self._serve_pixels, input_signature=[
         tf.TensorSpec([None, size, size, 3], tf.uint8, name='images')])
@@ -239,7 +266,9 @@ class PoseModel(tf.Module):
     check = tf.debugging.assert_all_finite(pose2d, 'lift: pose2d contains NaN or infinity')
     with tf.control_dependencies([check]):
       flat = tf.reshape(pose2d, [-1, NUM_JOINTS * 2])
-    return {'pose3d': tf.identity(self.base_net(flat, training=False), name='pose3d')}
+    if self.lift_scale != 1.0:
+      flat = flat * self.lift_scale
+    return {'pose3d': tf.identity(self.lift_net(flat, training=False), name='pose3d')}
 
   # In-process use (numpy in, numpy out).
   def predict(self, images):
@@ -253,7 +282,8 @@ class PoseModel(tf.Module):
     return {k: v.numpy() for k, v in out.items()}
 
   def lift_2d(self, pose2d):
-    """2D joints [N, 17, 2] in crop pixels -> 3D [N, 17, 3] mm with the Base regressor."""
+    """2D joints [N, 17, 2] in crop pixels -> 3D [N, 17, 3] mm with the `lift` network
+    (the Base regressor or the lifter)."""
     out = self.lift(tf.convert_to_tensor(np.asarray(pose2d, np.float32)))
     return out['pose3d'].numpy()
 
@@ -283,8 +313,13 @@ def export(model, export_dir, version=None):
   if model.model_dir:
     # Which weights this version holds: TensorFlow Serving ignores assets.extra.
     os.makedirs(os.path.join(tmp, 'assets.extra'), exist_ok=True)
+    named = dict(model_dir=model.model_dir, checkpoints=model.checkpoints)
+    if getattr(model, 'lifter_dir', None):
+      with open(os.path.join(model.lifter_dir, lifter_lib.WEIGHTS), 'rb') as f:
+        named['lifter'] = dict(dir=model.lifter_dir,
+                               sha256=hashlib.sha256(f.read()).hexdigest()[:16])
     with open(os.path.join(tmp, 'assets.extra', CHECKPOINTS_FILE), 'w') as f:
-      json.dump(dict(model_dir=model.model_dir, checkpoints=model.checkpoints), f, indent=2)
+      json.dump(named, f, indent=2)
   os.replace(tmp, path)
   return path
 

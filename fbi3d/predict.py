@@ -7,7 +7,11 @@
 Per picture it writes <out>/<name>.json (3D joints with names, 2D joints in image pixels,
 FBI per bone with its probability, the crop box) and <out>/<name>.png (the picture with
 the 2D skeleton, the 3D skeleton from two viewpoints and the FBI of each bone). The person
-crop comes from --bbox, else from --keypoints2d, else from --detector. A picture that is
+crop comes from --bbox, else from --keypoints2d, else from --detector. With 2D from
+--keypoints2d or --detector=mediapipe the main pose is the lift of that 2D (the export's
+lift signature: the pose-bank lifter when exported with --lifter) and the image-based
+Final is reported beside it; otherwise the main pose is the Final. The JSON names both
+(pose3d_model, final_pose3d_mm) and where the 2D came from (pose2d_source). A picture that is
 not a readable image, or in which no person is found, is reported and gets no output; the
 command then exits with status 1.
 """
@@ -32,7 +36,9 @@ flags.DEFINE_enum('keypoints_layout', 'coco17', list(keypoints.LAYOUTS),
                   'Layout of the --keypoints2d values.')
 flags.DEFINE_enum('detector', 'estimator', ['estimator', 'mediapipe'],
                   'Without --bbox or --keypoints2d: the model\'s own 2D estimator on the '
-                  'centred square of the picture, or MediaPipe (pip install fbi3d[mediapipe]).')
+                  'centred square of the picture (the main pose is then the image-based '
+                  'Final), or MediaPipe (pip install fbi3d[mediapipe]; its 2D is lifted and '
+                  'the lift is the main pose).')
 flags.DEFINE_float('min_confidence', prediction.MIN_CONFIDENCE, 'With the estimator: the '
                    'mean joint confidence (fbi3d/prediction.py says what it is) below which no '
                    'person is found.')

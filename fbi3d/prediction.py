@@ -5,9 +5,16 @@ The SavedModel of `python -m fbi3d.export` is loaded with TensorFlow alone
 (`ExportedModel`); a picture's person crop is the square around a given box, given 2D
 keypoints, or the joints a detector finds (the model's own 2D estimator on the centred
 square of the picture, or MediaPipe's pose landmarker); the crop runs through
-serving_default and, with given keypoints, the keypoints through lift. Per picture a JSON
-and a figure are written, each under a temporary name renamed when complete, and only
-when the picture succeeded.
+serving_default (the image-based Final pose).
+
+Which pose is the answer: when the 2D comes from outside the image model (a keypoint file
+or MediaPipe), those joints go through `lift` and the lift is the main pose (`pose3d` of
+a result, `pose3d_mm` of the JSON), with the image-based Final beside it (`final3d`,
+`final_pose3d_mm`); otherwise the main pose is the Final, as the image pipeline gives it.
+Joints the given 2D lacks are filled as the export's `lift_missing_joints` says: by the
+nearest known ancestor (`lifter.fill_missing`) for a pose-bank lifter, from the model's own
+2D estimate for the Base regressor. Per picture a JSON and a figure are written, each
+under a temporary name renamed when complete, and only when the picture succeeded.
 """
 
 import json
@@ -21,6 +28,7 @@ import tensorflow as tf
 from fbi3d import geometry
 from fbi3d import inference
 from fbi3d import keypoints
+from fbi3d import lifter as lifter_lib
 from fbi3d import viz
 
 # What pose3d_mm is in, by the exported model's pose3d_frame.
@@ -49,6 +57,14 @@ MARGIN = 0.2
 MIN_CONFIDENCE = 0.13
 # With given 2D keypoints, a person needs this many known joints to place the crop.
 MIN_KEYPOINTS = 6
+# What fills the joints a given 2D lacks, by the export's lift_missing_joints.
+MISSING_FILLS = {
+    'ancestor': 'the 2D of the nearest known ancestor joint (the rule the lifter was '
+                'trained with: fbi3d/lifter.py fill_missing)',
+    'estimator': 'the exported model\'s own 2D estimate on the crop',
+}
+LIFT_NAMES = {'lifter': 'the pose-bank lifter (lift signature)',
+              'base': 'the Base regressor (lift signature)'}
 
 
 class PredictError(ValueError):
@@ -72,6 +88,13 @@ class ExportedModel:
     self.fbi_class_names = [n.decode() for n in self.module.fbi_class_names.numpy()]
     frame = getattr(self.module, 'pose3d_frame', None)
     self.pose3d_frame = 'camera' if frame is None else frame.numpy().decode()
+    # Exports made before the lifter existed lift with Base and fill from the estimator.
+    def text(name, default):
+      value = getattr(self.module, name, None)
+      return default if value is None else value.numpy().decode()
+    self.lift_model = text('lift_model', 'base')
+    self.lift_missing_joints = text('lift_missing_joints', 'estimator')
+    self.lift_frame = text('lift_frame', self.pose3d_frame)
 
   def predict(self, crops):
     out = self.module.signatures['serving_default'](images=tf.constant(crops, tf.uint8))
@@ -195,7 +218,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
         found = mediapipe_joints(image)
         if found is None:
           raise PredictError('no person: MediaPipe found none.')
-        plans.append((box_from_joints(*found), 'mediapipe', None, None))
+        plans.append((box_from_joints(*found), 'mediapipe') + found)
       else:
         plans.append(None)
         first.append(i)
@@ -227,24 +250,33 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
     two_d = []
     for i in given:
       box, _, joints, valid = plans[i]
+      valid = np.asarray(valid, bool)
       in_crop = geometry.image_to_crop(joints, box, s)
-      # Joints the keypoints lack are taken from the model's own 2D estimate.
-      detected = out['pose2d'][ready.index(i)]
-      two_d.append(np.where(np.asarray(valid)[:, None], in_crop, detected))
+      if model.lift_missing_joints == 'ancestor':
+        two_d.append(lifter_lib.fill_missing(in_crop, valid))
+      else:
+        detected = out['pose2d'][ready.index(i)]
+        two_d.append(np.where(valid[:, None], in_crop, detected))
     pose3d = model.lift(np.stack(two_d).astype(np.float32))
     lifted = {i: (two_d[k], pose3d[k]) for k, i in enumerate(given)}
   for j, i in enumerate(ready):
     box, crop_from, joints, valid = plans[i]
+    source = crop_from
+    if crop_from == 'keypoints2d' and keypoint_file is not None:
+      source = f'keypoints2d file {keypoint_file.path}'
+    elif crop_from in ('estimator', 'bbox'):
+      source = 'estimator'
     entry = dict(name=images[i][0], image_shape=images[i][1].shape, crop_box=box,
-                 crop_from=crop_from, crop_size=s,
-                 pose3d=out['pose3d'][j], pose2d_crop=out['pose2d'][j],
+                 crop_from=crop_from, crop_size=s, pose2d_source=source,
+                 pose3d=out['pose3d'][j], pose3d_model='final', final3d=out['pose3d'][j],
+                 pose2d_crop=out['pose2d'][j],
                  pose2d=geometry.crop_to_image(out['pose2d'][j], box, s),
                  confidence=out['pose2d_confidence'][j], fbi=out['fbi'][j],
                  coarse3d=out['coarse3d'][j])
     if i in lifted:
       entry.update(keypoints2d=joints, keypoints_valid=valid,
                    lift_input2d=geometry.crop_to_image(lifted[i][0], box, s),
-                   lifted3d=lifted[i][1])
+                   lifted3d=lifted[i][1], pose3d=lifted[i][1], pose3d_model='lift')
     results[i] = entry
   return results
 
@@ -265,29 +297,56 @@ def result_json(model, entry):
                          probability=round(float(probs[c]), 4),
                          probabilities={k: round(float(p), 4)
                                         for k, p in zip(model.fbi_class_names, probs)}))
+  lifted = entry.get('pose3d_model') == 'lift'
+  source = entry.get('pose2d_source', 'estimator')
+  if lifted:
+    main_frame = POSE3D_FRAMES.get(model.lift_frame, POSE3D_FRAMES['camera'])
+    main_from = (f'{LIFT_NAMES.get(model.lift_model, model.lift_model)} on the 2D from '
+                 f'{source}')
+    main_2d = entry['lift_input2d']
+    main_2d_from = (f'{source}; joints it lacks filled with '
+                    f'{MISSING_FILLS.get(model.lift_missing_joints, "?")}')
+  else:
+    main_frame = POSE3D_FRAMES[model.pose3d_frame]
+    main_from = 'the image-based Final model on the crop (serving_default)'
+    main_2d = entry['pose2d']
+    main_2d_from = 'the exported model\'s own 2D estimator on the crop'
   doc = dict(
       image=entry['name'], image_width=int(w), image_height=int(h),
       model=model.path, crop_from=entry['crop_from'],
       crop_box=dict(x=round(x0, 2), y=round(y0, 2), size=round(size, 2)),
       crop_size=entry['crop_size'],
+      pose3d_model='lift' if lifted else 'final',
+      pose3d_from=main_from,
       pose3d_mm=_by_name(names, entry['pose3d'], 1),
-      pose3d_frame=POSE3D_FRAMES[model.pose3d_frame],
-      pose2d_px=_by_name(names, entry['pose2d'], 2),
-      pose2d_frame='image pixels (x, y), pixel centres at integer coordinates',
+      pose3d_frame=main_frame,
+      pose2d_source=source,
+      pose2d_from=main_2d_from,
+      pose2d_px=_by_name(names, main_2d, 2),
+      pose2d_frame='image pixels (x, y), pixel centres at integer coordinates')
+  if lifted:
+    doc.update(
+        final_pose3d_mm=_by_name(names, entry['final3d'], 1),
+        final_pose3d_from='the image-based Final model on the crop (serving_default)',
+        final_pose3d_frame=POSE3D_FRAMES[model.pose3d_frame],
+        estimator_pose2d_px=_by_name(names, entry['pose2d'], 2))
+  doc.update(
       joint_confidence={n: round(float(c), 3) for n, c in zip(names, entry['confidence'])},
       mean_confidence=round(float(np.mean(entry['confidence'])), 3),
       fbi=fbi_list,
       coarse3d=_by_name(names, entry['coarse3d'], 2),
-      coarse3d_frame='x, y crop pixels, z millimetres relative to the pelvis')
+      coarse3d_frame='x, y crop pixels, z millimetres relative to the pelvis',
+      image_model_note='joint_confidence, fbi and coarse3d come from the image model on the '
+                       'crop (its 2D estimator and generator)')
   if 'lifted3d' in entry:
     valid = np.asarray(entry['keypoints_valid'], bool)
+    filled = [n for n, ok in zip(names, valid) if not ok]
     doc['keypoints2d'] = dict(
+        source=source,
         given_px={n: [round(float(v), 2) for v in p]
                   for n, p, ok in zip(names, entry['keypoints2d'], valid) if ok},
-        from_estimator=[n for n, ok in zip(names, valid) if not ok],
-        lifted_pose3d_mm=_by_name(names, entry['lifted3d'], 1),
-        note='lifted_pose3d_mm: the Base regressor on the given 2D (joints the keypoints '
-             'lack from the 2D estimator); pose3d_mm: the Final model on the crop')
+        missing=filled,
+        missing_filled_with=MISSING_FILLS.get(model.lift_missing_joints, '?'))
   return doc
 
 
@@ -310,11 +369,21 @@ def write_outputs(model, entry, out_dir, stem):
     with open(tmp_json, 'w') as f:
       f.write(_dumps(result_json(model, entry)))
     image = entry.get('image')
-    title = (f'{os.path.basename(entry["name"])}: crop from {entry["crop_from"]}, mean 2D '
-             f'confidence {float(np.mean(entry["confidence"])):.2f}')
-    viz.pose_figure(image, entry['pose2d'], entry['pose3d'], entry['fbi'],
-                    entry['crop_box'], tmp_png, title=title,
-                    keypoints2d=entry.get('keypoints2d'), lifted3d=entry.get('lifted3d'))
+    name = os.path.basename(entry['name'])
+    if entry.get('pose3d_model') == 'lift':
+      # The lift is the answer: its 2D and 3D in colour, the image-based Final in grey.
+      title = (f'{name}: 3D lifted from the 2D of {entry["pose2d_source"]} '
+               f'({LIFT_NAMES.get(model.lift_model, model.lift_model)}); grey: the '
+               'image-based Final')
+      viz.pose_figure(image, entry['lift_input2d'], entry['pose3d'], entry['fbi'],
+                      entry['crop_box'], tmp_png, title=title,
+                      keypoints2d=entry.get('keypoints2d'), lifted3d=entry['final3d'],
+                      names=('lift of the given 2D', 'Final (image model on the crop)'))
+    else:
+      title = (f'{name}: crop from {entry["crop_from"]}, mean 2D confidence '
+               f'{float(np.mean(entry["confidence"])):.2f}')
+      viz.pose_figure(image, entry['pose2d'], entry['pose3d'], entry['fbi'],
+                      entry['crop_box'], tmp_png, title=title)
     os.replace(tmp_png, png_path)
     os.replace(tmp_json, json_path)
   finally:

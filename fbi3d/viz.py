@@ -247,7 +247,7 @@ def set_3d_view(ax, poses, elev, azim, title, grid_mm=200.0):
 
 
 def pose_figure(image, pose2d, pose3d, fbi_probs, crop_box=None, path=None, title=None,
-                keypoints2d=None, lifted3d=None):
+                keypoints2d=None, lifted3d=None, names=None):
   """The picture of one prediction: the person crop of the image with the 2D skeleton
   (bones coloured by the predicted FBI class), the 3D pose seen from the camera and from
   the subject's left (grid every 200 mm), and a bar per FBI bone with its class and
@@ -256,10 +256,13 @@ def pose_figure(image, pose2d, pose3d, fbi_probs, crop_box=None, path=None, titl
   image: RGB uint8 [H, W, 3]; pose2d [17, 2] image pixels; pose3d [17, 3] mm camera
   frame root-relative; fbi_probs [14, 3]; crop_box (x0, y0, size), the part of the image
   shown (default: all of it); keypoints2d [17, 2] given 2D joints (NaN where missing),
-  drawn as white rings; lifted3d [17, 3] the Base regressor's 3D from them, drawn grey in
-  the 3D views. Writes a PNG to `path` when given; returns the figure as an RGB uint8
-  array.
+  drawn as white rings; lifted3d [17, 3] a second 3D pose drawn grey in the 3D views
+  (by default the Base regressor's lift of the given 2D); names (main, grey): what the
+  coloured and the grey 3D poses are, for the legend (default: the image model and '3D
+  lifted from given 2D'). Writes a PNG to `path` when given; returns the figure as an RGB
+  uint8 array.
   """
+  main_name, grey_name = names or (None, '3D lifted from given 2D')
   fbi_probs = np.asarray(fbi_probs, np.float64)
   labels = fbi_probs.argmax(-1)
   fig = plt.figure(figsize=(15.0, 4.8))
@@ -308,7 +311,9 @@ def pose_figure(image, pose2d, pose3d, fbi_probs, crop_box=None, path=None, titl
   handles = [plt.Line2D([], [], color=FBI_COLOURS[c], lw=3, label=fbi.CLASS_NAMES[c])
              for c in range(fbi.NUM_CLASSES)]
   if lifted3d is not None:
-    handles.append(plt.Line2D([], [], color='#999999', lw=2, label='3D lifted from given 2D'))
+    handles.append(plt.Line2D([], [], color='#999999', lw=2, label=grey_name))
+  if main_name:
+    handles.append(plt.Line2D([], [], color='#333333', lw=2, label=f'coloured: {main_name}'))
   fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8,
              frameon=False)
   if title:

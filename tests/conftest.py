@@ -105,3 +105,26 @@ def exported(trained_run, tmp_path_factory):
   model = inference.PoseModel(trained_run.model_dir)
   path = inference.export(model, str(tmp_path_factory.mktemp('export')))
   return trained_run.model_dir, model, path
+
+
+@pytest.fixture(scope='session')
+def tiny_lifter(tmp_path_factory):
+  """A pose-bank lifter trained for one epoch on 32 synthetic poses (hidden 16), saved;
+  returns its folder."""
+  # pylint: disable=import-outside-toplevel
+  from fbi3d import lifter
+  from fbi3d.data import synthetic
+  rng = np.random.default_rng(0)
+  poses = np.stack([synthetic.sample_pose(rng, i % skeleton.NUM_ACTIONS) for i in range(32)])
+  network, info = lifter.train(poses, epochs=1, batch_size=16, hidden=16)
+  return lifter.save(network, info, str(tmp_path_factory.mktemp('lifter')))
+
+
+@pytest.fixture(scope='session')
+def exported_with_lifter(trained_run, tiny_lifter, tmp_path_factory):
+  """The session's tiny run exported with `tiny_lifter` behind lift: (PoseModel, version
+  folder)."""
+  from fbi3d import inference  # pylint: disable=import-outside-toplevel
+  model = inference.PoseModel(trained_run.model_dir, lifter_dir=tiny_lifter)
+  path = inference.export(model, str(tmp_path_factory.mktemp('export_lifter')))
+  return model, path

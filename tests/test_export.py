@@ -1,6 +1,7 @@
 """Tests of the export: one SavedModel whose signatures match the in-process models in a
 process without fbi3d, check their inputs, and refuse runs that cannot be exported."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -234,4 +235,46 @@ def test_command_line_reports_a_run_without_phases(tmp_path):
   assert proc.returncode == 1
   assert 'fbi3d.export: error: phase refine has not finished' in proc.stderr
   assert 'Traceback' not in proc.stderr
+  assert not os.path.exists(tmp_path / 'export')
+
+
+@pytest.mark.slow
+def test_lift_runs_the_given_lifter_on_its_own_crop_scale(exported_with_lifter, tiny_lifter):
+  # pylint: disable=import-outside-toplevel
+  from fbi3d import lifter
+  model, path = exported_with_lifter
+  network, config = lifter.load(tiny_lifter)
+  pose2d = np.random.default_rng(0).uniform(2, 30, (4, 17, 2)).astype(np.float32)
+  # The tiny run's crops are 32 px, the lifter's 256: joints scale by 8.
+  expected = network.predict((pose2d * 8.0).reshape(4, 34), verbose=0)
+  np.testing.assert_allclose(model.lift_2d(pose2d), expected, atol=1e-3)
+  loaded = tf.saved_model.load(path)
+  got = loaded.signatures['lift'](pose2d=tf.constant(pose2d))['pose3d'].numpy()
+  np.testing.assert_allclose(got, expected, atol=1e-3)
+  assert loaded.lift_model.numpy() == b'lifter'
+  assert loaded.lift_missing_joints.numpy() == config['missing_joints'].encode()
+  assert loaded.lift_frame.numpy() == b'camera'
+  # The export names the lifter's weights beside the run's checkpoints.
+  with open(os.path.join(path, 'assets.extra', inference.CHECKPOINTS_FILE)) as f:
+    named = json.load(f)
+  with open(os.path.join(tiny_lifter, lifter.WEIGHTS), 'rb') as f:
+    digest = hashlib.sha256(f.read()).hexdigest()[:16]
+  assert named['lifter'] == dict(dir=os.path.abspath(tiny_lifter), sha256=digest)
+  # The image signatures are those of the run, untouched by the lifter.
+  crops = _crops(2)
+  np.testing.assert_allclose(
+      loaded.signatures['serving_default'](images=tf.constant(crops))['pose3d'].numpy(),
+      model.predict(crops)['pose3d'], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_command_line_refuses_a_folder_that_is_not_a_lifter(trained_run, tmp_path):
+  for lifter_dir, message in ((tmp_path / 'none', 'no such folder; give the --out folder'),
+                              (tmp_path, 'is not a saved lifter: lifter.json is missing')):
+    proc = subprocess.run(
+        [sys.executable, '-m', 'fbi3d.export', f'--model_dir={trained_run.model_dir}',
+         f'--export_dir={tmp_path / "export"}', f'--lifter={lifter_dir}'], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert message in proc.stderr and 'Traceback' not in proc.stderr
   assert not os.path.exists(tmp_path / 'export')

@@ -57,6 +57,8 @@ def test_bbox_crop_and_json(exported_model, tmp_path):
   assert list(doc['pose3d_mm']) == list(skeleton.JOINT_NAMES)
   assert doc['crop_box'] == {'x': -3.0, 'y': 12.0, 'size': 56.0}
   assert doc['crop_from'] == 'bbox' and doc['crop_size'] == 32
+  assert doc['pose3d_model'] == 'final' and doc['pose2d_source'] == 'estimator'
+  assert 'final_pose3d_mm' not in doc and 'keypoints2d' not in doc
   assert doc['pose2d_px']['Hip'] == [round(float(v), 2) for v in entry['pose2d'][0]]
   assert [b['bone'] for b in doc['fbi']] == list(skeleton.FBI_BONE_NAMES)
   for bone, probs in zip(doc['fbi'], entry['fbi']):
@@ -79,12 +81,26 @@ def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, t
   np.testing.assert_allclose(entry['crop_box'], box)
   two_d = geometry.image_to_crop(joints, box, 32)
   two_d[13] = entry['pose2d_crop'][13]          # LWrist: not in the keypoints
-  np.testing.assert_allclose(entry['lifted3d'],
-                             exported_model.lift(two_d[None].astype(np.float32))[0], atol=1e-4)
+  lifted = exported_model.lift(two_d[None].astype(np.float32))[0]
+  np.testing.assert_allclose(entry['lifted3d'], lifted, atol=1e-4)
+  # The lift is the main pose; the image-based Final stands beside it.
+  np.testing.assert_allclose(entry['pose3d'], lifted, atol=1e-4)
+  crop = prediction.crop_image(_picture(200, 120), box, 32)
+  np.testing.assert_allclose(entry['final3d'], exported_model.predict(crop[None])['pose3d'][0],
+                             atol=1e-4)
   entry['image'] = _picture(200, 120)
   doc = prediction.result_json(exported_model, entry)
-  assert doc['keypoints2d']['from_estimator'] == ['LWrist']
+  assert doc['pose3d_model'] == 'lift'
+  assert doc['pose3d_from'] == f'the Base regressor (lift signature) on the 2D from keypoints2d file {path}'
+  assert doc['pose2d_source'] == f'keypoints2d file {path}'
+  assert doc['pose3d_mm']['LWrist'] == [round(float(v), 1) + 0.0 for v in lifted[13]]
+  assert doc['final_pose3d_mm']['LWrist'] == [round(float(v), 1) + 0.0
+                                              for v in entry['final3d'][13]]
+  assert doc['keypoints2d']['missing'] == ['LWrist']
+  assert doc['keypoints2d']['missing_filled_with'].startswith('the exported model\'s own 2D')
   assert doc['keypoints2d']['given_px']['Head'] == [50.0, 10.0]
+  assert doc['pose2d_px']['Head'] == [50.0, 10.0]
+  assert doc['estimator_pose2d_px']['Hip'] == [round(float(v), 2) for v in entry['pose2d'][0]]
 
 
 def test_no_person_cases(exported_model, tmp_path):
@@ -191,3 +207,36 @@ def test_mediapipe_detector(exported_model):
                                       detector='mediapipe')[0]
   assert entry['crop_from'] == 'mediapipe'
   assert 100 < entry['crop_box'][2] < 900
+
+
+@pytest.mark.slow
+def test_keypoints_lift_with_the_pose_bank_lifter(exported_with_lifter, tmp_path):
+  model = prediction.ExportedModel(os.path.dirname(exported_with_lifter[1]))
+  assert (model.lift_model, model.lift_missing_joints, model.lift_frame) == (
+      'lifter', 'ancestor', 'camera')
+  coco = upright_coco()
+  triplets = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)
+  triplets[keypoints.COCO['left_wrist'], 2] = 0
+  triplets[keypoints.COCO['left_elbow'], 2] = 0
+  path = tmp_path / 'kp.json'
+  path.write_text(json.dumps({'annotations': [{'keypoints': triplets.reshape(-1).tolist()}]}))
+  image = _picture(200, 120)
+  entry = prediction.predict_pictures(model, [('b.jpg', image)],
+                                     keypoint_file=keypoints.KeypointFile(str(path)))[0]
+  joints, valid = keypoints.from_coco(coco, triplets[:, 2] > 0)
+  box = geometry.square_box(joints[valid], 0.2)
+  two_d = geometry.image_to_crop(joints, box, 32)
+  two_d[12] = two_d[13] = two_d[11]      # LElbow and LWrist: the left shoulder's 2D
+  lifted = model.lift(two_d[None].astype(np.float32))[0]
+  np.testing.assert_allclose(entry['pose3d'], lifted, atol=1e-4)
+  entry['image'] = image
+  json_path, png_path = prediction.write_outputs(model, entry, str(tmp_path / 'out'), 'b')
+  doc = json.load(open(json_path))
+  assert doc['pose3d_model'] == 'lift'
+  assert doc['pose3d_from'].startswith('the pose-bank lifter (lift signature) on the 2D')
+  assert doc['pose3d_frame'].startswith('camera frame')
+  assert doc['keypoints2d']['missing'] == ['LElbow', 'LWrist']
+  assert doc['keypoints2d']['missing_filled_with'].startswith('the 2D of the nearest known')
+  assert doc['pose2d_px']['LWrist'] == doc['pose2d_px']['LShoulder']
+  assert set(doc['final_pose3d_mm']) == set(skeleton.JOINT_NAMES)
+  assert cv2.imread(png_path).shape[:2] == (480, 1500)

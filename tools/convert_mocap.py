@@ -6,6 +6,8 @@
 Writes <clip>.npz per motion file (17-joint world poses in mm, z up; frame rate; source)
 and, with --tfrecords, lifting-only TFRecords with the image schema plus manifest.json.
 An .amc file is read with its subject's .asf in the same folder (01_01.amc -> 01.asf).
+For one de-duplicated, subject-split bank of every clip (the lifter's training poses),
+use tools/pose_bank.py.
 """
 
 import os

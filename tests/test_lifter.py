@@ -1,0 +1,202 @@
+"""Tests of the pose-bank lifter: photographer's cameras, detector-like noise, the
+missing-joint rule, the crop inputs, training, saving and loading."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fbi3d import geometry
+from fbi3d import lifter
+from fbi3d import lifting
+from fbi3d import skeleton
+from fbi3d.data import mocap
+from fbi3d.data import posebank
+from fbi3d.data import synthetic
+from tests.test_training import REPO
+
+
+def _poses(n, seed=0):
+  rng = np.random.default_rng(seed)
+  return np.stack([synthetic.sample_pose(rng, i % skeleton.NUM_ACTIONS) for i in range(n)])
+
+
+def test_fill_missing_takes_the_nearest_known_ancestor():
+  joints = np.stack([np.arange(17.0), 100.0 + np.arange(17.0)], axis=-1)   # joint j: (j, 100 + j)
+  valid = np.ones(17, bool)
+  valid[13] = False                       # LWrist -> LElbow (12)
+  got = lifter.fill_missing(joints, valid)
+  np.testing.assert_array_equal(got[13], [12.0, 112.0])
+  np.testing.assert_array_equal(np.delete(got, 13, 0), np.delete(joints, 13, 0))
+  valid[12] = False                       # LElbow and LWrist -> LShoulder (11)
+  valid[10] = False                       # Head -> Neck (9)
+  got = lifter.fill_missing(joints, valid)
+  np.testing.assert_array_equal(got[[12, 13, 10]], [[11.0, 111.0]] * 2 + [[9.0, 109.0]])
+  # A missing pelvis: the midpoint of the hips (1 and 4) when both are known.
+  valid = np.ones(17, bool)
+  valid[0] = False
+  np.testing.assert_array_equal(lifter.fill_missing(joints, valid)[0], [2.5, 102.5])
+  # ... else the mean of the known joints; the right leg then follows the pelvis.
+  valid[1] = False
+  known = [j for j in range(17) if j not in (0, 1)]
+  mean = joints[known].mean(axis=0)
+  got = lifter.fill_missing(joints, valid)
+  np.testing.assert_allclose(got[0], mean)
+  np.testing.assert_allclose(got[1], mean)
+  # Batched, and refused without any known joint.
+  assert lifter.fill_missing(np.stack([joints] * 3), np.ones((3, 17), bool)).shape == (3, 17, 2)
+  with pytest.raises(ValueError, match='a pose has no known joint'):
+    lifter.fill_missing(joints, np.zeros(17, bool))
+
+
+def test_detector_noise_parts():
+  joints = np.random.default_rng(0).uniform(0, 500, (4, 17, 2))
+  rng = np.random.default_rng(1)
+  np.testing.assert_array_equal(lifter.detector_noise(joints, rng, 0.0, 0.0, 0.0), joints)
+  # Every pair swapped: the left/right mirror permutation of the joints.
+  swapped = lifter.detector_noise(joints, rng, 0.0, 1.0, 0.0)
+  np.testing.assert_array_equal(swapped, joints[:, list(skeleton.JOINT_FLIP_PERMUTATION)])
+  # Gaussian: per-example std uniform in [0, 8]: overall std about 8 / sqrt(3).
+  many = np.zeros((4000, 17, 2))
+  noisy = lifter.detector_noise(many, np.random.default_rng(2), 8.0, 0.0, 0.0)
+  assert noisy.std() == pytest.approx(8.0 / np.sqrt(3.0), rel=0.03)
+  # Missing joints sit on an ancestor's position.
+  spread = np.random.default_rng(3).uniform(0, 500, (2000, 17, 2))
+  out = lifter.detector_noise(spread, np.random.default_rng(4), 0.0, 0.0, 0.1)
+  moved = np.any(out != spread, axis=-1)
+  assert 0.07 < moved.mean() < 0.13
+  n, j = np.argwhere(moved)[0]
+  assert any(np.array_equal(out[n, j], out[n, a]) for a in lifter.ANCESTORS[j]) or j == 0
+
+
+def test_crop_inputs_batch_matches_lifting():
+  joints = np.random.default_rng(0).uniform(-50, 900, (6, 17, 2))
+  np.testing.assert_allclose(lifter.crop_inputs_batch(joints), lifting.crop_inputs(joints),
+                             atol=1e-4)
+  # A pose whose joints span 100 x 50 px: box side 140 centred on it; (lo) -> 256 * 20 / 140.
+  pose = np.zeros((1, 17, 2))
+  pose[0, 1] = [100.0, 50.0]
+  got = lifter.crop_inputs_batch(pose).reshape(17, 2)
+  np.testing.assert_allclose(got[0], [256.0 * 20.0 / 140.0, 256.0 * 45.0 / 140.0], atol=1e-4)
+
+
+def test_cameras_are_a_photographers():
+  c = lifter.sample_cameras(np.random.default_rng(0), 2000)
+  horizontal = np.linalg.norm(c['centre'][:, :2], axis=-1)
+  assert horizontal.min() >= 2000.0 and horizontal.max() <= 8000.0
+  assert c['centre'][:, 2].min() >= 500.0 and c['centre'][:, 2].max() <= 2000.0
+  assert c['focal_35mm'].min() >= 24.0 and c['focal_35mm'].max() <= 85.0
+  # 24 mm on a 1000 x 750 image: 24 * 1250 / 43.27 = 693 px.
+  k = c['intrinsics']
+  diag = np.hypot(c['size'][:, 0], c['size'][:, 1])
+  np.testing.assert_allclose(k[:, 0], c['focal_35mm'] * diag / np.hypot(36.0, 24.0))
+  assert set(map(tuple, c['size'].tolist())) == {(1000.0, 750.0), (750.0, 1000.0)}
+  # Rotations are proper and the camera looks about level or down.
+  np.testing.assert_allclose(np.linalg.det(c['rotation']), 1.0, atol=1e-9)
+  azimuths = np.arctan2(c['centre'][:, 1], c['centre'][:, 0])
+  assert np.histogram(azimuths, 4, (-np.pi, np.pi))[0].min() > 400
+
+
+def test_views_are_whole_large_and_consistent():
+  poses = _poses(30)
+  v = lifter.view(poses, np.random.default_rng(0))
+  assert v['joints2d'].shape == (30, 17, 2) and v['pose3d'].shape == (30, 17, 3)
+  np.testing.assert_allclose(v['pose3d'][:, 0], 0.0)
+  extent = np.max(v['joints2d'].max(1) - v['joints2d'].min(1), axis=-1)
+  assert extent.min() >= 200.0
+  assert np.all(v['joints2d'] >= 10.0)
+  assert np.all(v['joints2d'] <= v['size'][:, None] - 11.0)
+  # Bones keep their lengths (a rigid move of the world pose).
+  np.testing.assert_allclose(mocap.bone_lengths(v['pose3d']), mocap.bone_lengths(poses),
+                             atol=1e-6)
+  # The 2D is the pinhole projection of the camera-frame pose, placed where it projects.
+  for i in range(30):
+    root = geometry.solve_root_translation(v['pose3d'][i], v['joints2d'][i],
+                                           v['intrinsics'][i])
+    np.testing.assert_allclose(geometry.project(v['pose3d'][i] + root, v['intrinsics'][i]),
+                               v['joints2d'][i], atol=1e-6)
+  again = lifter.view(poses, np.random.default_rng(0))
+  np.testing.assert_array_equal(again['joints2d'], v['joints2d'])
+
+
+def test_place_on_ground_and_mirror():
+  poses = _poses(3)
+  yaw = np.array([0.0, 1.0, -2.0])
+  got = lifter.place_on_ground(poses, yaw)
+  for i in range(3):
+    np.testing.assert_allclose(got[i], mocap.place_on_ground(poses[i], yaw[i]), atol=1e-9)
+  m = lifter.mirror(poses)
+  np.testing.assert_allclose(lifter.mirror(m), poses)
+  np.testing.assert_allclose(m[:, 4, 0], -poses[:, 1, 0])     # LHip <- mirrored RHip
+  np.testing.assert_allclose(m[:, 4, 1:], poses[:, 1, 1:])
+
+
+def test_scale_bones_keeps_directions_and_symmetry():
+  poses = _poses(4)
+  np.testing.assert_array_equal(lifter.scale_bones(poses, np.random.default_rng(0), 0.0),
+                                poses)
+  got = lifter.scale_bones(poses, np.random.default_rng(0), 0.1)
+  ratio = mocap.bone_lengths(got) / mocap.bone_lengths(poses)
+  bones = [c for _, c in skeleton.BONES]
+  for left, right in skeleton.LEFT_RIGHT_PAIRS:   # a bone and its mirror: one factor
+    np.testing.assert_allclose(ratio[:, bones.index(left)], ratio[:, bones.index(right)])
+  assert np.all(np.abs(np.log(ratio)) < 0.5) and np.std(np.log(ratio)) > 0.03
+  np.testing.assert_allclose(got[:, 0], poses[:, 0])
+  for parent, child in skeleton.BONES:
+    a, b = got[:, child] - got[:, parent], poses[:, child] - poses[:, parent]
+    np.testing.assert_allclose(np.cross(a, b), 0.0, atol=1e-6)
+    assert np.all(np.sum(a * b, axis=-1) > 0)
+
+
+def test_settings_are_checked():
+  with pytest.raises(ValueError, match='unknown hiden'):
+    lifter.train(_poses(4), hiden=3)
+  with pytest.raises(ValueError, match=r'dropout_rate is a drop probability in \[0, 1\)'):
+    lifter.train(_poses(4), dropout_rate=1.0)
+  with pytest.raises(ValueError, match='swap_prob must lie in'):
+    lifter.train(_poses(4), swap_prob=0.9)
+  assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
+  assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_train_save_load_and_command_line(tmp_path):
+  net, info = lifter.train(_poses(64), val_poses=_poses(8, 1), epochs=2, batch_size=16,
+                           hidden=16, max_train_poses=48)
+  assert info['train_poses'] == 32 and len(info['history']) == 2    # every 2nd of 64
+  assert set(info['val']) == {'poses', 'noise_px', 'gt2d', 'noisy2d'}
+  folder = lifter.save(net, dict(info, results={'val': info['val']}), str(tmp_path / 'l'))
+  loaded, config = lifter.load(folder)
+  x = lifter.test_inputs(_poses(5, 2))[0]
+  np.testing.assert_allclose(loaded.predict(x, verbose=0), net.predict(x, verbose=0),
+                             atol=1e-4)
+  assert config['crop_size'] == 256 and config['missing_joints'] == 'ancestor'
+  assert config['network'] == dict(input_dim=34, hidden=16, blocks=2, dropout_rate=0.1)
+  with pytest.raises(ValueError, match='is not a saved lifter: lifter.json is missing'):
+    lifter.load(str(tmp_path))
+  # The command line on a tiny bank.
+  bank_poses = _poses(40, 3)
+  subject = np.array([1] * 24 + [13] * 8 + [11] * 4 + [131] * 4)
+  bank = posebank.PoseBank(bank_poses, subject, np.zeros(40, np.int64), np.arange(40),
+                           posebank.split_names(subject, (13,)), [dict(file='x.bvh')])
+  summary = posebank.summarise(bank, threshold_mm=20.0, val_subjects=(13,))
+  npz, _ = posebank.save(bank, summary, str(tmp_path / 'bank.npz'))
+  out = tmp_path / 'cli'
+  proc = subprocess.run(
+      [sys.executable, 'tools/train_lifter.py', f'--bank={npz}', f'--out={out}',
+       '--epochs=1', '--hidden=8', '--batch_size=8'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  doc = json.load(open(out / 'lifter.json'))
+  assert list(doc['results']) == ['val', 'test subject 11', 'test subject 131',
+                                  'test (11 + 131)']
+  assert doc['results']['test (11 + 131)']['poses'] == 8
+  assert '| test (11 + 131) | 8 |' in proc.stdout
+  proc = subprocess.run(
+      [sys.executable, 'tools/train_lifter.py', f'--bank={tmp_path}/none.npz'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1 and 'train_lifter: error: ' in proc.stderr
+  assert 'pose bank not found' in proc.stderr

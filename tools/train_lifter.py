@@ -1,0 +1,93 @@
+"""Trains the pose-bank lifter and measures it on the held-out subjects (fbi3d/lifter.py).
+
+  python tools/pose_bank.py --out=data/posebank/bank.npz
+  python tools/train_lifter.py --bank=data/posebank/bank.npz --out=runs/lifter
+
+Trains on the bank's train split through photographer's cameras with detector-like 2D
+noise; measures MPJPE and PA-MPJPE on the val split and on the test split (subjects 11
+and 131, each and together), one camera per pose from fixed seeds, with ground-truth 2D
+and with --noise_px Gaussian noise. Writes the lifter (weights and lifter.json with the
+settings and figures) into --out; export it with
+  python -m fbi3d.export --model_dir=RUN --export_dir=EXPORT --lifter=runs/lifter
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from fbi3d import lifter   # pylint: disable=g-import-not-at-top
+from fbi3d.data import posebank   # pylint: disable=g-import-not-at-top
+
+D = lifter.DEFAULTS
+FLAGS = flags.FLAGS
+flags.DEFINE_string('bank', os.path.join('data', 'posebank', 'bank.npz'),
+                    'Pose bank of tools/pose_bank.py (.npz).')
+flags.DEFINE_string('out', os.path.join('runs', 'lifter'), 'Folder for the lifter.')
+flags.DEFINE_integer('epochs', D['epochs'], 'Epochs; every epoch draws new cameras and '
+                     'noise for each training pose.', lower_bound=1)
+flags.DEFINE_integer('max_train_poses', D['max_train_poses'], 'At most this many training '
+                     'poses, evenly spaced through the train split.', lower_bound=1)
+flags.DEFINE_integer('batch_size', D['batch_size'], 'Batch size.', lower_bound=1)
+flags.DEFINE_float('learning_rate', D['learning_rate'], 'Initial Adam rate (decays to a '
+                   'tenth over the run).', lower_bound=0.0)
+flags.DEFINE_integer('hidden', D['hidden'], 'Units of every hidden layer.', lower_bound=1)
+flags.DEFINE_integer('blocks', D['blocks'], 'Residual blocks.', lower_bound=1)
+flags.DEFINE_float('dropout_rate', D['dropout_rate'], 'Probability of dropping a unit, '
+                   'in [0, 1).', lower_bound=0.0, upper_bound=0.99)
+flags.DEFINE_enum('loss', D['loss'], ['weighted', 'l2'], 'Regression loss.')
+flags.DEFINE_float('noise_max_px', D['noise_max_px'], 'Training 2D noise: per-example std '
+                   'drawn uniformly in [0, this] image pixels.', lower_bound=0.0)
+flags.DEFINE_float('swap_prob', D['swap_prob'], 'Training 2D noise: probability of '
+                   'swapping each left/right joint pair.', lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_float('missing_prob', D['missing_prob'], 'Training 2D noise: probability of '
+                   'each joint being missing (filled by lifter.fill_missing).',
+                   lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply every bone '
+                   'length by exp(N(0, this)), a bone and its mirror alike (0: off).',
+                   lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_boolean('mirror', D['mirror'], 'Mirror each training pose left/right with '
+                     'probability 1/2 every epoch.')
+flags.DEFINE_float('noise_px', lifter.TEST_NOISE_PX, 'Std (image pixels) of the Gaussian '
+                   'noise of the noisy val and test columns.', lower_bound=0.0)
+flags.DEFINE_integer('seed', D['seed'], 'Seed of training draws and of the fixed val and '
+                     'test cameras and noise.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  say = lambda line: print(line, flush=True)
+  try:
+    bank = posebank.load(FLAGS.bank)
+    sets = {name: bank.poses[bank.split == name] for name in posebank.SPLITS}
+    for name in ('train', 'test'):
+      if not len(sets[name]):
+        raise ValueError(f'{FLAGS.bank} has no {name} poses; build it again with '
+                         'tools/pose_bank.py.')
+    overrides = {k: getattr(FLAGS, k) for k in lifter.DEFAULTS}
+    network, info = lifter.train(sets['train'], log=say, **overrides)
+    results = {}
+    groups = [('val', sets['val'])] if len(sets['val']) else []
+    for subject in posebank.TEST_SUBJECTS:
+      groups.append((f'test subject {subject}',
+                     bank.poses[(bank.split == 'test') & (bank.subject == subject)]))
+    groups.append(('test (11 + 131)', sets['test']))
+    for name, poses in groups:
+      if len(poses):
+        results[name] = lifter.evaluate_split(network, poses, FLAGS.seed, FLAGS.noise_px)
+        say(f'{name}: {lifter.format_result(results[name])}')
+    info.update(bank=os.path.abspath(FLAGS.bank), results=results)
+    lifter.save(network, info, FLAGS.out)
+  except (ValueError, OSError) as e:
+    print(f'train_lifter: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print()
+  print(lifter.format_table(info))
+  print(f'\nWrote {FLAGS.out} (training {info["train_seconds"]:.0f} s).')
+
+
+if __name__ == '__main__':
+  app.run(main)
