@@ -73,13 +73,15 @@ def _midpoint(points, valid, a, b):
 
 def from_coco(points, valid=None):
   """COCO-17 keypoints [17, 2] (and validity [17], default all) -> (joints [17, 2],
-  validity [17] bool) in the order of fbi3d/skeleton.py. Missing joints are NaN."""
+  validity [17] bool) in the order of fbi3d/skeleton.py. Missing joints are NaN. 3D
+  points [17, 3] map the same way (the pelvis, spine, thorax and head built alike)."""
   points = np.asarray(points, np.float64)
-  if points.shape != (17, 2):
-    raise ValueError(f'COCO keypoints: expected shape [17, 2], got {points.shape}.')
+  if points.ndim != 2 or points.shape[0] != 17 or points.shape[1] not in (2, 3):
+    raise ValueError(f'COCO keypoints: expected shape [17, 2] (or [17, 3]), got '
+                     f'{points.shape}.')
   valid = np.ones(17, bool) if valid is None else np.asarray(valid, bool)
   valid = valid & np.all(np.isfinite(points), axis=1)
-  joints = np.full((skeleton.NUM_JOINTS, 2), np.nan)
+  joints = np.full((skeleton.NUM_JOINTS, points.shape[1]), np.nan)
   ok = np.zeros(skeleton.NUM_JOINTS, bool)
   for joint, name in _DIRECT.items():
     joints[joint], ok[joint] = points[COCO[name]], valid[COCO[name]]
@@ -99,10 +101,11 @@ def from_coco(points, valid=None):
 
 def from_mediapipe(points, visibility=None, min_visibility=MEDIAPIPE_MIN_VISIBILITY):
   """MediaPipe-33 landmarks [33, 2] in pixels (and visibility [33]) -> (joints [17, 2],
-  validity [17]), through their COCO-17 subset."""
+  validity [17]), through their COCO-17 subset; world landmarks [33, 3] map alike."""
   points = np.asarray(points, np.float64)
-  if points.shape != (33, 2):
-    raise ValueError(f'MediaPipe landmarks: expected shape [33, 2], got {points.shape}.')
+  if points.ndim != 2 or points.shape[0] != 33 or points.shape[1] not in (2, 3):
+    raise ValueError(f'MediaPipe landmarks: expected shape [33, 2] (or [33, 3]), got '
+                     f'{points.shape}.')
   valid = None
   if visibility is not None:
     valid = np.asarray(visibility, np.float64)[list(MEDIAPIPE_TO_COCO)] >= min_visibility

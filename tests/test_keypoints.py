@@ -86,6 +86,24 @@ def test_mediapipe_33_goes_through_its_coco_subset():
   assert list(np.flatnonzero(~valid)) == [16]   # RWrist
 
 
+def test_3d_world_landmarks_map_like_2d_ones():
+  # A depth of z = 2x - y + 7 per point: every joint is an affine mix of points whose
+  # weights sum to one, so each joint's depth is that of its own (x, y).
+  coco = upright_coco()
+  coco3 = np.concatenate([coco, 2 * coco[:, :1] - coco[:, 1:] + 7], axis=1)
+  points = np.full((33, 3), 999.0)
+  for i, name in enumerate(keypoints.COCO_NAMES):
+    points[keypoints.MEDIAPIPE_NAMES.index(name)] = coco3[i]
+  joints, valid = keypoints.from_mediapipe(points)
+  np.testing.assert_allclose(joints[:, :2], EXPECTED, atol=1e-12)
+  np.testing.assert_allclose(joints[:, 2], 2 * EXPECTED[:, 0] - EXPECTED[:, 1] + 7,
+                             atol=1e-12)
+  assert valid.all()
+  with pytest.raises(ValueError, match=r'expected shape \[33, 2\] \(or \[33, 3\]\), got '
+                     r'\(33, 4\)'):
+    keypoints.from_mediapipe(np.zeros((33, 4)))
+
+
 def test_flat_rows_of_each_layout():
   coco = upright_coco()
   triplets = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)

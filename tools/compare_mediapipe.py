@@ -1,0 +1,162 @@
+"""fbi3d beside MediaPipe on pictures: both 3D skeletons in one figure per picture, and
+the distance between them after the best similarity transform.
+
+Per picture:
+  - MediaPipe's pose landmarker (mediapipe==0.10.21, model complexity 1, the model in its
+    wheel) gives 33 image landmarks and 33 world landmarks (metres, centred between the
+    hips; x right, y down, z away from the camera, as the camera frame). Both go to the
+    17 joints through their COCO subset (`keypoints.from_mediapipe`).
+  - fbi3d runs as `python -m fbi3d.predict --detector=mediapipe` does: the crop around
+    MediaPipe's 2D joints, and its main pose the `lift` of that 2D (the Base regressor,
+    or the pose-bank lifter of an export made with --lifter).
+  - The distance: MediaPipe's 17 joints (mm) aligned to fbi3d's by rotation, scale and
+    translation (`geometry.procrustes_align`), then the mean joint distance in mm (as
+    PA-MPJPE); and the same over the joints MediaPipe sees in the picture only (where it
+    does not see one, both models invent it).
+Writes <out>/<name>.png (the picture with MediaPipe's 2D; both 3D skeletons from the
+camera and from the side, fbi3d in colour, MediaPipe grey) and <out>/compare.json;
+prints a table.
+
+  pip install "fbi3d[mediapipe]"
+  python tools/compare_mediapipe.py ../shared/data/photos \
+      --export_dir=runs/quickstart/export_lifter --out=runs/compare_mediapipe
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+from fbi3d import geometry
+from fbi3d import keypoints
+from fbi3d import prediction
+from fbi3d import viz
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('export_dir', None, 'SavedModel of python -m fbi3d.export (with '
+                    '--lifter for pictures of real people).')
+flags.DEFINE_string('out', None, 'Folder for the figures and compare.json.')
+flags.DEFINE_boolean('show_picture', True, 'Draw the picture with MediaPipe\'s 2D beside the '
+                     '3D views (--noshow_picture: the 3D views alone, e.g. for pictures '
+                     'that may not be redistributed).')
+flags.mark_flags_as_required(['export_dir', 'out'])
+
+
+def mediapipe_pose(image):
+  """(joints2d [17, 2] px, valid [17], joints3d [17, 3] mm) from MediaPipe, or None when
+  it finds no person. ValueError when mediapipe is not installed."""
+  try:
+    import mediapipe  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise ValueError('this tool needs the optional extra: pip install "fbi3d[mediapipe]" '
+                     '(mediapipe==0.10.21).') from None
+  with mediapipe.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+    result = pose.process(np.ascontiguousarray(image))
+  if result.pose_landmarks is None or result.pose_world_landmarks is None:
+    return None
+  h, w = image.shape[:2]
+  marks = result.pose_landmarks.landmark
+  visibility = np.array([m.visibility for m in marks])
+  joints2d, valid = keypoints.from_mediapipe(
+      np.array([[m.x * w, m.y * h] for m in marks]), visibility)
+  world = np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark])
+  joints3d, _ = keypoints.from_mediapipe(1000.0 * world)
+  return joints2d, valid, joints3d
+
+
+def aligned_distance(ours, theirs, joints=None):
+  """(theirs [17, 3] aligned to ours by a similarity transform, their mean joint distance
+  in mm), over every joint or over `joints` (a [17] mask). Both poses are complete: the
+  lift fills the joints MediaPipe's 2D lacks, and the world landmarks have every joint."""
+  joints = np.ones(len(ours), bool) if joints is None else np.asarray(joints, bool)
+  aligned = geometry.procrustes_align(theirs[joints][None], ours[joints][None])[0]
+  return aligned, float(np.linalg.norm(aligned - ours[joints], axis=1).mean())
+
+
+def figure(image, joints2d, ours, theirs, title, path, show_picture=True):
+  panels = 3 if show_picture else 2
+  fig = plt.figure(figsize=(4 * panels, 4.2))
+  if show_picture:
+    ax = fig.add_subplot(1, 3, 1)
+    ax.imshow(image)
+    viz.draw_skeleton(ax, joints2d)      # joints MediaPipe does not see are NaN: not drawn
+    ax.set_xlim(0, image.shape[1])
+    ax.set_ylim(image.shape[0], 0)
+    ax.set_axis_off()
+    ax.set_title('MediaPipe 2D', fontsize=9)
+  for k, (elev, azim, name) in enumerate(((10, -90, 'from the camera'),
+                                           (10, 0, 'from the side'))):
+    ax = fig.add_subplot(1, panels, panels - 1 + k, projection='3d')
+    viz.draw_skeleton_3d(ax, ours)
+    viz.draw_skeleton_3d(ax, theirs, colour='0.55', linewidth=1.5, alpha=0.9)
+    viz.set_3d_view(ax, [ours, theirs], elev, azim, f'fbi3d (colour), MediaPipe (grey), '
+                    f'{name}')
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+
+
+def main(argv):
+  if len(argv) < 2:
+    raise app.UsageError('give one or more pictures or folders.')
+  try:
+    model = prediction.ExportedModel(FLAGS.export_dir)
+    files = prediction.list_images(argv[1:])
+    if not files:
+      raise ValueError(f'no image files in {", ".join(argv[1:])}.')
+    os.makedirs(FLAGS.out, exist_ok=True)
+    rows = []
+    for path in files:
+      name = os.path.splitext(os.path.basename(path))[0]
+      try:
+        image = prediction.read_image(path)
+      except prediction.PredictError as e:
+        print(f'{path}: {e}')
+        continue
+      found = mediapipe_pose(image)
+      if found is None:
+        print(f'{path}: MediaPipe finds no person')
+        continue
+      joints2d, valid, theirs = found
+      result = prediction.predict_pictures(model, [(path, image)], detector='mediapipe')[0]
+      if isinstance(result, prediction.PredictError):
+        print(f'{path}: {result}')
+        continue
+      ours = np.asarray(result['pose3d'], np.float64)
+      aligned, distance = aligned_distance(ours, theirs)
+      # Where MediaPipe does not see a joint, both invent it: the joints it sees alone.
+      _, seen = (aligned_distance(ours, theirs, valid) if valid.sum() >= 4
+                 else (None, float('nan')))
+      figure(image, joints2d, ours, aligned,
+             f'{os.path.basename(path)}: fbi3d ({model.lift_model} on MediaPipe\'s 2D) '
+             f'and MediaPipe, aligned:\n{distance:.0f} mm apart ({seen:.0f} mm over the '
+             f'{int(valid.sum())} joints MediaPipe sees)',
+             os.path.join(FLAGS.out, name + '.png'), FLAGS.show_picture)
+      rows.append(dict(picture=path, figure=os.path.join(FLAGS.out, name + '.png'),
+                       distance_mm=distance, distance_seen_mm=seen,
+                       joints_seen=int(valid.sum()),
+                       fbi3d_pose3d_mm=ours.tolist(),
+                       mediapipe_pose3d_mm=theirs.tolist()))
+  except ValueError as e:
+    print(f'compare_mediapipe: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(f'{"picture":<28} {"joints seen":>11} {"distance, all 17":>17} '
+        f'{"distance, seen":>15}   (mm, after alignment)')
+  for r in rows:
+    print(f'{os.path.basename(r["picture"]):<28} {r["joints_seen"]:>11} '
+          f'{r["distance_mm"]:>17.1f} {r["distance_seen_mm"]:>15.1f}')
+  with open(os.path.join(FLAGS.out, 'compare.json'), 'w') as f:
+    json.dump(dict(export=model.path, lift_model=model.lift_model, pictures=rows), f,
+              indent=2)
+  print(f'wrote {FLAGS.out}/compare.json and one figure per picture')
+
+
+if __name__ == '__main__':
+  app.run(main)
