@@ -164,23 +164,35 @@ def box_from_joints(joints, valid):
   return geometry.square_box(np.asarray(joints)[np.asarray(valid, bool)], MARGIN)
 
 
-def mediapipe_joints(image):
-  """The 17 joints (image pixels) and validity from MediaPipe's pose landmarker (model
-  complexity 1, the model inside the mediapipe==0.10.21 wheel: nothing is downloaded),
-  or None when it finds no person."""
+def mediapipe_landmarks(image):
+  """MediaPipe's pose landmarker (model complexity 1, the model inside the
+  mediapipe==0.10.21 wheel: nothing is downloaded) on an RGB picture: (33 image landmarks
+  [33, 2] in pixels, their visibility [33], 33 world landmarks [33, 3] in metres centred
+  between the hips), or None when it finds no person. ValueError when the extra is not
+  installed."""
   try:
     import mediapipe  # pylint: disable=import-outside-toplevel
   except ImportError:
-    raise ValueError('--detector=mediapipe needs the optional extra: pip install '
+    raise ValueError('MediaPipe (--detector=mediapipe) needs the optional extra: pip install '
                      '"fbi3d[mediapipe]" (mediapipe==0.10.21).') from None
   with mediapipe.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
     result = pose.process(np.ascontiguousarray(image))
-  if result.pose_landmarks is None:
+  if result.pose_landmarks is None or result.pose_world_landmarks is None:
     return None
   h, w = image.shape[:2]
   marks = result.pose_landmarks.landmark
-  points = np.array([[m.x * w, m.y * h] for m in marks])
-  visibility = np.array([m.visibility for m in marks])
+  return (np.array([[m.x * w, m.y * h] for m in marks]),
+          np.array([m.visibility for m in marks]),
+          np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark]))
+
+
+def mediapipe_joints(image):
+  """The 17 joints (image pixels) and validity from MediaPipe's landmarks, or None when
+  it finds no person."""
+  found = mediapipe_landmarks(image)
+  if found is None:
+    return None
+  points, visibility, _ = found
   return keypoints.from_mediapipe(points, visibility)
 
 

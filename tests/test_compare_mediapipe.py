@@ -67,6 +67,7 @@ def test_without_mediapipe_the_command_says_what_to_install(exported_model, tmp_
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1
   assert 'needs the optional extra: pip install "fbi3d[mediapipe]"' in proc.stderr
+  assert 'Traceback' not in proc.stderr
 
 
 @pytest.mark.slow

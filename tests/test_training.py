@@ -367,23 +367,31 @@ def test_a_copied_run_reads_its_own_checkpoints(tiny_run, tmp_path):
     _weights(copy_cfg, 'pose2d')
 
 
+def _train(phase, cfg, killed):
+  """Trains a phase to the end, killed after its first epoch and resumed when `killed`;
+  returns the network's variables from its final checkpoint."""
+  extra = [_KillAfterEpoch()] if killed else []
+  try:
+    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=_quiet, extra_callbacks=extra)
+  except _Killed:
+    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=_quiet)
+  return _weights(cfg, phase)
+
+
+def _assert_same(first, other):
+  assert len(first) == len(other)
+  for a, b in zip(first, other):
+    np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.slow
 def test_same_seed_runs_and_a_resumed_run_give_identical_weights(tiny_run, tmp_path):
   data_dir, _ = tiny_run
-  runs = {}
-  for name in ('first', 'second', 'killed'):
-    cfg = tiny_config(data_dir, str(tmp_path / name), pose2d_epochs=2)
-    extra = [_KillAfterEpoch()] if name == 'killed' else []
-    try:
-      trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet,
-                        extra_callbacks=extra)
-    except _Killed:
-      trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
-    runs[name] = _weights(cfg, 'pose2d')
-  for name in ('second', 'killed'):
-    assert len(runs[name]) == len(runs['first'])
-    for a, b in zip(runs['first'], runs[name]):
-      np.testing.assert_array_equal(a, b)
+  runs = {name: _train('pose2d', tiny_config(data_dir, str(tmp_path / name), pose2d_epochs=2),
+                       killed=name == 'killed')
+          for name in ('first', 'second', 'killed')}
+  _assert_same(runs['first'], runs['second'])
+  _assert_same(runs['first'], runs['killed'])
 
 
 @pytest.mark.slow
@@ -395,12 +403,5 @@ def test_a_resumed_regressor_equals_an_uninterrupted_one(trained_run, tmp_path):
     shutil.copytree(trained_run.model_dir, model_dir)
     shutil.rmtree(os.path.join(model_dir, 'base'))
     cfg = dataclasses.replace(trained_run, model_dir=model_dir, base_epochs=3)
-    extra = [_KillAfterEpoch()] if name == 'killed' else []
-    try:
-      trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet,
-                        extra_callbacks=extra)
-    except _Killed:
-      trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet)
-    got[name] = _weights(cfg, 'base')
-  for a, b in zip(got['whole'], got['killed']):
-    np.testing.assert_array_equal(a, b)
+    got[name] = _train('base', cfg, killed=name == 'killed')
+  _assert_same(got['whole'], got['killed'])

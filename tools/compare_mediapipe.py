@@ -51,21 +51,11 @@ flags.mark_flags_as_required(['export_dir', 'out'])
 def mediapipe_pose(image):
   """(joints2d [17, 2] px, valid [17], joints3d [17, 3] mm) from MediaPipe, or None when
   it finds no person. ValueError when mediapipe is not installed."""
-  try:
-    import mediapipe  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    raise ValueError('this tool needs the optional extra: pip install "fbi3d[mediapipe]" '
-                     '(mediapipe==0.10.21).') from None
-  with mediapipe.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
-    result = pose.process(np.ascontiguousarray(image))
-  if result.pose_landmarks is None or result.pose_world_landmarks is None:
+  found = prediction.mediapipe_landmarks(image)
+  if found is None:
     return None
-  h, w = image.shape[:2]
-  marks = result.pose_landmarks.landmark
-  visibility = np.array([m.visibility for m in marks])
-  joints2d, valid = keypoints.from_mediapipe(
-      np.array([[m.x * w, m.y * h] for m in marks]), visibility)
-  world = np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark])
+  points, visibility, world = found
+  joints2d, valid = keypoints.from_mediapipe(points, visibility)
   joints3d, _ = keypoints.from_mediapipe(1000.0 * world)
   return joints2d, valid, joints3d
 
