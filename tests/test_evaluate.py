@@ -232,6 +232,7 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   assert abs(results['table1_mpjpe'].loc['Final', 'Avg'] - expected) < 1e-3
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   cfg = trained_run
   # Another joint count: a 16-joint regressor's checkpoint in place of Base's.

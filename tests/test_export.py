@@ -85,6 +85,7 @@ def test_fresh_process_without_fbi3d_matches_in_process_models(exported, tmp_pat
   assert np.abs(got['jpeg_coarse3d'][..., :2] - expected['coarse3d'][..., :2]).max() < 1.0
 
 
+@pytest.mark.slow
 def test_encoded_images_are_padded_to_a_square_and_resized(exported):
   _, model, _ = exported
   crops = _crops(n=2)
@@ -106,6 +107,7 @@ def test_encoded_images_are_padded_to_a_square_and_resized(exported):
   assert padded[:7].max() == 0 and padded[-7:].max() == 0 and padded[12:20].max() > 0
 
 
+@pytest.mark.slow
 def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
   _, _, path = exported
   sig = tf.saved_model.load(path).signatures
@@ -176,6 +178,7 @@ def test_missing_unfinished_or_incompatible_phases_are_refused(tmp_path):
     inference.PoseModel(str(tmp_path / 'nowhere'))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_does_not_fit_is_refused(exported, tmp_path):
   model_dir, _, _ = exported
   copy = str(tmp_path / 'model')
@@ -206,6 +209,7 @@ def test_versions(tmp_path):
   assert inference.resolve_export(os.path.join(base, '1')) == os.path.join(base, '1')
 
 
+@pytest.mark.slow
 def test_export_writes_a_numbered_version(exported, tmp_path):
   model_dir, model, path = exported
   assert os.path.basename(path) == '1'

@@ -40,6 +40,7 @@ def test_crop_image_follows_image_to_crop():
     np.testing.assert_allclose(crop[1:31, 1:31].reshape(-1), 2.0 * x + 3.0 * y, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_bbox_crop_and_json(exported_model, tmp_path):
   image = _picture()
   results = prediction.predict_pictures(exported_model, [('a.png', image)],
@@ -68,6 +69,7 @@ def test_bbox_crop_and_json(exported_model, tmp_path):
   assert sorted(os.listdir(tmp_path)) == ['a.json', 'a.png']
 
 
+@pytest.mark.slow
 def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, tmp_path):
   coco = upright_coco()
   triplets = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)
@@ -103,6 +105,7 @@ def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, t
   assert doc['estimator_pose2d_px']['Hip'] == [round(float(v), 2) for v in entry['pose2d'][0]]
 
 
+@pytest.mark.slow
 def test_no_person_cases(exported_model, tmp_path):
   image = _picture()
   empty_file = tmp_path / 'none.csv'
@@ -185,6 +188,7 @@ PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')
 
 
 @pytest.mark.skipif(not os.path.exists(PHOTO), reason='../shared/data/photos is absent')
+@pytest.mark.slow
 def test_real_photo_with_its_coco_keypoints(exported_model):
   kp = keypoints.KeypointFile(PHOTO.replace('.jpg', '_keypoints.json'))
   image = prediction.read_image(PHOTO)
@@ -194,6 +198,7 @@ def test_real_photo_with_its_coco_keypoints(exported_model):
   np.testing.assert_allclose(entry['crop_box'], [387.5 - 211.4, 211.0 - 211.4, 422.8])
 
 
+@pytest.mark.slow
 def test_mediapipe_detector(exported_model):
   mediapipe = pytest.importorskip(
       'mediapipe', reason='the optional extra fbi3d[mediapipe] (mediapipe==0.10.21) is not '

@@ -42,6 +42,7 @@ def _quiet(*args):
     ('pose2d', {}, {'integral_loss', 'error_px'}),
     ('pose2d', {'pose2d_loss': 'heatmap'}, {'heatmap_loss', 'error_px'}),
     ('generator', {}, {'coarse3d_loss', 'fbi_loss', 'fbi_accuracy', 'depth_error_mm'})])
+@pytest.mark.slow
 def test_one_training_step_changes_weights_and_loss_is_finite(tiny_run, phase, overrides,
                                                               expected):
   data_dir, model_dir = tiny_run
@@ -61,6 +62,7 @@ def test_one_training_step_changes_weights_and_loss_is_finite(tiny_run, phase, o
   assert expected <= set(logs)
 
 
+@pytest.mark.slow
 def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   data_dir, model_dir = tiny_run
   cfg = tiny_config(data_dir, model_dir)
@@ -96,6 +98,7 @@ class _KillAfterEpoch(tf.keras.callbacks.Callback):
     raise _Killed(f'killed after epoch {epoch + 1}')
 
 
+@pytest.mark.slow
 def test_kill_and_resume_continues_from_saved_epoch_and_step(tiny_run):
   data_dir, model_dir = tiny_run
   cfg = tiny_config(data_dir, model_dir, pose2d_epochs=2)
@@ -113,6 +116,7 @@ def test_kill_and_resume_continues_from_saved_epoch_and_step(tiny_run):
   assert again['optimizer_steps'] == 4
 
 
+@pytest.mark.slow
 def test_resume_with_other_network_settings_is_refused(tiny_run):
   data_dir, model_dir = tiny_run
   cfg = tiny_config(data_dir, model_dir)
@@ -169,6 +173,7 @@ def test_command_line_reports_missing_data(tmp_path):
     ('--hg_stacks=0', 'not a positive integer'),
     ('--base_epochs=0', 'not a positive integer'),
     ('--fbi_weight=inf', '--fbi_weight must be a finite number from 0.0 up')])
+@pytest.mark.slow
 def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
   proc = subprocess.run(
       [sys.executable, '-m', 'fbi3d.train', '--phase=base', flag,
@@ -195,6 +200,7 @@ def _adversarial_training(tiny_run, **overrides):
   return network, model, items, batch
 
 
+@pytest.mark.slow
 def test_adversarial_step_changes_discriminator_and_coarse3d_only(tiny_run):
   from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
   network, model, items, batch = _adversarial_training(tiny_run)
@@ -216,6 +222,7 @@ def test_adversarial_step_changes_discriminator_and_coarse3d_only(tiny_run):
     assert np.isfinite(float(logs[key]))
 
 
+@pytest.mark.slow
 def test_adversarial_warmup_trains_only_the_discriminator_first(tiny_run):
   from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
   network, model, items, batch = _adversarial_training(
