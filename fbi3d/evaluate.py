@@ -28,7 +28,13 @@ flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the 
 flags.DEFINE_string('split', 'val', 'Split to evaluate: train, val or test.')
 flags.DEFINE_boolean('ablations', False, 'Train the missing ablations of Final first '
                      '(without FBI, without coarse 3D, without adversarial fine-tuning, '
-                     'L2 loss) and add them to the tables.')
+                     'L2 loss) and the two oracle rows (Base on the true 2D; the true 2D '
+                     'and FBI), and add them to the tables.')
+flags.DEFINE_integer('seeds', 1, 'Train every regressor row of the run (Base, Final and '
+                     'the trained ablations and oracles) under this many seeds in all, '
+                     'the run\'s own and the next ones (into <model_dir>/seeds/<seed>/, '
+                     'reused when present), and report each row\'s mean and spread.',
+                     lower_bound=1)
 flags.DEFINE_boolean('submission', False, 'Also write Final\'s predictions in the '
                      'evaluation server\'s form when the split has ground truth (always '
                      'written when it has none).')
@@ -46,7 +52,8 @@ def main(argv):
   try:
     results = challenge_eval.evaluate(
         f.model_dir, f.split, data_dir=f.data_dir, ablations=f.ablations,
-        out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery)
+        out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery,
+        seeds=f.seeds)
   except tf.errors.DataLossError as e:
     data_dir = f.data_dir or challenge_eval.load_config(f.model_dir).data_dir
     print(f'fbi3d.evaluate: error: {pipeline.explain_data_loss(data_dir, e)}',
@@ -59,6 +66,10 @@ def main(argv):
     print(f'\nTable 1: MPJPE (mm) per action on the {results["split"]} split '
           f'({results["num_labelled"]} examples)')
     print(metrics.format_table(results['table1_mpjpe']))
+    for row in results.get('seed_spread', []):
+      print(f'{row["row"]:<28} over seeds {results["seeds"]}: {row["mean_mm"]:.1f} +- '
+            f'{row["std_mm"]:.1f} mm; minus Final {row["minus_final_mean_mm"]:+.1f} +- '
+            f'{row["minus_final_std_mm"]:.1f} mm')
   else:
     print(results.get('note', ''))
   print(f'\nreport: {results["report"]}')

@@ -30,7 +30,7 @@ def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',),
   Splits named in `unlabelled` have no 3D ground truth (pose3d_valid 0, zeros)."""
   rng = np.random.default_rng(seed)
   os.makedirs(out_dir, exist_ok=True)
-  manifest = {'schema_version': schema.SCHEMA_VERSION, 'crop_size': crop_size,
+  manifest = {'schema_version': schema.SCHEMA_VERSION, 'crop_size': crop_size, 'margin': 0.2,
               'fbi_threshold_deg': fbi.DEFAULT_THRESHOLD_DEG, 'splits': {}}
   written = {}
   for split in splits:

@@ -19,6 +19,7 @@ from fbi3d import skeleton
 from fbi3d import submission
 from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import challenge_eval
+from fbi3d.training import config as config_lib
 from fbi3d.training import phases
 from fbi3d.training import trainer
 
@@ -123,11 +124,35 @@ def _quiet(*args):
 def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   cfg = trained_run
   results = challenge_eval.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
-                                    log=_quiet)
+                                    seeds=2, log=_quiet)
   out = os.path.join(cfg.model_dir, 'eval', 'train')
   t1 = results['table1_mpjpe']
   assert list(t1.index) == ['Base', 'Final', 'Final without FBI', 'Final without coarse 3D',
-                            'Final without adversarial', 'Final, L2 loss']
+                            'Final without adversarial', 'Final, L2 loss',
+                            'Oracle: Base on true 2D', 'Oracle: true 2D and FBI']
+  # Oracle rows: the regressor on ground truth, and Final's distance from it.
+  assert trainer.read_results(cfg, 'oracle_gt2d')['metrics']['inputs'] == ['gt2d']
+  assert trainer.read_results(cfg, 'oracle_gt2d_fbi')['metrics']['inputs'] == [
+      'gt2d', 'gt_fbi']
+  oracle = results['oracles'][1]
+  assert oracle['row'] == 'Oracle: true 2D and FBI'
+  assert oracle['final_minus_oracle_mm'] == pytest.approx(
+      t1.loc['Final', 'Avg'] - t1.loc['Oracle: true 2D and FBI', 'Avg'])
+  # Over two seeds: the run's own row, and the same phase trained under seed 1 in
+  # seeds/1/, as that phase measured itself on the same split.
+  assert results['seeds'] == [0, 1]
+  spread = {r['row']: r for r in results['seed_spread']}
+  assert list(spread) == list(t1.index)
+  seed1 = dataclasses.replace(cfg, seed=1, model_dir=os.path.join(cfg.model_dir, 'seeds', '1'),
+                              features_root=cfg.model_dir)
+  for row, phase in (('Final', 'refine'), ('Final, L2 loss', 'refine_l2')):
+    own = trainer.read_results(seed1, phase)['metrics']['mpjpe_mm']
+    assert spread[row]['mpjpe_mm'] == pytest.approx([t1.loc[row, 'Avg'], own], rel=1e-5)
+    assert spread[row]['std_mm'] == pytest.approx(abs(own - t1.loc[row, 'Avg']) / 2 ** 0.5,
+                                                  rel=1e-4, abs=1e-6)
+  change = np.subtract(spread['Final, L2 loss']['mpjpe_mm'], spread['Final']['mpjpe_mm'])
+  assert spread['Final, L2 loss']['minus_final_mean_mm'] == pytest.approx(change.mean())
+  assert trainer.read_results(seed1, 'base')['config']['seed'] == 1
   # The same checkpoint on the same split gives the phase's own measurement.
   for row, phase in (('Base', 'base'), ('Final', 'refine')):
     own = trainer.read_results(cfg, phase)['metrics']
@@ -152,10 +177,12 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   text = open(os.path.join(out, 'report.md')).read()
   assert '## Table 1' in text and '## Ablations of Final' in text
   assert '| Final without FBI |' in text
+  assert '## Over 2 seeds' in text and '## Oracle bounds' in text
+  assert 'Crops: found by the system.' in text
   # Every checkpoint read is named, relative to the run, with its content hash.
   assert list(results['checkpoints']) == [
       'pose2d', 'generator', 'adversarial', 'base', 'refine', 'refine_nofbi',
-      'refine_nocoarse3d', 'refine_noadv', 'refine_l2']
+      'refine_nocoarse3d', 'refine_noadv', 'refine_l2', 'oracle_gt2d', 'oracle_gt2d_fbi']
   refine = os.path.join('refine', 'checkpoints', 'ckpt-2')
   assert results['checkpoints']['refine'] == dict(
       path=refine, sha256=trainer.checkpoint_sha256(os.path.join(cfg.model_dir, refine)))
@@ -265,3 +292,30 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   assert 'different sizes' in proc.stderr and 'Traceback' not in proc.stderr
   with pytest.raises(trainer.PhaseError, match='no finished phase'):
     challenge_eval.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
+
+
+def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):
+  # A features cache of two examples, written by hand.
+  folder = tmp_path / 'model' / 'features'
+  folder.mkdir(parents=True)
+  gt2d = np.arange(68, dtype=np.float32).reshape(2, 17, 2)
+  fbi = np.zeros((2, 14), np.int64)
+  fbi[0, 0], fbi[1, 13] = 2, 1
+  np.savez(folder / 'train.npz', gt2d=gt2d, detected2d=gt2d + 100.0,
+           coarse3d=np.zeros((2, 17, 3), np.float32),
+           fbi_probs=np.full((2, 14, 3), 1 / 3, np.float32), fbi=fbi,
+           pose3d=np.zeros((2, 17, 3), np.float32), pose3d_valid=np.ones(2, np.float32))
+  cfg = config_lib.Config(
+      model_dir=str(tmp_path / 'model'))
+  inputs, _, _ = phases.make_task('oracle_gt2d_fbi', cfg).arrays('train')
+  assert inputs.shape == (2, 34 + 42)
+  np.testing.assert_array_equal(inputs[:, :34], gt2d.reshape(2, 34))
+  one_hot = inputs[:, 34:].reshape(2, 14, 3)
+  np.testing.assert_array_equal(one_hot[0, 0], [0, 0, 1])
+  np.testing.assert_array_equal(one_hot[1, 13], [0, 1, 0])
+  np.testing.assert_array_equal(one_hot[0, 1:].argmax(-1), np.zeros(13))
+  assert one_hot.sum() == 28
+  base_inputs, _, _ = phases.make_task('oracle_gt2d', cfg).arrays('train')
+  np.testing.assert_array_equal(base_inputs, gt2d.reshape(2, 34))
+  detected, _, _ = phases.make_task('base', cfg).arrays('train')
+  np.testing.assert_array_equal(detected, gt2d.reshape(2, 34) + 100.0)

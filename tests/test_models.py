@@ -194,3 +194,43 @@ def test_soft_argmax_2d_exact():
   np.testing.assert_allclose(coords.numpy(), [[[1.5 * 4 + 1.5, 0.5 * 4 + 1.5]]], atol=1e-6)
   # Every cell is inside the 3x3 block around (row 0 or 1, col 1): all the mass.
   np.testing.assert_allclose(conf.numpy(), [[1.0]], atol=1e-6)
+
+
+def test_joint_pooling_reads_each_joints_features_under_its_heatmap():
+  # Shape = [B=1, H=2, W=2, J=2, D=2] logits: joint 0 all at cell (row 1, col 0) over both
+  # depth bins; joint 1 split evenly between (0, 0, d=1) and (1, 1, d=0).
+  volume = np.full((1, 2, 2, 2, 2), -1e9, np.float32)
+  volume[0, 1, 0, 0, :] = 0.0
+  volume[0, 0, 0, 1, 1] = 5.0
+  volume[0, 1, 1, 1, 0] = 5.0
+  features = np.arange(1 * 2 * 2 * 3, dtype=np.float32).reshape(1, 2, 2, 3)
+  pooled = generator.joint_pooling(tf.constant(volume), tf.constant(features)).numpy()
+  np.testing.assert_allclose(pooled[0, 0], features[0, 1, 0])          # [6, 7, 8]
+  np.testing.assert_allclose(pooled[0, 1], (features[0, 0, 0] + features[0, 1, 1]) / 2)
+
+
+def test_bone_features_are_child_parent_and_their_difference():
+  j = skeleton.NUM_JOINTS
+  volume = np.full((1, 1, 1, j, 1), 0.0, np.float32)          # one cell: every weight 1
+  features = np.float32([[[[2.0, -1.0]]]])                    # Shape = [1, 1, 1, C=2]
+  pose = np.zeros((1, j, 3), np.float32)
+  pose[0, :, 2] = np.arange(j) * 100.0                         # z = 100 * joint index
+  out = generator.BoneFeatures((64.0, 64.0, 1000.0))(volume, features, pose).numpy()
+  assert out.shape == (1, skeleton.NUM_FBI_BONES, 2 + 2 + 3)
+  for b, (parent, child) in enumerate(skeleton.FBI_BONES):
+    np.testing.assert_allclose(out[0, b], [2.0, -1.0, 2.0, -1.0, 0.0, 0.0,
+                                           (child - parent) * 0.1], rtol=1e-6)
+
+
+def test_the_joint_fbi_head_lives_in_the_fbi_branch_on_the_shared_backbone():
+  model = generator.build_generator(32, coarse_depth=2, fbi_head='joints',
+                                    **TINY_GENERATOR)
+  assert model(tf.zeros([2, 32, 32, 3]))['fbi'].shape == (2, 14, 3)
+  names = [layer.name for layer in generator.branch_layers(model, 'fbi')]
+  assert names == ['fbi_bones', 'fbi_hidden', 'fbi_bone_embedding', 'fbi_relu',
+                   'fbi_logits', 'fbi']
+  generator.set_branch_trainable(model, 'fbi', False)
+  coarse = {id(v) for v in generator.branch_variables(model, 'coarse3d')}
+  assert {id(v) for v in model.trainable_variables} == coarse
+  with pytest.raises(ValueError, match="unknown fbi_head 'global'"):
+    generator.build_generator(32, coarse_depth=2, fbi_head='global', **TINY_GENERATOR)

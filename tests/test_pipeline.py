@@ -200,3 +200,75 @@ def test_a_manifest_cut_in_half_is_named(tiny_dataset):
     f.write(text[:len(text) // 2])
   with pytest.raises(pipeline.DataError, match=f'{path} is not valid JSON .*cut short'):
     pipeline.load_manifest(data_dir)
+
+
+def test_box_matrices_crop_and_resize_with_pixel_centres():
+  # The whole 128-px crop at 64 px is the plain resize: u' = (u + 0.5) / 2 - 0.5.
+  # The box (32, 16, 64) at 64 px only moves: u' = u - 32, v' = v - 16.
+  m = pipeline.box_matrices(tf.constant([[0.0, 0.0, 128.0], [32.0, 16.0, 64.0]]), 64)
+  points = pipeline.apply_to_points(m, tf.constant([[[10.0, 20.0]], [[40.0, 30.0]]]))
+  np.testing.assert_allclose(points.numpy(), [[[4.75, 9.75]], [[8.0, 14.0]]], atol=1e-6)
+
+
+def test_boxed_crop_box_maps_back_to_the_same_image_pixels():
+  # Converted crop: 128 px covering (100, 50)-(356, 306) of the image, 2 image px per px.
+  # Box (32, 16, 64): 128 image px; x0 = 100 + 2 * (32 - 0.5 + 0.5 * 64 / 128) = 163.5.
+  crop_box = pipeline.boxed_crop_box(tf.constant([[100.0, 50.0, 256.0]]),
+                                     tf.constant([[32.0, 16.0, 64.0]]), 128).numpy()
+  np.testing.assert_allclose(crop_box, [[163.5, 81.5, 128.0]])
+  # Converted-crop point (40, 30) is image (180, 110); in the new 64-px crop it is (8, 14),
+  # which resized to 128 px is (16.5, 28.5), and 163.5 + 16.5 = 180, 81.5 + 28.5 = 110.
+  from fbi3d import geometry  # pylint: disable=import-outside-toplevel
+  back = geometry.crop_to_image(geometry.resize_points([[8.0, 14.0]], 64, 128), crop_box[0],
+                                128)
+  np.testing.assert_allclose(back, [[180.0, 110.0]])
+
+
+def test_boxes_crop_each_example_again(tiny_dataset):
+  data_dir, examples = tiny_dataset
+  whole = np.tile(np.float32([0.0, 0.0, 32.0]), (6, 1))
+  plain = _one_batch(data_dir, image_size=16)
+  boxed = _one_batch(data_dir, image_size=16, boxes=whole)
+  for key in ('image', 'pose2d', 'crop_box', 'heatmaps'):
+    np.testing.assert_array_equal(boxed[key], plain[key])
+  # The centre half of each crop at its own resolution: pixels and points move by 8.
+  centre = whole.copy()
+  centre[:, :] = [8.0, 8.0, 16.0]
+  centre[2] = [4.0, 12.0, 16.0]
+  batch = _one_batch(data_dir, image_size=16, boxes=centre)
+  ex = examples['train']
+  np.testing.assert_allclose(batch['image'][0], ex[0]['decoded'][8:24, 8:24] / 255.0,
+                             atol=1e-6)
+  np.testing.assert_allclose(batch['image'][2], ex[2]['decoded'][12:28, 4:20] / 255.0,
+                             atol=1e-6)
+  np.testing.assert_allclose(batch['pose2d'][2], ex[2]['pose2d'] - [4.0, 12.0], atol=1e-5)
+  # crop_box of example 2: (20, 5, 64), 2 image px per px -> x0 = 20 + 2 * (4 - 0.25).
+  np.testing.assert_allclose(batch['crop_box'][2], [27.5, 28.5, 32.0])
+  np.testing.assert_array_equal(batch['pose3d'], plain['pose3d'])
+
+
+def test_boxes_must_fit_the_split(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  with pytest.raises(ValueError, match=r'one box .* per example of train \(6, 3\).*\(5, 3\)'):
+    pipeline.make_dataset(data_dir, 'train', 2, boxes=np.ones((5, 3)))
+  with pytest.raises(ValueError, match='no shuffle, repeat or skip'):
+    pipeline.make_dataset(data_dir, 'train', 2, boxes=np.ones((6, 3)), shuffle=True)
+  with pytest.raises(ValueError, match='sizes must be positive'):
+    pipeline.make_dataset(data_dir, 'train', 2, boxes=np.zeros((6, 3)))
+
+
+def test_box_shift_moves_pixels_and_points_together(tiny_dataset):
+  data_dir, _ = tiny_dataset
+  shift_only = pipeline.Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, max_shift=0.25)
+  plain = _one_batch(data_dir)
+  batch = _one_batch(data_dir, augment=True, augmentation=shift_only, shuffle=False)
+  moved = batch['pose2d'] - plain['pose2d']                # the same move for every joint
+  np.testing.assert_allclose(moved, np.repeat(moved[:, :1], 17, axis=1), atol=1e-4)
+  assert np.all(np.abs(moved) <= 8.0) and np.abs(moved).max() > 1.0
+  # The image moved by exactly the points' move: warping the plain crop by it gives the
+  # augmented crop (up to the uint8 rounding of the augmented warp).
+  m = pipeline.geometric_matrices(tf.zeros([6]), tf.ones([6]), tf.zeros([6], tf.int32), 32,
+                                  32, tf.constant(moved[:, 0]))
+  flat = tf.reshape(tf.linalg.inv(m), [-1, 9])[:, :8]
+  expected = addons.projective_transform(tf.constant(plain['image']), flat, (32, 32))
+  np.testing.assert_allclose(batch['image'], expected.numpy(), atol=1.01 / 255)

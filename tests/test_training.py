@@ -11,6 +11,8 @@ import tensorflow as tf
 
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
+from fbi3d.training import crops
+from fbi3d.training import evaluation
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
@@ -253,6 +255,19 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   assert feats['fbi_probs'].shape == (6, 14, 3)
   assert list(feats['source_id']) == ['00001', '00002', '00003', '00004', '00005', '00006']
   assert results['features']['splits'] == ['train', 'val', 'test']
+  # Estimated crops (the default): each example was read from the square around the joints
+  # the 2D estimator found on its converted crop, and the cache's 2D is in that crop.
+  assert results['features']['crops'] == 'estimated'
+  task = pose2d_phase.Pose2DTask(cfg)
+  estimator = task.build_network()
+  trainer.restore_network(estimator, cfg, 'pose2d')
+  found, _ = evaluation.collect(estimator, cfg, 'train', task.predict_fn, keys=())
+  np.testing.assert_allclose(
+      feats['box'], crops.boxes_from_joints(found['pose2d'], 32, 32, 0.2), atol=1e-4)
+  records = pipeline.read_examples(cfg.data_dir, 'train')
+  box = feats['box'][:, None]
+  back = (feats['gt2d'] + 0.5) * box[..., 2:] / 32 - 0.5 + box[..., :2]
+  np.testing.assert_allclose(back, [r['pose2d'] for r in records], atol=1e-3)
   for name in ('base', 'refine'):
     m = results[name]['metrics']
     assert np.isfinite(m['mpjpe_mm']) and np.isfinite(m['pa_mpjpe_mm'])

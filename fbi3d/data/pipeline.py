@@ -14,6 +14,10 @@ A batch is a dict:
   visible [B, 17] (2D known and inside the crop); pose2d_valid, pose3d_valid [B];
   action, subject [B] int32; source_id [B] string; crop_box [B, 3] (x0, y0, size of the
   crop in image pixels, at the converted crop size); intrinsics [B, 4] (zeros: unknown).
+
+Crops found by the system itself: with `boxes` ([N, 3] square boxes (x0, y0, size) in the
+converted crop's pixels, one per example in file order), each example is cropped again to
+its box; pose2d and crop_box then describe that crop.
 """
 
 import dataclasses
@@ -49,6 +53,10 @@ class Augmentation:
   # A flipped crop also swaps its red and blue channels: the synthetic renderer draws
   # left limbs blue and right limbs red, and a flip swaps the left and right labels.
   flip_swaps_red_blue: bool = True
+  # Box jitter: the crop moves by up to this fraction of its side in x and in y (uniform),
+  # so that the models meet people off the crop's centre, as in boxes found from
+  # estimated 2D joints (the zoom above jitters the box size).
+  max_shift: float = 0.0
 
 
 NO_AUGMENTATION = Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -178,10 +186,11 @@ def _decode(serialized):
   }
 
 
-def geometric_matrices(angle, scale, flip, in_size, out_size):
+def geometric_matrices(angle, scale, flip, in_size, out_size, shift=None):
   """Forward (input crop -> output crop) 3x3 matrices [B, 3, 3] for per-example
   rotation `angle` (radians), zoom `scale` and `flip` (0/1), about the crop centre,
-  with a resize from in_size to out_size. Pixel centres at integer coordinates."""
+  with a resize from in_size to out_size, then a move by `shift` [B, 2] output pixels
+  (None: none). Pixel centres at integer coordinates."""
   ratio = tf.cast(out_size, tf.float32) / tf.cast(in_size, tf.float32)
   c_in = (tf.cast(in_size, tf.float32) - 1.0) / 2.0
   c_out = (tf.cast(out_size, tf.float32) - 1.0) / 2.0
@@ -195,9 +204,37 @@ def geometric_matrices(angle, scale, flip, in_size, out_size):
   d = k * cos
   tx = c_out - (a * c_in + b * c_in)
   ty = c_out - (c * c_in + d * c_in)
+  if shift is not None:
+    tx, ty = tx + shift[:, 0], ty + shift[:, 1]
   zeros, ones = tf.zeros_like(a), tf.ones_like(a)
   return tf.stack([tf.stack([a, b, tx], -1), tf.stack([c, d, ty], -1),
                    tf.stack([zeros, zeros, ones], -1)], axis=1)
+
+
+def box_matrices(boxes, out_size):
+  """Forward 3x3 matrices [B, 3, 3] that crop square boxes [B, 3] (x0, y0, size, input
+  pixels) out of the input and resize them to out_size, pixel centres at integer
+  coordinates: u' = (u - x0 + 0.5) * out_size / size - 0.5. The box (0, 0, S) is the
+  plain resize of an S-pixel input."""
+  boxes = tf.cast(boxes, tf.float32)
+  k = tf.cast(out_size, tf.float32) / boxes[:, 2]
+  tx = (0.5 - boxes[:, 0]) * k - 0.5
+  ty = (0.5 - boxes[:, 1]) * k - 0.5
+  zeros, ones = tf.zeros_like(k), tf.ones_like(k)
+  return tf.stack([tf.stack([k, zeros, tx], -1), tf.stack([zeros, k, ty], -1),
+                   tf.stack([zeros, zeros, ones], -1)], axis=1)
+
+
+def boxed_crop_box(crop_box, boxes, in_size):
+  """The crop box in image pixels (x0, y0, size, at crop size in_size) of square boxes
+  [B, 3] taken out of converted crops whose own crop box is crop_box [B, 3], in the
+  convention of box_matrices, so that resizing a point of the new crop to in_size and
+  mapping it to the image (geometry.crop_to_image) lands where it did before."""
+  unit = crop_box[:, 2] / float(in_size)                  # image pixels per input pixel
+  size = boxes[:, 2] * unit
+  offset = 0.5 * boxes[:, 2] / float(in_size) - 0.5
+  return tf.stack([crop_box[:, 0] + unit * (boxes[:, 0] + offset),
+                   crop_box[:, 1] + unit * (boxes[:, 1] + offset), size], axis=-1)
 
 
 def apply_to_points(matrices, points):
@@ -259,17 +296,29 @@ def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigm
   def uniform(i, low, high):
     return tf.random.stateless_uniform([n], seeds[i], low, high)
 
+  shift = None
   if augment:
     angle = uniform(0, -1.0, 1.0) * math.radians(aug.max_rotation_deg)
     scale = uniform(1, 1.0 - aug.max_scale, 1.0 + aug.max_scale)
     flip = tf.cast(uniform(2, 0.0, 1.0) < aug.flip_probability, tf.int32)
+    if aug.max_shift > 0:
+      shift = tf.random.stateless_uniform(
+          [n, 2], tf.random.experimental.stateless_fold_in(seeds[1], 1),
+          -aug.max_shift, aug.max_shift) * out_size
   else:
     angle = tf.zeros([n])
     scale = tf.ones([n])
     flip = tf.zeros([n], tf.int32)
 
-  matrices = geometric_matrices(angle, scale, flip, in_size, out_size)
-  if augment or in_size != out_size:
+  boxed = 'box' in batch
+  if boxed:
+    # Crop each example to its box first, then augment about the new crop's centre.
+    matrices = tf.matmul(
+        geometric_matrices(angle, scale, flip, out_size, out_size, shift),
+        box_matrices(batch['box'], out_size))
+  else:
+    matrices = geometric_matrices(angle, scale, flip, in_size, out_size, shift)
+  if augment or boxed or in_size != out_size:
     inverse = tf.linalg.inv(matrices)
     flat = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
     images = addons.projective_transform(images, flat, (out_size, out_size))
@@ -309,6 +358,8 @@ def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigm
   inside = tf.reduce_all((pose2d >= 0.0) & (pose2d <= out_size - 1.0), axis=-1)
   visible = tf.cast(inside, tf.float32) * batch['pose2d_valid'][:, None]
   out = dict(batch)
+  if boxed:
+    out['crop_box'] = boxed_crop_box(batch['crop_box'], out.pop('box'), in_size)
   out.update(
       image=images, pose2d=pose2d, pose3d=pose3d, fbi=fbi, visible=visible,
       heatmaps=heatmaps(pose2d, visible, out_size // stride, stride, sigma))
@@ -318,7 +369,8 @@ def _augment_batch(batch, counter, *, aug, seed, in_size, out_size, stride, sigm
 def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
                  augmentation=Augmentation(), shuffle=None, repeat=False,
                  drop_remainder=False, heatmap_stride=4, heatmap_sigma=1.0, seed=0,
-                 deterministic=False, threads=None, shuffle_buffer=2048, skip_batches=0):
+                 deterministic=False, threads=None, shuffle_buffer=2048, skip_batches=0,
+                 boxes=None):
   """A batched tf.data.Dataset of the split (see the module docstring for its dict).
 
   image_size: side of the images it yields (default: the converted crop size).
@@ -329,17 +381,31 @@ def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
   skip_batches: start the stream at this batch (an endless stream with whole batches:
     repeat and drop_remainder), as if that many had been read: the same examples, order
     and augmentation follow; skipped examples are not decoded.
+  boxes: [N, 3] square boxes (x0, y0, size) in the converted crop's pixels, one for each
+    of the split's N examples in the order this function yields them unshuffled: every
+    example is cropped again to its box (pose2d and crop_box follow the new crop). One
+    pass in that fixed order: no shuffle, repeat or skip.
   """
   if skip_batches and not (repeat and drop_remainder):
     raise ValueError('skip_batches needs repeat=True and drop_remainder=True.')
   manifest = load_manifest(data_dir)
   paths = shard_paths(data_dir, split, manifest)
+  shuffle = augment if shuffle is None else shuffle
+  if boxes is not None:
+    boxes = np.asarray(boxes, np.float32)
+    count = manifest['splits'][split.lower()]['num_examples']
+    if shuffle or repeat or skip_batches or boxes.shape != (count, 3):
+      raise ValueError(f'boxes: need one box (x0, y0, size) per example of {split} '
+                       f'({count}, 3), in one unshuffled pass (no shuffle, repeat or '
+                       f'skip); got shape {boxes.shape}.')
+    deterministic = True   # the boxes follow the examples' fixed order
+    if not (np.all(np.isfinite(boxes)) and np.all(boxes[:, 2] > 0)):
+      raise ValueError('boxes: sizes must be positive and every value finite.')
   in_size = int(manifest['crop_size'])
   out_size = int(image_size or in_size)
   if out_size % heatmap_stride:
     raise DataError(f'image size {out_size} is not a multiple of the heatmap stride '
                     f'{heatmap_stride}.')
-  shuffle = augment if shuffle is None else shuffle
 
   ds = tf.data.Dataset.from_tensor_slices(paths)
   if shuffle:
@@ -353,6 +419,9 @@ def make_dataset(data_dir, split, batch_size, *, image_size=None, augment=False,
   if skip_batches:
     ds = ds.skip(int(skip_batches) * batch_size)
   ds = ds.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+  if boxes is not None:
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(boxes))).map(
+        lambda example, box: dict(example, box=box))
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   ds = ds.enumerate(start=int(skip_batches))
   ds = ds.map(

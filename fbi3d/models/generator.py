@@ -6,7 +6,13 @@
     millimetres, root-relative, in [-depth_range_mm, depth_range_mm].
   FBI branch (implicit depth): a ResNet-like convnet (strided pre-activation residual
     stages, global average pool, dense) to [B, 14, 3] probabilities of forward /
-    backward / parallel for each FBI bone.
+    backward / parallel for each FBI bone (fbi_head='convnet'); or, with
+    fbi_head='joints', a head on the coarse-3D hourglass that reads joint-level
+    features: each joint's feature vector pooled under its own 2D heatmap (the volume's
+    softmax summed over depth), and per bone its two joints' vectors and their
+    coarse-3D difference, through two dense layers. That head shares the backbone
+    that the coarse-3D loss supervises in 2D and depth, as FBI-Pose shares its
+    backbone with 2D joint estimation.
 
 One functional model, outputs {'coarse3d': ..., 'fbi': ...}, float32 under any precision
 policy. Every layer of the coarse-3D branch is named 'coarse3d' or 'coarse3d_*', every
@@ -28,6 +34,7 @@ from fbi3d.models import hourglass
 layers = tf.keras.layers
 
 BRANCHES = ('coarse3d', 'fbi')
+FBI_HEADS = ('convnet', 'joints')
 
 
 def depth_bin_centres_mm(depth_bins, depth_range_mm):
@@ -131,6 +138,75 @@ def fbi_branch(image, channels, blocks_per_stage=2, name='fbi'):
   return layers.Softmax(axis=-1, dtype='float32', name=name)(logits)
 
 
+def joint_pooling(volume, features):
+  """Each joint's feature vector under its own 2D heatmap.
+
+  volume: logits [B, H, W, J, D]; features: [B, H, W, C]. The softmax over all H * W * D
+  cells of each joint, summed over depth, weighs the features: [B, J, C] float32.
+  """
+  volume = tf.cast(volume, tf.float32)
+  shape = tf.shape(volume)
+  b, h, w = shape[0], shape[1], shape[2]
+  j, depth_bins = volume.shape[3], volume.shape[4]
+  logits = tf.reshape(tf.transpose(volume, [0, 3, 1, 2, 4]), [b, j, -1])
+  probs = tf.reshape(tf.nn.softmax(logits, axis=-1), [b, j, h, w, depth_bins])
+  weights = tf.reduce_sum(probs, axis=-1)                                   # [B, J, H, W]
+  return tf.einsum('bjhw,bhwc->bjc', weights, tf.cast(features, tf.float32))
+
+
+@tf.keras.saving.register_keras_serializable(package='fbi3d')
+class BoneFeatures(layers.Layer):
+  """Per FBI bone (parent, child): [f_child, f_parent, p_child - p_parent], from joint
+  features [B, J, C] (joint_pooling of the volume) and the coarse pose [B, J, 3]
+  normalised by `scale` (S, S, depth range): [B, 14, 2C + 3], float32."""
+
+  def __init__(self, scale, **kwargs):
+    kwargs['dtype'] = 'float32'
+    super().__init__(**kwargs)
+    self.scale = tuple(float(v) for v in scale)
+
+  def call(self, volume, features, pose):
+    joints = joint_pooling(volume, features)
+    parents = [p for p, _ in skeleton.FBI_BONES]
+    children = [c for _, c in skeleton.FBI_BONES]
+    pose = tf.cast(pose, tf.float32) / tf.constant(self.scale)
+    return tf.concat([tf.gather(joints, children, axis=1), tf.gather(joints, parents, axis=1),
+                      tf.gather(pose, children, axis=1) - tf.gather(pose, parents, axis=1)],
+                     axis=-1)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(scale=self.scale)
+    return config
+
+
+def fbi_joint_head(volume, features, pose, *, input_size, depth_range_mm, units=128,
+                   name='fbi'):
+  """The FBI head on joint-level features: BoneFeatures, a dense layer shared by the
+  bones with a learned embedding of each bone added, ReLU, a dense layer to 3 logits per
+  bone, softmax. [B, 14, 3] float32; the output layer is named `name`."""
+  bones = BoneFeatures((input_size, input_size, depth_range_mm), name=f'{name}_bones')(
+      volume, features, pose)
+  x = layers.Dense(units, name=f'{name}_hidden')(bones)
+  x = BoneEmbedding(name=f'{name}_bone_embedding')(x)
+  x = layers.ReLU(name=f'{name}_relu')(x)
+  logits = layers.Dense(3, dtype='float32', name=f'{name}_logits')(x)
+  return layers.Softmax(axis=-1, dtype='float32', name=name)(logits)
+
+
+@tf.keras.saving.register_keras_serializable(package='fbi3d')
+class BoneEmbedding(layers.Layer):
+  """Adds a learned vector per FBI bone: [B, 14, U] -> [B, 14, U]."""
+
+  def build(self, input_shape):
+    self.embedding = self.add_weight(
+        name='embedding', shape=(skeleton.NUM_FBI_BONES, int(input_shape[-1])),
+        initializer='zeros')
+
+  def call(self, x):
+    return x + tf.cast(self.embedding, x.dtype)
+
+
 def coarse3d_branch(image, *, input_size, num_joints, stacks, channels, depth, depth_bins,
                     depth_range_mm, name='coarse3d'):
   """The coarse-3D branch: image in [0, 1] to (pose [B, J, 3], volume, features).
@@ -153,7 +229,7 @@ def coarse3d_branch(image, *, input_size, num_joints, stacks, channels, depth, d
 def build_generator(input_size, *, num_joints=skeleton.NUM_JOINTS, coarse_stacks=1,
                     coarse_channels=64, coarse_depth=3, depth_bins=16, depth_range_mm=1000.0,
                     fbi_channels=(32, 64, 128, 256), fbi_blocks_per_stage=2,
-                    return_features=False, name='generator'):
+                    fbi_head='convnet', return_features=False, name='generator'):
   """The multimodal generator as one Keras model.
 
   Input: image [B, S, S, 3] float32 in [0, 1] (the model centres it itself).
@@ -164,15 +240,23 @@ def build_generator(input_size, *, num_joints=skeleton.NUM_JOINTS, coarse_stacks
     'coarse3d_volume': [B, S/4, S/4, J, D] logits of the volumetric heatmaps;
     'coarse3d_features': [B, S/4, S/4, coarse_channels], the coarse-3D hourglass's last
       features (an image condition for a discriminator).
+  fbi_head: 'convnet' (the FBI branch reads the image) or 'joints' (it reads the
+    coarse-3D hourglass's joint-level features; fbi_channels is then unused).
   Raises ValueError unless input_size is a multiple of 4 * 2**coarse_depth.
   """
   hourglass.check_input_size(input_size, coarse_depth)
+  if fbi_head not in FBI_HEADS:
+    raise ValueError(f'unknown fbi_head {fbi_head!r}; expected one of {FBI_HEADS}.')
   image = layers.Input((input_size, input_size, 3), dtype=tf.float32, name='image')
   pose, volume, features = coarse3d_branch(
       image, input_size=input_size, num_joints=num_joints, stacks=coarse_stacks,
       channels=coarse_channels, depth=coarse_depth, depth_bins=depth_bins,
       depth_range_mm=depth_range_mm, name='coarse3d')
-  probs = fbi_branch(image, fbi_channels, fbi_blocks_per_stage, name='fbi')
+  if fbi_head == 'joints':
+    probs = fbi_joint_head(volume, features, pose, input_size=input_size,
+                           depth_range_mm=depth_range_mm, name='fbi')
+  else:
+    probs = fbi_branch(image, fbi_channels, fbi_blocks_per_stage, name='fbi')
   outputs = {'coarse3d': pose, 'fbi': probs}
   if return_features:
     outputs['coarse3d_volume'] = volume

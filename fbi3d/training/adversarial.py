@@ -149,7 +149,7 @@ class AdversarialModel(tf.keras.Model):
 class AdversarialTask(generator_phase.GeneratorTask):
   name = 'adversarial'
   requires = {'generator': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth',
-                            'depth_bins', 'depth_range_mm', 'fbi_channels')}
+                            'depth_bins', 'depth_range_mm', 'fbi_channels', 'fbi_head')}
 
   def build_network(self):
     # The image-feature condition reads the coarse-3D hourglass's last features.
@@ -172,15 +172,19 @@ class AdversarialTask(generator_phase.GeneratorTask):
     d_opt = tf.keras.optimizers.Adam(c.discriminator_learning_rate, beta_1=0.5)
     model = AdversarialModel(self, network, self.discriminator)
     model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
-    # Slots made here, not inside the warm-up's conditional update.
+    # Slots made here, not inside the warm-up's conditional update nor while the first
+    # step is traced (which would trace it twice).
     g_opt.build(network.trainable_variables)
+    d_opt.build(self.discriminator.trainable_variables)
     return model, {'optimizer': g_opt, 'd_optimizer': d_opt,
                    'discriminator': self.discriminator}
 
   figure = generator_phase.GeneratorTask.figure
 
-  def evaluate(self, network, cfg, manifest):
-    out = super().evaluate(network, cfg, manifest)
+  def evaluate(self, network, cfg, manifest, boxes=None):
+    out = super().evaluate(network, cfg, manifest, boxes)
+    if boxes is not None:     # the generator phase measured on the converted crops
+      return out
     before = trainer.read_results(cfg, 'generator')['metrics']
     for key in ('coarse3d_mpjpe_mm', 'coarse3d_pa_mpjpe_mm', 'depth_error_mm',
                 'fbi_accuracy', 'coarse3d_bone_asymmetry_mm'):

@@ -51,6 +51,17 @@ FBI_FIGURE_SERIES = ('FBI branch', 'most frequent class', 'implied by Base',
                      'implied by Final')
 
 
+CROPS_TEXT = {
+    'estimated': 'Crops: found by the system. The 2D estimator runs on each converted crop '
+                 '(cut around the ground-truth 2D with the converter\'s margin, standing '
+                 'in for a person detector\'s box), and every model below reads the '
+                 'square around the joints it found, as `predict` crops a picture; 2D '
+                 'errors are measured in that crop.',
+    'gt': 'Crops: the converted crops, cut around the ground-truth 2D joints (an '
+          'optimistic protocol: no estimate decides where the models look).',
+}
+
+
 def load_config(model_dir):
   """The settings a run was trained with (from its last finished phase's results.json),
   pointed at `model_dir`. PhaseError when no phase has finished."""
@@ -117,15 +128,22 @@ def _row_label(cfg, name):
   return label
 
 
-def _image_metrics(cfg, split, manifest, log):
-  """The 2D estimator and the coarse-3D / FBI branches measured on the split."""
+def _boxes(cfg, cache):
+  """The crops the image models read (the features cache's boxes), or None for the
+  converted crops."""
+  return cache['box'] if cfg.crops == 'estimated' else None
+
+
+def _image_metrics(cfg, split, manifest, boxes, log):
+  """The 2D estimator and the coarse-3D / FBI branches measured on the split, on the
+  crops `boxes` (None: the converted crops)."""
   split_cfg = dataclasses.replace(cfg, eval_split=split)
   out = {}
   task = pose2d_phase.Pose2DTask(split_cfg)
   network = task.build_network()
   trainer.restore_network(network, cfg, 'pose2d')
   log(f'evaluate: 2D estimator over {split}')
-  out['pose2d'] = task.evaluate(network, split_cfg, manifest)
+  out['pose2d'] = task.evaluate(network, split_cfg, manifest, boxes)
   task = generator_phase.GeneratorTask(split_cfg)
   for phase in ('generator', 'adversarial'):
     if not (trainer.read_results(cfg, phase) or {}).get('finished'):
@@ -133,7 +151,7 @@ def _image_metrics(cfg, split, manifest, log):
     network = task.build_network()
     trainer.restore_network(network, cfg, phase)
     log(f'evaluate: coarse-3D and FBI branches ({phase} weights) over {split}')
-    out[phase] = task.evaluate(network, split_cfg, manifest)
+    out[phase] = task.evaluate(network, split_cfg, manifest, boxes)
   return out
 
 
@@ -147,7 +165,8 @@ def _gallery(cfg, split, manifest, cache, predictions, labelled, errors, count):
   crop = manifest['crop_size']
   wanted = set(positions.tolist())
   images = {}
-  ds = pipeline.make_dataset(cfg.data_dir, split, 64, image_size=crop, deterministic=True)
+  ds = pipeline.make_dataset(cfg.data_dir, split, 64, image_size=crop, deterministic=True,
+                             boxes=_boxes(cfg, cache))
   start = 0
   for batch in ds:
     size = int(batch['image'].shape[0])
@@ -168,15 +187,71 @@ def _gallery(cfg, split, manifest, cache, predictions, labelled, errors, count):
   return examples
 
 
+def seed_config(run_cfg, k):
+  """The settings of the run's regressors trained again under its seed + k, in
+  <model_dir>/seeds/<seed + k>/, reading the run's features caches."""
+  seed = run_cfg.seed + k
+  return dataclasses.replace(
+      run_cfg, seed=seed, model_dir=os.path.join(run_cfg.model_dir, 'seeds', str(seed)),
+      features_root=run_cfg.model_dir)
+
+
+def _train_seeds(run_cfg, names, seeds, log):
+  for k in range(1, seeds):
+    scfg = seed_config(run_cfg, k)
+    for name in names:
+      if not (trainer.read_results(scfg, name) or {}).get('finished'):
+        log(f'evaluate: training {name} under seed {scfg.seed}')
+        trainer.run_phase(phases.make_task(name, scfg), scfg, log=log)
+
+
+def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, log):
+  """MPJPE of every regressor row under each of `seeds` seeds (the run's own first),
+  their mean and standard deviation, and each row's difference from Final paired by
+  seed: [dict(row, mpjpe_mm: [per seed], mean_mm, std_mm, minus_final_mean_mm,
+  minus_final_std_mm)]."""
+  truth = None
+  per_seed = {n: [predictions[n]] for n in names}
+  for k in range(1, seeds):
+    scfg = seed_config(run_cfg, k)
+    read = dataclasses.replace(scfg, features_root=cfg.features_root or run_cfg.model_dir)
+    for name in names:
+      task = phases.make_task(name, read)
+      network = task.build_network()
+      trainer.restore_network(network, scfg, name)
+      inputs, _, arrays = task.arrays(split, labelled_only=False)
+      per_seed[name].append(task.predict(network, inputs, arrays))
+      truth = arrays['pose3d'][labelled].astype(np.float64)
+    log(f'evaluate: the regressors of seed {scfg.seed} over {split}')
+  errors = {n: np.array([metrics_lib.mpjpe(p[labelled], truth) for p in per_seed[n]])
+            for n in names}
+  rows = []
+  for name in names:
+    e, change = errors[name], errors[name] - errors['refine']
+    rows.append(dict(row=phases.REGRESSOR_ROWS[name], mpjpe_mm=e.tolist(),
+                     mean_mm=float(e.mean()), std_mm=float(e.std(ddof=1)),
+                     minus_final_mean_mm=float(change.mean()),
+                     minus_final_std_mm=float(change.std(ddof=1))))
+  return rows
+
+
 def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
-             write_submission=False, gallery=8, log=print):
+             write_submission=False, gallery=8, seeds=1, log=print):
   """Evaluates the run in `model_dir` on `split`; returns the results dict (also
-  written to <out_dir>/results.json, default <model_dir>/eval/<split>/)."""
+  written to <out_dir>/results.json, default <model_dir>/eval/<split>/). seeds > 1:
+  every regressor row is also trained under seeds + 1 .. + seeds - 1 (seed_config) and
+  the report gives each row's mean and spread over the seeds."""
+  if not (isinstance(seeds, int) and seeds >= 1):
+    raise ValueError(f'seeds must be a whole number from 1 up, got {seeds!r}.')
   start = time.time()
   run_cfg = load_config(model_dir)
   check_run(run_cfg)
+  made_from = features_phase.read_results(run_cfg)['made_from']
+  # The crops the run's regressors were trained on (caches made before the choice
+  # existed read the converted crops).
+  run_cfg = dataclasses.replace(run_cfg, crops=made_from.get('crops', 'gt'))
   cfg = run_cfg
-  own_data = features_phase.read_results(run_cfg)['made_from']['data_dir']
+  own_data = made_from['data_dir']
   other_data = data_dir and os.path.abspath(data_dir) != own_data
   if other_data:
     cfg = dataclasses.replace(run_cfg, data_dir=data_dir)
@@ -191,6 +266,9 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
       if not (trainer.read_results(run_cfg, name) or {}).get('finished'):
         log(f'evaluate: training the ablation {name}')
         trainer.run_phase(phases.make_task(name, run_cfg), run_cfg, log=log)
+  regressors = [n for n in phases.REGRESSOR_ROWS
+                if (trainer.read_results(run_cfg, n) or {}).get('finished')]
+  _train_seeds(run_cfg, regressors, seeds, log)
   default_dir = split if not other_data else (
       f'{os.path.basename(os.path.normpath(data_dir))}-{split}')
   out_dir = out_dir or os.path.join(model_dir, 'eval', default_dir)
@@ -213,7 +291,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
                        if (trainer.read_results(run_cfg, p) or {}).get('finished')]
   results = dict(split=split, model_dir=os.path.abspath(model_dir),
                  data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
-                 num_labelled=int(labelled.sum()),
+                 num_labelled=int(labelled.sum()), crops=cfg.crops,
                  rows={_row_label(cfg, n): n for n in predictions}, files={},
                  checkpoints={p: trainer.checkpoint_record(run_cfg, p)
                               for p in used + list(predictions)})
@@ -229,6 +307,10 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   if labelled.any():
     _measure(cfg, split, manifest, cache, predictions, labelled, results, out_dir,
              gallery, log)
+    if seeds > 1:
+      results['seed_spread'] = _seed_spread(run_cfg, cfg, split, regressors, seeds,
+                                            predictions, labelled, log)
+      results['seeds'] = [run_cfg.seed + k for k in range(seeds)]
   else:
     results['note'] = f'the {split} split has no 3D ground truth: predictions only'
   results['seconds'] = round(time.time() - start, 1)
@@ -249,7 +331,7 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
   implied, implied_per_bone = report.implied_fbi(preds, cache['fbi'][labelled],
                                                  threshold)
-  image = _image_metrics(cfg, split, manifest, log)
+  image = _image_metrics(cfg, split, manifest, _boxes(cfg, cache), log)
   coarse = image.get(cfg.features_generator, image['generator'])
 
   fbi_table = implied_per_bone.rename(columns=lambda c: f'implied by {c}')
@@ -300,6 +382,11 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
                       change_vs_final_mm=float(tables['mpjpe'].loc[r, 'Avg']
                                                - tables['mpjpe'].loc['Final', 'Avg']))
                  for r in ablation_rows],
+      oracles=[dict(row=labels[n], mpjpe_mm=float(tables['mpjpe'].loc[labels[n], 'Avg']),
+                    pa_mpjpe_mm=float(tables['pa_mpjpe'].loc[labels[n], 'Avg']),
+                    final_minus_oracle_mm=float(tables['mpjpe'].loc['Final', 'Avg']
+                                                - tables['mpjpe'].loc[labels[n], 'Avg']))
+               for n in predictions if n in phases.ORACLES],
       pose2d=image['pose2d'], coarse3d={k: v for k, v in image.items() if k != 'pose2d'},
       per_action_counts={c: int((actions == i).sum())
                          for i, c in enumerate(skeleton.ACTION_COLUMNS)})
@@ -313,7 +400,8 @@ def _write_markdown(r, path):
   """report.md: every table of `r` laid out, with the figures."""
   lines = [f'# Evaluation on the {r["split"]} split', '',
            f'Run `{r["model_dir"]}`, data `{r["data_dir"]}`: {r["num_examples"]} examples, '
-           f'{r["num_labelled"]} with 3D ground truth. Millimetres throughout.', '']
+           f'{r["num_labelled"]} with 3D ground truth. Millimetres throughout.', '',
+           CROPS_TEXT[r.get('crops', 'gt')], '']
   if 'submission' in r['files']:
     lines += [f'Final\'s predictions, one CSV per image as the evaluation server reads '
               f'them: `{r["files"]["submission"]}/` and `{r["files"]["submission_zip"]}`.',
@@ -342,6 +430,26 @@ def _write_markdown(r, path):
     for a in r['ablations']:
       lines.append(f'| {a["row"]} | {a["mpjpe_mm"]:.1f} | {a["pa_mpjpe_mm"]:.1f} | '
                    f'{a["change_vs_final_mm"]:+.1f} |')
+    lines.append('')
+  if r.get('seed_spread'):
+    lines += [f'## Over {len(r["seeds"])} seeds', '', f'Every regressor row trained under '
+              f'seeds {", ".join(map(str, r["seeds"]))} (the first is the run\'s own; the '
+              'others in `seeds/<seed>/`), on the same features: MPJPE mean and standard '
+              'deviation, and the row minus Final paired by seed.', '',
+              '| row | MPJPE per seed | mean +- sd | row - Final, mean +- sd |',
+              '|---|---|---|---|']
+    for row in r['seed_spread']:
+      lines.append(f'| {row["row"]} | {", ".join(f"{v:.1f}" for v in row["mpjpe_mm"])} | '
+                   f'{row["mean_mm"]:.1f} +- {row["std_mm"]:.1f} | '
+                   f'{row["minus_final_mean_mm"]:+.1f} +- {row["minus_final_std_mm"]:.1f} |')
+    lines.append('')
+  if r.get('oracles'):
+    lines += ['## Oracle bounds', '', 'The regressor fed ground truth in place of what the '
+              'image models estimate: how far Final is from what its inputs allow.', '',
+              '| oracle | MPJPE | PA-MPJPE | Final - oracle |', '|---|---|---|---|']
+    for o in r['oracles']:
+      lines.append(f'| {o["row"]} | {o["mpjpe_mm"]:.1f} | {o["pa_mpjpe_mm"]:.1f} | '
+                   f'{o["final_minus_oracle_mm"]:+.1f} |')
     lines.append('')
   lines += ['## MPJPE per joint', '',
             metrics_lib.format_table(r['per_joint_mpjpe'], index_name='joint'), '']

@@ -36,6 +36,8 @@ class Config:
   pck_threshold: float = 0.1      # fraction of the crop side
   augment: bool = True
   flip_swaps_red_blue: bool = True
+  box_shift: float = 0.0
+  crops: str = 'estimated'        # estimated | gt
   # pose2d: the stacked hourglass.
   pose2d_epochs: int = 8
   pose2d_learning_rate: float = 2e-3
@@ -52,6 +54,7 @@ class Config:
   depth_bins: int = 16
   depth_range_mm: float = 1000.0
   fbi_channels: Tuple[int, ...] = (32, 64, 128, 256)
+  fbi_head: str = 'convnet'       # convnet | joints
   coarse3d_weight: float = 1.0
   fbi_weight: float = 0.2
   # adversarial: conditional discriminator, coarse-3D branch fine-tuned.
@@ -106,6 +109,13 @@ _HELP = {
                            'and right limbs red; a flip swaps the joint labels, and this '
                            'keeps the colours agreeing with them (on real pictures it is a '
                            'harmless colour change; paper.cfg turns it off).',
+    'box_shift': 'Box jitter of the image phases\' training crops: each crop moves by up to '
+                 'this fraction of its side in x and in y (uniform), besides the zoom of '
+                 '--augment, so that the models tolerate boxes found from estimated 2D.',
+    'crops': 'Crops the features phase and the evaluation read: estimated (the 2D '
+             'estimator runs on each converted crop, and the person is cropped again '
+             'around the joints it found, as predict crops a picture) or gt (the '
+             'converted crops, cut around the ground-truth 2D).',
     'pose2d_epochs': 'Epochs of the pose2d phase.',
     'pose2d_learning_rate': 'Adam learning rate of the pose2d phase (cosine decay to 0).',
     'pose2d_loss': 'integral: L1 on the soft-argmax of each stack\'s heatmaps, decoded by '
@@ -121,7 +131,13 @@ _HELP = {
     'gen_depth': 'Down-sampling levels inside each coarse-3D hourglass.',
     'depth_bins': 'Depth bins of the volumetric heatmaps.',
     'depth_range_mm': 'Root-relative depth covered by the volume: [-range, range] mm.',
-    'fbi_channels': 'Channels of the FBI convnet stages, comma separated.',
+    'fbi_channels': 'Channels of the FBI convnet stages, comma separated (--fbi_head='
+                    'convnet).',
+    'fbi_head': 'convnet: the FBI branch is a convnet of its own on the image; joints: a '
+                'head on the coarse-3D hourglass that reads each joint\'s features '
+                'pooled under its 2D heatmap, and per bone its two joints\' features and '
+                'coarse-3D difference (the backbone shared with the 2D and depth '
+                'supervision).',
     'coarse3d_weight': 'Weight of the coarse-3D L1 loss (normalised coordinates).',
     'fbi_weight': 'Weight of the FBI cross-entropy loss.',
     'adversarial_epochs': 'Epochs of the adversarial phase.',
@@ -165,9 +181,10 @@ _HELP = {
 ARCHITECTURE = {
     'pose2d': ('image_size', 'hg_stacks', 'hg_channels', 'hg_depth'),
     'generator': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
-                  'depth_range_mm', 'fbi_channels'),
+                  'depth_range_mm', 'fbi_channels', 'fbi_head'),
     'adversarial': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
-                    'depth_range_mm', 'fbi_channels', 'disc_condition', 'disc_units'),
+                    'depth_range_mm', 'fbi_channels', 'fbi_head', 'disc_condition',
+                    'disc_units'),
     'features': ('image_size', 'features_generator'),
     'base': ('regressor_2d', 'regressor_units', 'regressor_frame'),
     'refine': ('regressor_2d', 'regressor_units', 'regressor_frame'),
@@ -182,6 +199,8 @@ CHOICES = {
     'regressor_loss': ['weighted', 'l2'],
     'regressor_2d': ['detected', 'gt'],
     'regressor_frame': ['camera', 'ray'],
+    'crops': ['estimated', 'gt'],
+    'fbi_head': ['convnet', 'joints'],
 }
 
 
@@ -206,7 +225,7 @@ BOUNDS = {
     'coarse3d_weight': (0.0, None), 'fbi_weight': (0.0, None),
     'adversarial_weight': (0.0, None), 'weighted_max_exponent': (0.0, None),
     'gt2d_noise_px': (0.0, None), 'regressor_dropout': (0.0, 0.95),
-    'disc_label_smoothing': (0.0, 0.5),
+    'disc_label_smoothing': (0.0, 0.5), 'box_shift': (0.0, 0.5),
 }
 POSITIVE = ('pose2d_learning_rate', 'generator_learning_rate', 'adversarial_learning_rate',
             'discriminator_learning_rate', 'regressor_learning_rate', 'heatmap_sigma',
@@ -291,7 +310,8 @@ def from_flags(flag_values=flags.FLAGS):
 
 # What a run saved before a setting existed ran with (its default may differ now).
 SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
-                'regressor_frame': 'camera'}
+                'regressor_frame': 'camera', 'box_shift': 0.0, 'crops': 'gt',
+                'fbi_head': 'convnet'}
 
 
 def from_dict(values, **overrides):

@@ -12,14 +12,16 @@ from fbi3d.data import pipeline
 
 def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'visible',
                                                     'pose3d_valid', 'crop_box', 'intrinsics',
-                                                    'action'), verbose=None):
+                                                    'action'), verbose=None, boxes=None):
   """Runs `network` over every example of `split` (no augmentation, fixed order).
 
   outputs_fn(network_outputs) -> dict of arrays per batch. Returns (predictions, targets),
-  each a dict of arrays concatenated over the split.
+  each a dict of arrays concatenated over the split. boxes: crop every example again to
+  these boxes first (see pipeline.make_dataset; crops.boxes_for gives the run's).
   """
   ds = pipeline.make_dataset(cfg.data_dir, split, cfg.batch_size, image_size=cfg.image_size,
-                             heatmap_sigma=cfg.heatmap_sigma, deterministic=True)
+                             heatmap_sigma=cfg.heatmap_sigma, deterministic=True,
+                             boxes=boxes)
   manifest = pipeline.load_manifest(cfg.data_dir)
   total = manifest['splits'][split.lower()]['num_examples']
   if verbose is None:

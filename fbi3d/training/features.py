@@ -5,8 +5,11 @@ Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D join
 (the 2D estimator, crop pixels at --image_size), ground-truth 2D, the coarse-3D output
 (x, y crop pixels, z mm root-relative), FBI probabilities [14, 3], the ground-truth 3D
 and FBI labels, validity, action, subject, source id, crop box (image pixels) and camera
-intrinsics (zeros when unknown). results.json records which
-checkpoints made the cache; a later run rebuilds it when they change.
+intrinsics (zeros when unknown), and `box`, the crop inside the converted crop
+(converted-crop pixels). With --crops=estimated (see crops.py) every split, train
+included, is read from the crops the 2D estimator finds, as at test time and in
+`predict`; all 2D above is in that crop's pixels. results.json records which checkpoints
+made the cache; a later run rebuilds it when they change.
 
 The ablation without adversarial fine-tuning reads a second cache, made the same way
 from the generator phase's weights, in <model_dir>/features_noadv/.
@@ -19,6 +22,7 @@ import numpy as np
 
 from fbi3d import fbi as fbi_lib
 from fbi3d import metrics as metrics_lib
+from fbi3d.training import crops as crops_lib
 from fbi3d.training import evaluation
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
@@ -27,14 +31,12 @@ from fbi3d.training import trainer
 KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'action', 'subject',
         'source_id', 'crop_box', 'intrinsics')
 # Bumped when the cache gains arrays, so that an older cache is made again.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def cache_dir(cfg, phase='features'):
   """Where a features phase keeps its caches and results.json: <features_root>/<phase>
-  when --features_root is set, else the run's <model_dir>/<phase>."""
-  if cfg.features_root:
-    return os.path.join(cfg.features_root, phase)
+  when features_root is set, else the run's <model_dir>/<phase> (trainer.phase_dir)."""
   return trainer.phase_dir(cfg, phase)
 
 
@@ -75,7 +77,7 @@ class FeaturesTask:
     return dict(pose2d=trainer.checkpoint_record(c, 'pose2d'),
                 generator=trainer.checkpoint_record(c, self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
-                image_size=c.image_size, cache_version=CACHE_VERSION)
+                image_size=c.image_size, crops=c.crops, cache_version=CACHE_VERSION)
 
   def run(self, manifest, log):
     c = self.cfg
@@ -105,7 +107,11 @@ class FeaturesTask:
     metrics = {}
     for split in splits:
       log(f'{self.name}: {split} ({manifest["splits"][split]["num_examples"]} examples)')
-      pred, gt = evaluation.collect(both, c, split, predict_fn, keys=KEYS)
+      boxes = crops_lib.boxes_for(c, split, log)
+      pred, gt = evaluation.collect(both, c, split, predict_fn, keys=KEYS, boxes=boxes)
+      if boxes is None:
+        size = manifest['crop_size']
+        boxes = np.tile(np.array([0.0, 0.0, size], np.float32), (len(gt['pose3d']), 1))
       arrays = dict(detected2d=pred['pose2d'].astype(np.float32),
                     gt2d=gt['pose2d'].astype(np.float32),
                     coarse3d=pred['coarse3d'].astype(np.float32),
@@ -115,6 +121,7 @@ class FeaturesTask:
                     action=gt['action'], subject=gt['subject'],
                     crop_box=gt['crop_box'].astype(np.float32),
                     intrinsics=gt['intrinsics'].astype(np.float32),
+                    box=np.asarray(boxes, np.float32),
                     source_id=np.array([v.decode() for v in gt['source_id']]))
       path = cache_path(c, split, self.name)
       np.savez(path + '.tmp.npz', **arrays)
@@ -128,9 +135,9 @@ class FeaturesTask:
                                                      arrays['fbi'][valid])[0]
       metrics[split] = entry
     results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
-                   seconds=round(time.time() - start, 1), metrics=metrics)
+                   crops=c.crops, seconds=round(time.time() - start, 1), metrics=metrics)
     trainer.write_results(c, self.name, results, cache_dir(c, self.name))
-    log(f'{self.name}: ' + '; '.join(
+    log(f'{self.name} ({c.crops} crops): ' + '; '.join(
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
         for s, m in metrics.items()))

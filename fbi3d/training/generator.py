@@ -38,7 +38,7 @@ class GeneratorTask(trainer.ImagePhase):
         c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
         coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
         depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels),
-        return_features=return_features)
+        fbi_head=c.fbi_head, return_features=return_features)
 
   def joint_weights(self, batch):
     """[B, J]: joints known in 2D, inside the crop, of examples with 3D."""
@@ -74,8 +74,11 @@ class GeneratorTask(trainer.ImagePhase):
   def predict_fn(self, outputs):
     return {'coarse3d': outputs['coarse3d'].numpy(), 'fbi': outputs['fbi'].numpy()}
 
-  def evaluate(self, network, cfg, manifest):
-    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn)
+  def evaluate(self, network, cfg, manifest, boxes=None):
+    """Coarse 3D and FBI on cfg.eval_split: on the converted crops, or on the crops
+    `boxes` (converted-crop pixels) when given."""
+    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn,
+                                  boxes=boxes)
     valid = gt['pose3d_valid'] > 0
     if not valid.any():
       return dict(split=cfg.eval_split, num_examples=int(len(valid)),
@@ -89,6 +92,7 @@ class GeneratorTask(trainer.ImagePhase):
     lifted = evaluation.lift_25d(xy_img, pred['coarse3d'][..., 2], gt['pose3d'], gt_img,
                                  gt['intrinsics'])
     out = dict(split=cfg.eval_split, num_examples=int(valid.sum()),
+               crops='converted' if boxes is None else 'estimated',
                depth_error_mm=float(np.abs(pred['coarse3d'][..., 2]
                                            - gt['pose3d'][..., 2]).mean()),
                xy_error_px=float(metrics_lib.error_2d(pred['coarse3d'][..., :2],

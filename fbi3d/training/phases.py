@@ -8,6 +8,9 @@ the generator's outputs from before adversarial fine-tuning:
   refine_nocoarse3d  Final without coarse 3D: 2D joints and FBI
   refine_noadv       Final without adversarial fine-tuning (reads features_noadv)
   refine_l2          Final trained with plain L2 instead of the weighted loss
+and two oracle rows that bound the method, each reading ground truth:
+  oracle_gt2d        Base on the ground-truth 2D joints (kind base)
+  oracle_gt2d_fbi    the ground-truth 2D joints and the true FBI classes (kind refine)
 """
 
 import functools
@@ -40,6 +43,10 @@ ABLATIONS = {
                                       kind='refine', features='features_noadv'),
     'refine_l2': functools.partial(regressor.RegressorTask, name='refine_l2', kind='refine',
                                    loss='l2'),
+    'oracle_gt2d': functools.partial(regressor.RegressorTask, name='oracle_gt2d',
+                                     kind='base', inputs=('gt2d',)),
+    'oracle_gt2d_fbi': functools.partial(regressor.RegressorTask, name='oracle_gt2d_fbi',
+                                         kind='refine', inputs=('gt2d', 'gt_fbi')),
 }
 
 # What each regressor phase is called in the tables, in the order of the rows.
@@ -50,7 +57,10 @@ REGRESSOR_ROWS = {
     'refine_nocoarse3d': 'Final without coarse 3D',
     'refine_noadv': 'Final without adversarial',
     'refine_l2': 'Final, L2 loss',
+    'oracle_gt2d': 'Oracle: Base on true 2D',
+    'oracle_gt2d_fbi': 'Oracle: true 2D and FBI',
 }
+ORACLES = ('oracle_gt2d', 'oracle_gt2d_fbi')
 
 
 def make_task(name, cfg):

@@ -77,18 +77,24 @@ class Pose2DTask(trainer.ImagePhase):
   def predict_fn(self, outputs):
     return {'pose2d': decode(final_heatmaps(outputs), self.cfg.pose2d_loss).numpy()}
 
-  def evaluate(self, network, cfg, manifest):
-    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn)
+  def evaluate(self, network, cfg, manifest, boxes=None):
+    """2D error and PCK on cfg.eval_split: on the converted crops, or on the crops
+    `boxes` (converted-crop pixels) when given."""
+    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn,
+                                  boxes=boxes)
     visible = gt['visible'] > 0
     err = metrics_lib.error_2d(pred['pose2d'], gt['pose2d'])
     threshold = cfg.pck_threshold * cfg.image_size
     per_joint = [float(err[:, j][visible[:, j]].mean()) if visible[:, j].any() else None
                  for j in range(skeleton.NUM_JOINTS)]
-    scale = manifest['crop_size'] / cfg.image_size
+    # Converted-crop pixels per model pixel, per example.
+    side = manifest['crop_size'] if boxes is None else np.asarray(boxes)[:, 2:3]
+    scale = np.broadcast_to(np.asarray(side, np.float64) / cfg.image_size, err.shape)
     return dict(
         split=cfg.eval_split, num_examples=int(len(err)), image_size=cfg.image_size,
+        crops='converted' if boxes is None else 'estimated',
         error_px=float(err[visible].mean()),
-        error_px_at_record_crop=float(err[visible].mean() * scale),
+        error_px_at_record_crop=float((err * scale)[visible].mean()),
         pck=float((err[visible] <= threshold).mean()), pck_threshold_px=threshold,
         pck_half=float((err[visible] <= threshold / 2).mean()),
         per_joint_error_px=dict(zip(skeleton.JOINT_NAMES, per_joint)))

@@ -5,7 +5,9 @@ One code path; the phases differ only in their inputs:
   refine  2D joints, coarse 3D (x, y crop pixels, z mm) and FBI probabilities
           (34 + 51 + 42 values)
 The 2D joints are the detected ones unless --regressor_2d=gt (then ground truth, with
---gt2d_noise_px Gaussian noise added while training). With --regressor_frame=ray the
+--gt2d_noise_px Gaussian noise added while training). The oracle rows that bound the
+method read ground truth by name: `gt2d` (the ground-truth 2D joints, no noise) and
+`gt_fbi` (the true FBI classes, one-hot, in place of the branch's probabilities). With --regressor_frame=ray the
 network predicts each pose in its crop's ray-aligned frame (`geometry.ray_rotations`:
 the camera frame turned so the crop centre is straight ahead), which the crop alone
 determines, and `predict` turns it back into the camera frame with the crop box and
@@ -31,7 +33,7 @@ from fbi3d.training import features as features_phase
 from fbi3d.training import trainer
 
 INPUTS = {'base': ('2d',), 'refine': ('2d', 'coarse3d', 'fbi')}
-INPUT_SIZES = {'2d': 34, 'coarse3d': 51, 'fbi': 42}
+INPUT_SIZES = {'2d': 34, 'gt2d': 34, 'coarse3d': 51, 'fbi': 42, 'gt_fbi': 42}
 
 
 class RegressorTask(trainer.ImagePhase):
@@ -64,10 +66,13 @@ class RegressorTask(trainer.ImagePhase):
         valid = cache['pose3d_valid'] > 0
         cache = {k: v[valid] for k, v in cache.items()}
       two_d = cache['gt2d'] if self.cfg.regressor_2d == 'gt' else cache['detected2d']
-      parts = {'2d': two_d.reshape(len(two_d), -1),
-               'coarse3d': cache['coarse3d'].reshape(len(two_d), -1),
-               'fbi': cache['fbi_probs'].reshape(len(two_d), -1)}
-      inputs = np.concatenate([parts[k] for k in self.inputs], axis=1).astype(np.float32)
+      n = len(two_d)
+      parts = {'2d': lambda: two_d.reshape(n, -1),
+               'gt2d': lambda: cache['gt2d'].reshape(n, -1),
+               'coarse3d': lambda: cache['coarse3d'].reshape(n, -1),
+               'fbi': lambda: cache['fbi_probs'].reshape(n, -1),
+               'gt_fbi': lambda: np.eye(3, dtype=np.float32)[cache['fbi']].reshape(n, -1)}
+      inputs = np.concatenate([parts[k]() for k in self.inputs], axis=1).astype(np.float32)
       self._arrays[key] = (inputs, cache['pose3d'].astype(np.float32), cache)
     return self._arrays[key]
 
@@ -120,6 +125,9 @@ class RegressorTask(trainer.ImagePhase):
         max_exponent=c.weighted_max_exponent)
     optimizer = regressor_lib.regressor_optimizer(c.regressor_learning_rate)
     model.compile(optimizer=optimizer)
+    # Slots made now: made while the first step is traced, they make TensorFlow trace it
+    # twice.
+    optimizer.build(network.trainable_variables)
     return model, {'optimizer': optimizer, 'loss_state': model}
 
   def callbacks(self, model):
@@ -132,7 +140,8 @@ class RegressorTask(trainer.ImagePhase):
     inputs, targets = self.fit_targets('train')
     ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
     ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True).repeat()
-    noise = self.cfg.gt2d_noise_px if self.cfg.regressor_2d == 'gt' else 0.0
+    noise = (self.cfg.gt2d_noise_px
+             if self.cfg.regressor_2d == 'gt' and self.inputs[0] == '2d' else 0.0)
     ds = ds.batch(self.batch_size, drop_remainder=True).enumerate()
     if noise > 0:
       mask = np.zeros(inputs.shape[1], np.float32)
@@ -171,7 +180,8 @@ class RegressorTask(trainer.ImagePhase):
                                               map(float, implied_per_bone))),
                 per_action_mm={k: (None if np.isnan(v) else float(v))
                                for k, v in table.loc[self.name].items()},
-                inputs=list(self.inputs), two_d=cfg.regressor_2d, loss=self.loss)
+                inputs=list(self.inputs),
+                two_d='gt' if 'gt2d' in self.inputs else cfg.regressor_2d, loss=self.loss)
 
   def format_metrics(self, m):
     return (f'{self.name} on {m["split"]} ({m["num_examples"]} examples, inputs '

@@ -39,6 +39,11 @@ class PhaseError(RuntimeError):
 
 
 def phase_dir(cfg, phase):
+  """<model_dir>/<phase>; a features phase (features, features_noadv) lives in
+  <features_root>/<phase> when features_root is set (fbi3d.evaluate on another data set;
+  regressors trained under other seeds read the run's caches)."""
+  if cfg.features_root and phase.startswith('features'):
+    return os.path.join(cfg.features_root, phase)
   return os.path.join(cfg.model_dir, phase)
 
 
@@ -124,7 +129,7 @@ def check_predecessors(task, cfg):
           f'{phase_dir(cfg, required)}; run python -m fbi3d.train --phase={required} with '
           f'the same --model_dir first.')
     for key in keys:
-      theirs = results['config'].get(key)
+      theirs = results['config'].get(key, config_lib.SAVED_BEFORE.get(key))
       ours = getattr(cfg, key)
       if isinstance(ours, tuple):
         ours = list(ours)
@@ -142,8 +147,10 @@ def _check_compatible(task, cfg, directory):
   with open(path) as f:
     saved = json.load(f).get('architecture', {})
   ours = config_lib.architecture(cfg, phase_kind(task))
-  diffs = [f'{k}: checkpoint {saved.get(k)!r}, now {v!r}'
-           for k, v in ours.items() if saved.get(k) != v]
+  # A setting the saved run predates ran with its value of that time.
+  saved = {k: saved.get(k, config_lib.SAVED_BEFORE.get(k)) for k in ours}
+  diffs = [f'{k}: checkpoint {saved[k]!r}, now {v!r}'
+           for k, v in ours.items() if saved[k] != v]
   if diffs:
     raise PhaseError(
         f'{directory} holds a {task.name} run with other network settings ('
@@ -168,6 +175,21 @@ class PhaseModel(tf.keras.Model):
   @property
   def metrics(self):
     return list(self._phase_trackers.values())
+
+  def create_trackers(self, element_spec):
+    """Creates the metrics a step will track, learned from a forward-only trace over
+    batches of `element_spec`. Made inside the training step instead, their variables
+    would make TensorFlow trace the whole step (gradients and optimizer) twice."""
+    names = []
+
+    def forward(batch):
+      outputs, losses, _ = self._forward(batch, training=False)
+      names.extend(list(losses) + ['loss'] + list(self.task.batch_metrics(outputs, batch)))
+      return 0
+
+    tf.function(forward).get_concrete_function(element_spec)
+    for name in names:
+      self._phase_tracker(name)
 
   def call(self, inputs, training=False):
     return self.network(inputs, training=training)
@@ -295,6 +317,9 @@ class ImagePhase:
     optimizer = tf.keras.optimizers.Adam(schedule)
     model = PhaseModel(self, network)
     model.compile(optimizer=optimizer)
+    # Slots made now, not while the first training step is traced (see
+    # PhaseModel.create_trackers).
+    optimizer.build(network.trainable_variables)
     return model, {'optimizer': optimizer}
 
   def train_data(self, manifest, seed, skip_steps=0):
@@ -304,7 +329,8 @@ class ImagePhase:
     c = self.cfg
     return pipeline.make_dataset(
         c.data_dir, 'train', c.batch_size, image_size=c.image_size, augment=c.augment,
-        augmentation=pipeline.Augmentation(flip_swaps_red_blue=c.flip_swaps_red_blue),
+        augmentation=pipeline.Augmentation(flip_swaps_red_blue=c.flip_swaps_red_blue,
+                                           max_shift=c.box_shift),
         shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=c.heatmap_sigma,
         seed=seed, deterministic=True, skip_batches=skip_steps)
 
@@ -451,6 +477,9 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
   train_seconds = 0.0
   if initial_epoch < epochs:
     train = task.train_data(manifest, cfg.seed, skip_steps=initial_epoch * steps)
+    if isinstance(model, PhaseModel):
+      with strategy.scope():
+        model.create_trackers(train.element_spec)
     val = task.val_data(manifest)
     guard = _StopOnNonFinite(task.name, network)
     callbacks = [guard] + task.callbacks(model) + [

@@ -1,0 +1,53 @@
+"""Crops the system finds itself.
+
+The converted crops are cut around the ground-truth 2D joints. With --crops=estimated the
+2D estimator first runs over each converted crop, and the person is cropped again: the
+square around the joints it found, with the converter's margin (manifest['margin']), the
+same rule by which `predict` crops a picture around the estimator's joints. The image
+models then read that crop, so no ground truth decides where they look.
+"""
+
+import numpy as np
+
+from fbi3d import geometry
+from fbi3d.data import pipeline
+from fbi3d.training import evaluation
+from fbi3d.training import pose2d as pose2d_phase
+from fbi3d.training import trainer
+
+# The converter's default margin, for a manifest that does not name its own.
+DEFAULT_MARGIN = 0.2
+
+# Boxes already found, by (data set, split, image size, the pose2d checkpoint's hash).
+_FOUND = {}
+
+
+def boxes_from_joints(joints, image_size, record_crop_size, margin):
+  """Square boxes [N, 3] (x0, y0, size) in converted-crop pixels around 2D joints
+  [N, J, 2] found on the converted crops resized to image_size."""
+  points = geometry.resize_points(joints, image_size, record_crop_size)
+  return np.stack([geometry.square_box(p, margin) for p in points]).astype(np.float32)
+
+
+def estimated_boxes(cfg, split, log=print):
+  """The boxes [N, 3] that the run's 2D estimator finds on every example of `split` (in
+  the order the pipeline yields them unshuffled), in converted-crop pixels."""
+  manifest = pipeline.load_manifest(cfg.data_dir)
+  record = trainer.checkpoint_record(cfg, 'pose2d')
+  key = (cfg.data_dir, split.lower(), cfg.image_size, record['sha256'])
+  if key not in _FOUND:
+    task = pose2d_phase.Pose2DTask(cfg)
+    network = task.build_network()
+    trainer.restore_network(network, cfg, 'pose2d')
+    log(f'crops: the 2D estimator finds the people of {split}')
+    pred, _ = evaluation.collect(network, cfg, split, task.predict_fn, keys=())
+    _FOUND[key] = boxes_from_joints(pred['pose2d'], cfg.image_size,
+                                    manifest['crop_size'],
+                                    manifest.get('margin', DEFAULT_MARGIN))
+  return _FOUND[key]
+
+
+def boxes_for(cfg, split, log=print):
+  """The crop boxes the run's image models read on `split`: None (the converted crops)
+  with --crops=gt, else estimated_boxes."""
+  return None if cfg.crops == 'gt' else estimated_boxes(cfg, split, log)
