@@ -48,28 +48,12 @@ flags.register_validator('min_confidence', lambda v: math.isfinite(v) and 0.0 <=
                          message='--min_confidence must be a finite number from 0 to 1.')
 
 
-def parse_bbox(values):
-  """--bbox as four floats (x, y, w, h); ValueError saying what is wrong."""
-  if len(values) != 4:
-    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got {len(values)} '
-                     f'values ({",".join(values)}).')
-  try:
-    box = [float(v) for v in values]
-  except ValueError:
-    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got '
-                     f'{",".join(values)}.') from None
-  if not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
-    raise ValueError(f'--bbox={",".join(values)}: x and y must be finite and the width and '
-                     'height above 0.')
-  return box
-
-
 def main(argv):
   f = flags.FLAGS
   if len(argv) < 2:
     raise app.UsageError('give one or more pictures or folders.')
   try:
-    bbox = parse_bbox(f.bbox) if f.bbox is not None else None
+    bbox = prediction.parse_bbox(f.bbox) if f.bbox is not None else None
     if os.path.exists(f.out) and not os.path.isdir(f.out):
       raise ValueError(f'--out={f.out} is a file; give a folder (it is made if missing).')
     kp = keypoints.KeypointFile(f.keypoints2d, f.keypoints_layout) if f.keypoints2d else None

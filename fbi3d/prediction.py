@@ -18,6 +18,7 @@ under a temporary name renamed when complete, and only when the picture succeede
 """
 
 import json
+import math
 import os
 import re
 
@@ -194,6 +195,22 @@ def mediapipe_joints(image):
     return None
   points, visibility, _ = found
   return keypoints.from_mediapipe(points, visibility)
+
+
+def parse_bbox(values):
+  """--bbox as four floats (x, y, w, h); ValueError saying what is wrong."""
+  if len(values) != 4:
+    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got {len(values)} '
+                     f'values ({",".join(values)}).')
+  try:
+    box = [float(v) for v in values]
+  except ValueError:
+    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got '
+                     f'{",".join(values)}.') from None
+  if not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
+    raise ValueError(f'--bbox={",".join(values)}: x and y must be finite and the width and '
+                     'height above 0.')
+  return box
 
 
 def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='estimator',

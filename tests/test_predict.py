@@ -29,6 +29,21 @@ def _picture(h=90, w=120, seed=0):
   return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (7, 7), 0)
 
 
+@pytest.mark.parametrize('values,message', [
+    (['a', 'b', 'c', 'd'], '--bbox needs four numbers x,y,w,h in image pixels; got a,b,c,d.'),
+    (['1', '2', '3'], '--bbox needs four numbers x,y,w,h in image pixels; got 3 values '
+                      '(1,2,3).'),
+    (['1', '2', '0', '4'], '--bbox=1,2,0,4: x and y must be finite and the width and height '
+                           'above 0.'),
+    (['nan', '2', '3', '4'], '--bbox=nan,2,3,4: x and y must be finite and the width and '
+                             'height above 0.')])
+def test_parse_bbox_says_what_is_wrong(values, message):
+  with pytest.raises(ValueError) as raised:
+    prediction.parse_bbox(values)
+  assert str(raised.value) == message
+  assert prediction.parse_bbox(['1', '2.5', '3', '4']) == [1.0, 2.5, 3.0, 4.0]
+
+
 def test_crop_image_follows_image_to_crop():
   # A linear image I(x, y) = 2x + 3y: every crop pixel must hold I at crop_to_image of it.
   ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
@@ -164,9 +179,6 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
 @pytest.mark.parametrize('flag,message', [
     ('--bbox=a,b,c,d', 'fbi3d.predict: error: --bbox needs four numbers x,y,w,h in image '
                        'pixels; got a,b,c,d.'),
-    ('--bbox=1,2,3', 'got 3 values (1,2,3)'),
-    ('--bbox=1,2,0,4', '--bbox=1,2,0,4: x and y must be finite and the width and height '
-                       'above 0.'),
     ('--min_confidence=nan', '--min_confidence must be a finite number from 0 to 1.'),
     ('--out=FILE', 'is a file; give a folder (it is made if missing).')])
 def test_command_line_flags_out_of_sense(exported_model, tmp_path, flag, message):

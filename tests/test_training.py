@@ -165,16 +165,12 @@ def test_command_line_reports_missing_data(tmp_path):
   assert 'Traceback' not in proc.stderr
 
 
+# Through the command line (absl's validators, a process each); config.check's messages
+# for every range are tested in process below.
 @pytest.mark.parametrize('flag,message', [
     ('--disc_label_smoothing=nan', 'must be a finite number from 0.0 to 0.5'),
-    ('--disc_label_smoothing=0.7', 'must be a finite number from 0.0 to 0.5'),
-    ('--regressor_units=0', 'not a positive integer'),
-    ('--pose2d_learning_rate=nan', '--pose2d_learning_rate must be a finite number above 0.0'),
-    ('--regressor_learning_rate=-1', '--regressor_learning_rate must be a finite number above'),
-    ('--batch_size=0', 'not a positive integer'),
-    ('--hg_stacks=0', 'not a positive integer'),
-    ('--base_epochs=0', 'not a positive integer'),
-    ('--fbi_weight=inf', '--fbi_weight must be a finite number from 0.0 up')])
+    ('--box_shift=0.7', '--box_shift must be a finite number from 0.0 to 0.5'),
+    ('--regressor_units=0', 'not a positive integer')])
 @pytest.mark.slow
 def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
   proc = subprocess.run(
@@ -290,6 +286,24 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
   cfg = tiny_config(data_dir, model_dir)
   with pytest.raises(trainer.PhaseError, match=r'--model_dir=.* is a file; give a folder'):
     trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+
+
+@pytest.mark.parametrize('setting,message', [
+    ({'disc_label_smoothing': 0.7}, '--disc_label_smoothing=0.7 must be a finite number from '
+                                    '0.0 to 0.5'),
+    ({'pose2d_learning_rate': float('nan')}, '--pose2d_learning_rate=nan must be a finite '
+                                             'number above 0.0'),
+    ({'regressor_learning_rate': -1.0}, '--regressor_learning_rate=-1.0 must be a finite '
+                                        'number above 0.0'),
+    ({'hg_stacks': 0}, '--hg_stacks=0 must be an integer from 1 up'),
+    ({'base_epochs': 0}, '--base_epochs=0 must be an integer from 1 up'),
+    ({'fbi_weight': float('inf')}, '--fbi_weight=inf must be a finite number from 0.0 up'),
+    ({'box_shift': -0.1}, '--box_shift=-0.1 must be a finite number from 0.0 to 0.5')])
+def test_settings_out_of_range_are_named(setting, message):
+  cfg = config_lib.Config(**setting)
+  with pytest.raises(ValueError) as raised:
+    config_lib.check(cfg)
+  assert str(raised.value) == f'settings out of range: {message}.'
 
 
 def _weights(cfg, phase):
