@@ -101,29 +101,9 @@ class _KillAfterEpoch(tf.keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_continues_from_saved_epoch_and_step(tiny_run):
-  data_dir, model_dir = tiny_run
-  cfg = tiny_config(data_dir, model_dir, pose2d_epochs=2)
-  with pytest.raises(_Killed):
-    trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet,
-                      extra_callbacks=[_KillAfterEpoch()])
-  assert trainer.read_results(cfg, 'pose2d') is None
-  messages = []
-  results = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=messages.append)
-  assert any('resuming' in m and '(epoch 1, optimizer step 2)' in m for m in messages)
-  assert results['optimizer_steps'] == 4
-  assert results['checkpoint'] == 'checkpoints/ckpt-2'
-  # Finished: running again trains nothing and returns the same results.
-  again = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=messages.append)
-  assert again['optimizer_steps'] == 4
-
-
-@pytest.mark.slow
-def test_resume_with_other_network_settings_is_refused(tiny_run):
-  data_dir, model_dir = tiny_run
-  cfg = tiny_config(data_dir, model_dir)
-  trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
-  other = tiny_config(data_dir, model_dir, hg_channels=16)
+def test_resume_with_other_network_settings_is_refused(trained_run, tmp_path):
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
+  other = dataclasses.replace(cfg, hg_channels=16)
   with pytest.raises(trainer.PhaseError, match='hg_channels: checkpoint 8, now 16'):
     trainer.run_phase(phases.make_task('pose2d', other), other, log=_quiet)
 
@@ -182,26 +162,32 @@ def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
   assert not os.path.exists(tmp_path / 'm')
 
 
-def _adversarial_training(tiny_run, **overrides):
-  """(network, training model, its items, a batch) of an adversarial phase on a tiny run
-  whose pose2d and generator phases are trained first."""
-  data_dir, model_dir = tiny_run
-  cfg = tiny_config(data_dir, model_dir, **overrides)
-  for phase in ('pose2d', 'generator'):
-    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=_quiet)
+def _with_phases(trained_run, model_dir, names, **overrides):
+  """The settings of the session's tiny run pointed at `model_dir`, with copies of its
+  finished phases `names` there (trained once per session instead of once per test)."""
+  cfg = dataclasses.replace(trained_run, model_dir=str(model_dir), **overrides)
+  for phase in names:
+    shutil.copytree(trainer.phase_dir(trained_run, phase), trainer.phase_dir(cfg, phase))
+  return cfg
+
+
+def _adversarial_training(trained_run, tmp_path, **overrides):
+  """(network, training model, its items, a batch) of an adversarial phase on a copy of
+  the session's tiny run's pose2d and generator phases."""
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d', 'generator'), **overrides)
   task = phases.make_task('adversarial', cfg)
   network = task.build_network()
   task.load_predecessors(network)
   model, items = task.build_training(network, 10)
-  batch = next(iter(pipeline.make_dataset(data_dir, 'train', 4, image_size=32,
+  batch = next(iter(pipeline.make_dataset(cfg.data_dir, 'train', 4, image_size=32,
                                           deterministic=True)))
   return network, model, items, batch
 
 
 @pytest.mark.slow
-def test_adversarial_step_changes_discriminator_and_coarse3d_only(tiny_run):
+def test_adversarial_step_changes_discriminator_and_coarse3d_only(trained_run, tmp_path):
   from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
-  network, model, items, batch = _adversarial_training(tiny_run)
+  network, model, items, batch = _adversarial_training(trained_run, tmp_path)
   snapshot = lambda vs: [v.numpy().copy() for v in vs]  # pylint: disable=unnecessary-lambda-assignment
   coarse = generator_lib.branch_variables(network, 'coarse3d')
   fbi_all = generator_lib.branch_variables(network, 'fbi', trainable_only=False)
@@ -221,10 +207,10 @@ def test_adversarial_step_changes_discriminator_and_coarse3d_only(tiny_run):
 
 
 @pytest.mark.slow
-def test_adversarial_warmup_trains_only_the_discriminator_first(tiny_run):
+def test_adversarial_warmup_trains_only_the_discriminator_first(trained_run, tmp_path):
   from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
   network, model, items, batch = _adversarial_training(
-      tiny_run, disc_warmup_steps=1, disc_label_smoothing=0.1)
+      trained_run, tmp_path, disc_warmup_steps=1, disc_label_smoothing=0.1)
   coarse = generator_lib.branch_variables(network, 'coarse3d')
   disc = items['discriminator'].trainable_variables
   snapshot = lambda vs: [v.numpy().copy() for v in vs]  # pylint: disable=unnecessary-lambda-assignment
@@ -352,10 +338,8 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_run):
 
 
 @pytest.mark.slow
-def test_no_phase_starts_on_weights_that_are_not_finite(tiny_run):
-  data_dir, model_dir = tiny_run
-  cfg = tiny_config(data_dir, model_dir)
-  trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+def test_no_phase_starts_on_weights_that_are_not_finite(trained_run, tmp_path):
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
   network = phases.make_task('pose2d', cfg).build_network()
   path = trainer.restore_network(network, cfg, 'pose2d')
   network.trainable_variables[0].assign(np.full(network.trainable_variables[0].shape,
@@ -372,17 +356,16 @@ def test_no_phase_starts_on_weights_that_are_not_finite(tiny_run):
 
 
 @pytest.mark.slow
-def test_a_copied_run_reads_its_own_checkpoints(tiny_run, tmp_path):
-  data_dir, model_dir = tiny_run
-  cfg = tiny_config(data_dir, model_dir)
-  trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+def test_a_copied_run_reads_its_own_checkpoints(trained_run, tmp_path):
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
+  model_dir = cfg.model_dir
   copy = str(tmp_path / 'copy')
   shutil.copytree(model_dir, copy)
-  copy_cfg = tiny_config(data_dir, copy)
+  copy_cfg = dataclasses.replace(cfg, model_dir=copy)
   own = _weights(copy_cfg, 'pose2d')
   # The original trains its pose2d again, from another seed, under the same name.
   shutil.rmtree(os.path.join(model_dir, 'pose2d'))
-  other = tiny_config(data_dir, model_dir, seed=5)
+  other = dataclasses.replace(cfg, seed=5)
   trainer.run_phase(phases.make_task('pose2d', other), other, log=_quiet)
   assert not all(np.array_equal(a, b) for a, b in zip(own, _weights(other, 'pose2d')))
   # The copy still reads its own weights, and names them relative to itself.
@@ -403,14 +386,15 @@ def test_a_copied_run_reads_its_own_checkpoints(tiny_run, tmp_path):
     _weights(copy_cfg, 'pose2d')
 
 
-def _train(phase, cfg, killed):
+def _train(phase, cfg, killed, log=_quiet):
   """Trains a phase to the end, killed after its first epoch and resumed when `killed`;
   returns the network's variables from its final checkpoint."""
   extra = [_KillAfterEpoch()] if killed else []
   try:
-    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=_quiet, extra_callbacks=extra)
+    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=log, extra_callbacks=extra)
   except _Killed:
-    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=_quiet)
+    assert trainer.read_results(cfg, phase) is None      # a killed phase has no results
+    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=log)
   return _weights(cfg, phase)
 
 
@@ -425,10 +409,20 @@ def test_same_seed_runs_and_a_resumed_run_give_identical_weights(tiny_run, tmp_p
   # The killed run is a second fresh run of the same seed up to its kill: equal final
   # weights need both its first epoch and its resumed one to repeat the whole run's.
   data_dir, _ = tiny_run
-  runs = {name: _train('pose2d', tiny_config(data_dir, str(tmp_path / name), pose2d_epochs=2),
-                       killed=name == 'killed')
-          for name in ('whole', 'killed')}
+  messages = []
+  configs = {name: tiny_config(data_dir, str(tmp_path / name), pose2d_epochs=2)
+             for name in ('whole', 'killed')}
+  runs = {name: _train('pose2d', cfg, killed=name == 'killed', log=messages.append)
+          for name, cfg in configs.items()}
   _assert_same(runs['whole'], runs['killed'])
+  # The killed run resumed from its epoch and optimizer step, and saved the next epoch.
+  assert any('resuming' in m and '(epoch 1, optimizer step 2)' in m for m in messages)
+  results = trainer.read_results(configs['killed'], 'pose2d')
+  assert (results['optimizer_steps'], results['checkpoint']) == (4, 'checkpoints/ckpt-2')
+  # Finished: running again trains nothing and returns the same results.
+  again = trainer.run_phase(phases.make_task('pose2d', configs['killed']), configs['killed'],
+                            log=messages.append)
+  assert again == results and messages[-1].startswith('pose2d: already trained for 2 epochs')
 
 
 @pytest.mark.slow
