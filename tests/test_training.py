@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from fbi3d.data import pipeline
+from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 from fbi3d.training import crops
 from fbi3d.training import evaluation
@@ -249,7 +250,8 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   records = pipeline.read_examples(cfg.data_dir, 'train')
   box = feats['box'][:, None]
   back = (feats['gt2d'] + 0.5) * box[..., 2:] / 32 - 0.5 + box[..., :2]
-  np.testing.assert_allclose(back, [r['pose2d'] for r in records], atol=1e-3)
+  np.testing.assert_allclose(back, [r[schema.POSE2D].reshape(17, 2) for r in records],
+                             atol=1e-3)
   for name in ('base', 'refine'):
     m = results[name]['metrics']
     assert np.isfinite(m['mpjpe_mm']) and np.isfinite(m['pa_mpjpe_mm'])
