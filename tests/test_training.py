@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -438,3 +439,25 @@ def test_a_resumed_regressor_equals_an_uninterrupted_one(trained_run, tmp_path):
     cfg = dataclasses.replace(trained_run, model_dir=model_dir, base_epochs=3)
     got[name] = _train('base', cfg, killed=name == 'killed')
   _assert_same(got['whole'], got['killed'])
+
+
+@pytest.mark.slow
+def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, tmp_path):
+  from fbi3d.training import challenge_eval  # pylint: disable=g-import-not-at-top
+  model_dir = str(tmp_path / 'model')
+  shutil.copytree(trained_run.model_dir, model_dir,
+                  ignore=shutil.ignore_patterns('eval', 'seeds'))
+  cfg = dataclasses.replace(trained_run, model_dir=model_dir)
+  learned = trainer.read_results(cfg, 'base')['metrics']['features_train_sha256']
+  assert learned == trainer.read_results(cfg, 'features')['train_sha256']
+  # The features made again from the converted crops: another train cache.
+  other = dataclasses.replace(cfg, crops='gt')
+  trainer.run_phase(phases.make_task('features', other), other, log=_quiet)
+  now = trainer.read_results(cfg, 'features')['train_sha256']
+  assert now != learned
+  message = (rf'base in {re.escape(model_dir)}/base was trained on another features cache '
+             rf'than the one there now \(train.npz {learned[:16]}, now {now[:16]}\)')
+  with pytest.raises(trainer.PhaseError, match=message):
+    trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet)
+  with pytest.raises(trainer.PhaseError, match=message):
+    challenge_eval.evaluate(model_dir, 'train', gallery=0, log=_quiet)

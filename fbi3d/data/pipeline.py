@@ -16,8 +16,9 @@ A batch is a dict:
   crop in image pixels, at the converted crop size); intrinsics [B, 4] (zeros: unknown).
 
 Crops found by the system itself: with `boxes` ([N, 3] square boxes (x0, y0, size) in the
-converted crop's pixels, one per example in file order), each example is cropped again to
-its box; pose2d and crop_box then describe that crop.
+converted crop's pixels, one per example in the order make_dataset yields them unshuffled,
+which interleaves the shards: not read_examples' file order), each example is cropped
+again to its box; pose2d and crop_box then describe that crop.
 """
 
 import dataclasses

@@ -78,8 +78,9 @@ def load_config(model_dir):
 
 
 def check_run(cfg):
-  """Refuses a run that cannot be evaluated: a phase missing or unfinished, or phases
-  that ran with other crop sizes."""
+  """Refuses a run that cannot be evaluated: a phase missing or unfinished, a
+  regressor trained on another features cache than the one there now, or phases that
+  ran with other crop sizes."""
   needed = ['pose2d', 'generator', cfg.features_generator, 'features', 'base', 'refine']
   results = {p: trainer.read_results(cfg, p) for p in dict.fromkeys(needed)}
   missing = [p for p, r in results.items() if not (r and r.get('finished'))]
@@ -88,6 +89,12 @@ def check_run(cfg):
         f'{cfg.model_dir}: phase(s) {", ".join(missing)} not finished; run python -m '
         f'fbi3d.train --phase=all with the flags of this run and --model_dir='
         f'{cfg.model_dir} first.')
+  for name in phases.REGRESSOR_ROWS:
+    trained = trainer.read_results(cfg, name)
+    if trained and trained.get('finished'):
+      reason = phases.make_task(name, cfg).stale_reason(trained)
+      if reason:
+        raise trainer.PhaseError(reason)
   sizes = {p: r['config']['image_size'] for p, r in results.items()
            if p in IMAGE_PHASES}
   sizes['features'] = results['features']['made_from']['image_size']
@@ -200,9 +207,14 @@ def _train_seeds(run_cfg, names, seeds, log):
   for k in range(1, seeds):
     scfg = seed_config(run_cfg, k)
     for name in names:
-      if not (trainer.read_results(scfg, name) or {}).get('finished'):
+      trained = trainer.read_results(scfg, name) or {}
+      if not trained.get('finished'):
         log(f'evaluate: training {name} under seed {scfg.seed}')
         trainer.run_phase(phases.make_task(name, scfg), scfg, log=log)
+        continue
+      reason = phases.make_task(name, scfg).stale_reason(trained)
+      if reason:
+        raise trainer.PhaseError(reason)
 
 
 def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, log):

@@ -15,6 +15,7 @@ The ablation without adversarial fine-tuning reads a second cache, made the same
 from the generator phase's weights, in <model_dir>/features_noadv/.
 """
 
+import hashlib
 import os
 import time
 
@@ -49,6 +50,19 @@ def read_results(cfg, phase='features'):
   return trainer.read_results(cfg, phase, cache_dir(cfg, phase))
 
 
+def cache_sha256(cfg, split, phase='features'):
+  """sha256 of a split's cache file (None when there is none): the regressors record
+  the one of the train cache they learned from."""
+  path = cache_path(cfg, split, phase)
+  if not os.path.exists(path):
+    return None
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
 def load(cfg, split, phase='features'):
   """The cached arrays of one split (a dict) of a features phase; PhaseError when
   absent."""
@@ -67,7 +81,10 @@ class FeaturesTask:
     self.cfg = cfg
     self.name = name
     self.source = source or cfg.features_generator
-    self.requires = {'pose2d': ('image_size',), self.source: ('image_size',)}
+    # The networks are built from this phase's settings: they must be the ones the
+    # image phases trained with.
+    self.requires = {'pose2d': ('image_size', 'pose2d_loss'),
+                     self.source: ('image_size', 'fbi_head')}
 
   def check_data(self, manifest):
     del manifest
@@ -135,7 +152,8 @@ class FeaturesTask:
                                                      arrays['fbi'][valid])[0]
       metrics[split] = entry
     results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
-                   crops=c.crops, seconds=round(time.time() - start, 1), metrics=metrics)
+                   crops=c.crops, train_sha256=cache_sha256(c, 'train', self.name),
+                   seconds=round(time.time() - start, 1), metrics=metrics)
     trainer.write_results(c, self.name, results, cache_dir(c, self.name))
     log(f'{self.name} ({c.crops} crops): ' + '; '.join(
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'

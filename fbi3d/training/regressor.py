@@ -103,6 +103,21 @@ class RegressorTask(trainer.ImagePhase):
     rotations = self._rotations(cache)
     return pred if rotations is None else geometry.from_ray_frame(pred, rotations)
 
+  def stale_reason(self, results):
+    """Why a finished run of this phase (its results.json) no longer fits its features
+    cache, or None: the cache it learned from was made again since (other image models,
+    other crops), so its predictions would be measured on inputs unlike its own."""
+    current = (features_phase.read_results(self.cfg, self.features) or {}).get('train_sha256')
+    learned = (results.get('metrics') or {}).get('features_train_sha256')
+    if learned == current:
+      return None
+    return (f'{self.name} in {trainer.phase_dir(self.cfg, self.name)} was trained on '
+            f'another {self.features} cache than the one there now (train.npz '
+            f'{(learned or "unrecorded")[:16]}, now {(current or "unrecorded")[:16]}): the '
+            'image models or the crops changed since. Remove that folder and train it '
+            'again (python -m fbi3d.train --phase=' + self.name + '), or use a new '
+            '--model_dir.')
+
   def build_network(self):
     dim = sum(INPUT_SIZES[k] for k in self.inputs)
     return regressor_lib.build_regressor(dim, hidden=self.cfg.regressor_units,
@@ -181,7 +196,9 @@ class RegressorTask(trainer.ImagePhase):
                 per_action_mm={k: (None if np.isnan(v) else float(v))
                                for k, v in table.loc[self.name].items()},
                 inputs=list(self.inputs),
-                two_d='gt' if 'gt2d' in self.inputs else cfg.regressor_2d, loss=self.loss)
+                two_d='gt' if 'gt2d' in self.inputs else cfg.regressor_2d, loss=self.loss,
+                features_train_sha256=(features_phase.read_results(self.cfg, self.features)
+                                       or {}).get('train_sha256'))
 
   def format_metrics(self, m):
     return (f'{self.name} on {m["split"]} ({m["num_examples"]} examples, inputs '

@@ -508,6 +508,9 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
 
   previous = read_results(cfg, task.name) or {}
   if previous.get('finished') and previous.get('epochs') == epochs and not train_seconds:
+    reason = task.stale_reason(previous) if hasattr(task, 'stale_reason') else None
+    if reason:
+      raise PhaseError(reason)
     return previous
   log(f'{task.name}: measuring on the {cfg.eval_split} split')
   metrics = task.evaluate(network, cfg, manifest)
