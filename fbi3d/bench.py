@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import tensorflow as tf
 
@@ -20,3 +21,15 @@ def tensorflow_result(rows, **fields):
   return dict(cpu_count=os.cpu_count(), tensorflow=tf.__version__,
               devices=[d.name for d in tf.config.list_physical_devices()], **fields,
               rows=rows)
+
+
+def stream_rate(dataset, batch_size, batches, warmup):
+  """Examples per second read from `dataset` (batches of batch_size): `warmup` batches
+  first (tracing, buffers), then `batches` timed."""
+  it = iter(dataset)
+  for _ in range(warmup):
+    next(it)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(it)
+  return batches * batch_size / (time.perf_counter() - start)

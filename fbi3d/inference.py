@@ -38,7 +38,6 @@ and the names of the joints, FBI bones and FBI classes, and which network `lift`
 `lifter.fill_missing`, for the lifter), so a loaded SavedModel needs nothing else.
 """
 
-import hashlib
 import json
 import os
 
@@ -315,9 +314,8 @@ def export(model, export_dir, version=None):
     os.makedirs(os.path.join(tmp, 'assets.extra'), exist_ok=True)
     named = dict(model_dir=model.model_dir, checkpoints=model.checkpoints)
     if getattr(model, 'lifter_dir', None):
-      with open(os.path.join(model.lifter_dir, lifter_lib.WEIGHTS), 'rb') as f:
-        named['lifter'] = dict(dir=model.lifter_dir,
-                               sha256=hashlib.sha256(f.read()).hexdigest()[:16])
+      named['lifter'] = dict(dir=model.lifter_dir, sha256=trainer.file_sha256(
+          os.path.join(model.lifter_dir, lifter_lib.WEIGHTS)))
     with open(os.path.join(tmp, 'assets.extra', CHECKPOINTS_FILE), 'w') as f:
       json.dump(named, f, indent=2)
   os.replace(tmp, path)

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -461,3 +462,19 @@ def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, t
     trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet)
   with pytest.raises(trainer.PhaseError, match=message):
     challenge_eval.evaluate(model_dir, 'train', gallery=0, log=_quiet)
+
+
+def test_both_flag_files_parse_into_settings_of_sense():
+  # Each read by absl into flag values of its own, as python -m fbi3d.train reads them.
+  read = {}
+  for name in ('quickstart', 'paper'):
+    values = flags.FlagValues()
+    config_lib.define_flags(values)
+    values(['train', f'--flagfile={os.path.join(REPO, "flags", name + ".cfg")}'])
+    read[name] = config_lib.from_flags(values)
+    config_lib.check(read[name])
+  assert (read['quickstart'].image_size, read['paper'].image_size) == (64, 256)
+  assert (read['quickstart'].crops, read['paper'].crops) == ('estimated', 'estimated')
+  assert (read['quickstart'].flip_swaps_red_blue, read['paper'].flip_swaps_red_blue) == (
+      True, False)
+  assert read['paper'].fbi_channels == (64, 128, 256, 512)

@@ -46,13 +46,7 @@ def _time(fn):
 def _pipeline_rate(data_dir, threads):
   ds = pipeline.make_dataset(data_dir, 'train', FLAGS.batch_size, augment=True,
                              repeat=True, threads=threads)
-  it = iter(ds)
-  for _ in range(5):  # warm-up: graph tracing and buffers
-    next(it)
-  start = time.perf_counter()
-  for _ in range(FLAGS.pipeline_batches):
-    next(it)
-  return FLAGS.pipeline_batches * FLAGS.batch_size / (time.perf_counter() - start)
+  return bench.stream_rate(ds, FLAGS.batch_size, FLAGS.pipeline_batches, warmup=5)
 
 
 def main(argv):

@@ -59,44 +59,19 @@ MIN_RATIO = 1.5
 
 
 def read_flag_file(path):
-  """A Config from a flag file's --name=value lines (only the settings it names)."""
-  fields = {f.name: f for f in dataclasses.fields(config_lib.Config)}
-  values = {}
-  with open(path) as f:
-    for line in f:
-      line = line.strip()
-      if not line.startswith('--'):
-        continue
-      name, _, value = line[2:].partition('=')
-      if not value and name.startswith('no') and name[2:] in fields:
-        values[name[2:]] = False
-        continue
-      if name not in fields:
-        continue
-      default = fields[name].default
-      if isinstance(default, bool):
-        values[name] = value.lower() in ('', 'true', '1')
-      elif isinstance(default, tuple):
-        values[name] = tuple(int(v) for v in value.split(','))
-      else:
-        values[name] = type(default)(value)
-  return config_lib.Config(**values)
+  """The Config a flag file gives (`python -m fbi3d.train --flagfile=path`), parsed by
+  absl into flag values of its own, apart from this tool's flags."""
+  values = flags.FlagValues()
+  config_lib.define_flags(values)
+  values(['benchmark_input', f'--flagfile={path}'])
+  return config_lib.from_flags(values)
 
 
 def pipeline_rate(cfg, threads, batches):
-  ds = pipeline.make_dataset(
-      cfg.data_dir, 'train', cfg.batch_size, image_size=cfg.image_size, augment=True,
-      augmentation=pipeline.Augmentation(flip_swaps_red_blue=cfg.flip_swaps_red_blue,
-                                         max_shift=cfg.box_shift),
-      shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=cfg.heatmap_sigma,
-      threads=threads)
-  it = iter(ds)
-  for _ in range(3):              # warm-up: tracing and the shuffle buffer
-    next(it)
-  start = time.perf_counter()
-  for _ in range(batches):
-    next(it)
-  return batches * cfg.batch_size / (time.perf_counter() - start)
+  """Examples/s of the image phases' own training stream (ImagePhase.train_data)."""
+  manifest = pipeline.load_manifest(cfg.data_dir)
+  stream = phases.make_task('pose2d', cfg).train_data(manifest, cfg.seed, threads=threads)
+  return bench.stream_rate(stream, cfg.batch_size, batches, warmup=3)
 
 
 def step_rate(cfg, phase, steps):
@@ -106,9 +81,7 @@ def step_rate(cfg, phase, steps):
   task = phases.make_task(phase, cfg)
   network = task.build_network()
   model, _ = task.build_training(network, 1000)
-  batch = next(iter(pipeline.make_dataset(
-      cfg.data_dir, 'train', cfg.batch_size, image_size=cfg.image_size, augment=True,
-      drop_remainder=True, heatmap_sigma=cfg.heatmap_sigma)))
+  batch = next(iter(task.train_data(pipeline.load_manifest(cfg.data_dir), cfg.seed)))
   batch = {k: v for k, v in batch.items() if v.dtype != tf.string}
   model.create_trackers(tf.nest.map_structure(tf.TensorSpec.from_tensor, batch))
   step = tf.function(model.train_step)

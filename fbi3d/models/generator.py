@@ -43,6 +43,20 @@ def depth_bin_centres_mm(depth_bins, depth_range_mm):
   return ((d + 0.5) / depth_bins * 2.0 - 1.0) * depth_range_mm
 
 
+def volume_probabilities(volume):
+  """Volumetric heatmap logits [B, H, W, J, D] (any float dtype) to each joint's
+  softmax over all its H * W * D cells, float32 [B, J, H, W, D]."""
+  volume = tf.cast(volume, tf.float32)
+  shape = tf.shape(volume)
+  b, h, w = shape[0], shape[1], shape[2]
+  j, depth_bins = volume.shape[3], volume.shape[4]
+  if j is None or depth_bins is None:
+    raise ValueError('volumetric heatmaps need static joint and depth-bin axes.')
+  logits = tf.transpose(volume, [0, 3, 1, 2, 4])                           # [B, J, H, W, D]
+  probs = tf.nn.softmax(tf.reshape(logits, [b, j, -1]), axis=-1)
+  return tf.reshape(probs, [b, j, h, w, depth_bins])
+
+
 def soft_argmax_3d(volume, stride, depth_range_mm):
   """Integral regression over volumetric heatmaps.
 
@@ -56,15 +70,9 @@ def soft_argmax_3d(volume, stride, depth_range_mm):
     coordinates (u, v, d), then x = u * stride + (stride - 1) / 2 (y likewise) in crop
     pixels and z = ((d + 0.5) / D * 2 - 1) * depth_range_mm.
   """
-  volume = tf.cast(volume, tf.float32)
-  shape = tf.shape(volume)
-  b, h, w = shape[0], shape[1], shape[2]
-  j, depth_bins = volume.shape[3], volume.shape[4]
-  if j is None or depth_bins is None:
-    raise ValueError('soft_argmax_3d needs static joint and depth-bin axes.')
-  logits = tf.transpose(volume, [0, 3, 1, 2, 4])                           # [B, J, H, W, D]
-  probs = tf.nn.softmax(tf.reshape(logits, [b, j, -1]), axis=-1)
-  probs = tf.reshape(probs, [b, j, h, w, depth_bins])
+  probs = volume_probabilities(volume)                                    # [B, J, H, W, D]
+  h, w = tf.shape(probs)[2], tf.shape(probs)[3]
+  depth_bins = probs.shape[4]
   p_y = tf.reduce_sum(probs, axis=[3, 4])                                  # [B, J, H]
   p_x = tf.reduce_sum(probs, axis=[2, 4])                                  # [B, J, W]
   p_z = tf.reduce_sum(probs, axis=[2, 3])                                  # [B, J, D]
@@ -144,13 +152,7 @@ def joint_pooling(volume, features):
   volume: logits [B, H, W, J, D]; features: [B, H, W, C]. The softmax over all H * W * D
   cells of each joint, summed over depth, weighs the features: [B, J, C] float32.
   """
-  volume = tf.cast(volume, tf.float32)
-  shape = tf.shape(volume)
-  b, h, w = shape[0], shape[1], shape[2]
-  j, depth_bins = volume.shape[3], volume.shape[4]
-  logits = tf.reshape(tf.transpose(volume, [0, 3, 1, 2, 4]), [b, j, -1])
-  probs = tf.reshape(tf.nn.softmax(logits, axis=-1), [b, j, h, w, depth_bins])
-  weights = tf.reduce_sum(probs, axis=-1)                                   # [B, J, H, W]
+  weights = tf.reduce_sum(volume_probabilities(volume), axis=-1)           # [B, J, H, W]
   return tf.einsum('bjhw,bhwc->bjc', weights, tf.cast(features, tf.float32))
 
 

@@ -77,6 +77,18 @@ def load_config(model_dir):
       f'--model_dir={model_dir}')
 
 
+def _refuse_stale(cfg, name):
+  """Whether the regressor phase `name` has finished in cfg.model_dir; PhaseError when
+  it has, on another features cache than the one there now."""
+  trained = trainer.read_results(cfg, name)
+  if not (trained and trained.get('finished')):
+    return False
+  reason = phases.make_task(name, cfg).stale_reason(trained)
+  if reason:
+    raise trainer.PhaseError(reason)
+  return True
+
+
 def check_run(cfg):
   """Refuses a run that cannot be evaluated: a phase missing or unfinished, a
   regressor trained on another features cache than the one there now, or phases that
@@ -90,11 +102,7 @@ def check_run(cfg):
         f'fbi3d.train --phase=all with the flags of this run and --model_dir='
         f'{cfg.model_dir} first.')
   for name in phases.REGRESSOR_ROWS:
-    trained = trainer.read_results(cfg, name)
-    if trained and trained.get('finished'):
-      reason = phases.make_task(name, cfg).stale_reason(trained)
-      if reason:
-        raise trainer.PhaseError(reason)
+    _refuse_stale(cfg, name)
   sizes = {p: r['config']['image_size'] for p, r in results.items()
            if p in IMAGE_PHASES}
   sizes['features'] = results['features']['made_from']['image_size']
@@ -207,22 +215,16 @@ def _train_seeds(run_cfg, names, seeds, log):
   for k in range(1, seeds):
     scfg = seed_config(run_cfg, k)
     for name in names:
-      trained = trainer.read_results(scfg, name) or {}
-      if not trained.get('finished'):
+      if not _refuse_stale(scfg, name):
         log(f'evaluate: training {name} under seed {scfg.seed}')
         trainer.run_phase(phases.make_task(name, scfg), scfg, log=log)
-        continue
-      reason = phases.make_task(name, scfg).stale_reason(trained)
-      if reason:
-        raise trainer.PhaseError(reason)
 
 
-def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, log):
-  """MPJPE of every regressor row under each of `seeds` seeds (the run's own first),
-  their mean and standard deviation, and each row's difference from Final paired by
-  seed: [dict(row, mpjpe_mm: [per seed], mean_mm, std_mm, minus_final_mean_mm,
-  minus_final_std_mm)]."""
-  truth = None
+def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth, log):
+  """MPJPE against `truth` (the labelled examples' 3D) of every regressor row under
+  each of `seeds` seeds (the run's own first), their mean and standard deviation, and
+  each row's difference from Final paired by seed: [dict(row, mpjpe_mm: [per seed],
+  mean_mm, std_mm, minus_final_mean_mm, minus_final_std_mm)]."""
   per_seed = {n: [predictions[n]] for n in names}
   for k in range(1, seeds):
     scfg = seed_config(run_cfg, k)
@@ -233,7 +235,6 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, log):
       trainer.restore_network(network, scfg, name)
       inputs, _, arrays = task.arrays(split, labelled_only=False)
       per_seed[name].append(task.predict(network, inputs, arrays))
-      truth = arrays['pose3d'][labelled].astype(np.float64)
     log(f'evaluate: the regressors of seed {scfg.seed} over {split}')
   errors = {n: np.array([metrics_lib.mpjpe(p[labelled], truth) for p in per_seed[n]])
             for n in names}
@@ -320,8 +321,9 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     _measure(cfg, split, manifest, cache, predictions, labelled, results, out_dir,
              gallery, log)
     if seeds > 1:
-      results['seed_spread'] = _seed_spread(run_cfg, cfg, split, regressors, seeds,
-                                            predictions, labelled, log)
+      results['seed_spread'] = _seed_spread(
+          run_cfg, cfg, split, regressors, seeds, predictions, labelled,
+          cache['pose3d'][labelled].astype(np.float64), log)
       results['seeds'] = [run_cfg.seed + k for k in range(seeds)]
   else:
     results['note'] = f'the {split} split has no 3D ground truth: predictions only'

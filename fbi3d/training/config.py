@@ -264,8 +264,9 @@ def check(cfg):
     raise ValueError('settings out of range: ' + '; '.join(wrong) + '.')
 
 
-def define_flags():
-  """Defines one absl flag per Config field (call once, in the entry point)."""
+def define_flags(flag_values=flags.FLAGS):
+  """Defines one absl flag per Config field in `flag_values` (call once, in the entry
+  point; tools that read a flag file apart give a flags.FlagValues() of their own)."""
   for field in dataclasses.fields(Config):
     if field.name in NOT_FLAGS:
       continue
@@ -274,23 +275,26 @@ def define_flags():
     if field.name in BOUNDS:
       help_text += f' ({_range_text(field.name, type(default))})'
     if field.name in CHOICES:
-      flags.DEFINE_enum(field.name, default, CHOICES[field.name], help_text)
+      flags.DEFINE_enum(field.name, default, CHOICES[field.name], help_text,
+                        flag_values=flag_values)
     elif isinstance(default, bool):
-      flags.DEFINE_boolean(field.name, default, help_text)
+      flags.DEFINE_boolean(field.name, default, help_text, flag_values=flag_values)
     elif isinstance(default, int):
       low, high = BOUNDS.get(field.name, (0, None))
       flags.DEFINE_integer(field.name, default, help_text, lower_bound=low,
-                           upper_bound=high)
+                           upper_bound=high, flag_values=flag_values)
     elif isinstance(default, float):
-      flags.DEFINE_float(field.name, default, help_text)
+      flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
       flags.register_validator(
           field.name, lambda v, name=field.name: _in_range(name, v),
-          message=f'--{field.name} must be {_range_text(field.name, float)}.')
+          message=f'--{field.name} must be {_range_text(field.name, float)}.',
+          flag_values=flag_values)
     elif isinstance(default, tuple):
-      flags.DEFINE_list(field.name, [str(v) for v in default], help_text)
+      flags.DEFINE_list(field.name, [str(v) for v in default], help_text,
+                        flag_values=flag_values)
     else:
-      flags.DEFINE_string(field.name, default, help_text)
-  flags.DEFINE_alias('loss', 'regressor_loss')
+      flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+  flags.DEFINE_alias('loss', 'regressor_loss', flag_values=flag_values)
 
 
 def from_flags(flag_values=flags.FLAGS):

@@ -15,7 +15,6 @@ The ablation without adversarial fine-tuning reads a second cache, made the same
 from the generator phase's weights, in <model_dir>/features_noadv/.
 """
 
-import hashlib
 import os
 import time
 
@@ -54,13 +53,7 @@ def cache_sha256(cfg, split, phase='features'):
   """sha256 of a split's cache file (None when there is none): the regressors record
   the one of the train cache they learned from."""
   path = cache_path(cfg, split, phase)
-  if not os.path.exists(path):
-    return None
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
+  return trainer.file_sha256(path) if os.path.exists(path) else None
 
 
 def load(cfg, split, phase='features'):

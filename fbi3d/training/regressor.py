@@ -7,14 +7,14 @@ One code path; the phases differ only in their inputs:
 The 2D joints are the detected ones unless --regressor_2d=gt (then ground truth, with
 --gt2d_noise_px Gaussian noise added while training). The oracle rows that bound the
 method read ground truth by name: `gt2d` (the ground-truth 2D joints, no noise) and
-`gt_fbi` (the true FBI classes, one-hot, in place of the branch's probabilities). With --regressor_frame=ray the
-network predicts each pose in its crop's ray-aligned frame (`geometry.ray_rotations`:
-the camera frame turned so the crop centre is straight ahead), which the crop alone
-determines, and `predict` turns it back into the camera frame with the crop box and
-intrinsics; in the camera frame itself, root-relative 3D depends on where the person
-is in the picture, which a crop does not show. Loss: --regressor_loss=weighted
-(L0 + eps * L1, see fbi3d/regression_loss.py) or l2. Inputs and targets are normalised
-with training-split statistics stored in the network.
+`gt_fbi` (the true FBI classes, one-hot, in place of the branch's probabilities). With
+--regressor_frame=ray the network predicts each pose in its crop's ray-aligned frame
+(`geometry.ray_rotations`: the camera frame turned so the crop centre is straight
+ahead), which the crop alone determines, and `predict` turns it back into the camera
+frame with the crop box and intrinsics; in the camera frame itself, root-relative 3D
+depends on where the person is in the picture, which a crop does not show. Loss:
+--regressor_loss=weighted (L0 + eps * L1, see fbi3d/regression_loss.py) or l2. Inputs
+and targets are normalised with training-split statistics stored in the network.
 
 Ablations of Final are phases of kind refine in folders of their own (see
 fbi3d/training/phases.py): other inputs, another features cache or another loss.
@@ -103,11 +103,16 @@ class RegressorTask(trainer.ImagePhase):
     rotations = self._rotations(cache)
     return pred if rotations is None else geometry.from_ray_frame(pred, rotations)
 
+  def _features_sha256(self):
+    """The hash of the train cache in this phase's features folder, as the features
+    phase recorded it (None for a cache made before it recorded one)."""
+    return (features_phase.read_results(self.cfg, self.features) or {}).get('train_sha256')
+
   def stale_reason(self, results):
     """Why a finished run of this phase (its results.json) no longer fits its features
     cache, or None: the cache it learned from was made again since (other image models,
     other crops), so its predictions would be measured on inputs unlike its own."""
-    current = (features_phase.read_results(self.cfg, self.features) or {}).get('train_sha256')
+    current = self._features_sha256()
     learned = (results.get('metrics') or {}).get('features_train_sha256')
     if learned == current:
       return None
@@ -197,8 +202,7 @@ class RegressorTask(trainer.ImagePhase):
                                for k, v in table.loc[self.name].items()},
                 inputs=list(self.inputs),
                 two_d='gt' if 'gt2d' in self.inputs else cfg.regressor_2d, loss=self.loss,
-                features_train_sha256=(features_phase.read_results(self.cfg, self.features)
-                                       or {}).get('train_sha256'))
+                features_train_sha256=self._features_sha256())
 
   def format_metrics(self, m):
     return (f'{self.name} on {m["split"]} ({m["num_examples"]} examples, inputs '

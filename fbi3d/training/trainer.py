@@ -322,9 +322,10 @@ class ImagePhase:
     optimizer.build(network.trainable_variables)
     return model, {'optimizer': optimizer}
 
-  def train_data(self, manifest, seed, skip_steps=0):
+  def train_data(self, manifest, seed, skip_steps=0, threads=None):
     """The endless training stream of `seed`, from its step `skip_steps` on (a resumed
-    run continues the stream where the checkpoint left it)."""
+    run continues the stream where the checkpoint left it); threads: the pipeline's own
+    thread pool (None: TensorFlow's)."""
     del manifest
     c = self.cfg
     return pipeline.make_dataset(
@@ -332,7 +333,7 @@ class ImagePhase:
         augmentation=pipeline.Augmentation(flip_swaps_red_blue=c.flip_swaps_red_blue,
                                            max_shift=c.box_shift),
         shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=c.heatmap_sigma,
-        seed=seed, deterministic=True, skip_batches=skip_steps)
+        seed=seed, deterministic=True, skip_batches=skip_steps, threads=threads)
 
   def val_data(self, manifest):
     c = self.cfg
@@ -361,11 +362,19 @@ def phase_config(model_dir, phase):
   return config_lib.from_dict(results['config'], model_dir=model_dir), results
 
 
+def file_sha256(path):
+  """Content hash of a file: its sha256, the first 16 hex digits, read in blocks."""
+  digest = hashlib.sha256()
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()[:16]
+
+
 def checkpoint_sha256(path):
-  """Content hash of a checkpoint: sha256 of its .index file (which holds a checksum of
-  every saved tensor), the first 16 hex digits."""
-  with tf.io.gfile.GFile(path + '.index', 'rb') as f:
-    return hashlib.sha256(f.read()).hexdigest()[:16]
+  """Content hash of a checkpoint: file_sha256 of its .index file (which holds a
+  checksum of every saved tensor)."""
+  return file_sha256(path + '.index')
 
 
 def _checkpoint_path(cfg, phase, results):
