@@ -25,7 +25,7 @@ stored as 1, so it is only centred. Dividing by a tiny std instead would turn an
 test-time deviation of that feature (e.g. the root joint, always 0 in training) into a
 huge normalised value. The same rule applies to the targets, whose root joint is 0.
 
-The optimizer (`regressor_optimizer`) is Adam with an exponentially decaying learning
+The optimizer (`regressor_optimizer`) is Adam (fused, `fbi3d.optimizers`) with an exponentially decaying learning
 rate, 1e-3 * 0.96 ** (step / 100000), continuous (not staircase), as in Martinez et al.;
 the phases that train the regressor use batches of 64 by default.
 """
@@ -35,6 +35,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
+from fbi3d import optimizers
 from fbi3d import skeleton
 
 layers = tf.keras.layers
@@ -250,4 +251,4 @@ def regressor_optimizer(learning_rate=1e-3, decay_steps=100000, decay_rate=0.96)
   """Adam with learning rate `learning_rate * decay_rate ** (step / decay_steps)`."""
   schedule = tf.keras.optimizers.schedules.ExponentialDecay(
       learning_rate, decay_steps=decay_steps, decay_rate=decay_rate, staircase=False)
-  return tf.keras.optimizers.Adam(schedule)
+  return optimizers.FusedAdam(schedule)

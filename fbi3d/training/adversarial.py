@@ -18,6 +18,7 @@ reading by about 20 mm per joint, which a discriminator learns within an epoch).
 
 import tensorflow as tf
 
+from fbi3d import optimizers
 from fbi3d import skeleton
 from fbi3d.models import discriminator as discriminator_lib
 from fbi3d.models import generator as generator_lib
@@ -167,9 +168,9 @@ class AdversarialTask(generator_phase.GeneratorTask):
     self.discriminator = discriminator_lib.build_discriminator(
         condition=c.disc_condition, crop_size=c.image_size, feature_shape=feature_shape,
         units=c.disc_units)
-    g_opt = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
+    g_opt = optimizers.FusedAdam(tf.keras.optimizers.schedules.CosineDecay(
         c.adversarial_learning_rate, decay_steps=max(1, total_steps)))
-    d_opt = tf.keras.optimizers.Adam(c.discriminator_learning_rate, beta_1=0.5)
+    d_opt = optimizers.FusedAdam(c.discriminator_learning_rate, beta_1=0.5)
     model = AdversarialModel(self, network, self.discriminator)
     model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
     # Slots made here, not inside the warm-up's conditional update nor while the first

@@ -25,6 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from fbi3d import optimizers
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
 
@@ -314,7 +315,7 @@ class ImagePhase:
     'optimizer' is the one whose step is reported)."""
     schedule = tf.keras.optimizers.schedules.CosineDecay(
         self.cfg.phase(self.name, 'learning_rate'), decay_steps=max(1, total_steps))
-    optimizer = tf.keras.optimizers.Adam(schedule)
+    optimizer = optimizers.FusedAdam(schedule)
     model = PhaseModel(self, network)
     model.compile(optimizer=optimizer)
     # Slots made now, not while the first training step is traced (see
