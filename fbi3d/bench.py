@@ -2,6 +2,9 @@
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 
 import tensorflow as tf
@@ -33,3 +36,46 @@ def stream_rate(dataset, batch_size, batches, warmup):
   for _ in range(batches):
     next(it)
   return batches * batch_size / (time.perf_counter() - start)
+
+
+def free_ports(count):
+  """`count` TCP ports free on localhost now."""
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(('localhost', 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def start_local_workers(args, count, logs_dir, env=None, cwd=None):
+  """Starts `count` processes of `python -m fbi3d.train ARGS --strategy=multi_worker`,
+  one multi-worker cluster on localhost ports (TF_CONFIG; worker 0 is the chief), each
+  writing its output to logs_dir/worker<i>.log (appended). Returns (processes, logs)."""
+  cluster = {'worker': [f'localhost:{p}' for p in free_ports(count)]}
+  procs, logs = [], []
+  for index in range(count):
+    worker_env = dict(os.environ, **(env or {}), TF_CONFIG=json.dumps(
+        {'cluster': cluster, 'task': {'type': 'worker', 'index': index}}))
+    log = os.path.join(logs_dir, f'worker{index}.log')
+    with open(log, 'a') as out:
+      procs.append(subprocess.Popen(
+          [sys.executable, '-m', 'fbi3d.train', '--strategy=multi_worker', *args],
+          env=worker_env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd))
+    logs.append(log)
+  return procs, logs
+
+
+def wait_all(procs, timeout):
+  """Exit codes of `procs`; kills every one and raises TimeoutExpired past `timeout` s."""
+  deadline = time.time() + timeout
+  codes = []
+  for p in procs:
+    try:
+      codes.append(p.wait(timeout=max(1, deadline - time.time())))
+    except subprocess.TimeoutExpired:
+      for q in procs:
+        q.kill()
+      raise
+  return codes

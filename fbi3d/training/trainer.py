@@ -20,6 +20,8 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -72,6 +74,9 @@ def _json_default(value):
   raise TypeError(f'not JSON serialisable: {type(value)}')
 
 
+_MULTI_WORKER = []
+
+
 def make_strategy(name):
   if name == 'default':
     return tf.distribute.get_strategy()
@@ -85,8 +90,50 @@ def make_strategy(name):
     if not os.environ.get('TF_CONFIG'):
       raise PhaseError('--strategy=multi_worker needs the TF_CONFIG environment variable '
                        '(cluster and task) on every worker.')
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    # One per process: it starts this worker's server, which cannot start twice (every
+    # phase of --phase=all shares it).
+    if not _MULTI_WORKER:
+      _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+    return _MULTI_WORKER[0]
   raise PhaseError(f'unknown --strategy={name!r}: use default, mirrored or multi_worker.')
+
+
+def _multi_worker(strategy):
+  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+  """Whether this process writes the run: always, but for a multi-worker strategy's
+  workers other than the chief (the task of type chief, else worker 0)."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if not _multi_worker(strategy) or resolver is None or resolver.task_type is None:
+    return True
+  cluster = resolver.cluster_spec().as_dict()
+  if 'chief' in cluster:
+    return resolver.task_type == 'chief'
+  return resolver.task_type == 'worker' and resolver.task_id == 0
+
+
+def barrier(strategy):
+  """Waits until every worker of a multi-worker strategy gets here (a collective sum of
+  ones); nothing elsewhere."""
+  if _multi_worker(strategy):
+
+    @tf.function
+    def count():
+      ones = strategy.run(lambda: tf.constant(1.0))
+      return strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
+
+    count().numpy()
+
+
+def weights_sha256(network):
+  """Content hash of a network's weights (every variable's bytes, in order; 16 hex
+  digits): equal on every worker of a multi-worker run."""
+  digest = hashlib.sha256()
+  for variable in network.variables:
+    digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+  return digest.hexdigest()[:16]
 
 
 def cpu_has_bfloat16():
@@ -442,7 +489,12 @@ def write_results(cfg, phase, results, directory=None):
 
 def run_phase(task, cfg, log=print, extra_callbacks=()):
   """Trains `task` to cfg.<phase>_epochs, resuming if a checkpoint exists, then measures
-  it on cfg.eval_split and writes results.json. Returns the results dict."""
+  it on cfg.eval_split and writes results.json. Returns the results dict.
+
+  Under --strategy=multi_worker every worker trains and measures; only the chief writes
+  the phase folder (flags.json, checkpoints, logs, results.json). The others save their
+  checkpoints and logs to a temporary folder, removed when the phase ends, and resume
+  from the chief's checkpoints (on a shared file system across machines)."""
   directory = phase_dir(cfg, task.name)
   config_lib.check(cfg)
   if os.path.exists(cfg.model_dir) and not os.path.isdir(cfg.model_dir):
@@ -452,17 +504,37 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
   manifest = pipeline.load_manifest(cfg.data_dir)
   task.check_data(manifest)
   _check_compatible(task, cfg, directory)
-  os.makedirs(directory, exist_ok=True)
-  _write_json(os.path.join(directory, FLAGS_FILE), dict(
-      phase=task.name, config=dataclasses.asdict(cfg),
-      architecture=config_lib.architecture(cfg, phase_kind(task))))
-
   # Before any network is built, also for phases that only run inference: the same
   # policy must give the same outputs whether a phase runs alone or within `all`.
   policy = set_precision(cfg.mixed_precision)
-  if hasattr(task, 'run'):
-    return task.run(manifest, log)
   strategy = make_strategy(cfg.strategy)
+  chief = is_chief(strategy)
+  if chief:
+    os.makedirs(directory, exist_ok=True)
+    _write_json(os.path.join(directory, FLAGS_FILE), dict(
+        phase=task.name, config=dataclasses.asdict(cfg),
+        architecture=config_lib.architecture(cfg, phase_kind(task))))
+  if hasattr(task, 'run'):
+    # Inference only: the chief computes and writes, the other workers wait for it.
+    results = task.run(manifest, log) if chief else None
+    barrier(strategy)
+    return results if chief else read_results(cfg, task.name)
+  write_dir = directory if chief else tempfile.mkdtemp(prefix=f'fbi3d-{task.name}-worker-')
+  try:
+    results = _train_and_measure(task, cfg, manifest, strategy, policy, directory,
+                                 write_dir, log, extra_callbacks)
+  finally:
+    if not chief:
+      shutil.rmtree(write_dir, ignore_errors=True)
+  barrier(strategy)
+  return results
+
+
+def _train_and_measure(task, cfg, manifest, strategy, policy, directory, write_dir, log,
+                       extra_callbacks):
+  """run_phase's training and measurement; checkpoints and logs go to `write_dir` (the
+  phase folder on the chief), results.json to the phase folder on the chief only."""
+  chief = write_dir == directory
   epochs = cfg.phase(phase_kind(task), 'epochs')
   steps = task.steps_per_epoch(manifest)
   tf.keras.utils.set_random_seed(cfg.seed)
@@ -475,12 +547,13 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
     checkpoint = tf.train.Checkpoint(network=network, epoch=epoch, **items)
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(directory, CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
+        checkpoint, os.path.join(write_dir, CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
+    latest = tf.train.latest_checkpoint(os.path.join(directory, CHECKPOINTS))
+    if latest:
       # Optimizer slots are restored when first created; a finished phase never creates
       # them, hence expect_partial (it only silences the warning about them).
-      checkpoint.restore(manager.latest_checkpoint).expect_partial()
-      log(f'{task.name}: resuming from {manager.latest_checkpoint} '
+      checkpoint.restore(latest).expect_partial()
+      log(f'{task.name}: resuming from {latest} '
           f'(epoch {int(epoch.numpy())}, optimizer step {int(optimizer.iterations.numpy())})')
   initial_epoch = int(epoch.numpy())
 
@@ -494,10 +567,10 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
     guard = _StopOnNonFinite(task.name, network)
     callbacks = [guard] + task.callbacks(model) + [
         _SaveEpoch(manager, epoch, guard),
-        tf.keras.callbacks.TensorBoard(os.path.join(directory, LOGS))]
+        tf.keras.callbacks.TensorBoard(os.path.join(write_dir, LOGS))]
     if val is not None and task.figure is not None:
       callbacks.append(_ImageSummaries(task, network, next(iter(val)),
-                                       os.path.join(directory, LOGS)))
+                                       os.path.join(write_dir, LOGS)))
     callbacks.extend(extra_callbacks)
     log(f'{task.name}: epochs {initial_epoch + 1}..{epochs}, {steps} steps of '
         f'{task.batch_size} each, {strategy.num_replicas_in_sync} replica(s), precision '
@@ -513,6 +586,8 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
           f'({manager.latest_checkpoint or "none: no epoch finished"}) is kept and no '
           'results were written. Lower the learning rate (or check the data), then run the '
           'same command again to resume from that checkpoint.')
+    log(f'{task.name}: weights {weights_sha256(network)} after optimizer step '
+        f'{int(optimizer.iterations.numpy())}')
   else:
     log(f'{task.name}: already trained for {epochs} epochs in {directory}')
 
@@ -524,14 +599,19 @@ def run_phase(task, cfg, log=print, extra_callbacks=()):
     return previous
   log(f'{task.name}: measuring on the {cfg.eval_split} split')
   metrics = task.evaluate(network, cfg, manifest)
+  # The last checkpoint this worker saved, or (nothing trained now) the one it resumed.
+  final = manager.latest_checkpoint or latest
   results = dict(
       phase=task.name, finished=True, epochs=epochs, steps_per_epoch=steps,
       optimizer_steps=int(optimizer.iterations.numpy()),
       train_seconds=round(train_seconds + previous.get('train_seconds', 0.0), 1),
-      checkpoint=os.path.relpath(manager.latest_checkpoint, directory),
-      checkpoint_sha256=checkpoint_sha256(manager.latest_checkpoint),
+      checkpoint=os.path.join(CHECKPOINTS, os.path.basename(final)),
+      checkpoint_sha256=checkpoint_sha256(final),
+      weights_sha256=weights_sha256(network),
+      replicas=strategy.num_replicas_in_sync,
       config=dataclasses.asdict(cfg),
       precision=policy, eval_split=cfg.eval_split, metrics=metrics)
-  _write_json(os.path.join(directory, RESULTS_FILE), results)
+  if chief:
+    _write_json(os.path.join(directory, RESULTS_FILE), results)
   log(task.format_metrics(metrics))
   return results
