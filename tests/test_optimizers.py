@@ -1,7 +1,6 @@
 """FusedAdam: Keras's Adam update, one kernel per variable; exact and equivalence tests."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from fbi3d import optimizers
@@ -96,6 +95,7 @@ def test_sparse_gradients_take_keras_path():
   assert table.numpy()[0].tolist() == [0.0, 1.0]  # Rows without a gradient do not move.
 
 
-@pytest.mark.parametrize('make', [regressor.regressor_optimizer])
-def test_the_regressor_uses_it(make):
-  assert isinstance(make(), optimizers.FusedAdam)
+def test_the_regressor_uses_it():
+  assert isinstance(regressor.regressor_optimizer(), optimizers.FusedAdam)
+  keras = regressor.regressor_optimizer(adam=tf.keras.optimizers.Adam)
+  assert type(keras) is tf.keras.optimizers.Adam

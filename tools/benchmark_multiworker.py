@@ -81,8 +81,8 @@ def main(argv):
     r['ratio'] = r['examples_per_s'] / base
     print(f'{r["setting"]:<12} {r["examples_per_s"]:>10.1f} {r["train_seconds"]:>8.1f} '
           f'{r["ratio"]:>14.2f}')
-  bench.write_json(FLAGS.out, dict(bench.tensorflow_result(
-      rows, steps=FLAGS.steps, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size)))
+  bench.write_json(FLAGS.out, bench.tensorflow_result(
+      rows, steps=FLAGS.steps, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size))
 
 
 if __name__ == '__main__':

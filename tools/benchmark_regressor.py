@@ -33,6 +33,7 @@ from fbi3d import skeleton
 from fbi3d.models import regressor
 
 PRECISIONS = ('float32', 'mixed_bfloat16')
+ADAM = {'fused': optimizers.FusedAdam, 'keras': tf.keras.optimizers.Adam}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('units', ['1024', '512'], 'Hidden widths to run (1024: the paper, '
@@ -62,11 +63,7 @@ def _trainer(units, optimizer_name, data, steps):
   network = regressor.build_regressor(FLAGS.input_dim, hidden=units)
   regressor.set_normalisation(network, *regressor.normalisation_stats(x, y))
   model = regression_loss.WeightedRegressionModel(network)
-  if optimizer_name == 'fused':
-    optimizer = regressor.regressor_optimizer(1e-3)
-  else:
-    optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.ExponentialDecay(
-        1e-3, decay_steps=100000, decay_rate=0.96))
+  optimizer = regressor.regressor_optimizer(1e-3, adam=ADAM[optimizer_name])
   model.compile(optimizer=optimizer)
   optimizer.build(network.trainable_variables)
   batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).repeat()
@@ -95,7 +92,7 @@ def _train_rates(units):
   that a change of the machine's speed meets both."""
   data = _data(FLAGS.examples, FLAGS.input_dim)
   steps = FLAGS.examples // FLAGS.batch
-  trainers = {name: _trainer(units, name, data, steps) for name in ('fused', 'keras')}
+  trainers = {name: _trainer(units, name, data, steps) for name in ADAM}
   rates = {f'{name}_{kind}': [] for name in trainers for kind in ('fit', 'step')}
   for _ in range(FLAGS.repeats):
     for name, epoch in trainers.items():
@@ -146,11 +143,18 @@ def _flops_per_example(units):
 
 def main(argv):
   del argv
+  bad = [p for p in FLAGS.precisions if p not in PRECISIONS]
+  if bad:
+    raise app.UsageError(f'--precisions: {", ".join(bad)} not in {PRECISIONS}.')
+  try:
+    widths = [int(u) for u in FLAGS.units]
+  except ValueError:
+    raise app.UsageError(f'--units: whole numbers, got {",".join(FLAGS.units)}.') from None
+  if min(widths) < 1:
+    raise app.UsageError(f'--units: at least 1, got {",".join(FLAGS.units)}.')
   rows = []
-  for units in map(int, FLAGS.units):
+  for units in widths:
     for precision in FLAGS.precisions:
-      if precision not in PRECISIONS:
-        raise app.UsageError(f'--precisions: {precision!r} is not one of {PRECISIONS}.')
       tf.keras.backend.clear_session()
       tf.keras.mixed_precision.set_global_policy(precision)
       print(f'units {units}, {precision}: training with fused Adam, Keras Adam, bound',

@@ -247,8 +247,10 @@ def set_normalisation(model, input_mean, input_std, target_mean, target_std,
     variable.assign(value)
 
 
-def regressor_optimizer(learning_rate=1e-3, decay_steps=100000, decay_rate=0.96):
-  """Adam with learning rate `learning_rate * decay_rate ** (step / decay_steps)`."""
+def regressor_optimizer(learning_rate=1e-3, decay_steps=100000, decay_rate=0.96,
+                        adam=optimizers.FusedAdam):
+  """Adam (the class `adam`: fused by default, tf.keras.optimizers.Adam to compare) with
+  learning rate `learning_rate * decay_rate ** (step / decay_steps)`."""
   schedule = tf.keras.optimizers.schedules.ExponentialDecay(
       learning_rate, decay_steps=decay_steps, decay_rate=decay_rate, staircase=False)
-  return optimizers.FusedAdam(schedule)
+  return adam(schedule)

@@ -586,9 +586,11 @@ def _train_and_measure(task, cfg, manifest, strategy, policy, directory, write_d
           f'({manager.latest_checkpoint or "none: no epoch finished"}) is kept and no '
           'results were written. Lower the learning rate (or check the data), then run the '
           'same command again to resume from that checkpoint.')
-    log(f'{task.name}: weights {weights_sha256(network)} after optimizer step '
+    weights = weights_sha256(network)
+    log(f'{task.name}: weights {weights} after optimizer step '
         f'{int(optimizer.iterations.numpy())}')
   else:
+    weights = None
     log(f'{task.name}: already trained for {epochs} epochs in {directory}')
 
   previous = read_results(cfg, task.name) or {}
@@ -607,7 +609,7 @@ def _train_and_measure(task, cfg, manifest, strategy, policy, directory, write_d
       train_seconds=round(train_seconds + previous.get('train_seconds', 0.0), 1),
       checkpoint=os.path.join(CHECKPOINTS, os.path.basename(final)),
       checkpoint_sha256=checkpoint_sha256(final),
-      weights_sha256=weights_sha256(network),
+      weights_sha256=weights or weights_sha256(network),
       replicas=strategy.num_replicas_in_sync,
       config=dataclasses.asdict(cfg),
       precision=policy, eval_split=cfg.eval_split, metrics=metrics)
