@@ -8,6 +8,7 @@ INSTALL_REQUIRES = [
     'tensorflow-addons==0.23.0',
     'numpy==1.26.4',
     'h5py==3.16.0',
+    'cdflib==1.3.16',
     'opencv-python-headless==4.11.0.86',
     'absl-py==2.5.1',
     'pandas==3.0.6',

@@ -7,7 +7,9 @@ ablations), PA-MPJPE, per-joint error, the 2D estimator, the coarse-3D branch be
 after adversarial fine-tuning, FBI accuracy per bone, as CSV and JSON, a markdown report
 with figures, and, for a split without 3D ground truth, Final's predictions as the
 evaluation server reads them (submission/ and submission.zip). The run's own settings
-are read from its phases; nothing needs repeating.
+are read from its phases; nothing needs repeating. A run trained on lifting-only records
+(tools/convert_h36m.py --noimages, motion capture) is measured by
+fbi3d/training/lifting_eval.py: its 2D-only regressors per action, protocols 1 and 2.
 """
 
 import sys
@@ -19,6 +21,7 @@ import tensorflow as tf
 from fbi3d import metrics
 from fbi3d.data import pipeline
 from fbi3d.training import challenge_eval
+from fbi3d.training import lifting_eval
 from fbi3d.training import trainer
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
@@ -45,11 +48,29 @@ flags.DEFINE_string('out_dir', None, 'Output folder; default <model_dir>/eval/<s
 flags.mark_flag_as_required('model_dir')
 
 
+def _lifting(f):
+  """A run trained on lifting-only records: its 2D-only regressors per action, protocols
+  1 and 2."""
+  if f.ablations or f.seeds > 1 or f.submission or f.data_dir:
+    raise ValueError('--ablations, --seeds, --submission and --data_dir need image '
+                     'models; this run was trained on lifting-only records.')
+  results = lifting_eval.evaluate(f.model_dir, f.split, out_dir=f.out_dir)
+  t1, t2 = results['tables']
+  print(f'\nProtocol 1, MPJPE (mm) per action on the {results["split"]} split')
+  print(metrics.format_table(t1))
+  print(f'\nProtocol 2, PA-MPJPE (mm) per action on the {results["split"]} split')
+  print(metrics.format_table(t2))
+  print(f'\nreport: {results["report"]}')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   f = flags.FLAGS
   try:
+    if lifting_eval.is_lifting_run(f.model_dir):
+      _lifting(f)
+      return
     results = challenge_eval.evaluate(
         f.model_dir, f.split, data_dir=f.data_dir, ablations=f.ablations,
         out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery,

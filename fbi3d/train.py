@@ -6,7 +6,8 @@
 Phases, in order: pose2d (2D estimator), generator (coarse-3D + FBI branches),
 adversarial (coarse-3D fine-tuned with a conditional discriminator), features (cache of
 the regressor's inputs), base (regressor on 2D) and refine (on 2D, coarse 3D and FBI);
-all runs them in order. The ablations of Final (refine_nofbi, refine_nocoarse3d,
+all runs them in order (from lifting-only records, which have no pictures, only features
+and base). The ablations of Final (refine_nofbi, refine_nocoarse3d,
 refine_noadv after features_noadv, refine_l2) run the same way, one at a time, or all
 from `python -m fbi3d.evaluate --ablations`. Each writes to <model_dir>/<phase>/ and resumes from its last
 checkpoint when started again.
@@ -37,6 +38,9 @@ def main(argv):
   try:
     cfg = config.from_flags()
     names = list(phases.PHASES) if flags.FLAGS.phase == phases.ALL else [flags.FLAGS.phase]
+    if flags.FLAGS.phase == phases.ALL and pipeline.data_is_lifting_only(cfg.data_dir):
+      names = list(phases.LIFTING_PHASES)
+      print(f'{cfg.data_dir} holds lifting-only records: training {", ".join(names)}')
     for name in names:
       trainer.run_phase(phases.make_task(name, cfg), cfg)
   except tf.errors.DataLossError as e:

@@ -85,6 +85,37 @@ def load_manifest(data_dir):
   return manifest
 
 
+def is_lifting_only(manifest):
+  """True for records without pictures (motion capture, Human3.6M lifting archives):
+  only the features and base phases train from them."""
+  return bool(manifest.get('lifting_only'))
+
+
+def data_is_lifting_only(data_dir):
+  """is_lifting_only of the manifest in data_dir; False when there is none (the phase
+  that reads it says what is wrong)."""
+  try:
+    return is_lifting_only(load_manifest(data_dir))
+  except DataError:
+    return False
+
+
+def read_arrays(data_dir, split, batch_size=4096):
+  """Every example of a split without its picture, as arrays over the split (schema
+  keys; POSE2D [N, 17, 2], POSE3D [N, 17, 3]), in file order."""
+  features = {k: v for k, v in schema.FEATURES.items() if k != schema.IMAGE}
+  ds = tf.data.TFRecordDataset(shard_paths(data_dir, split)).batch(batch_size).map(
+      lambda s: tf.io.parse_example(s, features))
+  parts = {}
+  for batch in ds:
+    for k, v in batch.items():
+      parts.setdefault(k, []).append(v.numpy())
+  out = {k: np.concatenate(v) for k, v in parts.items()}
+  out[schema.POSE2D] = out[schema.POSE2D].reshape(-1, schema.J, 2)
+  out[schema.POSE3D] = out[schema.POSE3D].reshape(-1, schema.J, 3)
+  return out
+
+
 def shard_paths(data_dir, split, manifest=None):
   manifest = manifest or load_manifest(data_dir)
   key = split.lower()

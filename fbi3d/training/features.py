@@ -13,6 +13,11 @@ made the cache; a later run rebuilds it when they change.
 
 The ablation without adversarial fine-tuning reads a second cache, made the same way
 from the generator phase's weights, in <model_dir>/features_noadv/.
+
+From lifting-only records (no pictures: motion capture, Human3.6M's lifting archives)
+the cache is read from the records alone and needs no image phase: `detected2d` and
+`gt2d` are both the records' 2D (the ground truth or the detections the converter
+stored), and there is no coarse 3D or FBI estimate, so only `base` trains from it.
 """
 
 import os
@@ -21,7 +26,10 @@ import time
 import numpy as np
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import geometry
 from fbi3d import metrics as metrics_lib
+from fbi3d.data import pipeline
+from fbi3d.data import schema
 from fbi3d.training import crops as crops_lib
 from fbi3d.training import evaluation
 from fbi3d.training import generator as generator_phase
@@ -74,16 +82,22 @@ class FeaturesTask:
     self.cfg = cfg
     self.name = name
     self.source = source or cfg.features_generator
+    self.lifting_only = pipeline.data_is_lifting_only(cfg.data_dir)
     # The networks are built from this phase's settings: they must be the ones the
     # image phases trained with.
-    self.requires = {'pose2d': ('image_size', 'pose2d_loss'),
-                     self.source: ('image_size', 'fbi_head')}
+    self.requires = {} if self.lifting_only else {
+        'pose2d': ('image_size', 'pose2d_loss'), self.source: ('image_size', 'fbi_head')}
 
   def check_data(self, manifest):
     del manifest
 
   def _key(self):
     c = self.cfg
+    if self.lifting_only:
+      return dict(records=True, data_dir=os.path.abspath(c.data_dir),
+                  image_size=c.image_size, manifest_sha256=trainer.file_sha256(
+                      os.path.join(c.data_dir, pipeline.MANIFEST)),
+                  cache_version=CACHE_VERSION)
     return dict(pose2d=trainer.checkpoint_record(c, 'pose2d'),
                 generator=trainer.checkpoint_record(c, self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
@@ -100,6 +114,8 @@ class FeaturesTask:
       return previous
     start = time.time()
     os.makedirs(cache_dir(c, self.name), exist_ok=True)
+    if self.lifting_only:
+      return self._run_from_records(manifest, splits, key, start, log)
     pose2d_task = pose2d_phase.Pose2DTask(c)
     pose2d_net = pose2d_task.build_network()
     trainer.restore_network(pose2d_net, c, 'pose2d')
@@ -133,9 +149,7 @@ class FeaturesTask:
                     intrinsics=gt['intrinsics'].astype(np.float32),
                     box=np.asarray(boxes, np.float32),
                     source_id=np.array([v.decode() for v in gt['source_id']]))
-      path = cache_path(c, split, self.name)
-      np.savez(path + '.tmp.npz', **arrays)
-      os.replace(path + '.tmp.npz', path)
+      self._save(split, arrays)
       valid = arrays['pose3d_valid'] > 0
       entry = dict(num_examples=int(len(valid)),
                    detected2d_error_px=float(metrics_lib.error_2d(
@@ -152,4 +166,40 @@ class FeaturesTask:
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
         for s, m in metrics.items()))
+    return results
+
+  def _save(self, split, arrays):
+    path = cache_path(self.cfg, split, self.name)
+    np.savez(path + '.tmp.npz', **arrays)
+    os.replace(path + '.tmp.npz', path)
+
+  def _run_from_records(self, manifest, splits, key, start, log):
+    """The cache of lifting-only records: their 2D (scaled from the records' crop to
+    --image_size) as both detected and ground-truth 2D; no coarse 3D, no FBI estimate
+    (zeros)."""
+    c = self.cfg
+    size = manifest['crop_size']
+    metrics = {}
+    for split in splits:
+      r = pipeline.read_arrays(c.data_dir, split)
+      n = len(r[schema.POSE3D])
+      two_d = geometry.resize_points(r[schema.POSE2D], size, c.image_size).astype(np.float32)
+      arrays = dict(detected2d=two_d, gt2d=two_d,
+                    coarse3d=np.zeros((n, schema.J, 3), np.float32),
+                    fbi_probs=np.zeros((n, schema.B, fbi_lib.NUM_CLASSES), np.float32),
+                    pose3d=r[schema.POSE3D].astype(np.float32), fbi=r[schema.FBI],
+                    pose3d_valid=r[schema.POSE3D_VALID], pose2d_valid=r[schema.POSE2D_VALID],
+                    action=r[schema.ACTION], subject=r[schema.SUBJECT],
+                    crop_box=r[schema.CROP_BOX].astype(np.float32),
+                    intrinsics=r[schema.INTRINSICS].astype(np.float32),
+                    box=np.tile(np.array([0.0, 0.0, size], np.float32), (n, 1)),
+                    source_id=np.array([v.decode() for v in r[schema.SOURCE_ID]]))
+      self._save(split, arrays)
+      metrics[split] = dict(num_examples=int(n), detected2d_error_px=0.0)
+      log(f'{self.name}: {split}: {n} examples read from the records (lifting only)')
+    results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
+                   crops='records', lifting_only=True,
+                   train_sha256=cache_sha256(c, 'train', self.name),
+                   seconds=round(time.time() - start, 1), metrics=metrics)
+    trainer.write_results(c, self.name, results, cache_dir(c, self.name))
     return results

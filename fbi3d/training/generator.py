@@ -28,6 +28,7 @@ class GeneratorTask(trainer.ImagePhase):
   requires = {'pose2d': ('image_size',)}
 
   def check_data(self, manifest):
+    super().check_data(manifest)
     train = manifest['splits'].get('train')
     if not train or train.get('has_pose3d') is False:
       raise ValueError('the generator needs 3D poses in the training split.')

@@ -30,6 +30,8 @@ PHASES = {
     'refine': functools.partial(regressor.RegressorTask, name='refine'),
 }
 ALL = 'all'
+# What `all` trains from lifting-only records (no pictures).
+LIFTING_PHASES = ('features', 'base')
 
 
 ABLATIONS = {

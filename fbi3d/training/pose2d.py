@@ -46,6 +46,7 @@ class Pose2DTask(trainer.ImagePhase):
   requires = {}
 
   def check_data(self, manifest):
+    super().check_data(manifest)
     train = manifest['splits'].get('train')
     if not train or not train.get('crop_modes', {}).get('joints2d', train['num_examples']):
       raise ValueError('pose2d needs 2D joints in the training split (META.csv or '

@@ -28,6 +28,7 @@ from fbi3d import geometry
 from fbi3d import metrics as metrics_lib
 from fbi3d import regression_loss
 from fbi3d import skeleton
+from fbi3d.data import pipeline
 from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import trainer
@@ -51,6 +52,15 @@ class RegressorTask(trainer.ImagePhase):
     self.loss = loss or cfg.regressor_loss
     self.requires = {features: ()}
     self._arrays = {}
+
+  def check_data(self, manifest):
+    image_inputs = [k for k in self.inputs if k not in ('2d', 'gt2d')]
+    if pipeline.is_lifting_only(manifest) and image_inputs:
+      raise trainer.PhaseError(
+          f'phase {self.name} reads {"+".join(image_inputs)} from the image models, but '
+          f'{self.cfg.data_dir} holds lifting-only records (no pictures): train base from '
+          'them, or convert a source with pictures (tools/convert_h36m.py '
+          '--source=original) for refine.')
 
   @property
   def batch_size(self):

@@ -347,7 +347,11 @@ class ImagePhase:
     return self.cfg.batch_size
 
   def check_data(self, manifest):
-    del manifest
+    if pipeline.is_lifting_only(manifest):
+      raise PhaseError(
+          f'phase {self.name} needs pictures, but {self.cfg.data_dir} holds lifting-only '
+          f'records ({manifest.get("source", "no pictures")}); from them only the features '
+          'and base phases train: python -m fbi3d.train --phase=all runs just those.')
 
   def load_predecessors(self, network):
     del network
