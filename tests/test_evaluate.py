@@ -19,7 +19,9 @@ from fbi3d import skeleton
 from fbi3d import submission
 from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import challenge_eval
+from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
+from fbi3d.training import features as features_phase
 from fbi3d.training import phases
 from fbi3d.training import trainer
 
@@ -192,6 +194,35 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   assert saved['table1_mpjpe']['Final']['Avg'] == pytest.approx(t1.loc['Final', 'Avg'])
   csv_line = open(os.path.join(out, 'table1_mpjpe.csv')).read().splitlines()[2]
   assert csv_line.startswith('Final,') and ',,' in csv_line      # empty cells
+
+
+def _assert_close(a, b, path=''):
+  if isinstance(a, dict):
+    assert set(a) == set(b), path
+    for k in a:
+      _assert_close(a[k], b[k], f'{path}/{k}')
+  elif isinstance(a, float):
+    assert a == pytest.approx(b, rel=1e-5, abs=1e-6), path
+  else:
+    assert a == b, path
+
+
+@pytest.mark.slow
+def test_image_measures_from_the_features_cache_equal_the_networks(trained_run):
+  cfg = trained_run
+  manifest = pipeline.load_manifest(cfg.data_dir)
+  cache = features_phase.load(cfg, 'val')
+  boxes = challenge_eval._boxes(cfg, cache)   # pylint: disable=protected-access
+  cached = challenge_eval._cached_outputs(cfg, 'val', cache)   # pylint: disable=protected-access
+  assert 'adversarial' in cached
+  from_cache = challenge_eval._image_metrics(   # pylint: disable=protected-access
+      cfg, 'val', manifest, boxes, _quiet, cache)
+  from_networks = challenge_eval._image_metrics(   # pylint: disable=protected-access
+      cfg, 'val', manifest, boxes, _quiet)
+  _assert_close(from_cache, from_networks)
+  # A cache made before it held `visible` is not used.
+  older = {k: v for k, v in cache.items() if k != 'visible'}
+  assert challenge_eval._cached_outputs(cfg, 'val', older) == {}   # pylint: disable=protected-access
 
 
 @pytest.mark.slow

@@ -376,14 +376,15 @@ def test_lifting_only_training_from_videopose3d_archives(layouts, tmp_path):
   root, _ = layouts
   records, run = str(tmp_path / 'records'), str(tmp_path / 'run')
   done = _run(['tools/convert_h36m.py', '--source=videopose3d',
-               f'--input={root / "videopose3d"}', f'--output_dir={records}', '--noimages',
+               f'--input={root / "videopose3d"}', f'--output_dir={records}',
                '--crop_size=64'])
   assert done.returncode == 0, done.stderr
   assert 'wrote' in done.stdout
   refused = _run(['tools/convert_h36m.py', '--source=videopose3d',
-                  f'--input={root / "videopose3d"}', f'--output_dir={records}'])
+                  f'--input={root / "videopose3d"}', f'--output_dir={records}',
+                  '--images'])
   assert refused.returncode == 1
-  assert 'hold no pictures: convert with --noimages' in refused.stderr
+  assert 'hold no pictures: leave out --images' in refused.stderr
   common = [f'--data_dir={records}', f'--model_dir={run}', '--base_epochs=2',
             '--eval_split=test']
   done = _run(['-m', 'fbi3d.train', '--phase=all'] + common)

@@ -5,12 +5,12 @@ and a manifest (the schema of fbi3d/data/schema.py), split by the standard proto
   python tools/convert_h36m.py --source=original --input=/data/h36m --output_dir=/data/h36m_records
   # VideoPose3D's archives (lifting only): ground-truth 2D, or CPN detections
   python tools/convert_h36m.py --source=videopose3d --input=/data/videopose3d \
-      --output_dir=/data/h36m_gt --noimages
+      --output_dir=/data/h36m_gt
   python tools/convert_h36m.py --source=videopose3d --input=/data/videopose3d \
-      --pose2d=cpn_ft_h36m_dbb --output_dir=/data/h36m_cpn --noimages
+      --pose2d=cpn_ft_h36m_dbb --output_dir=/data/h36m_cpn
   # Martinez et al.'s h5 files (lifting only): ground-truth 2D, or stacked hourglass
   python tools/convert_h36m.py --source=martinez --input=/data/h36m_h5 --pose2d=sh \
-      --output_dir=/data/h36m_sh --noimages
+      --output_dir=/data/h36m_sh
 
 Train on S1, S5, S6, S7 and S8, test on S9 and S11 (--train_subjects, --test_subjects;
 --val_subjects moves some to a val split). A bad item (missing camera, video shorter than
@@ -47,8 +47,10 @@ flags.DEFINE_string('pose2d', 'gt', 'The 2D joints the records hold: gt (every s
                     'projected through the cameras where the source has no 2D), or the '
                     'detections: the name of a data_2d_h36m_<name>.npz for videopose3d '
                     '(e.g. cpn_ft_h36m_dbb), sh for martinez.')
-flags.DEFINE_boolean('images', True, 'Crop the videos (original only); --noimages writes '
-                     'lifting-only records (base trains from them, no image phase).')
+flags.DEFINE_boolean('images', True, 'Crop the videos (the original release; the other '
+                     'sources have none and write lifting-only records); --noimages writes '
+                     'lifting-only records of the original too (base trains from them, no '
+                     'image phase).')
 flags.DEFINE_integer('every_nth', 1, 'Keep every n-th frame (1: all 50 fps; 5: 10 fps).',
                      lower_bound=1)
 flags.DEFINE_list('train_subjects', [str(s) for s in h36m.TRAIN_SUBJECTS],
@@ -88,8 +90,11 @@ def main(argv):
     test = _subjects(FLAGS.test_subjects, 'test_subjects')
     h36m.check_subjects(train, val, test)
     reader = READERS[FLAGS.source]
+    # Only the original release has pictures; --images given for another source is an
+    # error (the reader says so), its default is not.
+    images = FLAGS.images if (FLAGS.source == 'original' or FLAGS['images'].present) else False
     items = reader.sequences(FLAGS.input, subjects=set(train + val + test),
-                             pose2d=FLAGS.pose2d, images=FLAGS.images)
+                             pose2d=FLAGS.pose2d, images=images)
     manifest = h36m.write_records(
         items, FLAGS.output_dir, source=FLAGS.source, input_dir=FLAGS.input,
         every_nth=FLAGS.every_nth, crop_size=FLAGS.crop_size, margin=FLAGS.margin,

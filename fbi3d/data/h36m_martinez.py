@@ -95,7 +95,7 @@ def sequences(root, subjects=None, pose2d='gt', images=False):
   """Sequences under `root`. pose2d: 'gt' projects the 3D through cameras.h5; 'sh' reads
   the stacked-hourglass detections."""
   if images:
-    raise ValueError('Martinez et al.\'s h5 files hold no pictures: convert with --noimages')
+    raise ValueError('Martinez et al.\'s h5 files hold no pictures: leave out --images')
   if pose2d not in ('gt', 'sh'):
     raise ValueError(f'pose2d must be gt or sh for this source, got {pose2d!r}')
   from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top

@@ -44,7 +44,7 @@ def sequences(root, subjects=None, pose2d='gt', images=False):
   published cameras unless data_2d_h36m_gt.npz is there (then it is read); any other name
   reads data_2d_h36m_<pose2d>.npz (e.g. cpn_ft_h36m_dbb)."""
   if images:
-    raise ValueError('VideoPose3D\'s archives hold no pictures: convert with --noimages')
+    raise ValueError('VideoPose3D\'s archives hold no pictures: leave out --images')
   poses3d = _load_dict(os.path.join(root, POSES_3D), 'positions_3d')
   path2d = os.path.join(root, pose2d_file(pose2d))
   poses2d = None

@@ -4,8 +4,8 @@ regressor's inputs so that `base` and `refine` train without images.
 Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D joints
 (the 2D estimator, crop pixels at --image_size), ground-truth 2D, the coarse-3D output
 (x, y crop pixels, z mm root-relative), FBI probabilities [14, 3], the ground-truth 3D
-and FBI labels, validity, action, subject, source id, crop box (image pixels) and camera
-intrinsics (zeros when unknown), and `box`, the crop inside the converted crop
+and FBI labels, validity (of the 2D, the 3D, and `visible` per joint), action,
+subject, source id, crop box (image pixels) and camera intrinsics (zeros when unknown), and `box`, the crop inside the converted crop
 (converted-crop pixels). With --crops=estimated (see crops.py) every split, train
 included, is read from the crops the 2D estimator finds, as at test time and in
 `predict`; all 2D above is in that crop's pixels. results.json records which checkpoints
@@ -36,10 +36,10 @@ from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
 
-KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'action', 'subject',
-        'source_id', 'crop_box', 'intrinsics')
+KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'visible', 'action',
+        'subject', 'source_id', 'crop_box', 'intrinsics')
 # Bumped when the cache gains arrays, so that an older cache is made again.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def cache_dir(cfg, phase='features'):
@@ -144,7 +144,7 @@ class FeaturesTask:
                     fbi_probs=pred['fbi'].astype(np.float32),
                     pose3d=gt['pose3d'].astype(np.float32), fbi=gt['fbi'],
                     pose3d_valid=gt['pose3d_valid'], pose2d_valid=gt['pose2d_valid'],
-                    action=gt['action'], subject=gt['subject'],
+                    visible=gt['visible'], action=gt['action'], subject=gt['subject'],
                     crop_box=gt['crop_box'].astype(np.float32),
                     intrinsics=gt['intrinsics'].astype(np.float32),
                     box=np.asarray(boxes, np.float32),
@@ -189,6 +189,8 @@ class FeaturesTask:
                     fbi_probs=np.zeros((n, schema.B, fbi_lib.NUM_CLASSES), np.float32),
                     pose3d=r[schema.POSE3D].astype(np.float32), fbi=r[schema.FBI],
                     pose3d_valid=r[schema.POSE3D_VALID], pose2d_valid=r[schema.POSE2D_VALID],
+                    visible=np.repeat(r[schema.POSE2D_VALID][:, None], schema.J, axis=1).astype(
+                        np.float32),
                     action=r[schema.ACTION], subject=r[schema.SUBJECT],
                     crop_box=r[schema.CROP_BOX].astype(np.float32),
                     intrinsics=r[schema.INTRINSICS].astype(np.float32),

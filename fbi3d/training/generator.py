@@ -80,6 +80,12 @@ class GeneratorTask(trainer.ImagePhase):
     `boxes` (converted-crop pixels) when given."""
     pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn,
                                   boxes=boxes)
+    return self.metrics_of(pred, gt, cfg, manifest, boxes)
+
+  def metrics_of(self, pred, gt, cfg, manifest, boxes=None):
+    """evaluate's measures of outputs `pred` (coarse3d, fbi) against `gt` (pose3d_valid,
+    pose2d, pose3d, fbi, crop_box, intrinsics of the same examples): from the network,
+    or from a features cache that holds its outputs on the same crops."""
     valid = gt['pose3d_valid'] > 0
     if not valid.any():
       return dict(split=cfg.eval_split, num_examples=int(len(valid)),

@@ -83,11 +83,17 @@ class Pose2DTask(trainer.ImagePhase):
     `boxes` (converted-crop pixels) when given."""
     pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn,
                                   keys=('pose2d', 'visible', 'pose2d_valid'), boxes=boxes)
+    return self.metrics_of(pred['pose2d'], gt, cfg, manifest, boxes)
+
+  def metrics_of(self, pred2d, gt, cfg, manifest, boxes=None):
+    """evaluate's measures of 2D predictions [N, 17, 2] against `gt` (pose2d, visible,
+    pose2d_valid of the same examples): from the network, or from a features cache that
+    holds its outputs on the same crops."""
     # On the converted crops every joint lies inside; on found crops a joint the box cut
     # off is the estimator's own miss and counts too (every joint of a labelled example).
     visible = (gt['visible'] > 0 if boxes is None else
                np.repeat(gt['pose2d_valid'][:, None] > 0, skeleton.NUM_JOINTS, axis=1))
-    err = metrics_lib.error_2d(pred['pose2d'], gt['pose2d'])
+    err = metrics_lib.error_2d(pred2d, gt['pose2d'])
     threshold = cfg.pck_threshold * cfg.image_size
     per_joint = [float(err[:, j][visible[:, j]].mean()) if visible[:, j].any() else None
                  for j in range(skeleton.NUM_JOINTS)]
