@@ -169,7 +169,8 @@ class PoseModel(tf.Module):
     else:
       self.lift_net = self.lifter_net
       self.lift_scale = float(lift_config['crop_size']) / float(size)
-      lift_model, missing, lift_frame = 'lifter', lift_config['missing_joints'], 'camera'
+      lift_model, missing, lift_frame = ('lifter', lift_config['missing_joints'],
+                                         lift_config.get('frame', 'camera'))
     self.lifter_dir = None if lifter_dir is None else os.path.abspath(lifter_dir)
     self.lift_model = tf.Variable(lift_model, trainable=False, name='lift_model')
     self.lift_missing_joints = tf.Variable(missing, trainable=False,

@@ -257,7 +257,7 @@ def test_lift_runs_the_given_lifter_on_its_own_crop_scale(exported_with_lifter, 
   np.testing.assert_allclose(got, expected, atol=1e-3)
   assert loaded.lift_model.numpy() == b'lifter'
   assert loaded.lift_missing_joints.numpy() == config['missing_joints'].encode()
-  assert loaded.lift_frame.numpy() == b'camera'
+  assert loaded.lift_frame.numpy() == b'ray'
   # The export names the lifter's weights beside the run's checkpoints.
   with open(os.path.join(path, 'assets.extra', inference.CHECKPOINTS_FILE)) as f:
     named = json.load(f)

@@ -83,6 +83,37 @@ def test_crop_inputs_batch_matches_lifting():
   np.testing.assert_allclose(got[0], [256.0 * 20.0 / 140.0, 256.0 * 45.0 / 140.0], atol=1e-4)
 
 
+def test_crop_boxes_are_square_boxes():
+  joints = np.random.default_rng(1).uniform(-50, 900, (5, 17, 2))
+  expected = np.stack([geometry.square_box(j, 0.2) for j in joints])
+  np.testing.assert_allclose(lifter.crop_boxes(joints), expected, rtol=1e-12)
+
+
+def test_ray_frame_by_hand():
+  intrinsics = np.array([[1000.0, 1000.0, 500.0, 400.0]])
+  # Joints spanning x 1400..1600, y 300..500: the box is centred on (1500, 400), one
+  # focal length right of the principal point, so the crop's ray is (1, 0, 1) / sqrt(2)
+  # and the ray frame is the camera frame turned by 45 degrees about y.
+  joints = np.full((1, 17, 2), [1500.0, 400.0])
+  joints[0, 1], joints[0, 2] = [1400.0, 300.0], [1600.0, 500.0]
+  pose = np.zeros((1, 17, 3))
+  pose[0, 5] = [1000.0, 0.0, 1000.0]          # along the ray
+  pose[0, 6] = [0.0, 250.0, 0.0]              # along y, which the turn keeps
+  ray = lifter.to_output_frame(pose, joints, intrinsics, 'ray')
+  np.testing.assert_allclose(ray[0, 5], [0.0, 0.0, 1000.0 * np.sqrt(2.0)], atol=1e-9)
+  np.testing.assert_allclose(ray[0, 6], [0.0, 250.0, 0.0], atol=1e-9)
+  np.testing.assert_allclose(lifter.to_camera_frame(ray, joints, intrinsics, 'ray'), pose,
+                             atol=1e-9)
+  np.testing.assert_array_equal(lifter.to_output_frame(pose, joints, intrinsics, 'camera'),
+                                pose)
+  # Centred on the principal point: the two frames are one.
+  centred = joints - [1000.0, 0.0]
+  np.testing.assert_allclose(lifter.to_output_frame(pose, centred, intrinsics, 'ray'), pose,
+                             atol=1e-12)
+  with pytest.raises(ValueError, match="frame must be one of camera, ray \\(got 'side'\\)"):
+    lifter.train(_poses(4), frame='side')
+
+
 def test_cameras_are_a_photographers():
   c = lifter.sample_cameras(np.random.default_rng(0), 2000)
   horizontal = np.linalg.norm(c['centre'][:, :2], axis=-1)
@@ -174,6 +205,7 @@ def test_train_save_load_and_command_line(tmp_path):
   np.testing.assert_allclose(loaded.predict(x, verbose=0), net.predict(x, verbose=0),
                              atol=1e-4)
   assert config['crop_size'] == 256 and config['missing_joints'] == 'ancestor'
+  assert config['frame'] == 'ray' and 'ray-aligned frame' in config['output']
   assert config['network'] == dict(input_dim=34, hidden=16, blocks=2, dropout_rate=0.1)
   with pytest.raises(ValueError, match='is not a saved lifter: lifter.json is missing'):
     lifter.load(str(tmp_path))

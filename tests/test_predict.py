@@ -230,7 +230,7 @@ def test_mediapipe_detector(exported_model):
 def test_keypoints_lift_with_the_pose_bank_lifter(exported_with_lifter, tmp_path):
   model = prediction.ExportedModel(os.path.dirname(exported_with_lifter[1]))
   assert (model.lift_model, model.lift_missing_joints, model.lift_frame) == (
-      'lifter', 'ancestor', 'camera')
+      'lifter', 'ancestor', 'ray')
   coco = upright_coco()
   triplets = np.concatenate([coco, np.full((17, 1), 2.0)], axis=1)
   triplets[keypoints.COCO['left_wrist'], 2] = 0
@@ -251,7 +251,10 @@ def test_keypoints_lift_with_the_pose_bank_lifter(exported_with_lifter, tmp_path
   doc = json.load(open(json_path))
   assert doc['pose3d_model'] == 'lift'
   assert doc['pose3d_from'].startswith('the pose-bank lifter (lift signature) on the 2D')
-  assert doc['pose3d_frame'].startswith('camera frame')
+  # The lifter predicts in the crop's ray-aligned frame; the image-based Final in the
+  # tiny run's own (the camera frame).
+  assert doc['pose3d_frame'].startswith("the crop's ray-aligned camera frame")
+  assert doc['final_pose3d_frame'].startswith('camera frame')
   assert doc['keypoints2d']['missing'] == ['LElbow', 'LWrist']
   assert doc['keypoints2d']['missing_filled_with'].startswith('the 2D of the nearest known')
   assert doc['pose2d_px']['LWrist'] == doc['pose2d_px']['LShoulder']

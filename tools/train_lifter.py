@@ -50,6 +50,9 @@ flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply ev
                    lower_bound=0.0, upper_bound=0.5)
 flags.DEFINE_boolean('mirror', D['mirror'], 'Mirror each training pose left/right with '
                      'probability 1/2 every epoch.')
+flags.DEFINE_enum('frame', D['frame'], list(lifter.FRAMES), 'Output frame: ray (the '
+                  'crop\'s ray-aligned frame, turned back into the camera frame for the '
+                  'figures) or camera.')
 flags.DEFINE_float('noise_px', lifter.TEST_NOISE_PX, 'Std (image pixels) of the Gaussian '
                    'noise of the noisy val and test columns.', lower_bound=0.0)
 flags.DEFINE_integer('seed', D['seed'], 'Seed of training draws and of the fixed val and '
@@ -77,7 +80,8 @@ def main(argv):
     groups.append(('test (11 + 131)', sets['test']))
     for name, poses in groups:
       if len(poses):
-        results[name] = lifter.evaluate_split(network, poses, FLAGS.seed, FLAGS.noise_px)
+        results[name] = lifter.evaluate_split(network, poses, FLAGS.seed, FLAGS.noise_px,
+                                              frame=FLAGS.frame)
         say(f'{name}: {lifter.format_result(results[name])}')
     info.update(bank=os.path.abspath(FLAGS.bank), results=results)
     lifter.save(network, info, FLAGS.out)
