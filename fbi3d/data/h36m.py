@@ -261,6 +261,38 @@ def check_subjects(train_subjects, val_subjects, test_subjects):
     raise ValueError('no subjects: give --train_subjects and/or --test_subjects.')
 
 
+def subject_folders(root):
+  """The S<n> folders under root, in subject order; H36MError when there are none."""
+  if not os.path.isdir(root):
+    raise H36MError(f'{root}: not a folder')
+  found = []
+  for name in os.listdir(root):
+    try:
+      found.append((subject_number(name), os.path.join(root, name)))
+    except H36MError:
+      continue
+  if not found:
+    raise H36MError(f'{root}: no subject folders (S1, S5, ...): give the folder that '
+                    'holds them')
+  return sorted(found)
+
+
+def pose_files(root, pose_dir, extension, subjects=None):
+  """Per subject folder under root (only `subjects` when given): (subject, folder, path)
+  for every <folder>/<pose_dir>/*<extension>, in name order, or a Skip for a subject
+  folder without any."""
+  for subject, folder in subject_folders(root):
+    if subjects is not None and subject not in subjects:
+      continue
+    where = os.path.join(folder, pose_dir)
+    files = sorted(f for f in os.listdir(where) if f.endswith(extension)) if os.path.isdir(
+        where) else []
+    if not files:
+      yield Skip('empty_subject', f'{where}: no 3D pose files ({extension})')
+    for filename in files:
+      yield subject, folder, os.path.join(where, filename)
+
+
 # ---------------------------------------------------------------------------------------
 # Records.
 

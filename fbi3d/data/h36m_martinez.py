@@ -98,43 +98,37 @@ def sequences(root, subjects=None, pose2d='gt', images=False):
     raise ValueError('Martinez et al.\'s h5 files hold no pictures: leave out --images')
   if pose2d not in ('gt', 'sh'):
     raise ValueError(f'pose2d must be gt or sh for this source, got {pose2d!r}')
-  from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top
   cameras = read_cameras(os.path.join(root, CAMERAS_FILE))
-  for subject, folder in h36m_original.subject_folders(root):
-    if subjects is not None and subject not in subjects:
+  for item in h36m.pose_files(root, POSE3D_DIR, '.h5', subjects):
+    if isinstance(item, h36m.Skip):
+      yield item
       continue
-    pose_dir = os.path.join(folder, POSE3D_DIR)
-    files = sorted(f for f in os.listdir(pose_dir) if f.endswith('.h5')) if os.path.isdir(
-        pose_dir) else []
-    if not files:
-      yield h36m.Skip('empty_subject', f'{pose_dir}: no 3D pose files (.h5)')
+    subject, folder, path = item
+    filename = os.path.basename(path)
+    try:
+      _, take = h36m.parse_action(os.path.splitext(filename)[0])
+      flat = _dataset(path, '3D_positions')
+      if flat.ndim != 2 or flat.shape[0] != 96:
+        raise h36m.H36MError(f'{path}: 3D_positions has shape {flat.shape}, expected '
+                             '[96, frames]')
+      world = h36m.select_joints(flat.T.reshape(-1, 32, 3))
+    except h36m.H36MError as e:
+      kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
+      yield h36m.Skip(kind, f'{path}: {e}' if not str(e).startswith(path) else str(e))
       continue
-    for filename in files:
-      path = os.path.join(pose_dir, filename)
-      try:
-        _, take = h36m.parse_action(os.path.splitext(filename)[0])
-        flat = _dataset(path, '3D_positions')
-        if flat.ndim != 2 or flat.shape[0] != 96:
-          raise h36m.H36MError(f'{path}: 3D_positions has shape {flat.shape}, expected '
-                               '[96, frames]')
-        world = h36m.select_joints(flat.T.reshape(-1, 32, 3))
-      except h36m.H36MError as e:
-        kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
-        yield h36m.Skip(kind, f'{path}: {e}' if not str(e).startswith(path) else str(e))
+    for camera in h36m.CAMERAS:
+      cam = cameras.get((subject, camera))
+      if cam is None:
+        yield h36m.Skip('missing_camera', f'{root}/{CAMERAS_FILE}: no camera {camera} '
+                        f'for subject {subject} ({path})')
         continue
-      for camera in h36m.CAMERAS:
-        cam = cameras.get((subject, camera))
-        if cam is None:
-          yield h36m.Skip('missing_camera', f'{root}/{CAMERAS_FILE}: no camera {camera} '
-                          f'for subject {subject} ({path})')
+      two_d = None
+      if pose2d == 'sh':
+        try:
+          two_d = read_detections(_detection_path(folder, take, camera))
+        except h36m.H36MError as e:
+          yield h36m.Skip('bad_file', str(e))
           continue
-        two_d = None
-        if pose2d == 'sh':
-          try:
-            two_d = read_detections(_detection_path(folder, take, camera))
-          except h36m.H36MError as e:
-            yield h36m.Skip('bad_file', str(e))
-            continue
-        yield h36m.Sequence(subject=subject, take=take, camera=camera,
-                            pose3d=h36m.to_camera(world, cam), pose2d=two_d,
-                            source=f'{path} camera {camera}', cam=cam)
+      yield h36m.Sequence(subject=subject, take=take, camera=camera,
+                          pose3d=h36m.to_camera(world, cam), pose2d=two_d,
+                          source=f'{path} camera {camera}', cam=cam)

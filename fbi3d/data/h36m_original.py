@@ -50,59 +50,38 @@ def _split_name(filename):
   return take, camera
 
 
-def subject_folders(root):
-  """The S<n> folders under root, in subject order; H36MError when there are none."""
-  if not os.path.isdir(root):
-    raise h36m.H36MError(f'{root}: not a folder')
-  found = []
-  for name in os.listdir(root):
-    try:
-      found.append((h36m.subject_number(name), os.path.join(root, name)))
-    except h36m.H36MError:
-      continue
-  if not found:
-    raise h36m.H36MError(f'{root}: no subject folders (S1, S5, ...): give the folder that '
-                         'holds them')
-  return sorted(found)
-
-
 def sequences(root, subjects=None, pose2d='gt', images=True):
   """Sequences of the release under `root` (subjects: only these numbers). pose2d='gt'
   reads D2_Positions; images reads the videos (crops from every kept frame)."""
   if pose2d != 'gt':
     raise ValueError(f'the original release has ground-truth 2D only (pose2d={pose2d!r})')
-  for subject, folder in subject_folders(root):
-    if subjects is not None and subject not in subjects:
+  for item in h36m.pose_files(root, POSE3D_DIR, '.cdf', subjects):
+    if isinstance(item, h36m.Skip):
+      yield item
       continue
-    pose_dir = os.path.join(folder, POSE3D_DIR)
-    files = sorted(f for f in os.listdir(pose_dir) if f.endswith('.cdf')) if os.path.isdir(
-        pose_dir) else []
-    if not files:
-      yield h36m.Skip('empty_subject', f'{pose_dir}: no 3D pose files (.cdf)')
+    subject, folder, path = item
+    filename = os.path.basename(path)
+    take, camera = _split_name(filename)
+    if camera not in h36m.CAMERAS:
+      yield h36m.Skip('missing_camera', f'{path}: unknown camera {camera!r}')
       continue
-    for filename in files:
-      path = os.path.join(pose_dir, filename)
-      take, camera = _split_name(filename)
-      if camera not in h36m.CAMERAS:
-        yield h36m.Skip('missing_camera', f'{path}: unknown camera {camera!r}')
+    try:
+      h36m.parse_action(take)
+      pose3d = h36m.select_joints(read_cdf_pose(path, 3))
+      pose2d = h36m.select_joints(read_cdf_pose(
+          os.path.join(folder, POSE2D_DIR, filename), 2))
+    except h36m.H36MError as e:
+      kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
+      yield h36m.Skip(kind, f'{path}: {e}' if not str(e).startswith(folder) else str(e))
+      continue
+    video = None
+    if images:
+      video = os.path.join(folder, VIDEO_DIR, f'{take}.{camera}.mp4')
+      if not os.path.exists(video):
+        yield h36m.Skip('bad_file', f'{video}: no such video (convert with --noimages '
+                        'for lifting-only records)')
         continue
-      try:
-        h36m.parse_action(take)
-        pose3d = h36m.select_joints(read_cdf_pose(path, 3))
-        pose2d = h36m.select_joints(read_cdf_pose(
-            os.path.join(folder, POSE2D_DIR, filename), 2))
-      except h36m.H36MError as e:
-        kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
-        yield h36m.Skip(kind, f'{path}: {e}' if not str(e).startswith(folder) else str(e))
-        continue
-      video = None
-      if images:
-        video = os.path.join(folder, VIDEO_DIR, f'{take}.{camera}.mp4')
-        if not os.path.exists(video):
-          yield h36m.Skip('bad_file', f'{video}: no such video (convert with --noimages '
-                          'for lifting-only records)')
-          continue
-      yield h36m.Sequence(subject=subject, take=h36m.parse_action(take)[1], camera=camera,
-                          pose3d=pose3d, pose2d=pose2d, video=video, source=path,
-                          cam=h36m.camera_from(h36m.INTRINSICS[camera], np.eye(3),
-                                               np.zeros(3)))
+    yield h36m.Sequence(subject=subject, take=h36m.parse_action(take)[1], camera=camera,
+                        pose3d=pose3d, pose2d=pose2d, video=video, source=path,
+                        cam=h36m.camera_from(h36m.INTRINSICS[camera], np.eye(3),
+                                             np.zeros(3)))
