@@ -338,6 +338,18 @@ def test_short_2d_is_skipped(tmp_path):
   assert '2 frames of 2D for 3 of 3D' in manifest['skipped'][0]['reason']
 
 
+def test_a_nan_frame_is_skipped_alone(tmp_path):
+  takes = _takes()
+  takes[(1, 'Walking')][1, 5, 0] = np.nan
+  root = tmp_path / 'videopose3d'
+  h36m_layout.write_videopose3d(str(root), takes, pose2d_names=())
+  manifest = _convert(h36m_videopose3d, root, tmp_path / 'out')
+  # Frame 1 of one take, in each of its 4 cameras; the other frames are kept.
+  assert manifest['skipped_by_reason'] == {'bad_frame': 4}
+  assert manifest['splits']['train']['num_examples'] == 2 * 4 * FRAMES - 4
+  assert '1 frame(s) with NaN or a degenerate pose' in manifest['skipped'][0]['reason']
+
+
 def test_failed_conversion_keeps_the_previous_one(layouts, tmp_path):
   root, _ = layouts
   out = tmp_path / 'out'

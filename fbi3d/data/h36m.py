@@ -137,7 +137,12 @@ SKIP_KINDS = ('missing_camera', 'unknown_action', 'unknown_subject', 'short_vide
 
 
 class H36MError(ValueError):
-  """A Human3.6M file or folder that cannot be read; the message names it."""
+  """A Human3.6M file or folder that cannot be read; the message names it, `kind` (one
+  of SKIP_KINDS) is how the manifest counts it when it is skipped."""
+
+  def __init__(self, message, kind='bad_file'):
+    super().__init__(message)
+    self.kind = kind
 
 
 @dataclasses.dataclass
@@ -176,7 +181,7 @@ def subject_number(name):
   """11 for 'S11' (a folder name or an archive key); H36MError otherwise."""
   m = re.fullmatch(r'S(\d+)', str(name))
   if not m:
-    raise H36MError(f'{name!r} is not a subject name (S1, S5, ..., S11)')
+    raise H36MError(f'{name!r} is not a subject name (S1, S5, ..., S11)', 'unknown_subject')
   return int(m.group(1))
 
 
@@ -190,7 +195,7 @@ def parse_action(take):
   index = skeleton.action_index(canonical)
   if index == skeleton.UNKNOWN_ACTION:
     raise H36MError(f'unknown action {take!r}: not one of the 15 Human3.6M actions '
-                    f'({", ".join(skeleton.ACTIONS)})')
+                    f'({", ".join(skeleton.ACTIONS)})', 'unknown_action')
   return skeleton.ACTIONS[index], take
 
 
@@ -298,7 +303,8 @@ def pose_files(root, pose_dir, extension, subjects=None):
 
 
 class _SplitWriter:
-  """The shards of one split, written under temporary names (renamed by finish)."""
+  """The shards of one split, written under temporary names (`temp`; write_records renames
+  them to `final_names` when every sequence is done)."""
 
   def __init__(self, output_dir, split, shard_size, tag):
     self.output_dir, self.split, self.shard_size, self.tag = output_dir, split, shard_size, tag
@@ -349,7 +355,7 @@ def _stats(total, total_sq, count):
   return mean.tolist(), np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0)).tolist()
 
 
-def _frames(seq, every_nth, log):
+def _frames(seq, every_nth):
   """Yields (frame index, picture or None) of every every_nth frame; a sequence with a
   video reads it once, in order. Raises H36MError when the video ends too soon."""
   frames = range(0, len(seq.pose3d), every_nth)
@@ -368,7 +374,7 @@ def _frames(seq, every_nth, log):
       ok = capture.grab()
       if not ok:
         raise H36MError(f'{seq.video}: the video ends after {index} frames, but its pose '
-                        f'file has {len(seq.pose3d)}')
+                        f'file has {len(seq.pose3d)}', 'short_video')
       if index == target:
         ok, picture = capture.retrieve()
         if not ok:
@@ -378,10 +384,9 @@ def _frames(seq, every_nth, log):
       index += 1
   finally:
     capture.release()
-  del log
 
 
-def _examples(seq, settings, split, log):
+def _examples(seq, settings, split):
   """The serialized examples of one sequence (all or none: H36MError for a sequence that
   cannot be converted whole) and the number of frames skipped for bad values."""
   import cv2   # pylint: disable=g-import-not-at-top
@@ -389,17 +394,19 @@ def _examples(seq, settings, split, log):
   cam = seq.camera_dict()
   pose3d = np.asarray(seq.pose3d, np.float64)
   if seq.pose2d is None:
-    pose2d = to_image(pose3d, cam) if np.all(pose3d[..., 2] > 0) else None
-    if pose2d is None:
+    # A frame with NaN is skipped below, with the frames it spoils counted.
+    if np.any(pose3d[..., 2] <= 0):
       raise H36MError(f'{seq.source}: a joint lies behind camera {seq.camera}')
+    pose2d = to_image(pose3d, cam)
   else:
     pose2d = np.asarray(seq.pose2d, np.float64)
     if len(pose2d) < len(pose3d):
-      raise H36MError(f'{seq.source}: {len(pose2d)} frames of 2D for {len(pose3d)} of 3D')
+      raise H36MError(f'{seq.source}: {len(pose2d)} frames of 2D for {len(pose3d)} of 3D',
+                      'short_2d')
     pose2d = pose2d[:len(pose3d)]
   crop_size, action = settings['crop_size'], skeleton.action_index(seq.action)
   out, bad = [], 0
-  for frame, picture in _frames(seq, settings['every_nth'], log):
+  for frame, picture in _frames(seq, settings['every_nth']):
     p2, p3 = pose2d[frame], pose3d[frame]
     if not (np.all(np.isfinite(p2)) and np.all(np.isfinite(p3))):
       bad += 1
@@ -471,11 +478,9 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
       if split is None:
         continue
       try:
-        examples, bad = _examples(item, settings, split, log)
+        examples, bad = _examples(item, settings, split)
       except H36MError as e:
-        kind = 'short_video' if 'video ends' in str(e) else (
-            'short_2d' if 'frames of 2D' in str(e) else 'bad_file')
-        skip(kind, str(e))
+        skip(e.kind, str(e))
         continue
       if bad:
         skip('bad_frame', f'{item.source}: {bad} frame(s) with NaN or a degenerate pose')

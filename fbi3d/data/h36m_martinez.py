@@ -113,8 +113,7 @@ def sequences(root, subjects=None, pose2d='gt', images=False):
                              '[96, frames]')
       world = h36m.select_joints(flat.T.reshape(-1, 32, 3))
     except h36m.H36MError as e:
-      kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
-      yield h36m.Skip(kind, f'{path}: {e}' if not str(e).startswith(path) else str(e))
+      yield h36m.Skip(e.kind, f'{path}: {e}' if not str(e).startswith(path) else str(e))
       continue
     for camera in h36m.CAMERAS:
       cam = cameras.get((subject, camera))

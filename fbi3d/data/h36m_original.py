@@ -66,13 +66,12 @@ def sequences(root, subjects=None, pose2d='gt', images=True):
       yield h36m.Skip('missing_camera', f'{path}: unknown camera {camera!r}')
       continue
     try:
-      h36m.parse_action(take)
+      _, take_name = h36m.parse_action(take)
       pose3d = h36m.select_joints(read_cdf_pose(path, 3))
       pose2d = h36m.select_joints(read_cdf_pose(
           os.path.join(folder, POSE2D_DIR, filename), 2))
     except h36m.H36MError as e:
-      kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
-      yield h36m.Skip(kind, f'{path}: {e}' if not str(e).startswith(folder) else str(e))
+      yield h36m.Skip(e.kind, f'{path}: {e}' if not str(e).startswith(folder) else str(e))
       continue
     video = None
     if images:
@@ -81,7 +80,7 @@ def sequences(root, subjects=None, pose2d='gt', images=True):
         yield h36m.Skip('bad_file', f'{video}: no such video (convert with --noimages '
                         'for lifting-only records)')
         continue
-    yield h36m.Sequence(subject=subject, take=h36m.parse_action(take)[1], camera=camera,
+    yield h36m.Sequence(subject=subject, take=take_name, camera=camera,
                         pose3d=pose3d, pose2d=pose2d, video=video, source=path,
                         cam=h36m.camera_from(h36m.INTRINSICS[camera], np.eye(3),
                                              np.zeros(3)))

@@ -55,7 +55,7 @@ def sequences(root, subjects=None, pose2d='gt', images=False):
     try:
       subject = h36m.subject_number(subject_name)
     except h36m.H36MError as e:
-      yield h36m.Skip('unknown_subject', f'{where}: {e}')
+      yield h36m.Skip(e.kind, f'{where}: {e}')
       continue
     if subjects is not None and subject not in subjects:
       continue
@@ -71,8 +71,7 @@ def sequences(root, subjects=None, pose2d='gt', images=False):
         _, take_name = h36m.parse_action(take)
         world = h36m.select_joints(np.asarray(takes[take], np.float64)) * 1000.0
       except h36m.H36MError as e:
-        kind = 'unknown_action' if 'unknown action' in str(e) else 'bad_file'
-        yield h36m.Skip(kind, f'{where}[{take}]: {e}')
+        yield h36m.Skip(e.kind, f'{where}[{take}]: {e}')
         continue
       views = None
       if poses2d is not None:
