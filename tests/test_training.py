@@ -19,18 +19,9 @@ from fbi3d.training import evaluation
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
+from tests.conftest import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny_config(data_dir, model_dir, **overrides):
-  values = dict(
-      data_dir=data_dir, model_dir=model_dir, image_size=32, batch_size=4,
-      steps_per_epoch=2, val_steps=0, eval_split='train', hg_stacks=1, hg_channels=8,
-      hg_depth=2, pose2d_epochs=1, gen_stacks=1, gen_channels=8, gen_depth=2, depth_bins=4,
-      fbi_channels=(8, 8, 8, 8), generator_epochs=1)
-  values.update(overrides)
-  return config_lib.Config(**values)
 
 
 @pytest.fixture
@@ -118,7 +109,7 @@ cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[3])
-from test_training import tiny_config
+from tests.conftest import tiny_config
 from fbi3d.training import phases, trainer
 cfg = tiny_config(sys.argv[1], sys.argv[2], strategy='mirrored')
 res = trainer.run_phase(phases.make_task('pose2d', cfg), cfg)
@@ -131,8 +122,7 @@ print('REPLICAS', strategy.num_replicas_in_sync, 'STEPS', res['optimizer_steps']
 def test_mirrored_strategy_over_two_logical_cpus_trains(tiny_run):
   data_dir, model_dir = tiny_run
   proc = subprocess.run(
-      [sys.executable, '-c', MIRRORED_SCRIPT, data_dir, model_dir,
-       os.path.join(REPO, 'tests')],
+      [sys.executable, '-c', MIRRORED_SCRIPT, data_dir, model_dir, REPO],
       capture_output=True, text=True, cwd=REPO, check=False, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'REPLICAS 2 STEPS 2' in proc.stdout
