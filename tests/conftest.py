@@ -1,5 +1,8 @@
 """Shared fixtures: a tiny converted data set written directly with the schema, the
-settings of a tiny run, and that run trained and exported once per session."""
+settings of a tiny run, and that run trained and exported once per session.
+
+A test that needs a fixture which trains or exports is marked slow here, so that
+`-m "not slow"` trains and exports nothing."""
 
 import json
 import os
@@ -15,6 +18,19 @@ from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
+
+# Session fixtures that train a network or export one. `fixturenames` lists what a test
+# needs through other fixtures too, so a fixture built on these is covered as well.
+TRAINING_FIXTURES = frozenset({'trained_run', 'exported', 'tiny_lifter', 'exported_with_lifter'})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+  """Marks slow every test that needs a training or exporting fixture, before `-m`
+  selects on the marks."""
+  for item in items:
+    if TRAINING_FIXTURES & set(getattr(item, 'fixturenames', ())):
+      item.add_marker(pytest.mark.slow)
 
 
 def tiny_pose(rng):

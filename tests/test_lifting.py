@@ -104,6 +104,7 @@ def test_sample_synthetic_poses():
   assert set(lengths) == {skeleton.JOINT_NAMES[c] for _, c in skeleton.BONES}
 
 
+@pytest.mark.slow
 def test_compare_end_to_end_one_epoch():
   train = lifting.PoseSet(_world_poses(24, seed=1), np.full(24, 1), [dict(file='a')])
   test = lifting.PoseSet(_world_poses(8, seed=2), np.full(8, 11), [dict(file='b')])

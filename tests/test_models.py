@@ -157,6 +157,7 @@ def test_outputs_float32_under_mixed_bfloat16(bfloat16_policy):
   np.testing.assert_allclose(out['fbi'].numpy().sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_one_step_changes_both_branches():
   tf.keras.utils.set_random_seed(0)
   model = generator.build_generator(32, coarse_depth=2, **TINY_GENERATOR)

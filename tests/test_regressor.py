@@ -224,6 +224,7 @@ class _RecordL0(tf.keras.callbacks.Callback):
     self.epochs[-1].extend(np.mean((pred_n - target_n) ** 2, axis=1))
 
 
+@pytest.mark.slow
 def test_alpha_updates_from_the_epoch_mean(tmp_path):
   tf.keras.utils.set_random_seed(4)
   rng = np.random.default_rng(4)
