@@ -111,6 +111,8 @@ def test_compare_end_to_end_one_epoch():
   result = lifting.compare(train, test, train_cameras=2, epochs=1, batch_size=16,
                            hidden=32, seed=0)
   assert set(result['models']) == {'mocap', 'synthetic'}
+  # Errors of networks trained for an epoch have no value known by hand: finite, and
+  # above 0 (no test pose is met exactly), is what can be asserted.
   for m in result['models'].values():
     for column in ('gt2d', 'noisy2d'):
       assert m[column]['num_examples'] == 8

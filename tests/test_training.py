@@ -51,6 +51,7 @@ def test_one_training_step_changes_weights_and_loss_is_finite(tiny_run, phase, o
                                           augment=True, deterministic=True)))
   before = [v.numpy().copy() for v in network.trainable_variables]
   logs = model.train_step(batch)
+  # A step from random weights on augmented crops: its loss has no value known by hand.
   assert np.isfinite(float(logs['loss']))
   changed = [not np.array_equal(b, v.numpy())
              for b, v in zip(before, network.trainable_variables)]
@@ -75,6 +76,8 @@ def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   saved = json.load(open(os.path.join(folder, 'flags.json')))
   assert saved['architecture']['hg_channels'] == 8
   assert os.listdir(os.path.join(folder, 'logs'))
+  # A trained network's error has no value known by hand: finite (an accuracy within
+  # [0, 1]) is what can be asserted.
   assert np.isfinite(results['metrics']['error_px'])
   other = tiny_config(data_dir, model_dir, image_size=48, gen_depth=1)
   with pytest.raises(trainer.PhaseError, match='image_size'):
@@ -246,6 +249,7 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
                              atol=1e-3)
   for name in ('base', 'refine'):
     m = results[name]['metrics']
+    # Errors of trained regressors: no value known by hand, so finite is the check.
     assert np.isfinite(m['mpjpe_mm']) and np.isfinite(m['pa_mpjpe_mm'])
   assert results['refine']['metrics']['inputs'] == ['2d', 'coarse3d', 'fbi']
   assert 'coarse3d_mpjpe_mm_before' in results['adversarial']['metrics']
