@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny converted data set written directly with the schema."""
+"""Shared fixtures: a tiny converted data set written directly with the schema, the
+settings of a tiny run, and that run trained and exported once per session.
+
+A test that needs a fixture which trains or exports is marked slow here, so that
+`-m "not slow"` trains and exports nothing."""
 
 import json
 import os
@@ -11,8 +15,22 @@ import tensorflow as tf
 from fbi3d import fbi
 from fbi3d import skeleton
 from fbi3d.data import schema
+from fbi3d.training import config as config_lib
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
+
+# Session fixtures that train a network or export one. `fixturenames` lists what a test
+# needs through other fixtures too, so a fixture built on these is covered as well.
+TRAINING_FIXTURES = frozenset({'trained_run', 'exported', 'tiny_lifter', 'exported_with_lifter'})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+  """Marks slow every test that needs a training or exporting fixture, before `-m`
+  selects on the marks."""
+  for item in items:
+    if TRAINING_FIXTURES & set(getattr(item, 'fixturenames', ())):
+      item.add_marker(pytest.mark.slow)
 
 
 def tiny_pose(rng):
@@ -62,6 +80,19 @@ def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',),
   return written
 
 
+def tiny_config(data_dir, model_dir, **overrides):
+  """The settings of a tiny run on `data_dir`: 32-pixel crops, one-stack networks of 8
+  channels, batches of 4, epochs of 2 steps, one epoch each of pose2d and the generator;
+  `overrides` replace any of them."""
+  values = dict(
+      data_dir=data_dir, model_dir=model_dir, image_size=32, batch_size=4,
+      steps_per_epoch=2, val_steps=0, eval_split='train', hg_stacks=1, hg_channels=8,
+      hg_depth=2, pose2d_epochs=1, gen_stacks=1, gen_channels=8, gen_depth=2, depth_bins=4,
+      fbi_channels=(8, 8, 8, 8), generator_epochs=1)
+  values.update(overrides)
+  return config_lib.Config(**values)
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path):
   examples = write_tiny_dataset(str(tmp_path / 'records'))
@@ -86,7 +117,6 @@ def trained_run(tmp_path_factory):
   # pylint: disable=import-outside-toplevel
   from fbi3d.training import phases
   from fbi3d.training import trainer
-  from tests.test_training import tiny_config
   root = tmp_path_factory.mktemp('trained_run')
   data_dir = str(root / 'records')
   write_tiny_dataset(data_dir, splits=('train', 'val', 'test'), unlabelled=('test',))

@@ -616,7 +616,9 @@ def test_command_line(tmp_path):
        '--crop_size=32', '--workers=1'], capture_output=True, text=True, check=False)
   assert ok.returncode == 0, ok.stderr
   assert re.search(r'^train +3 +0 ', ok.stdout, re.M), ok.stdout
-  assert os.path.exists(tmp_path / 'out' / 'manifest.json')
+  with open(tmp_path / 'out' / 'manifest.json') as f:
+    manifest = json.load(f)
+  assert manifest['crop_size'] == 32 and manifest['splits']['train']['num_examples'] == 3
   bad = subprocess.run(
       [sys.executable, tool, f'--input_dir={tmp_path / "nowhere"}',
        f'--output_dir={tmp_path / "out2"}'], capture_output=True, text=True, check=False)

@@ -92,7 +92,14 @@ def test_procrustes_excludes_reflection():
   target = np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
   mirrored = target * np.array([-1.0, 1.0, 1.0])
   aligned = geometry.procrustes_align(mirrored, target)
-  assert np.linalg.norm(aligned - target) > 0.1
+  # No rotation undoes the mirror in x: the best one leaves a mirror across the plane
+  # normal to (1, 1, 1), along which the centred target T spreads least (T^T T = I - J / 4,
+  # J all ones: eigenvalues 1, 1, 1 / 4), at scale (1 + 1 - 1 / 4) / tr(T^T T) = 7 / 9.
+  # aligned = 7 / 9 T (I - 2 J / 3) + mean(target); residual^2 = 9 / 4 - 7 / 4 * 7 / 9.
+  np.testing.assert_allclose(
+      aligned, np.array([[19, -2, -2], [-2, 19, -2], [-2, -2, 19], [12, 12, 12]]) / 27.0,
+      atol=1e-12)
+  assert np.linalg.norm(aligned - target) == pytest.approx(np.sqrt(8.0 / 9.0), abs=1e-12)
 
 
 def test_root_translation_and_backprojection_are_exact():

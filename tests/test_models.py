@@ -142,7 +142,8 @@ def test_freezing_fbi_branch_leaves_only_coarse3d_trainable():
   coarse = {id(v) for v in generator.branch_variables(model, 'coarse3d')}
   assert {id(v) for v in model.trainable_variables} == coarse
   generator.set_branch_trainable(model, 'fbi', True)
-  assert len(model.trainable_variables) > len(coarse)
+  fbi = {id(v) for v in generator.branch_variables(model, 'fbi')}
+  assert {id(v) for v in model.trainable_variables} == coarse | fbi
 
 
 def test_outputs_float32_under_mixed_bfloat16(bfloat16_policy):
@@ -157,6 +158,7 @@ def test_outputs_float32_under_mixed_bfloat16(bfloat16_policy):
   np.testing.assert_allclose(out['fbi'].numpy().sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_one_step_changes_both_branches():
   tf.keras.utils.set_random_seed(0)
   model = generator.build_generator(32, coarse_depth=2, **TINY_GENERATOR)

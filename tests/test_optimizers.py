@@ -1,6 +1,7 @@
 """FusedAdam: Keras's Adam update, one kernel per variable; exact and equivalence tests."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from fbi3d import optimizers
@@ -41,6 +42,7 @@ def _trained_regressor(optimizer, steps=6):
   return network, optimizer
 
 
+@pytest.mark.slow
 def test_training_matches_keras_adam():
   fused, fused_opt = _trained_regressor(optimizers.FusedAdam(0.01))
   keras, keras_opt = _trained_regressor(tf.keras.optimizers.Adam(0.01))
