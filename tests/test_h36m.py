@@ -12,13 +12,13 @@ import pytest
 
 from fbi3d import geometry
 from fbi3d import skeleton
+from fbi3d.data import body
 from fbi3d.data import h36m
 from fbi3d.data import h36m_layout
 from fbi3d.data import h36m_martinez
 from fbi3d.data import h36m_original
 from fbi3d.data import h36m_videopose3d
 from fbi3d.data import pipeline
-from fbi3d.data import synthetic
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 FRAMES = 3
@@ -31,7 +31,7 @@ def _takes():
     for take in ('Directions 1', 'Walking'):
       action = skeleton.action_index(h36m.parse_action(take)[0])
       takes[(subject, take)] = np.stack(
-          [synthetic.sample_pose(rng, action) for _ in range(FRAMES)])
+          [body.sample_pose(rng, action) for _ in range(FRAMES)])
   return takes
 
 
