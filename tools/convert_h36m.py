@@ -31,6 +31,7 @@ from fbi3d.data import h36m   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_martinez   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_videopose3d   # pylint: disable=g-import-not-at-top
+from fbi3d.data import manifest as manifest_lib   # pylint: disable=g-import-not-at-top
 from fbi3d.data import summary   # pylint: disable=g-import-not-at-top
 
 READERS = {'original': h36m_original, 'videopose3d': h36m_videopose3d,
@@ -108,7 +109,7 @@ def main(argv):
   print(summary.format_manifest(manifest))
   if manifest['skipped']:
     print(f'skipped: {manifest["skipped_by_reason"]} (reasons in the manifest)')
-  print(f'wrote {os.path.join(FLAGS.output_dir, "manifest.json")}')
+  print(f'wrote {manifest_lib.path_in(FLAGS.output_dir)}')
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ import numpy as np
 from fbi3d import fbi as fbi_lib
 from fbi3d import geometry
 from fbi3d import skeleton
+from fbi3d.data import manifest as manifest_lib
 
 CAMERAS = ('54138969', '55011271', '58860488', '60457274')
 
@@ -309,8 +310,7 @@ class _SplitWriter:
   def __init__(self, output_dir, split, shard_size, tag):
     self.output_dir, self.split, self.shard_size, self.tag = output_dir, split, shard_size, tag
     self.temp, self.counts, self.writer = [], [], None
-    self.sum2, self.sumsq2 = np.zeros((17, 2)), np.zeros((17, 2))
-    self.sum3, self.sumsq3 = np.zeros((17, 3)), np.zeros((17, 3))
+    self.sums2d, self.sums3d = manifest_lib.PoseSums(2), manifest_lib.PoseSums(3)
     self.fbi_counts = np.zeros((skeleton.NUM_FBI_BONES, fbi_lib.NUM_CLASSES))
     self.actions = {a: 0 for a in skeleton.ACTIONS + ('unknown',)}
     self.subjects = set()
@@ -330,12 +330,8 @@ class _SplitWriter:
       self.writer = tf.io.TFRecordWriter(path)
     self.writer.write(serialized)
     self.counts[-1] += 1
-    p2 = np.asarray(ex['pose2d'], np.float32).astype(np.float64)
-    p3 = np.asarray(ex['pose3d'], np.float32).astype(np.float64)
-    self.sum2 += p2
-    self.sumsq2 += p2 ** 2
-    self.sum3 += p3
-    self.sumsq3 += p3 ** 2
+    self.sums2d.add(ex['pose2d'])
+    self.sums3d.add(ex['pose3d'])
     self.fbi_counts[np.arange(skeleton.NUM_FBI_BONES), ex['fbi']] += 1
     self.actions[skeleton.ACTIONS[ex['action']]] += 1
     self.subjects.add(int(ex['subject']))
@@ -348,11 +344,6 @@ class _SplitWriter:
   def final_names(self):
     n = len(self.temp)
     return [f'{self.split.lower()}-{k:05d}-of-{n:05d}.tfrecord' for k in range(n)]
-
-
-def _stats(total, total_sq, count):
-  mean = total / count
-  return mean.tolist(), np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0)).tolist()
 
 
 def _frames(seq, every_nth):
@@ -528,17 +519,10 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
         has_pose3d=True, crop_modes={'joints2d': n, 'box': 0, 'whole_image': 0},
         action_histogram=w.actions, fbi_class_balance=(w.fbi_counts / n).tolist(),
         subjects=sorted(w.subjects))
-  train = writers.get('Train')
-  norm = dict(split='train', num_examples=0, num_pose2d=0, num_pose3d=0, pose2d_mean=None,
-              pose2d_std=None, pose3d_mean=None, pose3d_std=None)
+  train = writers.get('Train') or _SplitWriter(output_dir, 'Train', shard_size, tag)
+  norm = manifest_lib.normalisation(train.written, train.sums2d, train.sums3d)
   notes = [f'Human3.6M from {source}; 2D: {pose2d_source}; every {every_nth}. frame']
-  if train is not None:
-    n = train.written
-    mean2d, std2d = _stats(train.sum2, train.sumsq2, n)
-    mean3d, std3d = _stats(train.sum3, train.sumsq3, n)
-    norm.update(num_examples=n, num_pose2d=n, num_pose3d=n, pose2d_mean=mean2d,
-                pose2d_std=std2d, pose3d_mean=mean3d, pose3d_std=std3d)
-  else:
+  if 'Train' not in writers:
     notes.append('no train split: normalisation statistics are empty')
   lifting_only = not with_images
   if lifting_only:
@@ -558,11 +542,9 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
                     frame_rate=FRAME_RATE / every_nth, pose2d=pose2d_source),
       sequences=sequences, notes=notes, splits=splits, skipped=skipped,
       skipped_by_reason=by_kind, normalisation=norm)
-  path = os.path.join(output_dir, 'manifest.json')
+  path = manifest_lib.path_in(output_dir)
   old = _old_shards(path)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(manifest, f, indent=1)
-  os.replace(path + '.tmp', path)
+  manifest_lib.write_json_atomic(path, manifest)
   for name in old - new_files:
     if os.path.exists(os.path.join(output_dir, name)):
       os.remove(os.path.join(output_dir, name))
