@@ -17,6 +17,7 @@ from fbi3d.data import h36m
 from fbi3d.data import h36m_layout
 from fbi3d.data import h36m_martinez
 from fbi3d.data import h36m_original
+from fbi3d.data import h36m_records
 from fbi3d.data import h36m_videopose3d
 from fbi3d.data import pipeline
 
@@ -198,7 +199,7 @@ def test_stacked_hourglass_reader_matches_the_projection(layouts):
 def test_records_of_the_videopose3d_archives(layouts, tmp_path):
   root, takes = layouts
   out = str(tmp_path / 'records')
-  manifest = h36m.write_records(
+  manifest = h36m_records.write_records(
       h36m_videopose3d.sequences(str(root / 'videopose3d')), out, source='videopose3d',
       input_dir=str(root / 'videopose3d'), every_nth=2, crop_size=64, log=_quiet)
   # 2 takes x 4 cameras x frames 0 and 2 per subject.
@@ -232,7 +233,7 @@ def test_records_of_the_videopose3d_archives(layouts, tmp_path):
 def test_records_with_video_crops(layouts, tmp_path):
   root, _ = layouts
   out = str(tmp_path / 'records')
-  manifest = h36m.write_records(
+  manifest = h36m_records.write_records(
       h36m_original.sequences(str(root / 'original')), out, source='original',
       input_dir=str(root / 'original'), crop_size=64, log=_quiet)
   assert manifest['lifting_only'] is False
@@ -252,7 +253,7 @@ def test_records_with_video_crops(layouts, tmp_path):
 
 
 def _convert(reader, path, out, strict=False, **kw):
-  return h36m.write_records(reader.sequences(str(path), **kw), str(out), source='test',
+  return h36m_records.write_records(reader.sequences(str(path), **kw), str(out), source='test',
                             input_dir=str(path), crop_size=64, strict=strict, log=_quiet)
 
 

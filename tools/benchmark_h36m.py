@@ -27,6 +27,7 @@ from fbi3d.data import h36m   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_layout   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_martinez   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top
+from fbi3d.data import h36m_records   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_videopose3d   # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
@@ -59,7 +60,7 @@ def main(argv):
       for r in range(FLAGS.repeats):
         out = os.path.join(tmp, f'records-{folder}-{images}-{r}')
         start = time.perf_counter()
-        manifest = h36m.write_records(
+        manifest = h36m_records.write_records(
             reader.sequences(os.path.join(tmp, folder), images=images), out,
             source=folder, input_dir=os.path.join(tmp, folder), crop_size=FLAGS.crop_size,
             train_subjects=(1,), test_subjects=(), log=lambda _: None)
