@@ -569,14 +569,14 @@ def _shard_task(shard, items):
 
 
 def test_dead_worker_is_a_conversion_error(tmp_path):
-  pool = worker_pool.WorkerPool(1)
+  pool = convert._start_pool(1)
   try:
     worker = pool.workers[0]
     worker.process.kill()
     worker.process.wait()
     with pytest.raises(convert_plan.ConversionError, match=r'worker process \(killed by signal '
                        r'SIGKILL\) died while converting a.*run again to resume'):
-      next(pool.imap([_shard_task('a', [])], lookahead=1))
+      next(convert._from_workers(pool.imap([_shard_task('a', [])], lookahead=1)))
   finally:
     pool.close(kill=True)
   # A worker dies while it converts a shard: it waits on a FIFO until it is killed.
@@ -584,12 +584,13 @@ def test_dead_worker_is_a_conversion_error(tmp_path):
   os.mkfifo(fifo)
   item = dict(id='00001', key=['Test', '00001'], problem=None, image=fifo, pose=None,
               joints2d=None, box=None, action=-1, subject=-1, intrinsics=None)
-  pool = worker_pool.WorkerPool(1)
+  pool = convert._start_pool(1)
   timer = threading.Timer(0.5, pool.workers[0].process.kill)
   try:
     timer.start()
-    with pytest.raises(convert_plan.ConversionError, match='died while converting b'):
+    with pytest.raises(worker_pool.WorkerDied, match='killed by signal SIGKILL') as died:
       next(pool.imap([_shard_task('b', [item])], lookahead=1))
+    assert died.value.task['shard'] == 'b'
   finally:
     timer.join()
     pool.close(kill=True)

@@ -312,6 +312,15 @@ def test_dataset_with_poses_from_marks_actions_unknown(tmp_path):
                             workers=1, poses_from=str(empty))
 
 
+def test_an_error_in_a_worker_process_is_raised_as_it_was(tmp_path):
+  # The folder is read in the worker processes only: their ValueError comes back whole.
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with pytest.raises(ValueError, match='load_pose_bank: no poses in'):
+    synthetic.write_split(str(tmp_path / 'ds'), 'Train', 4, 0, 64, workers=2,
+                          poses_from=str(empty))
+
+
 def test_left_colour_with_red_and_blue_swapped_is_a_right_colour():
   # The side cue of the renderer agrees with a flipped crop (pipeline.swap_red_blue):
   # the left limbs' blue and red channels, swapped, fall in the right limbs' ranges

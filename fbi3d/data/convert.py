@@ -20,9 +20,8 @@ The plan is made by `fbi3d.data.convert_plan`, the output folder kept by
 `fbi3d.data.convert_output`. The work per item (decoding, cropping, labels, JPEG
 encoding, the checks of bad input) is done by `fbi3d.data.crop_worker`: in this process
 with one worker, else in worker processes (`fbi3d.data.worker_pool`) that run only that
-module and never load TensorFlow. This process serializes
-the prepared examples and writes every shard and sidecar, in plan order, while the
-workers prepare the next shards.
+module and never load TensorFlow. This process serializes the prepared examples and
+writes every shard and sidecar, in plan order, while the workers prepare the next shards.
 """
 
 import os
@@ -45,6 +44,8 @@ from fbi3d.data import worker_pool
 # of the one written next (this bounds the prepared crops held in memory).
 PIECE_SIZE = 100
 LOOKAHEAD_PER_WORKER = 3
+# What the worker processes run (see fbi3d.data.worker_pool).
+PREPARE_ITEMS = f'{crop_worker.__name__}:{crop_worker.prepare_items.__name__}'
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,6 +239,28 @@ def _pieces(task, size):
           for k in range(0, len(task['items']), size)]
 
 
+def _start_pool(workers):
+  """Worker processes that run crop_worker.prepare_items."""
+  try:
+    return worker_pool.WorkerPool(workers, PREPARE_ITEMS)
+  except worker_pool.WorkerError as e:
+    raise convert_plan.ConversionError(str(e)) from e
+
+
+def _from_workers(results):
+  """The prepared pieces of `results` (WorkerPool.imap); a worker's death or failure
+  becomes the ConversionError that says what to do."""
+  try:
+    yield from results
+  except worker_pool.WorkerDied as e:
+    raise convert_plan.ConversionError(
+        f'a worker process ({e.exit}) died while converting {e.task["shard"]}; finished '
+        'shards are kept, run again to resume') from None
+  except worker_pool.WorkerFailed as e:
+    raise convert_plan.ConversionError(
+        f'{e.task["shard"]}: a worker process failed:\n{e.traceback}') from None
+
+
 def _run_tasks(tasks, pool, output_dir, log, skipped_before):
   """Prepares shard tasks (in worker processes with a pool, else in this process) and
   writes each shard with its sidecar, in plan order; yields each sidecar.
@@ -254,8 +277,8 @@ def _run_tasks(tasks, pool, output_dir, log, skipped_before):
     results = map(crop_worker.prepare_items, (p for ps in pieces for p in ps))
   else:
     pieces = [_pieces(task, PIECE_SIZE) for task in tasks]
-    results = pool.imap([p for ps in pieces for p in ps],
-                        lookahead=LOOKAHEAD_PER_WORKER * len(pool.workers))
+    results = _from_workers(pool.imap([p for ps in pieces for p in ps],
+                                      lookahead=LOOKAHEAD_PER_WORKER * len(pool.workers)))
   for task, task_pieces in zip(tasks, pieces):
     sidecar = _write_shard(output_dir, task, (next(results) for _ in task_pieces))
     written += sidecar['num_written']
@@ -283,7 +306,7 @@ def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margi
         f'--output_dir {output_dir} is a file; give a folder (it is made if missing).')
   run_splits = _resolve_splits(input_dir, splits, log)
   # Worker processes start while the plan is made; unused, they exit when closed.
-  pool = worker_pool.WorkerPool(workers) if workers > 1 else None
+  pool = _start_pool(workers) if workers > 1 else None
   finished = False
   try:
     manifest = _convert(input_dir, output_dir, pool, run_splits, crop_size, margin,

@@ -10,7 +10,6 @@ is -1 (unknown) and their subject the capture's subject id.
 """
 
 import json
-import multiprocessing
 import os
 import time
 
@@ -23,8 +22,10 @@ from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import cameras
 from fbi3d.data import layout
+from fbi3d.data import manifest
 from fbi3d.data import pose_folder
 from fbi3d.data import render
+from fbi3d.data import worker_pool
 
 # Bumped whenever the output for given settings changes, so that old data are remade.
 GENERATOR_VERSION = 1
@@ -32,6 +33,8 @@ SETTINGS_FILE = 'synthetic.json'
 BORDER_FRACTION = 0.02   # body parts keep this fraction of the image side off the border
 
 _SPLIT_NUMBERS = {name: i for i, name in enumerate(layout.SPLITS)}
+# Jobs handed out per worker process ahead of the one whose records are taken next.
+LOOKAHEAD_PER_WORKER = 2
 
 
 def _fits(pose_cam, joints2d, intrinsics, image_size):
@@ -111,8 +114,7 @@ def encode_jpeg(image, quality):
 
 def _write_atomic(path, data):
   tmp = f'{path}.tmp{os.getpid()}'
-  mode = 'wb' if isinstance(data, bytes) else 'w'
-  with open(tmp, mode) as f:
+  with open(tmp, 'wb') as f:
     f.write(data)
   os.replace(tmp, path)
 
@@ -123,8 +125,9 @@ def _write_pose_atomic(path, pose3d):
   os.replace(tmp, path)
 
 
-def _write_range(job):
-  """Writes examples [start, stop) of a split; returns their META records."""
+def write_range(job):
+  """Writes examples [start, stop) of a split; returns their META records. The task of
+  the worker processes (see `_start_pool`)."""
   out_dir, split, start, stop, seed, image_size, labels, quality, poses_from = job
   split_no = _SPLIT_NUMBERS[split]
   bank = pose_folder.load_pose_bank(poses_from) if poses_from else None
@@ -140,10 +143,6 @@ def _write_range(job):
     records.append(dict(id=name, action=ex['action'], subject=ex['subject'],
                         joints2d=ex['joints2d'], intrinsics=ex['intrinsics']))
   return records
-
-
-def _init_worker():
-  cv2.setNumThreads(1)
 
 
 def _remove_stale(directory, count, extension):
@@ -162,7 +161,7 @@ def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
   """Writes one split (IMG, POSE when `labels`, META.csv); returns the META records.
 
   The bytes written depend only on (seed, split, index, image_size, jpeg_quality) and
-  the poses in `poses_from` when given, not on `workers`. A `pool` (multiprocessing) may
+  the poses in `poses_from` when given, not on `workers`. A `pool` (of `_start_pool`) may
   be passed to reuse worker processes.
   """
   if split not in _SPLIT_NUMBERS:
@@ -187,12 +186,16 @@ def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
            jpeg_quality, poses_from) for s in range(0, count, chunk)]
   own_pool = None
   if pool is None and workers > 1 and len(jobs) > 1:
-    own_pool = pool = _make_pool(workers)
+    own_pool = pool = _start_pool(workers)
   records = []
   start = time.time()
   next_report = max(1, count // 10)
+  finished = False
   try:
-    results = pool.imap(_write_range, jobs) if pool is not None else map(_write_range, jobs)
+    if pool is None:
+      results = map(write_range, jobs)
+    else:
+      results = _from_workers(pool.imap(jobs, LOOKAHEAD_PER_WORKER * len(pool.workers)))
     for part in results:
       records.extend(part)
       if len(records) >= next_report or len(records) == count:
@@ -201,10 +204,10 @@ def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
                      100 * len(records) // max(count, 1), rate)
         while next_report <= len(records):
           next_report += max(1, count // 10)
+    finished = True
   finally:
     if own_pool is not None:
-      own_pool.close()
-      own_pool.join()
+      own_pool.close(kill=not finished)
   meta_path = os.path.join(root, layout.META_FILE)
   tmp = f'{meta_path}.tmp{os.getpid()}'
   layout.write_meta(tmp, records)
@@ -212,8 +215,20 @@ def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
   return records
 
 
-def _make_pool(workers):
-  return multiprocessing.get_context('spawn').Pool(workers, initializer=_init_worker)
+def _start_pool(workers):
+  """Worker processes that run `write_range` (fbi3d.data.worker_pool)."""
+  return worker_pool.WorkerPool(workers, f'{__name__}:{write_range.__name__}')
+
+
+def _from_workers(results):
+  """The records of `results` (WorkerPool.imap); an exception raised in a worker is
+  raised again here, as it would be in this process."""
+  try:
+    yield from results
+  except worker_pool.WorkerFailed as e:
+    if e.exception is None:
+      raise
+    raise e.exception from e
 
 
 def dataset_settings(seed, counts, image_size, test_labels, jpeg_quality, poses_from=None,
@@ -284,16 +299,18 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
   settings_path = os.path.join(out_dir, SETTINGS_FILE)
   if os.path.exists(settings_path):
     os.remove(settings_path)
-  pool = _make_pool(workers) if workers > 1 else None
+  pool = _start_pool(workers) if workers > 1 else None
+  finished = False
   try:
     for split in layout.SPLITS:
       labels = test_labels or split != 'Test'
       write_split(out_dir, split, counts[split], seed, image_size, workers=workers,
                   labels=labels, jpeg_quality=jpeg_quality, pool=pool,
                   poses_from=poses_from)
+    finished = True
   finally:
     if pool is not None:
-      pool.close()
-      pool.join()
-  _write_atomic(settings_path, json.dumps(dict(settings=settings), indent=2) + '\n')
+      pool.close(kill=not finished)
+  manifest.write_json_atomic(settings_path, dict(settings=settings), indent=2,
+                             final_newline=True)
   return settings, False

@@ -1,22 +1,53 @@
-"""The worker processes of the converter: each runs `python -m fbi3d.data.crop_worker`,
-which imports neither TensorFlow nor the caller's main module, so it starts in a fraction
-of a second; tasks and results go through pipes, and a worker that dies (killed, out of
-memory, a crashing decoder) is reported as a convert_plan.ConversionError instead of hanging the
-conversion.
+"""Worker processes for the data tools: the converter's crops (`crop_worker.prepare_items`)
+and the synthetic writer's images (`synthetic.write_range`).
+
+A worker is `python -m fbi3d.data.worker_pool MODULE:FUNCTION TASK_FD RESULT_FD`: it
+imports that module and what it imports, never the caller's main module (which for the
+converter loads TensorFlow), so it starts in a fraction of a second. It reads tasks from
+the pipe TASK_FD and sends FUNCTION(task) back on RESULT_FD until the task pipe closes.
+A worker that dies (killed, out of memory, a crashing decoder) is noticed when its pipe
+closes and raised as WorkerDied, where a `multiprocessing.Pool` would wait for it for
+ever; a task that raises comes back as WorkerFailed with the worker's traceback.
 """
 
+import importlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
+import traceback
 from multiprocessing import connection
 
-from fbi3d.data import convert_plan
-from fbi3d.data import crop_worker
+import cv2
 
 # The folder holding the fbi3d package, put on a worker's PYTHONPATH.
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(crop_worker.__file__))))
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_EXIT_WAIT_S = 10   # how long a dead or closed worker is waited for before it is killed
+
+
+class WorkerError(Exception):
+  """A worker process could not start, died or failed; the message says which."""
+
+
+class WorkerDied(WorkerError):
+  """A worker process ended while it held `task`; `exit` describes how it ended."""
+
+  def __init__(self, exit_description, task):
+    super().__init__(f'a worker process ({exit_description}) died')
+    self.exit = exit_description
+    self.task = task
+
+
+class WorkerFailed(WorkerError):
+  """`task` raised in a worker process: `traceback` is the worker's text, `exception`
+  the exception itself (None when it could not be sent back)."""
+
+  def __init__(self, traceback_text, exception, task):
+    super().__init__(f'a worker process failed:\n{traceback_text}')
+    self.traceback = traceback_text
+    self.exception = exception
+    self.task = task
 
 
 def _exit_description(code):
@@ -30,14 +61,10 @@ def _exit_description(code):
   return f'exit code {code}'
 
 
-class Worker:
-  """A process running `python -m fbi3d.data.crop_worker`, with a task and a result pipe.
+class _Worker:
+  """A process serving `function` ('module:name'), with a task and a result pipe."""
 
-  The worker runs only crop_worker and what it imports: neither the caller's main module
-  nor TensorFlow is loaded in it.
-  """
-
-  def __init__(self):
+  def __init__(self, function):
     task_r, task_w = os.pipe()
     result_r, result_w = os.pipe()
     env = dict(os.environ)
@@ -45,7 +72,7 @@ class Worker:
         p for p in (_PACKAGE_ROOT, env.get('PYTHONPATH')) if p)
     try:
       self.process = subprocess.Popen(
-          [sys.executable, '-m', crop_worker.__name__, str(task_r), str(result_w)],
+          [sys.executable, '-m', __name__, function, str(task_r), str(result_w)],
           stdin=subprocess.DEVNULL, pass_fds=(task_r, result_w), env=env)
     except BaseException:
       os.close(task_w)
@@ -57,31 +84,28 @@ class Worker:
     self.tasks = connection.Connection(task_w, readable=False)
     self.results = connection.Connection(result_r, writable=False)
 
-  def _died(self, shard):
+  def _died(self, task):
     try:
-      self.process.wait(timeout=10)
+      self.process.wait(timeout=_EXIT_WAIT_S)
     except subprocess.TimeoutExpired:
       pass
-    return convert_plan.ConversionError(
-        f'a worker process ({_exit_description(self.process.poll())}) died while '
-        f'converting {shard}; finished shards are kept, run again to resume')
+    return WorkerDied(_exit_description(self.process.poll()), task)
 
   def send(self, task):
     try:
       self.tasks.send(task)
     except OSError:
-      raise self._died(task['shard']) from None
+      raise self._died(task) from None
 
-  def receive(self, shard):
-    """The prepared shard; convert_plan.ConversionError when the worker died or failed."""
+  def receive(self, task):
+    """The function's result for `task`; WorkerDied or WorkerFailed."""
     try:
-      prepared = self.results.recv()
+      answer = self.results.recv()
     except (EOFError, OSError):
-      raise self._died(shard) from None
-    if 'worker_error' in prepared:
-      raise convert_plan.ConversionError(
-          f'{shard}: a worker process failed:\n{prepared["worker_error"]}')
-    return prepared
+      raise self._died(task) from None
+    if 'worker_error' in answer:
+      raise WorkerFailed(answer['worker_error'], answer.get('exception'), task)
+    return answer['result']
 
   def close(self, kill):
     """Ends the worker: an idle one exits when its task pipe closes; `kill` ends it now."""
@@ -90,29 +114,30 @@ class Worker:
     if kill and self.process.poll() is None:
       self.process.terminate()
     try:
-      self.process.wait(timeout=10)
+      self.process.wait(timeout=_EXIT_WAIT_S)
     except subprocess.TimeoutExpired:
       self.process.kill()
       self.process.wait()
 
 
 class WorkerPool:
-  """Worker processes that prepare shard tasks; the results come back in task order."""
+  """Worker processes that run `function` ('module:name') on tasks; the results come
+  back in task order."""
 
-  def __init__(self, num_workers):
+  def __init__(self, num_workers, function):
     self.workers = []
     try:
       for _ in range(num_workers):
-        self.workers.append(Worker())
+        self.workers.append(_Worker(function))
     except OSError as e:
       self.close(kill=True)
-      raise convert_plan.ConversionError(f'cannot start a worker process ({e})') from e
+      raise WorkerError(f'cannot start a worker process ({e})') from e
 
   def imap(self, tasks, lookahead):
-    """Yields crop_worker.prepare_items(task) for each task, in order.
+    """Yields function(task) for each task, in order.
 
     At most `lookahead` tasks (>= 1) are handed out ahead of the one yielded next, which
-    bounds the prepared shards held in memory.
+    bounds the results held in memory.
     """
     done = {}
     idle = list(reversed(self.workers))
@@ -127,10 +152,59 @@ class WorkerPool:
           sent += 1
         for ready in connection.wait(list(busy)):
           worker, k = busy.pop(ready)
-          done[k] = worker.receive(tasks[k]['shard'])
+          done[k] = worker.receive(tasks[k])
           idle.append(worker)
       yield done.pop(index)
 
   def close(self, kill=False):
     for worker in self.workers:
       worker.close(kill)
+
+
+def _answer(function, task):
+  """function(task) as a message: dict(result=...), or for a task that raised
+  dict(worker_error=traceback text, exception=the exception when it pickles)."""
+  try:
+    return dict(result=function(task))
+  except Exception as e:  # pylint: disable=broad-except
+    answer = dict(worker_error=traceback.format_exc())
+    try:
+      pickle.loads(pickle.dumps(e))
+      answer['exception'] = e
+    except Exception:  # pylint: disable=broad-except
+      pass
+    return answer
+
+
+def serve(function, task_fd, result_fd):
+  """The worker loop: runs `function` on each task read from task_fd and sends the
+  answer back (see `_answer`). Returns when the task pipe is closed or a task is None."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  cv2.setNumThreads(1)
+  tasks = connection.Connection(task_fd, writable=False)
+  results = connection.Connection(result_fd, readable=False)
+  while True:
+    try:
+      task = tasks.recv()
+    except EOFError:
+      return
+    if task is None:
+      return
+    try:
+      results.send(_answer(function, task))
+    except (BrokenPipeError, ConnectionResetError):
+      return
+
+
+def main(argv):
+  if len(argv) != 4 or ':' not in argv[1]:
+    print(f'usage: {os.path.basename(argv[0])} MODULE:FUNCTION TASK_FD RESULT_FD',
+          file=sys.stderr)
+    return 2
+  module, name = argv[1].split(':')
+  serve(getattr(importlib.import_module(module), name), int(argv[2]), int(argv[3]))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv))
