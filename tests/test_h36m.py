@@ -1,3 +1,4 @@
+# Over 400 lines: three readers checked on the same frames, and the records they all write.
 """Human3.6M readers (original release, VideoPose3D archives, Martinez h5 files), the
 records they convert to, and lifting-only training: on files in the exact formats,
 written here (2 subjects, 2 takes, the 4 cameras, 3 frames)."""
