@@ -374,8 +374,8 @@ def test_shards_of_the_first_sidecar_version_are_kept_with_a_note(tmp_path):
       path = os.path.join(out, '.parts', name)
       with open(path) as f:
         sidecar = json.load(f)
-      chunk = [it for it in convert_plan.plan_split(root, 'Train', convert_plan.SideFiles(), False)[0]
-               if it['id'] in sidecar['planned_ids']]
+      items = convert_plan.plan_split(root, 'Train', convert_plan.SideFiles(), False)[0]
+      chunk = [it for it in items if it['id'] in sidecar['planned_ids']]
       sidecar.update(version=1, input_digest=convert_plan.input_digest(chunk))
       with open(path, 'w') as f:
         json.dump(sidecar, f)

@@ -255,7 +255,7 @@ def test_records_with_video_crops(layouts, tmp_path):
 
 def _convert(reader, path, out, strict=False, **kw):
   return h36m_records.write_records(reader.sequences(str(path), **kw), str(out), source='test',
-                            input_dir=str(path), crop_size=64, strict=strict, log=_quiet)
+                                    input_dir=str(path), crop_size=64, strict=strict, log=_quiet)
 
 
 def test_missing_camera_is_skipped_and_counted(tmp_path):

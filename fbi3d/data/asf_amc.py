@@ -65,7 +65,7 @@ def read_asf(path):
     if key.startswith(':'):
       if current is not None:
         motion.fail(path, line_no, f'expected "end" of bone {current.get("name")!r} '
-              f'begun on line {current["line_no"]}, got {tokens[0]!r}')
+                    f'begun on line {current["line_no"]}, got {tokens[0]!r}')
       section = key[1:]
       if section in ('version', 'name', 'documentation'):
         section = 'skip' if section == 'documentation' else None
@@ -101,7 +101,7 @@ def read_asf(path):
       if key == 'begin':
         if current is not None:
           motion.fail(path, line_no, f'expected "end" of the bone begun on line '
-                f'{current["line_no"]}, got "begin"')
+                      f'{current["line_no"]}, got "begin"')
         current = dict(line_no=line_no, dof=(), axis=(np.zeros(3), 'XYZ'))
       elif key == 'end':
         if current is None:
@@ -109,7 +109,7 @@ def read_asf(path):
         for field in ('name', 'direction', 'length'):
           if field not in current:
             motion.fail(path, line_no, f'expected a "{field}" in the bone begun on line '
-                  f'{current["line_no"]}')
+                        f'{current["line_no"]}')
         if current['name'] in bones or current['name'] == 'root':
           motion.fail(path, line_no, f'bone name {current["name"]!r} used twice')
         bones[current['name']] = _Bone(
@@ -144,7 +144,7 @@ def read_asf(path):
         bad = [t for t in dof if t not in ('rx', 'ry', 'rz')]
         if bad or not dof:
           motion.fail(path, line_no, f'expected "dof" followed by rx, ry, rz (translation and '
-                f'length dofs are not supported), got {" ".join(tokens[1:])!r}')
+                      f'length dofs are not supported), got {" ".join(tokens[1:])!r}')
         current['dof'] = dof
     elif section == 'hierarchy':
       if key == 'begin':
@@ -157,7 +157,7 @@ def read_asf(path):
         hierarchy.append((line_no, tokens))
   if current is not None:
     motion.fail(path, len(lines), f'expected "end" of the bone begun on line {current["line_no"]}, '
-          'found the end of the file')
+                'found the end of the file')
   if root['order'] is None:
     motion.fail(path, len(lines), 'expected a :root section with an "order" line')
   if not hierarchy_closed:
@@ -179,7 +179,7 @@ def read_asf(path):
     if not ready:
       orphan = pending[0]
       motion.fail(path, orphan.line_no, f'bone {orphan.name!r} is not connected to the root '
-            'in the hierarchy')
+                  'in the hierarchy')
     for b in ready:
       order.append(b.name)
       placed.add(b.name)
@@ -206,9 +206,9 @@ def read_amc(path, asf):
     missing = [n for n in needed if n not in frame]
     if missing:
       motion.fail(path, line_no, f'frame {last_number} (line {frame_line}) is missing '
-            f'{", ".join(repr(m) for m in missing[:4])}'
-            f'{" ..." if len(missing) > 4 else ""}: expected every bone with a dof '
-            '(file truncated?)')
+                  f'{", ".join(repr(m) for m in missing[:4])}'
+                  f'{" ..." if len(missing) > 4 else ""}: expected every bone with a dof '
+                  '(file truncated?)')
     frames.append(frame)
 
   for line_no, raw in enumerate(lines, 1):
@@ -236,10 +236,10 @@ def read_amc(path, asf):
     name = tokens[0]
     if name not in needed:
       motion.fail(path, line_no, f'unknown bone {name!r} (or a bone with no dof) in frame '
-            f'{last_number}')
+                  f'{last_number}')
     if len(tokens) - 1 != needed[name]:
       motion.fail(path, line_no, f'bone {name!r}: expected {needed[name]} values, got '
-            f'{len(tokens) - 1}')
+                  f'{len(tokens) - 1}')
     frame[name] = motion.numbers(path, line_no, tokens[1:], f'values of bone {name!r}')
   if frame is None:
     motion.fail(path, len(lines), 'expected at least one frame (a frame number, then values)')
@@ -289,4 +289,4 @@ def asf_amc_clip(asf, amc_path, unit_mm=None, frame_rate=motion.CMU_FRAME_RATE, 
   stacked = np.stack([positions[n] for n in names], axis=1) * unit_mm
   stacked = stacked @ motion.source_to_world(source_up).T
   return motion.Clip(joint_names=names, parents=parents, positions=stacked,
-              frame_rate=float(frame_rate), source=str(amc_path))
+                     frame_rate=float(frame_rate), source=str(amc_path))

@@ -49,7 +49,7 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
     nonlocal pos
     if pos >= len(tokens):
       motion.fail(path, motion_line + 1, f'expected {what}, found MOTION (hierarchy '
-            'truncated?)')
+                  'truncated?)')
     token, line_no = tokens[pos]
     pos += 1
     if literal and token.upper() != what.upper():
@@ -81,7 +81,7 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
       token, line_no = take('a channel name')
       if token.lower() not in _BVH_CHANNELS:
         motion.fail(path, line_no, f'expected a channel name (Xposition ... Zrotation), '
-              f'got {token!r}')
+                    f'got {token!r}')
       joint_channels.append(token.lower())
     channels.append(tuple(joint_channels))
     while True:
@@ -140,16 +140,16 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
   for f in range(num_frames):
     if f >= len(rows):
       motion.fail(path, len(lines), f'expected {num_frames} frames (Frames: line {i_frames + 1}), '
-            f'found {f}: file truncated')
+                  f'found {f}: file truncated')
     line_no, text = rows[f][0] + 1, rows[f][1]
     values = text.split()
     if len(values) != num_channels:
       motion.fail(path, line_no, f'frame {f + 1}: expected {num_channels} values, got '
-            f'{len(values)}')
+                  f'{len(values)}')
     data[f] = motion.numbers(path, line_no, values, f'{num_channels} channel values')
   if len(rows) > num_frames:
     motion.fail(path, rows[num_frames][0] + 1, f'expected {num_frames} frames (Frames: line '
-          f'{i_frames + 1}), found more')
+                f'{i_frames + 1}), found more')
 
   deg = np.pi / 180.0
   world_rot, world_pos = [], []
@@ -175,7 +175,7 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
   positions = np.stack(world_pos, axis=1) * unit_mm
   positions = positions @ motion.source_to_world(source_up).T
   return motion.Clip(joint_names=tuple(names), parents=tuple(parents), positions=positions,
-              frame_rate=_rate(frame_time), source=str(path))
+                     frame_rate=_rate(frame_time), source=str(path))
 
 
 def _rate(frame_time):

@@ -80,7 +80,7 @@ def _frames(seq, every_nth):
       ok = capture.grab()
       if not ok:
         raise h36m.H36MError(f'{seq.video}: the video ends after {index} frames, but its pose '
-                        f'file has {len(seq.pose3d)}', 'short_video')
+                             f'file has {len(seq.pose3d)}', 'short_video')
       if index == target:
         ok, picture = capture.retrieve()
         if not ok:
@@ -106,7 +106,7 @@ def _examples(seq, settings, split):
     pose2d = np.asarray(seq.pose2d, np.float64)
     if len(pose2d) < len(pose3d):
       raise h36m.H36MError(f'{seq.source}: {len(pose2d)} frames of 2D for {len(pose3d)} of 3D',
-                      'short_2d')
+                           'short_2d')
     pose2d = pose2d[:len(pose3d)]
   crop_size, action = settings['crop_size'], skeleton.action_index(seq.action)
   out, bad = [], 0
@@ -144,7 +144,8 @@ def _examples(seq, settings, split):
 
 def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_size=256,
                   margin=0.2, jpeg_quality=90, shard_size=5000, pose2d_source='gt',
-                  train_subjects=h36m.TRAIN_SUBJECTS, val_subjects=(), test_subjects=h36m.TEST_SUBJECTS,
+                  train_subjects=h36m.TRAIN_SUBJECTS, val_subjects=(),
+                  test_subjects=h36m.TEST_SUBJECTS,
                   fbi_threshold_deg=fbi_lib.DEFAULT_THRESHOLD_DEG,
                   strict=False, log=print):
   """Writes the Sequences of `items` (Skips are counted) as TFRecord shards and
@@ -205,11 +206,11 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
       w.close()
     if not writers:
       raise h36m.H36MError(f'{input_dir}: nothing converted ({len(skipped)} item(s) skipped'
-                      + (f'; first: {skipped[0]["reason"]}' if skipped else '') + ')')
+                           + (f'; first: {skipped[0]["reason"]}' if skipped else '') + ')')
     if with_images and without_images:
       raise h36m.H36MError(f'{input_dir}: {with_images} examples have pictures and '
-                      f'{without_images} none; convert with videos for every sequence '
-                      'or for none (--images)')
+                           f'{without_images} none; convert with videos for every sequence '
+                           'or for none (--images)')
   except BaseException:
     for w in writers.values():
       w.close()

@@ -151,8 +151,9 @@ def find_joint_map(joint_names, fmt=None):
       continue
     if all(src in names for sources in table.values() for src in sources):
       return key
-  raise motion.MocapError('no 17-joint mapping fits this skeleton (joints: '
-                   f'{", ".join(list(joint_names)[:8])} ...); known: {", ".join(JOINT_MAPS)}')
+  raise motion.MocapError(
+      'no 17-joint mapping fits this skeleton (joints: '
+      f'{", ".join(list(joint_names)[:8])} ...); known: {", ".join(JOINT_MAPS)}')
 
 
 def check_units(clip, poses):
@@ -163,8 +164,8 @@ def check_units(clip, poses):
   low, high = FEMUR_RANGE_MM
   if not low <= femur <= high:
     raise motion.MocapError(f'{clip.source}: the femur is {femur:.0f} mm long, outside '
-                     f'{low:.0f} to {high:.0f} mm: the length unit is wrong; pass the '
-                     'millimetres per file unit (unit_mm, --unit_mm)')
+                            f'{low:.0f} to {high:.0f} mm: the length unit is wrong; pass the '
+                            'millimetres per file unit (unit_mm, --unit_mm)')
 
 
 def to_h36m(clip, joint_map=None):
@@ -182,7 +183,7 @@ def to_h36m(clip, joint_map=None):
     missing = [s for s in sources if s not in clip.joint_names]
     if missing:
       raise motion.MocapError(f'{clip.source}: joint map needs {missing[0]!r}, which the '
-                       'skeleton lacks')
+                              'skeleton lacks')
     out[:, j] = np.mean([clip.joint(s) for s in sources], axis=0)
   return out
 

@@ -22,20 +22,16 @@ TMP_SUFFIX = '.tmp'   # a file being written; a converter removes leftovers by t
 def write_json_atomic(path, obj, indent=1, final_newline=False):
   """Writes `obj` as JSON to `path` all at once: into a temporary file beside it
   (`<path>.<pid>.tmp`), synced, then renamed over `path`, so that a reader never sees
-  half a file and a crash leaves the old one."""
+  half a file and a crash leaves the old one (and the temporary, which the converter
+  removes by its ending)."""
   tmp = f'{path}.{os.getpid()}{TMP_SUFFIX}'
-  try:
-    with open(tmp, 'w') as f:
-      json.dump(obj, f, indent=indent)
-      if final_newline:
-        f.write('\n')
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=indent)
+    if final_newline:
+      f.write('\n')
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
 
 
 def path_in(data_dir):
