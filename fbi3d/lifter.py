@@ -4,8 +4,8 @@ in crop pixels -> root-relative camera-frame 3D in mm) trained on the pose bank
 with detector-like 2D noise; its measurement on the held-out subjects; saving and loading.
 
 Cameras (`sample_cameras`, `view`). The person stands at the world origin (z up), turned by
-a uniform yaw, the lower ankle `mocap.ANKLE_HEIGHT_MM` above the ground scaled with the
-thigh (as `mocap.place_on_ground`). A photo is 4:3, its long side IMAGE_LONG_SIDE = 1000
+a uniform yaw, the lower ankle `body.ANKLE_HEIGHT_MM` above the ground scaled with the
+thigh (as `body.place_on_ground`). A photo is 4:3, its long side IMAGE_LONG_SIDE = 1000
 px, landscape or portrait with equal odds. The camera stands at a horizontal distance of
 2 to 8 m (uniform), any azimuth (uniform), 0.5 to 2 m above the ground (uniform), and
 looks at a point on the person's vertical axis 0.5 to 1.4 m high, then turns off it by up
@@ -66,7 +66,7 @@ from fbi3d import geometry
 from fbi3d import metrics
 from fbi3d import regression_loss
 from fbi3d import skeleton
-from fbi3d.data import mocap
+from fbi3d.data import body
 from fbi3d.models import regressor as regressor_lib
 
 IMAGE_LONG_SIDE = 1000
@@ -172,7 +172,7 @@ def sample_cameras(rng, n):
 
 
 def place_on_ground(poses, yaw):
-  """`mocap.place_on_ground` for poses [N, 17, 3] and yaws [N] (radians)."""
+  """`body.place_on_ground` for poses [N, 17, 3] and yaws [N] (radians)."""
   poses = np.asarray(poses, np.float64)
   rel = poses - poses[:, skeleton.ROOT:skeleton.ROOT + 1]
   c, s = np.cos(yaw), np.sin(yaw)
@@ -181,7 +181,7 @@ def place_on_ground(poses, yaw):
   out = np.stack([x, y, rel[..., 2]], axis=-1)
   thigh = 0.5 * (np.linalg.norm(rel[:, 2] - rel[:, 1], axis=-1)
                  + np.linalg.norm(rel[:, 5] - rel[:, 4], axis=-1))
-  ankle = mocap.ANKLE_HEIGHT_MM * thigh / skeleton.MEAN_BONE_LENGTHS_MM[2]
+  ankle = body.ANKLE_HEIGHT_MM * thigh / skeleton.MEAN_BONE_LENGTHS_MM[2]
   out[..., 2] += (ankle - np.minimum(out[:, 3, 2], out[:, 6, 2]))[:, None]
   return out
 

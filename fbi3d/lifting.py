@@ -3,15 +3,15 @@ trained on captured poses or on the synthetic pose sampler, tested on a held-out
 
 Pose sets. `load_mocap_poses` reads the motion files of some subjects (CMU ASF/AMC or
 BVH, found by `mocap.find_motion_files` and `mocap.subject_of`), maps them to the 17
-Human3.6M joints (`mocap.to_h36m`, world frame, mm, z up), keeps every n-th frame and,
-optionally, gives every bone Human3.6M's mean length (`mocap.retarget`).
-`sample_synthetic_poses` draws the same kind of set from `synthetic.sample_pose`: the 15
+Human3.6M joints (`joint_maps.to_h36m`, world frame, mm, z up), keeps every n-th frame and,
+optionally, gives every bone Human3.6M's mean length (`joint_maps.retarget`).
+`sample_synthetic_poses` draws the same kind of set from `body.sample_pose`: the 15
 actions in turn, a random body size per pose.
 
 Views. `view_poses` shows every world pose to `cameras_per_pose` cameras sampled like
-Human3.6M's (`synthetic.sample_camera` for a nominal image of `image_size` pixels, about
+Human3.6M's (`cameras.sample_camera` for a nominal image of `image_size` pixels, about
 1145 px focal length at 1000 px): the pose is turned by a random yaw and put on the
-ground at the origin (`mocap.place_on_ground`), and a camera is accepted when every
+ground at the origin (`body.place_on_ground`), and a camera is accepted when every
 joint is at least `MIN_DEPTH_MM` in front of it and projects inside the image. The 2D is
 the pinhole projection in image pixels (`geometry.project`); the target is the
 root-relative camera-frame 3D pose in mm.
@@ -51,8 +51,10 @@ from fbi3d import geometry
 from fbi3d import metrics
 from fbi3d import regression_loss
 from fbi3d import skeleton
+from fbi3d.data import body
+from fbi3d.data import cameras
+from fbi3d.data import joint_maps
 from fbi3d.data import mocap
-from fbi3d.data import synthetic
 from fbi3d.models import regressor as regressor_lib
 
 TRAIN_SUBJECTS = (1, 131)
@@ -128,9 +130,9 @@ def load_mocap_poses(mocap_dir, subjects, every_nth=4, retarget_bones=False):
   poses, ids, sources = [], [], []
   for path in files:
     clip = mocap.load_clip(path)
-    clip_poses = mocap.to_h36m(clip)[::every_nth]
+    clip_poses = joint_maps.to_h36m(clip)[::every_nth]
     if retarget_bones:
-      clip_poses = mocap.retarget(clip_poses)
+      clip_poses = joint_maps.retarget(clip_poses)
     subject = mocap.subject_of(path)
     poses.append(clip_poses)
     ids.append(np.full(len(clip_poses), subject))
@@ -141,9 +143,9 @@ def load_mocap_poses(mocap_dir, subjects, every_nth=4, retarget_bones=False):
 
 
 def sample_synthetic_poses(rng, num_poses):
-  """`num_poses` poses of `synthetic.sample_pose`: the 15 actions in turn (pose i is of
+  """`num_poses` poses of `body.sample_pose`: the 15 actions in turn (pose i is of
   action i mod 15), each with a random body size."""
-  poses = np.stack([synthetic.sample_pose(rng, i % skeleton.NUM_ACTIONS)
+  poses = np.stack([body.sample_pose(rng, i % skeleton.NUM_ACTIONS)
                     for i in range(int(num_poses))]) if num_poses else np.zeros((0, 17, 3))
   return PoseSet(poses, np.full(len(poses), -1),
                  [dict(sampler='synthetic.sample_pose', poses=int(num_poses),
@@ -152,7 +154,7 @@ def sample_synthetic_poses(rng, num_poses):
 
 def mean_bone_lengths(poses):
   """Mean length of every bone over poses [N, 17, 3], {child joint name: mm}."""
-  lengths = mocap.bone_lengths(poses).mean(axis=0)
+  lengths = joint_maps.bone_lengths(poses).mean(axis=0)
   return {skeleton.JOINT_NAMES[child]: float(v)
           for (_, child), v in zip(skeleton.BONES, lengths)}
 
@@ -166,13 +168,13 @@ def view_pose(pose_world, rng, image_size=IMAGE_SIZE):
   px, intrinsics [4]).
 
   The pose is turned by a uniform yaw and put on the ground at the origin; cameras come
-  from `synthetic.sample_camera` until one sees every joint at least MIN_DEPTH_MM in
+  from `cameras.sample_camera` until one sees every joint at least MIN_DEPTH_MM in
   front of it and inside the image. Raises ValueError after CAMERA_TRIES cameras.
   """
-  world = mocap.place_on_ground(pose_world, rng.uniform(0.0, 2.0 * np.pi))
+  world = body.place_on_ground(pose_world, rng.uniform(0.0, 2.0 * np.pi))
   for _ in range(CAMERA_TRIES):
-    camera = synthetic.sample_camera(rng, image_size)
-    cam = mocap.world_to_camera(world, camera)
+    camera = cameras.sample_camera(rng, image_size)
+    cam = cameras.world_to_camera(world, camera)
     if np.any(cam[:, 2] < MIN_DEPTH_MM):
       continue
     joints2d = geometry.project(cam, camera['intrinsics'])

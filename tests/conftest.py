@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from fbi3d import fbi
 from fbi3d import skeleton
+from fbi3d.data import body
 from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 
@@ -145,7 +146,7 @@ def tiny_lifter(tmp_path_factory):
   from fbi3d import lifter
   from fbi3d.data import synthetic
   rng = np.random.default_rng(0)
-  poses = np.stack([synthetic.sample_pose(rng, i % skeleton.NUM_ACTIONS) for i in range(32)])
+  poses = np.stack([body.sample_pose(rng, i % skeleton.NUM_ACTIONS) for i in range(32)])
   network, info = lifter.train(poses, epochs=1, batch_size=16, hidden=16)
   return lifter.save(network, info, str(tmp_path_factory.mktemp('lifter')))
 

@@ -1,3 +1,4 @@
+# Over 400 lines: one case per kind of bad input, side file and resume path, on one layout builder.
 """Tests of the challenge-layout converter on tiny layouts built here."""
 
 import collections
@@ -6,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 
 import cv2
 import numpy as np
@@ -17,7 +17,10 @@ from fbi3d import fbi
 from fbi3d import geometry
 from fbi3d import skeleton
 from fbi3d.data import convert
+from fbi3d.data import convert_output
+from fbi3d.data import convert_plan
 from fbi3d.data import layout
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -263,14 +266,14 @@ def test_bad_input_is_skipped_and_counted(tmp_path, kind, corrupt):
   named = corrupt(root)
   manifest = run(root, tmp_path / 'out')
   assert [(s['split'], s['id']) for s in manifest['skipped']] == [('Train', '00002')]
-  assert convert.reason_kind(manifest['skipped'][0]['reason']) == kind
+  assert convert_plan.reason_kind(manifest['skipped'][0]['reason']) == kind
   assert manifest['skipped_by_reason'] == {kind: 1}
   assert manifest['splits']['train']['num_examples'] == 4
   assert manifest['splits']['train']['num_skipped'] == 1
   ids = [e[schema.SOURCE_ID].decode()
          for e in read_records(str(tmp_path / 'out'), manifest, 'train')]
   assert ids == ['00001', '00003', '00004', '00005']
-  with pytest.raises(convert.ConversionError) as error:
+  with pytest.raises(convert_plan.ConversionError) as error:
     run(root, tmp_path / 'strict', strict=True)
   message = str(error.value)
   assert kind in message and os.path.join(root, named) in message
@@ -286,7 +289,7 @@ def test_strict_keeps_finished_shards(tmp_path):
   _corrupt_garbage_image(root)
   os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/00005.jpg'))
   cv2.imwrite(os.path.join(root, 'Train/IMG/00002.jpg'), np.zeros((64, 64, 3), np.uint8))
-  with pytest.raises(convert.ConversionError, match='Train/00005: corrupt image'):
+  with pytest.raises(convert_plan.ConversionError, match='Train/00005: corrupt image'):
     run(root, tmp_path / 'out', strict=True)
   assert sorted(os.listdir(tmp_path / 'out')) == ['.parts', 'train-00000-of-00002.tfrecord']
 
@@ -327,10 +330,10 @@ def test_changed_plan_needs_overwrite(tmp_path):
   make_layout(root, counts=(('Train', 5),))
   run(root, out)
   for change in (dict(shard_size=2), dict(crop_size=48), dict(fbi_threshold_deg=5.0)):
-    with pytest.raises(convert.ConversionError, match='--overwrite'):
+    with pytest.raises(convert_plan.ConversionError, match='--overwrite'):
       run(root, out, **change)
   layout.write_pose_csv(os.path.join(root, 'Train/POSE/00001.csv'), np.full((17, 3), 1000.0))
-  with pytest.raises(convert.ConversionError, match='input files changed'):
+  with pytest.raises(convert_plan.ConversionError, match='input files changed'):
     run(root, out)
   manifest = run(root, out, shard_size=2, overwrite=True)
   assert sorted(n for n in os.listdir(out) if n.endswith('.tfrecord')) == [
@@ -356,7 +359,7 @@ def test_an_edit_that_keeps_the_file_size_is_noticed(tmp_path):
   assert any('resuming: 2 of 2' in ln for ln in lines)
   with open(path, 'w') as f:
     f.write(edited)
-  with pytest.raises(convert.ConversionError, match='train-00000-of-00002.tfrecord from a '
+  with pytest.raises(convert_plan.ConversionError, match='train-00000-of-00002.tfrecord from a '
                      'different conversion \\(its input files changed\\); use a new '
                      '--output_dir or pass --overwrite'):
     run(root, out)
@@ -371,9 +374,9 @@ def test_shards_of_the_first_sidecar_version_are_kept_with_a_note(tmp_path):
       path = os.path.join(out, '.parts', name)
       with open(path) as f:
         sidecar = json.load(f)
-      chunk = [it for it in convert._plan_split(root, 'Train', convert._SideFiles(), False)[0]
-               if it['id'] in sidecar['planned_ids']]
-      sidecar.update(version=1, input_digest=convert._input_digest(chunk))
+      items = convert_plan.plan_split(root, 'Train', convert_plan.SideFiles(), False)[0]
+      chunk = [it for it in items if it['id'] in sidecar['planned_ids']]
+      sidecar.update(version=1, input_digest=convert_plan.input_digest(chunk))
       with open(path, 'w') as f:
         json.dump(sidecar, f)
   lines = []
@@ -386,15 +389,15 @@ def test_a_second_conversion_into_the_same_folder_is_refused(tmp_path):
   root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
   make_layout(root, counts=(('Train', 2),))
   os.makedirs(os.path.join(out, '.parts'))
-  lock = os.path.join(out, '.parts', convert.LOCK)
+  lock = os.path.join(out, '.parts', convert_output.LOCK)
   other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
   try:
     with open(lock, 'w') as f:
       f.write(str(other.pid))
-    with pytest.raises(convert.ConversionError,
+    with pytest.raises(convert_plan.ConversionError,
                        match=f'is being converted by process {other.pid} \\(lock '):
       run(root, out)
-    assert not os.path.exists(os.path.join(out, convert.MANIFEST))
+    assert not os.path.exists(os.path.join(out, manifest_lib.MANIFEST))
   finally:
     other.kill()
     other.wait()
@@ -416,7 +419,7 @@ def test_ids_that_differ_only_in_padding_are_one_example(tmp_path):
   ids = [e[schema.SOURCE_ID].decode() for e in read_records(out, manifest, 'train')]
   assert ids == ['00001', '00002']
   assert manifest['skipped_by_reason'] == {'duplicate id': 1}
-  with pytest.raises(convert.ConversionError, match='Train/00003: duplicate id: more than '
+  with pytest.raises(convert_plan.ConversionError, match='Train/00003: duplicate id: more than '
                      'one image for 00003: .*00003.jpg, .*3.png'):
     run(root, str(tmp_path / 'strict'), strict=True)
 
@@ -459,7 +462,7 @@ def test_side_files(tmp_path):
   joints['00004'][3, 1] = np.nan
   kp_path, box_path, act_path = (str(tmp_path / n) for n in ('kp.csv', 'box.csv', 'act.csv'))
   with open(kp_path, 'w') as f:
-    f.write(','.join(convert.KEYPOINT_COLUMNS) + '\n')
+    f.write(','.join(convert_plan.KEYPOINT_COLUMNS) + '\n')
     for rid, j in joints.items():
       f.write(f'Train,{rid},' + ','.join(str(v) for v in j.reshape(-1)) + '\n')
   with open(box_path, 'w') as f:
@@ -487,115 +490,11 @@ def test_side_files(tmp_path):
   assert examples['00003'][schema.ACTION] == skeleton.action_index('Eating')
 
 
-def test_two_workers(tmp_path):
-  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
-  make_layout(root, counts=(('Train', 7), ('Val', 2)))
-  lines = []
-  manifest = run(root, out, workers=2, shard_size=2, log=lines.append)
-  assert len([ln for ln in lines if 'examples/s' in ln]) == 5
-  ids = [e[schema.SOURCE_ID].decode() for e in read_records(out, manifest, 'train')]
-  assert ids == [f'{i:05d}' for i in range(1, 8)]
-  assert manifest == run(root, tmp_path / 'single', shard_size=2)
-
-
-def test_strict_with_two_workers_keeps_shards_before_the_bad_one(tmp_path):
-  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
-  make_layout(root, counts=(('Train', 6),))
-  _corrupt_garbage_image(root)
-  os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/00003.jpg'))
-  cv2.imwrite(os.path.join(root, 'Train/IMG/00002.jpg'), np.zeros((64, 64, 3), np.uint8))
-  with pytest.raises(convert.ConversionError, match='Train/00003: corrupt image'):
-    run(root, out, strict=True, workers=2, shard_size=1)
-  assert sorted(os.listdir(out)) == [
-      '.parts', 'train-00000-of-00006.tfrecord', 'train-00001-of-00006.tfrecord']
-  assert sorted(os.listdir(os.path.join(out, '.parts'))) == [
-      convert.HASHES, 'train-00000-of-00006.tfrecord.json',
-      'train-00001-of-00006.tfrecord.json']
-
-
-WORKER_PROBE = """
-import json
-import sys
-
-import tensorflow  # The main module loads TensorFlow, as tools/convert_challenge.py does.
-
-from fbi3d.data import convert
-
-write_shard = convert._write_shard
-seen = []
-
-
-def spy(output_dir, task, pieces):
-  def watched():
-    for piece in pieces:
-      seen.append(piece['tensorflow_loaded'])
-      yield piece
-  return write_shard(output_dir, task, watched())
-
-
-if __name__ == '__main__':
-  convert._write_shard = spy
-  found = {}
-  for workers in (1, 2):
-    convert.convert(sys.argv[1], f'{sys.argv[2]}{workers}', crop_size=32, shard_size=2,
-                    workers=workers, log=lambda line: None)
-    found[workers] = seen[:]
-    seen.clear()
-  print(json.dumps(found))
-"""
-
-
-def test_worker_processes_do_not_import_tensorflow(tmp_path):
-  make_layout(str(tmp_path / 'in'), counts=(('Train', 7),))
-  script = tmp_path / 'probe.py'
-  script.write_text(WORKER_PROBE)
-  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
-  done = subprocess.run([sys.executable, str(script), str(tmp_path / 'in'), str(tmp_path / 'out')],
-                        capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
-  assert done.returncode == 0, done.stderr
-  found = json.loads(done.stdout.strip().splitlines()[-1])
-  # In process the probe sees TensorFlow; the worker processes never load it.
-  assert found == {'1': [True] * 4, '2': [False] * 4}
-
-
-def _shard_task(shard, items):
-  settings = dict(crop_size=CROP, margin=0.2, fbi_threshold_deg=fbi.DEFAULT_THRESHOLD_DEG,
-                  jpeg_quality=90, has_pose=False)
-  return dict(shard=shard, items=items, strict=False, settings=settings)
-
-
-def test_dead_worker_is_a_conversion_error(tmp_path):
-  pool = convert._WorkerPool(1)
-  try:
-    worker = pool.workers[0]
-    worker.process.kill()
-    worker.process.wait()
-    with pytest.raises(convert.ConversionError, match=r'worker process \(killed by signal '
-                       r'SIGKILL\) died while converting a.*run again to resume'):
-      next(pool.imap([_shard_task('a', [])], lookahead=1))
-  finally:
-    pool.close(kill=True)
-  # A worker dies while it converts a shard: it waits on a FIFO until it is killed.
-  fifo = str(tmp_path / 'never_written.jpg')
-  os.mkfifo(fifo)
-  item = dict(id='00001', key=['Test', '00001'], problem=None, image=fifo, pose=None,
-              joints2d=None, box=None, action=-1, subject=-1, intrinsics=None)
-  pool = convert._WorkerPool(1)
-  timer = threading.Timer(0.5, pool.workers[0].process.kill)
-  try:
-    timer.start()
-    with pytest.raises(convert.ConversionError, match='died while converting b'):
-      next(pool.imap([_shard_task('b', [item])], lookahead=1))
-  finally:
-    timer.join()
-    pool.close(kill=True)
-
-
 def test_fatal_errors(tmp_path):
-  with pytest.raises(convert.ConversionError, match='no such folder'):
+  with pytest.raises(convert_plan.ConversionError, match='no such folder'):
     run(tmp_path / 'nowhere', tmp_path / 'out')
   os.makedirs(tmp_path / 'empty' / 'Other')
-  with pytest.raises(convert.ConversionError, match='no split'):
+  with pytest.raises(convert_plan.ConversionError, match='no split'):
     run(tmp_path / 'empty', tmp_path / 'out')
   make_layout(str(tmp_path / 'in'), counts=(('Train', 1),))
   lines = []
@@ -603,7 +502,7 @@ def test_fatal_errors(tmp_path):
   assert list(manifest['splits']) == ['train']
   assert any('warning: split Val not found' in ln for ln in lines)
   (tmp_path / 'a_file').write_text('')
-  with pytest.raises(convert.ConversionError, match=r'--output_dir .*a_file is a file; give a '
+  with pytest.raises(convert_plan.ConversionError, match=r'--output_dir .*a_file is a file; give a '
                      r'folder \(it is made if missing\)\.'):
     run(tmp_path / 'in', tmp_path / 'a_file')
 

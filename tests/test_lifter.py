@@ -13,15 +13,15 @@ from fbi3d import geometry
 from fbi3d import lifter
 from fbi3d import lifting
 from fbi3d import skeleton
-from fbi3d.data import mocap
+from fbi3d.data import body
+from fbi3d.data import joint_maps
 from fbi3d.data import posebank
-from fbi3d.data import synthetic
 from tests.test_training import REPO
 
 
 def _poses(n, seed=0):
   rng = np.random.default_rng(seed)
-  return np.stack([synthetic.sample_pose(rng, i % skeleton.NUM_ACTIONS) for i in range(n)])
+  return np.stack([body.sample_pose(rng, i % skeleton.NUM_ACTIONS) for i in range(n)])
 
 
 def test_fill_missing_takes_the_nearest_known_ancestor():
@@ -141,7 +141,7 @@ def test_views_are_whole_large_and_consistent():
   assert np.all(v['joints2d'] >= 10.0)
   assert np.all(v['joints2d'] <= v['size'][:, None] - 11.0)
   # Bones keep their lengths (a rigid move of the world pose).
-  np.testing.assert_allclose(mocap.bone_lengths(v['pose3d']), mocap.bone_lengths(poses),
+  np.testing.assert_allclose(joint_maps.bone_lengths(v['pose3d']), joint_maps.bone_lengths(poses),
                              atol=1e-6)
   # The 2D is the pinhole projection of the camera-frame pose, placed where it projects.
   for i in range(30):
@@ -158,7 +158,7 @@ def test_place_on_ground_and_mirror():
   yaw = np.array([0.0, 1.0, -2.0])
   got = lifter.place_on_ground(poses, yaw)
   for i in range(3):
-    np.testing.assert_allclose(got[i], mocap.place_on_ground(poses[i], yaw[i]), atol=1e-9)
+    np.testing.assert_allclose(got[i], body.place_on_ground(poses[i], yaw[i]), atol=1e-9)
   m = lifter.mirror(poses)
   np.testing.assert_allclose(lifter.mirror(m), poses)
   np.testing.assert_allclose(m[:, 4, 0], -poses[:, 1, 0])     # LHip <- mirrored RHip
@@ -170,7 +170,7 @@ def test_scale_bones_keeps_directions_and_symmetry():
   np.testing.assert_array_equal(lifter.scale_bones(poses, np.random.default_rng(0), 0.0),
                                 poses)
   got = lifter.scale_bones(poses, np.random.default_rng(0), 0.1)
-  ratio = mocap.bone_lengths(got) / mocap.bone_lengths(poses)
+  ratio = joint_maps.bone_lengths(got) / joint_maps.bone_lengths(poses)
   bones = [c for _, c in skeleton.BONES]
   for left, right in skeleton.LEFT_RIGHT_PAIRS:   # a bone and its mirror: one factor
     np.testing.assert_allclose(ratio[:, bones.index(left)], ratio[:, bones.index(right)])

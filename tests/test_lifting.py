@@ -7,8 +7,9 @@ import pytest
 from fbi3d import geometry
 from fbi3d import lifting
 from fbi3d import skeleton
-from fbi3d.data import mocap
-from fbi3d.data import synthetic
+from fbi3d.data import body
+from fbi3d.data import cameras
+from fbi3d.data import joint_maps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOCAP_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'mocap')
@@ -19,7 +20,7 @@ needs_shared = pytest.mark.skipif(
 
 def _world_poses(num, seed=0):
   rng = np.random.default_rng(seed)
-  return np.stack([synthetic.sample_pose(rng, i % skeleton.NUM_ACTIONS)
+  return np.stack([body.sample_pose(rng, i % skeleton.NUM_ACTIONS)
                    for i in range(num)])
 
 
@@ -43,9 +44,9 @@ def test_view_poses_shapes_and_targets():
         views.joints2d[i], geometry.project(views.pose3d_abs[i], views.intrinsics[i]),
         atol=1e-9)
   # A rigid motion of the world pose: every bone keeps its length.
-  np.testing.assert_allclose(mocap.bone_lengths(views.pose3d),
-                             mocap.bone_lengths(poses[views.pose_index]), atol=1e-6)
-  # Focal length as synthetic.sample_camera gives it for a 1000 px image.
+  np.testing.assert_allclose(joint_maps.bone_lengths(views.pose3d),
+                             joint_maps.bone_lengths(poses[views.pose_index]), atol=1e-6)
+  # Focal length as cameras.sample_camera gives it for a 1000 px image.
   assert np.all(np.abs(views.intrinsics[:, 0] - 1145.0) <= 0.04 * 1145.0 + 1e-6)
 
 
@@ -132,7 +133,7 @@ def test_load_mocap_poses_subject_11():
   np.testing.assert_array_equal(poses.subjects, 11)
   assert [s['file'] for s in poses.sources] == [os.path.join('cmu_asf_amc', '11_01.amc')]
   retargeted = lifting.load_mocap_poses(MOCAP_DIR, [11], every_nth=40, retarget_bones=True)
-  np.testing.assert_allclose(mocap.bone_lengths(retargeted.poses)[:, 2],
+  np.testing.assert_allclose(joint_maps.bone_lengths(retargeted.poses)[:, 2],
                              skeleton.MEAN_BONE_LENGTHS_MM[3], rtol=1e-6)
   views = lifting.view_poses(poses.poses, np.random.default_rng(0), 1)
   assert views.pose3d.shape == (len(poses), 17, 3)

@@ -1,15 +1,17 @@
 import collections
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from fbi3d import skeleton
+from fbi3d.data import asf_amc
+from fbi3d.data import body
+from fbi3d.data import bvh
+from fbi3d.data import cameras
+from fbi3d.data import joint_maps
 from fbi3d.data import mocap
-from fbi3d.data import pipeline
-from fbi3d.data import schema
+from fbi3d.data import motion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOCAP_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'mocap')
@@ -109,7 +111,7 @@ def _write(folder, name, text):
 def test_asf_amc_forward_kinematics_is_exact(tmp_path):
   asf = _write(tmp_path, 'tiny.asf', TINY_ASF)
   amc = _write(tmp_path, 'tiny_01.amc', TINY_AMC)
-  clip = mocap.asf_amc_clip(asf, amc)
+  clip = asf_amc.asf_amc_clip(asf, amc)
   assert clip.joint_names == ('root', 'upper', 'lower')
   assert clip.parents == (-1, 0, 1)
   assert clip.frame_rate == 120.0
@@ -126,7 +128,7 @@ def test_asf_amc_forward_kinematics_is_exact(tmp_path):
 
 def test_bvh_forward_kinematics_is_exact(tmp_path):
   path = _write(tmp_path, 'tiny.bvh', TINY_BVH)
-  clip = mocap.read_bvh(path, unit_mm=10.0)
+  clip = bvh.read_bvh(path, unit_mm=10.0)
   assert clip.joint_names == ('Hips', 'Chest', 'Chest_end')
   assert clip.parents == (-1, 0, 1)
   assert clip.frame_rate == 25.0
@@ -150,31 +152,31 @@ def test_bvh_forward_kinematics_is_exact(tmp_path):
 ])
 def test_bad_bvh_names_file_and_line(tmp_path, text, cut, pattern):
   path = _write(tmp_path, 'tiny.bvh', cut(text))
-  with pytest.raises(mocap.MocapError, match=pattern):
-    mocap.read_bvh(path)
+  with pytest.raises(motion.MocapError, match=pattern):
+    bvh.read_bvh(path)
 
 
 def test_bad_asf_amc_names_file_and_line(tmp_path):
   asf = _write(tmp_path, 'tiny.asf', TINY_ASF)
   amc = _write(tmp_path, 'tiny_01.amc', TINY_AMC.rsplit('\n', 2)[0] + '\n')
-  with pytest.raises(mocap.MocapError, match=r"tiny_01\.amc:\d+: frame 2 .*missing 'lower'"):
-    mocap.asf_amc_clip(asf, amc)
+  with pytest.raises(motion.MocapError, match=r"tiny_01\.amc:\d+: frame 2 .*missing 'lower'"):
+    asf_amc.asf_amc_clip(asf, amc)
   amc = _write(tmp_path, 'tiny_02.amc', TINY_AMC.replace('upper 90', 'upper 90 1'))
-  with pytest.raises(mocap.MocapError, match=r"tiny_02\.amc:9: bone 'upper': expected 1"):
-    mocap.asf_amc_clip(asf, amc)
+  with pytest.raises(motion.MocapError, match=r"tiny_02\.amc:9: bone 'upper': expected 1"):
+    asf_amc.asf_amc_clip(asf, amc)
   bad = _write(tmp_path, 'bad.asf', TINY_ASF.replace('     length 1\n', '     length one\n'))
-  with pytest.raises(mocap.MocapError, match=r'bad\.asf:\d+: expected a length'):
-    mocap.read_asf(bad)
+  with pytest.raises(motion.MocapError, match=r'bad\.asf:\d+: expected a length'):
+    asf_amc.read_asf(bad)
   cut = _write(tmp_path, 'cut.asf', TINY_ASF.split(':hierarchy')[0])
-  with pytest.raises(mocap.MocapError, match=r'cut\.asf:\d+: expected a :hierarchy'):
-    mocap.read_asf(cut)
+  with pytest.raises(motion.MocapError, match=r'cut\.asf:\d+: expected a :hierarchy'):
+    asf_amc.read_asf(cut)
 
 
 def test_retarget_gives_mean_lengths_and_keeps_directions():
   rng = np.random.default_rng(0)
   poses = rng.normal(0, 300, (5, 17, 3))
-  out = mocap.retarget(poses)
-  lengths = mocap.bone_lengths(out)
+  out = joint_maps.retarget(poses)
+  lengths = joint_maps.bone_lengths(out)
   expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
   np.testing.assert_allclose(lengths, np.broadcast_to(expected, lengths.shape), atol=1e-9)
   for p, c in skeleton.BONES:
@@ -190,111 +192,15 @@ def test_camera_frame_has_y_down_and_ground_placement():
   for parent, child in skeleton.BONES:
     pose[child] = pose[parent] + [0.0, 0.0, 100.0 if child in (7, 8, 9, 10) else -100.0]
   pose[[1, 4], 0] = [100.0, -100.0]
-  placed = mocap.place_on_ground(pose, yaw=np.pi / 2, ankle_height_mm=80.0)
+  placed = body.place_on_ground(pose, yaw=np.pi / 2, ankle_height_mm=80.0)
   assert min(placed[3, 2], placed[6, 2]) == pytest.approx(80.0)
   np.testing.assert_allclose(placed[0, :2], 0.0, atol=1e-9)
   np.testing.assert_allclose(placed[1, :2], [0.0, 100.0], atol=1e-9)
   camera = dict(rotation=np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]),
                 centre=np.array([0.0, -5000.0, 1000.0]))
-  cam = mocap.world_to_camera(placed, camera)
+  cam = cameras.world_to_camera(placed, camera)
   assert cam[10, 1] < cam[3, 1]            # the head is above (smaller y) the ankle
   assert np.all(cam[:, 2] > 4000.0)
-
-
-# A full cgspeed-style skeleton, for the mapping and the converter, in CMU units.
-def _cgspeed_bvh(num_frames, seed=0, truncate=False):
-  joints = [  # name, parent, offset
-      ('Hips', None, (0, 0, 0)), ('LeftHip', 'Hips', (1.2, -1.6, 0.7)),
-      ('LeftKnee', 'LeftHip', (2.5, -6.8, 0)), ('LeftAnkle', 'LeftKnee', (2.4, -6.5, 0)),
-      ('RightHip', 'Hips', (-1.2, -1.6, 0.7)), ('RightKnee', 'RightHip', (-2.5, -6.8, 0)),
-      ('RightAnkle', 'RightKnee', (-2.4, -6.5, 0)), ('Chest', 'Hips', (0, 2.0, 0)),
-      ('Chest2', 'Chest', (0, 2.0, 0)), ('Head', 'Chest2', (0, 3.2, 0.1)),
-      ('LeftShoulder', 'Chest2', (3.0, 1.5, 0)), ('LeftElbow', 'LeftShoulder', (0, -4.2, 0)),
-      ('LeftWrist', 'LeftElbow', (0, -3.3, 0)), ('RightShoulder', 'Chest2', (-2.8, 1.3, 0)),
-      ('RightElbow', 'RightShoulder', (0, -4.4, 0)),
-      ('RightWrist', 'RightElbow', (0, -3.4, 0))]
-  children = {}
-  for name, parent, _ in joints:
-    children.setdefault(parent, []).append(name)
-  offsets = {name: offset for name, _, offset in joints}
-  lines, order = ['HIERARCHY'], []
-
-  def emit(name, depth):
-    pad = '  ' * depth
-    lines.append(f'{pad}{"ROOT" if depth == 0 else "JOINT"} {name}')
-    lines.append(f'{pad}{{')
-    lines.append(f'{pad}  OFFSET {" ".join(str(v) for v in offsets[name])}')
-    pos = 'Xposition Yposition Zposition ' if depth == 0 else ''
-    lines.append(f'{pad}  CHANNELS {6 if depth == 0 else 3} {pos}'
-                 'Zrotation Yrotation Xrotation')
-    order.append(name)
-    for child in children.get(name, []):
-      emit(child, depth + 1)
-    if name not in children:
-      lines.extend([f'{pad}  End Site', f'{pad}  {{', f'{pad}    OFFSET 0 1.6 0',
-                    f'{pad}  }}'])
-    lines.append(f'{pad}}}')
-
-  emit('Hips', 0)
-  rng = np.random.default_rng(seed)
-  lines += ['MOTION', f'Frames: {num_frames}', 'Frame Time: .0083333']
-  for f in range(num_frames):
-    values = [0.0, 17.0, 0.3 * f] + list(rng.uniform(-15, 15, 3 * len(order)))
-    lines.append(' '.join(f'{v:.4f}' for v in values))
-  if truncate:
-    lines = lines[:-2]
-  return '\n'.join(lines) + '\n'
-
-
-def test_converter_writes_npz_and_readable_records(tmp_path):
-  src = tmp_path / 'motion'
-  src.mkdir()
-  _write(src, '07_01.bvh', _cgspeed_bvh(9))
-  _write(src, '08_01.bvh', _cgspeed_bvh(5, seed=1))
-  _write(src, '09_01.bvh', _cgspeed_bvh(5, truncate=True))
-  out = str(tmp_path / 'out')
-  summary = mocap.convert_folder(str(src), out, every_nth=4, tfrecords=True, crop_size=64,
-                                 val_subjects=(8,), log=lambda _: None)
-  assert [c['name'] for c in summary['clips']] == ['07_01', '08_01']
-  assert len(summary['skipped']) == 1 and '09_01.bvh' in summary['skipped'][0]['reason']
-  data = np.load(os.path.join(out, '07_01.npz'))
-  assert data['poses'].shape == (3, 17, 3)
-  assert float(data['frame_rate']) == 30.0 and int(data['subject']) == 7
-  clip = mocap.read_bvh(str(src / '07_01.bvh'))
-  np.testing.assert_allclose(data['poses'], mocap.to_h36m(clip)[::4], atol=1e-3)
-
-  manifest = pipeline.load_manifest(out)
-  assert manifest['splits']['train']['num_examples'] == 3
-  assert manifest['splits']['val']['num_examples'] == 2
-  assert np.asarray(manifest['normalisation']['pose3d_mean']).shape == (17, 3)
-  records = pipeline.read_examples(out, 'train')
-  assert len(records) == 3
-  for r in records:
-    assert r[schema.IMAGE] == b'' and r[schema.IMAGE_SIZE] == 0
-    assert r[schema.ACTION] == -1 and r[schema.SUBJECT] == 7
-    np.testing.assert_allclose(r[schema.POSE3D][0], 0.0, atol=1e-3)
-    assert np.all(r[schema.POSE2D] >= 0) and np.all(r[schema.POSE2D] <= 64)
-  lengths = mocap.bone_lengths(records[0][schema.POSE3D])
-  np.testing.assert_allclose(lengths, mocap.bone_lengths(data['poses'][0]), rtol=1e-4)
-  with pytest.raises(mocap.MocapError, match=r'09_01\.bvh:\d+:'):
-    mocap.convert_folder(str(src), out, strict=True, log=lambda _: None)
-
-
-def test_converter_command_line(tmp_path):
-  src = tmp_path / 'motion'
-  src.mkdir()
-  _write(src, '05_02.bvh', _cgspeed_bvh(6))
-  out = tmp_path / 'out'
-  cmd = [sys.executable, os.path.join(ROOT, 'tools', 'convert_mocap.py'),
-         f'--input_dir={src}', f'--output_dir={out}', '--every_nth=2', '--retarget']
-  run = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                       env=dict(os.environ, PYTHONPATH=ROOT))
-  assert run.returncode == 0, run.stderr
-  poses = np.load(out / '05_02.npz')['poses']
-  assert poses.shape == (3, 17, 3)
-  expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
-  np.testing.assert_allclose(mocap.bone_lengths(poses), np.tile(expected, (3, 1)),
-                             atol=1e-2)
 
 
 # ---------------------------------------------------------------------------------------
@@ -343,11 +249,11 @@ def test_every_shared_file_parses_with_constant_bones(real_clips):
       if parent >= 0:
         length = np.linalg.norm(clip.positions[:, k] - clip.positions[:, parent], axis=-1)
         assert length.max() - length.min() < 1.0, (name, clip.joint_names[k])
-    key = mocap.find_joint_map(clip.joint_names, mocap.clip_format(clip))
+    key = joint_maps.find_joint_map(clip.joint_names, joint_maps.clip_format(clip))
     assert key in _MAPS[name.split(os.sep)[0]], (name, key)
-    poses = mocap.to_h36m(clip)
+    poses = joint_maps.to_h36m(clip)
     assert np.all(np.isfinite(poses))
-    lengths = mocap.bone_lengths(poses)
+    lengths = joint_maps.bone_lengths(poses)
     spread = lengths.max(axis=0) - lengths.min(axis=0)
     for i, (_, child) in enumerate(skeleton.BONES):
       if child in _SPANNING[key]:
@@ -358,7 +264,7 @@ def test_every_shared_file_parses_with_constant_bones(real_clips):
         assert spread[i] < 1.0, (name, skeleton.JOINT_NAMES[child], spread[i])
     # The length unit: an adult femur.
     femur = lengths[:, [1, 4]].mean()
-    assert mocap.FEMUR_RANGE_MM[0] < femur < mocap.FEMUR_RANGE_MM[1], (name, femur)
+    assert joint_maps.FEMUR_RANGE_MM[0] < femur < joint_maps.FEMUR_RANGE_MM[1], (name, femur)
     # World frame: z up, a standing person's head above the pelvis above the ankles.
     assert np.median(poses[:, 10, 2] - poses[:, 0, 2]) > 400.0, name
     assert np.median(poses[:, 0, 2] - poses[:, [3, 6], 2].min(axis=1)) > 600.0, name
@@ -392,7 +298,7 @@ def test_right_side_is_the_subjects_right(real_clips):
   # none) and each folder in at least 95%.
   agree = collections.defaultdict(list)
   for name, clip in real_clips.items():
-    poses = mocap.to_h36m(clip)
+    poses = joint_maps.to_h36m(clip)
     forward = sum(poses[:, k] - 0.5 * (poses[:, h] + poses[:, a])
                   for h, k, a in ((1, 2, 3), (4, 5, 6)))
     bent = np.linalg.norm(forward[:, :2], axis=1) > 30.0
@@ -405,7 +311,7 @@ def test_right_side_is_the_subjects_right(real_clips):
   # Walking and jumping forward: the direction of travel over one second.
   for name in ('cmu_bvh/131_02.bvh', 'cmu_asf_amc/11_01.amc'):
     clip = real_clips[name]
-    poses = mocap.to_h36m(clip)
+    poses = joint_maps.to_h36m(clip)
     n = int(clip.frame_rate / 2)
     velocity = (poses[2 * n:, 0] - poses[:-2 * n, 0]) * clip.frame_rate / (2 * n)
     moving = np.linalg.norm(velocity[:, :2], axis=1) > 250.0
@@ -416,8 +322,8 @@ def test_right_side_is_the_subjects_right(real_clips):
 
 @needs_shared
 def test_bvh_release_lacks_the_thorax_bone(real_clips):
-  asf = mocap.to_h36m(real_clips['cmu_asf_amc/01_01.amc'])
-  bvh = mocap.to_h36m(real_clips['cmu_bvh/131_01.bvh'])
+  asf = joint_maps.to_h36m(real_clips['cmu_asf_amc/01_01.amc'])
+  bvh = joint_maps.to_h36m(real_clips['cmu_bvh/131_01.bvh'])
   asf_len = np.linalg.norm(asf[:, 8] - asf[:, 7], axis=-1).mean()
   bvh_len = np.linalg.norm(bvh[:, 8] - bvh[:, 7], axis=-1).mean()
   # Spine->Thorax is upperback + thorax in ASF but upperback alone in the BVH: short by
@@ -469,8 +375,8 @@ for _side, _sign in (('l', 1), ('r', -1)):
 def test_daz_skeleton_maps_in_centimetres_and_a_wrong_unit_is_refused(tmp_path):
   path = _write(tmp_path, '35_99.bvh', _rest_bvh(_DAZ_REST))
   clip = mocap.load_clip(path)
-  assert mocap.find_joint_map(clip.joint_names, mocap.clip_format(clip)) == 'daz_bvh'
-  poses = mocap.to_h36m(clip)
+  assert joint_maps.find_joint_map(clip.joint_names, joint_maps.clip_format(clip)) == 'daz_bvh'
+  poses = joint_maps.to_h36m(clip)
   # Source (x, y up, z forward) in cm -> world (x, -z, y) in mm. The pelvis is the
   # midpoint of the thighs at y = 4 - 2 = 2 cm; Head is the eyes' midpoint.
   source = {'Hip': (0, 2, 0), 'RHip': (-9, 2, 0), 'RKnee': (-9, -38, 0),
@@ -483,18 +389,18 @@ def test_daz_skeleton_maps_in_centimetres_and_a_wrong_unit_is_refused(tmp_path):
                        for x, y, z in (source[n] for n in skeleton.JOINT_NAMES)])
   np.testing.assert_allclose(poses[0], expected, atol=1e-9)
   # Read as CMU units (56.444 mm) the femur would be 2258 mm: refused, with what to do.
-  with pytest.raises(mocap.MocapError, match=r'35_99\.bvh: the femur is 2258 mm long, '
+  with pytest.raises(motion.MocapError, match=r'35_99\.bvh: the femur is 2258 mm long, '
                      r'outside 350 to 550 mm.*unit_mm'):
-    mocap.load_clip(path, unit_mm=mocap.CMU_UNIT_MM)
+    mocap.load_clip(path, unit_mm=motion.CMU_UNIT_MM)
 
 
 def test_asf_bone_names_in_a_bvh_use_the_bvh_map():
   # In a BVH a joint is where its bone STARTS: 'lfemur' is the hip, not the knee, so the
   # ASF map (bone ENDS) must not be taken for a BVH with ASF bone names.
-  asf_names = {s for sources in mocap.CMU_ASF_MAP.values() for s in sources}
-  bvh_names = {s for sources in mocap.CMU_BVH_MAP.values() for s in sources}
+  asf_names = {s for sources in joint_maps.CMU_ASF_MAP.values() for s in sources}
+  bvh_names = {s for sources in joint_maps.CMU_BVH_MAP.values() for s in sources}
   both = asf_names | bvh_names
-  assert mocap.find_joint_map(both, 'bvh') == 'cmu_bvh'
-  assert mocap.find_joint_map(both, 'asf') == 'cmu_asf'
-  with pytest.raises(mocap.MocapError, match='no 17-joint mapping fits'):
-    mocap.find_joint_map({'Hips', 'Spine'}, 'bvh')
+  assert joint_maps.find_joint_map(both, 'bvh') == 'cmu_bvh'
+  assert joint_maps.find_joint_map(both, 'asf') == 'cmu_asf'
+  with pytest.raises(motion.MocapError, match='no 17-joint mapping fits'):
+    joint_maps.find_joint_map({'Hips', 'Spine'}, 'bvh')

@@ -8,7 +8,11 @@ import pytest
 
 from fbi3d import geometry
 from fbi3d import skeleton
+from fbi3d.data import body
+from fbi3d.data import cameras
 from fbi3d.data import layout
+from fbi3d.data import pose_folder
+from fbi3d.data import render
 from fbi3d.data import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,28 +34,28 @@ def _bone_lengths(pose):
 
 
 def test_bone_lengths_without_jitter_are_the_scaled_table():
-  lengths = synthetic.sample_bone_lengths(np.random.default_rng(0), 1.1, jitter=0.0)
+  lengths = body.sample_bone_lengths(np.random.default_rng(0), 1.1, jitter=0.0)
   assert set(lengths) == set(skeleton.MEAN_BONE_LENGTHS_MM)
   for child, mean in skeleton.MEAN_BONE_LENGTHS_MM.items():
     assert lengths[child] == pytest.approx(1.1 * mean, rel=1e-12)
 
 
 def test_jittered_bone_lengths_are_symmetric_and_bounded():
-  lengths = synthetic.sample_bone_lengths(np.random.default_rng(1), 0.9)
+  lengths = body.sample_bone_lengths(np.random.default_rng(1), 0.9)
   for left, right in skeleton.LEFT_RIGHT_PAIRS:
     assert lengths[left] == lengths[right]
   assert lengths[1] == lengths[4]
   for child, mean in skeleton.MEAN_BONE_LENGTHS_MM.items():
     ratio = lengths[child] / (0.9 * mean)
-    assert 1 - synthetic.BONE_JITTER <= ratio <= 1 + synthetic.BONE_JITTER
+    assert 1 - body.BONE_JITTER <= ratio <= 1 + body.BONE_JITTER
 
 
 @pytest.mark.parametrize('action', range(skeleton.NUM_ACTIONS))
 def test_sampled_pose_has_the_given_bone_lengths_and_pelvis_at_hip_midpoint(action):
   rng = np.random.default_rng(action)
   for _ in range(20):
-    lengths = synthetic.sample_bone_lengths(rng, rng.uniform(0.85, 1.15))
-    pose = synthetic.sample_pose(rng, action, lengths)
+    lengths = body.sample_bone_lengths(rng, rng.uniform(0.85, 1.15))
+    pose = body.sample_pose(rng, action, lengths)
     assert pose.shape == (17, 3)
     measured = _bone_lengths(pose)
     for child, length in lengths.items():
@@ -65,10 +69,10 @@ def test_sampled_pose_has_the_given_bone_lengths_and_pelvis_at_hip_midpoint(acti
 
 def test_sitting_bends_knees_more_than_walking_and_lowers_the_pelvis():
   rng = np.random.default_rng(5)
-  lengths = synthetic.sample_bone_lengths(rng, 1.0, jitter=0.0)
-  sit = [synthetic.sample_pose(rng, skeleton.action_index('Sitting'), lengths)
+  lengths = body.sample_bone_lengths(rng, 1.0, jitter=0.0)
+  sit = [body.sample_pose(rng, skeleton.action_index('Sitting'), lengths)
          for _ in range(200)]
-  walk = [synthetic.sample_pose(rng, skeleton.action_index('Walking'), lengths)
+  walk = [body.sample_pose(rng, skeleton.action_index('Walking'), lengths)
           for _ in range(200)]
   assert np.mean([_knee_flexion_deg(p) for p in sit]) > (
       np.mean([_knee_flexion_deg(p) for p in walk]) + 30.0)
@@ -77,13 +81,13 @@ def test_sitting_bends_knees_more_than_walking_and_lowers_the_pelvis():
 
 def test_sample_pose_rejects_unknown_action():
   with pytest.raises(ValueError, match='action'):
-    synthetic.sample_pose(np.random.default_rng(0), 15)
+    body.sample_pose(np.random.default_rng(0), 15)
 
 
 def test_camera_is_human36m_like():
   rng = np.random.default_rng(2)
   for _ in range(50):
-    cam = synthetic.sample_camera(rng, 500)
+    cam = cameras.sample_camera(rng, 500)
     fx, fy, cx, cy = cam['intrinsics']
     assert 0.95 * 572.5 < fx < 1.05 * 572.5 and abs(fy / fx - 1) < 0.01
     assert abs(cx - 249.5) < 25 and abs(cy - 249.5) < 25
@@ -111,7 +115,7 @@ def test_examples_cover_all_actions_and_stay_inside_the_image():
     np.testing.assert_allclose(ex['pose3d'][0], 0.0, atol=0)
     np.testing.assert_allclose(0.5 * (ex['pose3d'][1] + ex['pose3d'][4]), 0.0, atol=1e-6)
   assert actions == set(range(skeleton.NUM_ACTIONS))
-  assert subjects == set(range(1, synthetic.NUM_SUBJECTS + 1))
+  assert subjects == set(range(1, body.NUM_SUBJECTS + 1))
 
 
 def test_make_example_is_a_function_of_seed_split_index():
@@ -131,26 +135,26 @@ def test_render_draws_any_pose_at_any_size():
     v = rng.normal(size=3)
     pose[child] = pose[parent] + 200.0 * v / np.linalg.norm(v)
   pose += np.array([0.0, 0.0, 4000.0])
-  img = synthetic.render(pose, (300.0, 300.0, 60.0, 50.0), (100, 120), rng)
+  img = render.render(pose, (300.0, 300.0, 60.0, 50.0), (100, 120), rng)
   assert img.shape == (100, 120, 3) and img.dtype == np.uint8
   with pytest.raises(ValueError, match='behind'):
-    synthetic.render(pose - np.array([0.0, 0.0, 4000.0]), (300, 300, 60, 50), 96, rng)
+    render.render(pose - np.array([0.0, 0.0, 4000.0]), (300, 300, 60, 50), 96, rng)
 
 
 def test_depth_shading_makes_nearer_parts_brighter():
   # A forearm pointing at the camera: its near end (the wrist) is brighter than the far
   # end (the elbow). Same pose, background and lighting: only depth differs.
   rng = np.random.default_rng(0)
-  lengths = synthetic.sample_bone_lengths(rng, 1.0, jitter=0.0)
-  pose = synthetic.sample_pose(rng, skeleton.action_index('Waiting'), lengths)
+  lengths = body.sample_bone_lengths(rng, 1.0, jitter=0.0)
+  pose = body.sample_pose(rng, skeleton.action_index('Waiting'), lengths)
   pose = pose - pose[0] + np.array([0.0, 0.0, 5000.0])
   near, far = pose.copy(), pose.copy()
   near[:, 2] = 5000.0 - 400.0
   far[:, 2] = 5000.0 + 400.0
   near[0, 2] = far[0, 2] = 5000.0
   intrinsics = (500.0, 500.0, 127.5, 127.5)
-  img_near = synthetic.render(near, intrinsics, 256, np.random.default_rng(1))
-  img_far = synthetic.render(far, intrinsics, 256, np.random.default_rng(1))
+  img_near = render.render(near, intrinsics, 256, np.random.default_rng(1))
+  img_far = render.render(far, intrinsics, 256, np.random.default_rng(1))
   x, y = np.round(geometry.project(near[8], intrinsics)).astype(int)
   assert img_near[y, x].astype(int).sum() > img_far[y, x].astype(int).sum()
 
@@ -256,9 +260,9 @@ def _write_pose_npz(folder, name, poses, subject):
 
 def _bank_poses(num, seed=0):
   rng = np.random.default_rng(seed)
-  lengths = synthetic.sample_bone_lengths(rng, 1.0, jitter=0.0)
+  lengths = body.sample_bone_lengths(rng, 1.0, jitter=0.0)
   walk = skeleton.action_index('Walking')
-  return np.stack([synthetic.sample_pose(rng, walk, lengths) + [1000.0, -500.0, 300.0]
+  return np.stack([body.sample_pose(rng, walk, lengths) + [1000.0, -500.0, 300.0]
                    for _ in range(num)])
 
 
@@ -267,7 +271,7 @@ def test_examples_from_a_pose_bank_take_its_poses(tmp_path):
   poses = _bank_poses(5)
   _write_pose_npz(folder, '21_01.npz', poses[:3], 21)
   _write_pose_npz(folder, '22_01.npz', poses[3:], 22)
-  bank = synthetic.load_pose_bank(folder)
+  bank = pose_folder.load_pose_bank(folder)
   assert bank.poses.shape == (5, 17, 3)
   assert list(bank.subjects) == [21, 21, 21, 22, 22]
   seen = set()
@@ -308,11 +312,20 @@ def test_dataset_with_poses_from_marks_actions_unknown(tmp_path):
                             workers=1, poses_from=str(empty))
 
 
+def test_an_error_in_a_worker_process_is_raised_as_it_was(tmp_path):
+  # The folder is read in the worker processes only: their ValueError comes back whole.
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with pytest.raises(ValueError, match='load_pose_bank: no poses in'):
+    synthetic.write_split(str(tmp_path / 'ds'), 'Train', 4, 0, 64, workers=2,
+                          poses_from=str(empty))
+
+
 def test_left_colour_with_red_and_blue_swapped_is_a_right_colour():
   # The side cue of the renderer agrees with a flipped crop (pipeline.swap_red_blue):
   # the left limbs' blue and red channels, swapped, fall in the right limbs' ranges
   # (BGR: left (215, g, 40) +- 30, right (40, g, 215) +- 30, times a scale in [0.8, 1]).
   for seed in range(200):
-    colours = synthetic._colours(np.random.default_rng(seed))
+    colours = render._colours(np.random.default_rng(seed))
     for bgr in (colours['L'][::-1], colours['R']):
       assert 8.0 <= bgr[0] <= 70.0 and 148.0 <= bgr[2] <= 245.0, seed

@@ -22,12 +22,13 @@ import numpy as np
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fbi3d import skeleton   # pylint: disable=g-import-not-at-top
+from fbi3d.data import body   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_layout   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_martinez   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top
+from fbi3d.data import h36m_records   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_videopose3d   # pylint: disable=g-import-not-at-top
-from fbi3d.data import synthetic   # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('frames', 100, 'Frames per take and camera.', lower_bound=1)
@@ -41,7 +42,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   rng = np.random.default_rng(0)
-  takes = {(1, take): np.stack([synthetic.sample_pose(
+  takes = {(1, take): np.stack([body.sample_pose(
       rng, skeleton.action_index(h36m.parse_action(take)[0])) for _ in range(FLAGS.frames)])
            for take in ('Directions 1', 'Walking 1')}
   tmp = tempfile.mkdtemp(prefix='fbi3d-bench-h36m-')
@@ -59,7 +60,7 @@ def main(argv):
       for r in range(FLAGS.repeats):
         out = os.path.join(tmp, f'records-{folder}-{images}-{r}')
         start = time.perf_counter()
-        manifest = h36m.write_records(
+        manifest = h36m_records.write_records(
             reader.sequences(os.path.join(tmp, folder), images=images), out,
             source=folder, input_dir=os.path.join(tmp, folder), crop_size=FLAGS.crop_size,
             train_subjects=(1,), test_subjects=(), log=lambda _: None)

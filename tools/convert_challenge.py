@@ -13,6 +13,8 @@ from absl import flags
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fbi3d import fbi
 from fbi3d.data import convert
+from fbi3d.data import convert_plan
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import summary
 
 FLAGS = flags.FLAGS
@@ -44,11 +46,11 @@ def main(argv):
         strict=FLAGS.strict, overwrite=FLAGS.overwrite, keypoints2d=FLAGS.keypoints2d,
         boxes=FLAGS.boxes, actions=FLAGS.actions,
         fbi_threshold_deg=FLAGS.fbi_threshold_deg, jpeg_quality=FLAGS.jpeg_quality)
-  except convert.ConversionError as e:
+  except convert_plan.ConversionError as e:
     print(f'convert_challenge: error: {e}', file=sys.stderr)
     sys.exit(1)
   print(summary.format_manifest(manifest))
-  print(f'wrote {os.path.join(FLAGS.output_dir, convert.MANIFEST)}')
+  print(f'wrote {os.path.join(FLAGS.output_dir, manifest_lib.MANIFEST)}')
 
 
 if __name__ == '__main__':

@@ -30,7 +30,9 @@ from fbi3d import fbi   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_martinez   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top
+from fbi3d.data import h36m_records   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_videopose3d   # pylint: disable=g-import-not-at-top
+from fbi3d.data import manifest as manifest_lib   # pylint: disable=g-import-not-at-top
 from fbi3d.data import summary   # pylint: disable=g-import-not-at-top
 
 READERS = {'original': h36m_original, 'videopose3d': h36m_videopose3d,
@@ -95,7 +97,7 @@ def main(argv):
     images = FLAGS.images if (FLAGS.source == 'original' or FLAGS['images'].present) else False
     items = reader.sequences(FLAGS.input, subjects=set(train + val + test),
                              pose2d=FLAGS.pose2d, images=images)
-    manifest = h36m.write_records(
+    manifest = h36m_records.write_records(
         items, FLAGS.output_dir, source=FLAGS.source, input_dir=FLAGS.input,
         every_nth=FLAGS.every_nth, crop_size=FLAGS.crop_size, margin=FLAGS.margin,
         jpeg_quality=FLAGS.jpeg_quality, shard_size=FLAGS.shard_size,
@@ -108,7 +110,7 @@ def main(argv):
   print(summary.format_manifest(manifest))
   if manifest['skipped']:
     print(f'skipped: {manifest["skipped_by_reason"]} (reasons in the manifest)')
-  print(f'wrote {os.path.join(FLAGS.output_dir, "manifest.json")}')
+  print(f'wrote {manifest_lib.path_in(FLAGS.output_dir)}')
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ from absl import flags
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fbi3d import fbi
-from fbi3d.data import mocap
+from fbi3d.data import mocap_records
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('input_dir', None, 'Folder (searched recursively) of .asf/.amc/.bvh.')
@@ -49,7 +49,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
-    summary = mocap.convert_folder(
+    summary = mocap_records.convert_folder(
         FLAGS.input_dir, FLAGS.output_dir, every_nth=FLAGS.every_nth,
         retarget_bones=FLAGS.retarget, tfrecords=FLAGS.tfrecords,
         crop_size=FLAGS.crop_size, image_size=FLAGS.image_size, margin=FLAGS.margin,

@@ -1,4 +1,4 @@
-"""The per-item work of the converter, free of TensorFlow, and its worker processes.
+"""The per-item work of the converter, free of TensorFlow.
 
 `prepare_items` turns the items of a shard task of `fbi3d.data.convert` (or a part of
 one) into plain Python and NumPy values: for every good item the fields of its example
@@ -6,17 +6,12 @@ one) into plain Python and NumPy values: for every good item the fields of its e
 for every bad one the reason it is skipped. The converter serializes and writes the
 examples and sums up the shard's statistics.
 
-Run as a program (`python -m fbi3d.data.crop_worker TASK_FD RESULT_FD`), this module is
-a worker process: it reads shard tasks from the pipe TASK_FD and sends each prepared
-shard back on RESULT_FD until the task pipe closes. Neither this module nor anything it
-imports loads TensorFlow, so a worker starts in a fraction of a second.
+The converter's worker processes (`fbi3d.data.worker_pool`) run `prepare_items`. Neither
+this module nor anything it imports loads TensorFlow, so a worker starts in a fraction of
+a second.
 """
 
-import os
-import signal
 import sys
-import traceback
-from multiprocessing import connection
 
 import cv2
 import numpy as np
@@ -149,42 +144,3 @@ def prepare_items(task):
     examples.append(dict(example=example, crop_mode=mode))
   return dict(shard=task['shard'], error=error, examples=examples, skipped=skipped,
               tensorflow_loaded='tensorflow' in sys.modules)
-
-
-def serve(task_fd, result_fd):
-  """The worker loop: prepares each task read from task_fd, sends the result back.
-
-  A task that fails unexpectedly is answered with dict(shard=..., worker_error=traceback
-  text). Returns when the task pipe is closed or a task is None.
-  """
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-  cv2.setNumThreads(1)
-  tasks = connection.Connection(task_fd, writable=False)
-  results = connection.Connection(result_fd, readable=False)
-  while True:
-    try:
-      task = tasks.recv()
-    except EOFError:
-      return
-    if task is None:
-      return
-    try:
-      result = prepare_items(task)
-    except Exception:  # pylint: disable=broad-except
-      result = dict(shard=task.get('shard'), worker_error=traceback.format_exc())
-    try:
-      results.send(result)
-    except (BrokenPipeError, ConnectionResetError):
-      return
-
-
-def main(argv):
-  if len(argv) != 3:
-    print(f'usage: {os.path.basename(argv[0])} TASK_FD RESULT_FD', file=sys.stderr)
-    return 2
-  serve(int(argv[1]), int(argv[2]))
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main(sys.argv))

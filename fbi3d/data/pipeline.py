@@ -31,9 +31,10 @@ import tensorflow as tf
 
 from fbi3d import addons
 from fbi3d import skeleton
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import schema
 
-MANIFEST = 'manifest.json'
+MANIFEST = manifest_lib.MANIFEST
 
 
 class DataError(ValueError):

@@ -48,7 +48,9 @@ import time
 import numpy as np
 
 from fbi3d import skeleton
+from fbi3d.data import joint_maps
 from fbi3d.data import mocap
+from fbi3d.data import motion
 
 TEST_SUBJECTS = (11, 131)
 DEFAULT_VAL_SUBJECTS = (2, 8)
@@ -198,7 +200,7 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
           strict=False, log=None):
   """Reads every motion file under `mocap_dir` (all its folders) into a PoseBank.
 
-  Each clip is mapped to the 17 joints (`mocap.load_clip`, `mocap.to_h36m`, units
+  Each clip is mapped to the 17 joints (`mocap.load_clip`, `joint_maps.to_h36m`, units
   checked) and de-duplicated (`dedup_indices`). A file that cannot be read is skipped and
   listed, or, with `strict`, stops the build. Returns (bank, summary dict).
   """
@@ -216,8 +218,8 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
     rel = os.path.relpath(path, mocap_dir)
     try:
       clip = mocap.load_clip(path)
-      clip_poses = mocap.to_h36m(clip)
-    except (mocap.MocapError, ValueError, OSError) as e:
+      clip_poses = joint_maps.to_h36m(clip)
+    except (motion.MocapError, ValueError, OSError) as e:
       if strict:
         raise
       skipped.append(dict(file=rel, error=str(e)))
@@ -231,8 +233,9 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
     subjects.append(np.full(len(keep), subject, np.int64))
     clip_ids.append(np.full(len(keep), len(clips), np.int64))
     frames.append(keep)
+    fmt = joint_maps.clip_format(clip)
     clips.append(dict(file=rel, subject=subject, folder=rel.split(os.sep)[0],
-                      skeleton=mocap.find_joint_map(clip.joint_names, mocap.clip_format(clip)),
+                      skeleton=joint_maps.find_joint_map(clip.joint_names, fmt),
                       frame_rate=clip.frame_rate, frames=int(clip.num_frames),
                       kept=int(len(keep))))
     say(f'{rel}: {clip.num_frames} frames, {len(keep)} kept '

@@ -1,0 +1,99 @@
+"""The manifest of a converted data set: its file name, the normalisation statistics
+every converter puts in it, and the atomic JSON write they use.
+
+Every converter (`convert`, `mocap_records`, `h36m`) writes <output_dir>/manifest.json
+beside its TFRecord shards; `fbi3d.data.pipeline` reads it. The statistics are the mean
+and standard deviation of the train split's 2D and 3D poses per joint and coordinate,
+from running sums in float64 of the float32 values the records hold, added record by
+record in the order they are written: the same numbers whichever converter wrote them.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from fbi3d import skeleton
+
+MANIFEST = 'manifest.json'
+TMP_SUFFIX = '.tmp'   # a file being written; a converter removes leftovers by this ending
+
+
+def write_json_atomic(path, obj, indent=1, final_newline=False):
+  """Writes `obj` as JSON to `path` all at once: into a temporary file beside it
+  (`<path>.<pid>.tmp`), synced, then renamed over `path`, so that a reader never sees
+  half a file and a crash leaves the old one (and the temporary, which the converter
+  removes by its ending)."""
+  tmp = f'{path}.{os.getpid()}{TMP_SUFFIX}'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=indent)
+    if final_newline:
+      f.write('\n')
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def path_in(data_dir):
+  """The manifest's path in a converted data set's folder."""
+  return os.path.join(data_dir, MANIFEST)
+
+
+def read(data_dir):
+  """The manifest of a converted data set (raises OSError, ValueError as json does)."""
+  with open(path_in(data_dir)) as f:
+    return json.load(f)
+
+
+class PoseSums:
+  """Running count, sum and sum of squares of poses [17, dims], for `mean_std`.
+
+  A pose is added as float32 (what a record holds) widened to float64, so the sums, and
+  the statistics, are those of the records themselves.
+  """
+
+  def __init__(self, dims):
+    self.dims = dims
+    self.count = 0
+    self.sum = np.zeros((skeleton.NUM_JOINTS, dims))
+    self.sumsq = np.zeros((skeleton.NUM_JOINTS, dims))
+
+  def add(self, pose):
+    values = np.asarray(pose, np.float32).astype(np.float64)
+    self.count += 1
+    self.sum += values
+    self.sumsq += values ** 2
+
+  def to_json(self):
+    return dict(count=self.count, sum=self.sum.tolist(), sumsq=self.sumsq.tolist())
+
+  @classmethod
+  def merged(cls, parts, dims):
+    """The sums of several `to_json` dicts (a converter's shards), added in the order
+    given."""
+    out = cls(dims)
+    for part in parts:
+      out.count += part['count']
+      out.sum = out.sum + np.asarray(part['sum'], np.float64)
+      out.sumsq = out.sumsq + np.asarray(part['sumsq'], np.float64)
+    return out
+
+
+def mean_std(total, total_sq, count, dims):
+  """(mean, std) as nested lists [17][dims] from the sum and the sum of squares of
+  `count` poses; (None, None) when there are none. std = sqrt(max(E[x^2] - E[x]^2, 0))."""
+  if not count:
+    return None, None
+  mean = np.asarray(total, np.float64) / count
+  std = np.sqrt(np.maximum(np.asarray(total_sq, np.float64) / count - mean ** 2, 0.0))
+  return mean.reshape(-1, dims).tolist(), std.reshape(-1, dims).tolist()
+
+
+def normalisation(num_examples, sums2d, sums3d):
+  """The manifest's `normalisation` entry (the train split's statistics) from the
+  PoseSums of its 2D and 3D poses."""
+  mean2d, std2d = mean_std(sums2d.sum, sums2d.sumsq, sums2d.count, 2)
+  mean3d, std3d = mean_std(sums3d.sum, sums3d.sumsq, sums3d.count, 3)
+  return dict(split='train', num_examples=num_examples, num_pose2d=sums2d.count,
+              num_pose3d=sums3d.count, pose2d_mean=mean2d, pose2d_std=std2d,
+              pose3d_mean=mean3d, pose3d_std=std3d)

@@ -1,0 +1,72 @@
+"""Captured poses for the synthetic renderer: every 17-joint pose of a folder of motion
+files (or of `tools/convert_mocap.py` .npz files), each with its subject id, read once per
+process and placed on the ground like a sampled body's (`body.place_on_ground`).
+"""
+
+import os
+
+import numpy as np
+
+from fbi3d import skeleton
+from fbi3d.data import body
+from fbi3d.data import joint_maps
+from fbi3d.data import mocap
+
+
+class PoseBank:
+  """17-joint world poses [N, 17, 3] (mm, z up) with a subject id each, and where they
+  came from."""
+
+  def __init__(self, poses, subjects, sources):
+    self.poses = np.asarray(poses, np.float64)
+    self.subjects = np.asarray(subjects, np.int64)
+    self.sources = tuple(sources)
+
+  def place(self, index, yaw):
+    """Pose `index` turned by `yaw` about the vertical and placed like `body.sample_pose`'s:
+    the pelvis above the origin and the lower ankle 80 mm (scaled) above the ground."""
+    return body.place_on_ground(self.poses[index], yaw)
+
+
+_pose_bank_cache = {}
+
+
+def load_pose_bank(folder, every_nth=4):
+  """The poses of every motion file under `folder`: .npz files written by
+  tools/convert_mocap.py (their `poses` as stored) and .bvh / .amc files (read with
+  `fbi3d.data.mocap.load_clip`, every `every_nth` frame). Files are taken in sorted order, so the
+  bank is the same on every run. Raises ValueError when nothing usable is found."""
+  key = (os.path.abspath(folder), int(every_nth))
+  if key in _pose_bank_cache:
+    return _pose_bank_cache[key]
+  if not os.path.isdir(folder):
+    raise ValueError(f'load_pose_bank: {folder} is not a folder.')
+  paths = []
+  for root, dirs, files in os.walk(folder):
+    dirs.sort()
+    paths.extend(os.path.join(root, f) for f in files
+                 if os.path.splitext(f)[1].lower() in ('.npz', '.bvh', '.amc'))
+  paths.sort(key=lambda p: os.path.relpath(p, folder))
+  poses, subjects, sources = [], [], []
+  for path in paths:
+    if path.lower().endswith('.npz'):
+      with np.load(path) as data:
+        if 'poses' not in data:
+          raise ValueError(f'load_pose_bank: {path} has no "poses" array.')
+        clip_poses = np.asarray(data['poses'], np.float64)
+        subject = int(data['subject']) if 'subject' in data else mocap.subject_of(path)
+    else:
+      clip_poses = joint_maps.to_h36m(mocap.load_clip(path))[::every_nth]
+      subject = mocap.subject_of(path)
+    if clip_poses.ndim != 3 or clip_poses.shape[1:] != (skeleton.NUM_JOINTS, 3):
+      raise ValueError(f'load_pose_bank: {path}: poses must be [N, 17, 3], got '
+                       f'{clip_poses.shape}.')
+    poses.append(clip_poses)
+    subjects.append(np.full(len(clip_poses), subject))
+    sources.append(path)
+  if not poses or not sum(len(p) for p in poses):
+    raise ValueError(f'load_pose_bank: no poses in {folder} (expected .npz from '
+                     'tools/convert_mocap.py, or .bvh / .amc files).')
+  bank = PoseBank(np.concatenate(poses), np.concatenate(subjects), sources)
+  _pose_bank_cache[key] = bank
+  return bank

@@ -1,0 +1,141 @@
+"""The converter's worker processes (fbi3d/data/worker_pool.py running
+crop_worker.prepare_items): the same shards as in one process, no TensorFlow in them,
+and a worker that dies or a bad item under --strict handled."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from fbi3d import fbi
+from fbi3d.data import convert
+from fbi3d.data import convert_plan
+from fbi3d.data import schema
+from fbi3d.data import worker_pool
+from tests.test_convert import CROP
+from tests.test_convert import REPO
+from tests.test_convert import _corrupt_garbage_image
+from tests.test_convert import make_layout
+from tests.test_convert import read_records
+from tests.test_convert import run
+
+
+def test_two_workers(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 7), ('Val', 2)))
+  lines = []
+  manifest = run(root, out, workers=2, shard_size=2, log=lines.append)
+  assert len([ln for ln in lines if 'examples/s' in ln]) == 5
+  ids = [e[schema.SOURCE_ID].decode() for e in read_records(out, manifest, 'train')]
+  assert ids == [f'{i:05d}' for i in range(1, 8)]
+  assert manifest == run(root, tmp_path / 'single', shard_size=2)
+
+
+def test_strict_with_two_workers_keeps_shards_before_the_bad_one(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 6),))
+  _corrupt_garbage_image(root)
+  os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/00003.jpg'))
+  cv2.imwrite(os.path.join(root, 'Train/IMG/00002.jpg'), np.zeros((64, 64, 3), np.uint8))
+  with pytest.raises(convert_plan.ConversionError, match='Train/00003: corrupt image'):
+    run(root, out, strict=True, workers=2, shard_size=1)
+  assert sorted(os.listdir(out)) == [
+      '.parts', 'train-00000-of-00006.tfrecord', 'train-00001-of-00006.tfrecord']
+  assert sorted(os.listdir(os.path.join(out, '.parts'))) == [
+      convert_plan.HASHES, 'train-00000-of-00006.tfrecord.json',
+      'train-00001-of-00006.tfrecord.json']
+
+
+WORKER_PROBE = """
+import json
+import sys
+
+import tensorflow  # The main module loads TensorFlow, as tools/convert_challenge.py does.
+
+from fbi3d.data import convert
+
+write_shard = convert._write_shard
+seen = []
+
+
+def spy(output_dir, task, pieces):
+  def watched():
+    for piece in pieces:
+      seen.append(piece['tensorflow_loaded'])
+      yield piece
+  return write_shard(output_dir, task, watched())
+
+
+if __name__ == '__main__':
+  convert._write_shard = spy
+  found = {}
+  for workers in (1, 2):
+    convert.convert(sys.argv[1], f'{sys.argv[2]}{workers}', crop_size=32, shard_size=2,
+                    workers=workers, log=lambda line: None)
+    found[workers] = seen[:]
+    seen.clear()
+  print(json.dumps(found))
+"""
+
+
+def test_worker_processes_do_not_import_tensorflow(tmp_path):
+  make_layout(str(tmp_path / 'in'), counts=(('Train', 7),))
+  script = tmp_path / 'probe.py'
+  script.write_text(WORKER_PROBE)
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  done = subprocess.run([sys.executable, str(script), str(tmp_path / 'in'), str(tmp_path / 'out')],
+                        capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
+  assert done.returncode == 0, done.stderr
+  found = json.loads(done.stdout.strip().splitlines()[-1])
+  # In process the probe sees TensorFlow; the worker processes never load it.
+  assert found == {'1': [True] * 4, '2': [False] * 4}
+
+
+def _shard_task(shard, items):
+  settings = dict(crop_size=CROP, margin=0.2, fbi_threshold_deg=fbi.DEFAULT_THRESHOLD_DEG,
+                  jpeg_quality=90, has_pose=False)
+  return dict(shard=shard, items=items, strict=False, settings=settings)
+
+
+def test_dead_worker_is_a_conversion_error(tmp_path):
+  pool = convert._start_pool(1)
+  try:
+    worker = pool.workers[0]
+    worker.process.kill()
+    worker.process.wait()
+    with pytest.raises(convert_plan.ConversionError, match=r'worker process \(killed by signal '
+                       r'SIGKILL\) died while converting a.*run again to resume'):
+      next(convert._from_workers(pool.imap([_shard_task('a', [])], lookahead=1)))
+  finally:
+    pool.close(kill=True)
+  # A worker dies while it converts a shard: it waits on a FIFO until it is killed.
+  fifo = str(tmp_path / 'never_written.jpg')
+  os.mkfifo(fifo)
+  item = dict(id='00001', key=['Test', '00001'], problem=None, image=fifo, pose=None,
+              joints2d=None, box=None, action=-1, subject=-1, intrinsics=None)
+  pool = convert._start_pool(1)
+  timer = threading.Timer(0.5, pool.workers[0].process.kill)
+  try:
+    timer.start()
+    with pytest.raises(worker_pool.WorkerDied, match='killed by signal SIGKILL') as died:
+      next(pool.imap([_shard_task('b', [item])], lookahead=1))
+    assert died.value.task['shard'] == 'b'
+  finally:
+    timer.join()
+    pool.close(kill=True)
+
+
+def test_a_task_that_fails_in_a_worker_is_a_conversion_error_with_its_traceback():
+  pool = convert._start_pool(1)
+  try:
+    broken = _shard_task('c', [dict(id='00001', key=['Test', '00001'])])   # no 'problem'
+    with pytest.raises(convert_plan.ConversionError,
+                       match=r"(?s)c: a worker process failed:\n.*KeyError: 'problem'"):
+      next(convert._from_workers(pool.imap([broken], lookahead=1)))
+  finally:
+    pool.close(kill=True)

@@ -1,0 +1,113 @@
+"""The motion capture converter (fbi3d/data/mocap_records.py, tools/convert_mocap.py)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fbi3d import skeleton
+from fbi3d.data import bvh
+from fbi3d.data import joint_maps
+from fbi3d.data import mocap_records
+from fbi3d.data import motion
+from fbi3d.data import pipeline
+from fbi3d.data import schema
+from tests.test_mocap import ROOT
+
+
+# A full cgspeed-style skeleton, in CMU units.
+def _cgspeed_bvh(num_frames, seed=0, truncate=False):
+  joints = [  # name, parent, offset
+      ('Hips', None, (0, 0, 0)), ('LeftHip', 'Hips', (1.2, -1.6, 0.7)),
+      ('LeftKnee', 'LeftHip', (2.5, -6.8, 0)), ('LeftAnkle', 'LeftKnee', (2.4, -6.5, 0)),
+      ('RightHip', 'Hips', (-1.2, -1.6, 0.7)), ('RightKnee', 'RightHip', (-2.5, -6.8, 0)),
+      ('RightAnkle', 'RightKnee', (-2.4, -6.5, 0)), ('Chest', 'Hips', (0, 2.0, 0)),
+      ('Chest2', 'Chest', (0, 2.0, 0)), ('Head', 'Chest2', (0, 3.2, 0.1)),
+      ('LeftShoulder', 'Chest2', (3.0, 1.5, 0)), ('LeftElbow', 'LeftShoulder', (0, -4.2, 0)),
+      ('LeftWrist', 'LeftElbow', (0, -3.3, 0)), ('RightShoulder', 'Chest2', (-2.8, 1.3, 0)),
+      ('RightElbow', 'RightShoulder', (0, -4.4, 0)),
+      ('RightWrist', 'RightElbow', (0, -3.4, 0))]
+  children = {}
+  for name, parent, _ in joints:
+    children.setdefault(parent, []).append(name)
+  offsets = {name: offset for name, _, offset in joints}
+  lines, order = ['HIERARCHY'], []
+
+  def emit(name, depth):
+    pad = '  ' * depth
+    lines.append(f'{pad}{"ROOT" if depth == 0 else "JOINT"} {name}')
+    lines.append(f'{pad}{{')
+    lines.append(f'{pad}  OFFSET {" ".join(str(v) for v in offsets[name])}')
+    pos = 'Xposition Yposition Zposition ' if depth == 0 else ''
+    lines.append(f'{pad}  CHANNELS {6 if depth == 0 else 3} {pos}'
+                 'Zrotation Yrotation Xrotation')
+    order.append(name)
+    for child in children.get(name, []):
+      emit(child, depth + 1)
+    if name not in children:
+      lines.extend([f'{pad}  End Site', f'{pad}  {{', f'{pad}    OFFSET 0 1.6 0',
+                    f'{pad}  }}'])
+    lines.append(f'{pad}}}')
+
+  emit('Hips', 0)
+  rng = np.random.default_rng(seed)
+  lines += ['MOTION', f'Frames: {num_frames}', 'Frame Time: .0083333']
+  for f in range(num_frames):
+    values = [0.0, 17.0, 0.3 * f] + list(rng.uniform(-15, 15, 3 * len(order)))
+    lines.append(' '.join(f'{v:.4f}' for v in values))
+  if truncate:
+    lines = lines[:-2]
+  return '\n'.join(lines) + '\n'
+
+
+def test_converter_writes_npz_and_readable_records(tmp_path):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  (src / '07_01.bvh').write_text(_cgspeed_bvh(9))
+  (src / '08_01.bvh').write_text(_cgspeed_bvh(5, seed=1))
+  (src / '09_01.bvh').write_text(_cgspeed_bvh(5, truncate=True))
+  out = str(tmp_path / 'out')
+  summary = mocap_records.convert_folder(str(src), out, every_nth=4, tfrecords=True,
+                                         crop_size=64, val_subjects=(8,), log=lambda _: None)
+  assert [c['name'] for c in summary['clips']] == ['07_01', '08_01']
+  assert len(summary['skipped']) == 1 and '09_01.bvh' in summary['skipped'][0]['reason']
+  data = np.load(os.path.join(out, '07_01.npz'))
+  assert data['poses'].shape == (3, 17, 3)
+  assert float(data['frame_rate']) == 30.0 and int(data['subject']) == 7
+  clip = bvh.read_bvh(str(src / '07_01.bvh'))
+  np.testing.assert_allclose(data['poses'], joint_maps.to_h36m(clip)[::4], atol=1e-3)
+
+  manifest = pipeline.load_manifest(out)
+  assert manifest['splits']['train']['num_examples'] == 3
+  assert manifest['splits']['val']['num_examples'] == 2
+  assert np.asarray(manifest['normalisation']['pose3d_mean']).shape == (17, 3)
+  records = pipeline.read_examples(out, 'train')
+  assert len(records) == 3
+  for r in records:
+    assert r[schema.IMAGE] == b'' and r[schema.IMAGE_SIZE] == 0
+    assert r[schema.ACTION] == -1 and r[schema.SUBJECT] == 7
+    np.testing.assert_allclose(r[schema.POSE3D][0], 0.0, atol=1e-3)
+    assert np.all(r[schema.POSE2D] >= 0) and np.all(r[schema.POSE2D] <= 64)
+  lengths = joint_maps.bone_lengths(records[0][schema.POSE3D])
+  np.testing.assert_allclose(lengths, joint_maps.bone_lengths(data['poses'][0]), rtol=1e-4)
+  with pytest.raises(motion.MocapError, match=r'09_01\.bvh:\d+:'):
+    mocap_records.convert_folder(str(src), out, strict=True, log=lambda _: None)
+
+
+def test_converter_command_line(tmp_path):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  (src / '05_02.bvh').write_text(_cgspeed_bvh(6))
+  out = tmp_path / 'out'
+  cmd = [sys.executable, os.path.join(ROOT, 'tools', 'convert_mocap.py'),
+         f'--input_dir={src}', f'--output_dir={out}', '--every_nth=2', '--retarget']
+  run = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+  assert run.returncode == 0, run.stderr
+  poses = np.load(out / '05_02.npz')['poses']
+  assert poses.shape == (3, 17, 3)
+  expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
+  np.testing.assert_allclose(joint_maps.bone_lengths(poses), np.tile(expected, (3, 1)),
+                             atol=1e-2)
