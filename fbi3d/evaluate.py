@@ -20,8 +20,8 @@ import tensorflow as tf
 
 from fbi3d import metrics
 from fbi3d.data import pipeline
-from fbi3d.training import challenge_eval
-from fbi3d.training import lifting_eval
+from fbi3d.evaluation import challenge as challenge_eval
+from fbi3d.evaluation import lifting as lifting_eval
 from fbi3d.training import trainer
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')

@@ -14,11 +14,11 @@ import pytest
 import tensorflow as tf
 
 from fbi3d import metrics
-from fbi3d import report
+from fbi3d.evaluation import report
 from fbi3d import skeleton
-from fbi3d import submission
+from fbi3d.evaluation import submission
 from fbi3d.models import regressor as regressor_lib
-from fbi3d.training import challenge_eval
+from fbi3d.evaluation import challenge as challenge_eval
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase

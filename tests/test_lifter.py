@@ -11,7 +11,7 @@ import pytest
 
 from fbi3d import geometry
 from fbi3d import lifter
-from fbi3d import lifting
+from tools import mocap_lifting as lifting
 from fbi3d import skeleton
 from fbi3d.data import mocap
 from fbi3d.data import posebank

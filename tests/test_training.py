@@ -15,7 +15,7 @@ from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 from fbi3d.training import crops
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs as evaluation
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
@@ -444,7 +444,7 @@ def test_a_resumed_regressor_equals_an_uninterrupted_one(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, tmp_path):
-  from fbi3d.training import challenge_eval  # pylint: disable=g-import-not-at-top
+  from fbi3d.evaluation import challenge as challenge_eval  # pylint: disable=g-import-not-at-top
   model_dir = str(tmp_path / 'model')
   shutil.copytree(trained_run.model_dir, model_dir,
                   ignore=shutil.ignore_patterns('eval', 'seeds'))

@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-from fbi3d import lifting
+import mocap_lifting as lifting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

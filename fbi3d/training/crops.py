@@ -11,7 +11,7 @@ import numpy as np
 
 from fbi3d import geometry
 from fbi3d.data import pipeline
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs as evaluation
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
 

@@ -31,7 +31,7 @@ from fbi3d import metrics as metrics_lib
 from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import crops as crops_lib
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs as evaluation
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer

@@ -18,7 +18,7 @@ from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import generator as generator_lib
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs as evaluation
 from fbi3d.training import trainer
 
 

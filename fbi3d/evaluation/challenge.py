@@ -31,9 +31,9 @@ import pandas as pd
 from fbi3d import fbi as fbi_lib
 from fbi3d import geometry
 from fbi3d import metrics as metrics_lib
-from fbi3d import report
+from fbi3d.evaluation import report
 from fbi3d import skeleton
-from fbi3d import submission
+from fbi3d.evaluation import submission
 from fbi3d import viz
 from fbi3d.data import pipeline
 from fbi3d.training import features as features_phase
