@@ -9,7 +9,7 @@ with figures, and, for a split without 3D ground truth, Final's predictions as t
 evaluation server reads them (submission/ and submission.zip). The run's own settings
 are read from its phases; nothing needs repeating. A run trained on lifting-only records
 (tools/convert_h36m.py --noimages, motion capture) is measured by
-fbi3d/training/lifting_eval.py: its 2D-only regressors per action, protocols 1 and 2.
+fbi3d/evaluation/lifting.py: its 2D-only regressors per action, protocols 1 and 2.
 """
 
 import sys
@@ -20,8 +20,8 @@ import tensorflow as tf
 
 from fbi3d import metrics
 from fbi3d.data import pipeline
-from fbi3d.evaluation import challenge as challenge_eval
-from fbi3d.evaluation import lifting as lifting_eval
+from fbi3d.evaluation import challenge
+from fbi3d.evaluation import lifting
 from fbi3d.training import trainer
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
@@ -54,7 +54,7 @@ def _lifting(f):
   if f.ablations or f.seeds > 1 or f.submission or f.data_dir:
     raise ValueError('--ablations, --seeds, --submission and --data_dir need image '
                      'models; this run was trained on lifting-only records.')
-  results = lifting_eval.evaluate(f.model_dir, f.split, out_dir=f.out_dir)
+  results = lifting.evaluate(f.model_dir, f.split, out_dir=f.out_dir)
   t1, t2 = results['tables']
   print(f'\nProtocol 1, MPJPE (mm) per action on the {results["split"]} split')
   print(metrics.format_table(t1))
@@ -68,15 +68,15 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   f = flags.FLAGS
   try:
-    if lifting_eval.is_lifting_run(f.model_dir):
+    if lifting.is_lifting_run(f.model_dir):
       _lifting(f)
       return
-    results = challenge_eval.evaluate(
+    results = challenge.evaluate(
         f.model_dir, f.split, data_dir=f.data_dir, ablations=f.ablations,
         out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery,
         seeds=f.seeds)
   except tf.errors.DataLossError as e:
-    data_dir = f.data_dir or challenge_eval.load_config(f.model_dir).data_dir
+    data_dir = f.data_dir or challenge.load_config(f.model_dir).data_dir
     print(f'fbi3d.evaluate: error: {pipeline.explain_data_loss(data_dir, e)}',
           file=sys.stderr)
     sys.exit(1)

@@ -31,9 +31,9 @@ before it, a configuration the lifter learns to read as "unknown here" and which
 poses rarely show; `fbi3d.prediction` fills keypoints that a keypoint file or detector
 lacks with the same rule before calling the exported `lift`.
 
-Input: `crop_inputs_batch` is `lifting.crop_inputs` vectorised (square box of the given
-2D, margin 0.2, crop of 256 px), so the `lift` signature of an export takes this lifter's
-input after a scaling to its own crop size (`fbi3d.inference`).
+Input: `crop_inputs_batch` (square box of the given 2D, margin 0.2, crop of 256 px), so
+the `lift` signature of an export takes this lifter's input after a scaling to its own
+crop size (`fbi3d.inference`).
 
 Output frame (`frame`). A crop does not show where in the picture the person stood, and
 root-relative camera-frame 3D turns with that place (a person off to one side is seen
@@ -340,8 +340,8 @@ def crop_boxes(joints2d, margin=MARGIN, min_size=16.0):
 
 
 def crop_inputs_batch(joints2d, crop_size=CROP_SIZE, margin=MARGIN, min_size=16.0):
-  """`lifting.crop_inputs` vectorised: joints [N, 17, 2] image px -> [N, 34] float32 in
-  the crop of side `crop_size` of each pose's square box (geometry.square_box)."""
+  """Joints [N, 17, 2] image px -> [N, 34] float32 in the crop of side `crop_size` of
+  each pose's square box (geometry.square_box, vectorised)."""
   joints = np.asarray(joints2d, np.float64)
   box = crop_boxes(joints, margin, min_size)
   crop = (joints - box[:, None, :2]) * (crop_size / box[:, 2])[:, None, None]

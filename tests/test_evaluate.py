@@ -18,7 +18,7 @@ from fbi3d.evaluation import report
 from fbi3d import skeleton
 from fbi3d.evaluation import submission
 from fbi3d.models import regressor as regressor_lib
-from fbi3d.evaluation import challenge as challenge_eval
+from fbi3d.evaluation import challenge
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
@@ -125,7 +125,7 @@ def _quiet(*args):
 @pytest.mark.slow
 def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   cfg = trained_run
-  results = challenge_eval.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
+  results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
                                     seeds=2, log=_quiet)
   out = os.path.join(cfg.model_dir, 'eval', 'train')
   t1 = results['table1_mpjpe']
@@ -212,17 +212,17 @@ def test_image_measures_from_the_features_cache_equal_the_networks(trained_run):
   cfg = trained_run
   manifest = pipeline.load_manifest(cfg.data_dir)
   cache = features_phase.load(cfg, 'val')
-  boxes = challenge_eval._boxes(cfg, cache)   # pylint: disable=protected-access
-  cached = challenge_eval._cached_outputs(cfg, 'val', cache)   # pylint: disable=protected-access
+  boxes = challenge._boxes(cfg, cache)   # pylint: disable=protected-access
+  cached = challenge._cached_outputs(cfg, 'val', cache)   # pylint: disable=protected-access
   assert 'adversarial' in cached
-  from_cache = challenge_eval._image_metrics(   # pylint: disable=protected-access
+  from_cache = challenge._image_metrics(   # pylint: disable=protected-access
       cfg, 'val', manifest, boxes, _quiet, cache)
-  from_networks = challenge_eval._image_metrics(   # pylint: disable=protected-access
+  from_networks = challenge._image_metrics(   # pylint: disable=protected-access
       cfg, 'val', manifest, boxes, _quiet)
   _assert_close(from_cache, from_networks)
   # A cache made before it held `visible` is not used.
   older = {k: v for k, v in cache.items() if k != 'visible'}
-  assert challenge_eval._cached_outputs(cfg, 'val', older) == {}   # pylint: disable=protected-access
+  assert challenge._cached_outputs(cfg, 'val', older) == {}   # pylint: disable=protected-access
 
 
 @pytest.mark.slow
@@ -268,7 +268,7 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
     return found
 
   before = run_files()
-  results = challenge_eval.evaluate(model_dir, 'test', data_dir=other, gallery=0,
+  results = challenge.evaluate(model_dir, 'test', data_dir=other, gallery=0,
                                     log=_quiet)
   assert run_files() == before                 # the run itself is untouched
   assert results['data_dir'] == os.path.abspath(other)
@@ -305,7 +305,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results['checkpoint_sha256'] = trainer.checkpoint_sha256(path)
   json.dump(results, open(results_path, 'w'))
   with pytest.raises(trainer.PhaseError, match='base checkpoint .* does not fit'):
-    challenge_eval.evaluate(model_dir, 'val', log=_quiet)
+    challenge.evaluate(model_dir, 'val', log=_quiet)
   # Another crop size: the generator was trained on 48-px crops, the 2D estimator on 32.
   model_dir = str(tmp_path / 'crops')
   shutil.copytree(cfg.model_dir, model_dir)
@@ -314,7 +314,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results['config']['image_size'] = 48
   json.dump(results, open(results_path, 'w'))
   with pytest.raises(trainer.PhaseError, match='different sizes.*generator 48 px'):
-    challenge_eval.evaluate(model_dir, 'val', log=_quiet)
+    challenge.evaluate(model_dir, 'val', log=_quiet)
   # The command line says so without a traceback.
   proc = subprocess.run(
       [sys.executable, '-m', 'fbi3d.evaluate', f'--model_dir={model_dir}', '--split=val'],
@@ -322,7 +322,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   assert proc.returncode == 1
   assert 'different sizes' in proc.stderr and 'Traceback' not in proc.stderr
   with pytest.raises(trainer.PhaseError, match='no finished phase'):
-    challenge_eval.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
+    challenge.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
 
 
 def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):

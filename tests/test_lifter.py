@@ -11,7 +11,7 @@ import pytest
 
 from fbi3d import geometry
 from fbi3d import lifter
-from tools import mocap_lifting as lifting
+from tools import mocap_lifting
 from fbi3d import skeleton
 from fbi3d.data import mocap
 from fbi3d.data import posebank
@@ -74,7 +74,7 @@ def test_detector_noise_parts():
 
 def test_crop_inputs_batch_matches_lifting():
   joints = np.random.default_rng(0).uniform(-50, 900, (6, 17, 2))
-  np.testing.assert_allclose(lifter.crop_inputs_batch(joints), lifting.crop_inputs(joints),
+  np.testing.assert_allclose(lifter.crop_inputs_batch(joints), mocap_lifting.crop_inputs(joints),
                              atol=1e-4)
   # A pose whose joints span 100 x 50 px: box side 140 centred on it; (lo) -> 256 * 20 / 140.
   pose = np.zeros((1, 17, 2))

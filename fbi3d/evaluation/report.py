@@ -1,7 +1,7 @@
 """The evaluation report: tables from predictions, and their CSV, JSON and markdown.
 
-Everything here is NumPy and pandas on arrays already collected (fbi3d/training/
-evaluation.py runs the networks), so each table can be checked on hand-made predictions.
+Everything here is NumPy and pandas on arrays already collected (fbi3d/evaluation/
+challenge.py runs the networks), so each table can be checked on hand-made predictions.
 Rows are methods (Base, Final, ablations); Table 1 has the paper's columns A1..A15 and
 Avg, in millimetres; a cell of an action with no examples is empty, never zero.
 """
