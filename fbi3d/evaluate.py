@@ -3,9 +3,9 @@
   python -m fbi3d.evaluate --model_dir=runs/quickstart/model --split=test --ablations
 
 Writes to <model_dir>/eval/<split>/: Table 1 (MPJPE per action for Base, Final and the
-ablations), PA-MPJPE, per-joint error, the 2D estimator, the coarse-3D branch before and
-after adversarial fine-tuning, FBI accuracy per bone, as CSV and JSON, a markdown report
-with figures, and, for a split without 3D ground truth, Final's predictions as the
+ablations that python -m fbi3d.train --phase=ablations trained), PA-MPJPE, per-joint
+error, the 2D estimator, the coarse-3D branch before and after adversarial fine-tuning,
+FBI accuracy per bone, as CSV and JSON, a markdown report with figures, and, for a split without 3D ground truth, Final's predictions as the
 evaluation server reads them (submission/ and submission.zip). The run's own settings
 are read from its phases; nothing needs repeating. A run trained on lifting-only records
 (tools/convert_h36m.py --noimages, motion capture) is measured by
@@ -29,10 +29,12 @@ flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the 
                     'trained on. For another one, the image models run over it once into '
                     '<out_dir>/features_cache; the run itself is not changed.')
 flags.DEFINE_string('split', 'val', 'Split to evaluate: train, val or test.')
-flags.DEFINE_boolean('ablations', False, 'Train the missing ablations of Final first '
-                     '(without FBI, without coarse 3D, without adversarial fine-tuning, '
-                     'L2 loss) and the two oracle rows (Base on the true 2D; the true 2D '
-                     'and FBI), and add them to the tables.')
+flags.DEFINE_boolean('ablations', False, 'Expect the ablations of Final (without FBI, '
+                     'without coarse 3D, without adversarial fine-tuning, L2 loss) and the '
+                     'two oracle rows (Base on the true 2D; the true 2D and FBI) in the '
+                     'tables: when python -m fbi3d.train --phase=ablations has not '
+                     'finished them, say which are missing and the command that trains '
+                     'them. Finished ones are in the tables either way.')
 flags.DEFINE_integer('seeds', 1, 'Train every regressor row of the run (Base, Final and '
                      'the trained ablations and oracles) under this many seeds in all, '
                      'the run\'s own and the next ones (into <model_dir>/seeds/<seed>/, '

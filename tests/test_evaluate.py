@@ -1,14 +1,16 @@
 """Tests of the evaluation: tables on hand-made predictions, the submission writer, and
-python -m fbi3d.evaluate on a tiny trained run (tables, ablations, refusals)."""
+python -m fbi3d.evaluate on a tiny trained run (tables, ablations trained apart, refusals)."""
 
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import zipfile
 
+from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,11 +124,36 @@ def _quiet(*args):
   del args
 
 
+def test_train_command_gives_back_the_settings(tmp_path):
+  cfg = config_lib.Config(data_dir=str(tmp_path / 'my records'), model_dir='runs/m',
+                          image_size=32, fbi_channels=(8, 8, 8, 8), augment=False,
+                          crops='gt')
+  command = challenge.train_command(cfg, phases.ALL_ABLATIONS)
+  assert command.startswith('python -m fbi3d.train --phase=ablations ')
+  assert f"--data_dir='{tmp_path}/my records'" in command
+  assert '--image_size=32' in command and '--fbi_channels=8,8,8,8' in command
+  assert '--noaugment' in command
+  assert '--seed' not in command            # defaults are left out
+  values = flags.FlagValues()
+  config_lib.define_flags(values)
+  flags.DEFINE_string('phase', None, '', flag_values=values)
+  values(['train'] + shlex.split(command)[3:])
+  assert config_lib.from_flags(values) == cfg
+
+
 @pytest.mark.slow
 def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   cfg = trained_run
+  # The ablations are trained by python -m fbi3d.train, never by the evaluation.
+  with pytest.raises(trainer.PhaseError) as refused:
+    challenge.evaluate(cfg.model_dir, 'train', ablations=True, log=_quiet)
+  assert ', '.join(phases.ABLATIONS) in str(refused.value)
+  assert challenge.train_command(cfg, 'ablations') in str(refused.value)
+  assert not os.path.exists(os.path.join(cfg.model_dir, 'refine_nofbi'))
+  for name in phases.ABLATIONS:
+    trainer.run_phase(phases.make_task(name, cfg), cfg, log=_quiet)
   results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
-                                    seeds=2, log=_quiet)
+                               seeds=2, log=_quiet)
   out = os.path.join(cfg.model_dir, 'eval', 'train')
   t1 = results['table1_mpjpe']
   assert list(t1.index) == ['Base', 'Final', 'Final without FBI', 'Final without coarse 3D',

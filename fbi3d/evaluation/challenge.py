@@ -1,8 +1,9 @@
 """Evaluation of a trained run the way the challenge did it (`python -m fbi3d.evaluate`).
 
 From the phases in --model_dir, on one split:
-  - Table 1: MPJPE per action A1..A15 and Avg for Base, Final and every trained
-    ablation of Final; the same layout for PA-MPJPE; MPJPE per joint;
+  - Table 1: MPJPE per action A1..A15 and Avg for Base, Final and every ablation of
+    Final that `python -m fbi3d.train --phase=ablations` trained; the same layout for
+    PA-MPJPE; MPJPE per joint;
   - the 2D estimator's error and PCK; the coarse-3D branch before and after adversarial
     fine-tuning; FBI accuracy per bone of the FBI branch, of always predicting each
     bone's most frequent training class, and implied by each regressor's 3D output;
@@ -23,6 +24,7 @@ is refused.
 
 import dataclasses
 import os
+import shlex
 import time
 
 import numpy as np
@@ -36,6 +38,7 @@ from fbi3d import skeleton
 from fbi3d.evaluation import submission
 from fbi3d import viz
 from fbi3d.data import pipeline
+from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import phases
@@ -112,6 +115,37 @@ def check_run(cfg):
         + ', '.join(f'{p} {s} px' for p, s in sizes.items())
         + '); their checkpoints cannot be evaluated together. Train the run again with '
         'one --image_size.')
+
+
+def train_command(cfg, phase):
+  """The command line that trains `phase` with the settings of `cfg`: every flag whose
+  value differs from its default, so that nothing has to be repeated by hand."""
+  default = config_lib.Config()
+  words = ['python', '-m', 'fbi3d.train', f'--phase={phase}']
+  for field in dataclasses.fields(cfg):
+    value = getattr(cfg, field.name)
+    if field.name in config_lib.NOT_FLAGS or (
+        field.name not in ('data_dir', 'model_dir')
+        and value == getattr(default, field.name)):
+      continue
+    if isinstance(value, bool):
+      words.append(f'--{"" if value else "no"}{field.name}')
+    else:
+      text = ','.join(map(str, value)) if isinstance(value, tuple) else str(value)
+      words.append(f'--{field.name}={shlex.quote(text)}')
+  return ' '.join(words)
+
+
+def _require_ablations(cfg):
+  """PhaseError naming the ablation phases that have not finished in cfg.model_dir, with
+  the command that trains them; evaluation only reads what training wrote."""
+  missing = [n for n in phases.ABLATIONS
+             if not (trainer.read_results(cfg, n) or {}).get('finished')]
+  if missing:
+    raise trainer.PhaseError(
+        f'{cfg.model_dir}: the ablation phase(s) {", ".join(missing)} have not finished; '
+        f'train them first (finished ones are kept):\n  '
+        f'{train_command(cfg, phases.ALL_ABLATIONS)}')
 
 
 def _regressor_predictions(cfg, split, log):
@@ -288,7 +322,9 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
 def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
              write_submission=False, gallery=8, seeds=1, log=print):
   """Evaluates the run in `model_dir` on `split`; returns the results dict (also
-  written to <out_dir>/results.json, default <model_dir>/eval/<split>/). seeds > 1:
+  written to <out_dir>/results.json, default <model_dir>/eval/<split>/). Every finished
+  regressor row is in the tables; ablations=True refuses, with the command that trains
+  them, a run whose ablation phases have not all finished. seeds > 1:
   every regressor row is also trained under seeds + 1 .. + seeds - 1 (seed_config) and
   the report gives each row's mean and spread over the seeds."""
   if not (isinstance(seeds, int) and seeds >= 1):
@@ -310,12 +346,9 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   if split not in manifest['splits']:
     raise pipeline.DataError(f'{cfg.data_dir} has no split {split!r}; it has '
                              f'{", ".join(sorted(manifest["splits"]))}.')
-  trainer.set_precision(cfg.mixed_precision)
   if ablations:
-    for name in phases.ABLATIONS:
-      if not (trainer.read_results(run_cfg, name) or {}).get('finished'):
-        log(f'evaluate: training the ablation {name}')
-        trainer.run_phase(phases.make_task(name, run_cfg), run_cfg, log=log)
+    _require_ablations(run_cfg)
+  trainer.set_precision(cfg.mixed_precision)
   regressors = [n for n in phases.REGRESSOR_ROWS
                 if (trainer.read_results(run_cfg, n) or {}).get('finished')]
   _train_seeds(run_cfg, regressors, seeds, log)
