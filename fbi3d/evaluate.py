@@ -5,11 +5,12 @@
 Writes to <model_dir>/eval/<split>/: Table 1 (MPJPE per action for Base, Final and the
 ablations that python -m fbi3d.train --phase=ablations trained), PA-MPJPE, per-joint
 error, the 2D estimator, the coarse-3D branch before and after adversarial fine-tuning,
-FBI accuracy per bone, as CSV and JSON, a markdown report with figures, and, for a split without 3D ground truth, Final's predictions as the
-evaluation server reads them (submission/ and submission.zip). The run's own settings
-are read from its phases; nothing needs repeating. A run trained on lifting-only records
-(tools/convert_h36m.py --noimages, motion capture) is measured by
-fbi3d/evaluation/lifting.py: its 2D-only regressors per action, protocols 1 and 2.
+FBI accuracy per bone, as CSV and JSON, a markdown report with figures, and, for a split
+without 3D ground truth, Final's predictions as the evaluation server reads them
+(submission/ and submission.zip). The run's own settings are read from its phases;
+nothing needs repeating. A run trained on lifting-only records (tools/convert_h36m.py
+--noimages, motion capture) is measured by fbi3d/evaluation/lifting.py: its 2D-only
+regressors per action, protocols 1 and 2.
 """
 
 import sys

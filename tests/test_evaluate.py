@@ -16,12 +16,13 @@ import pytest
 import tensorflow as tf
 
 from fbi3d import metrics
-from fbi3d.evaluation import report
 from fbi3d import skeleton
+from fbi3d.data import pipeline
+from fbi3d.evaluation import challenge
+from fbi3d.evaluation import image_models
+from fbi3d.evaluation import report
 from fbi3d.evaluation import submission
 from fbi3d.models import regressor as regressor_lib
-from fbi3d.evaluation import challenge
-from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import phases
@@ -239,17 +240,15 @@ def test_image_measures_from_the_features_cache_equal_the_networks(trained_run):
   cfg = trained_run
   manifest = pipeline.load_manifest(cfg.data_dir)
   cache = features_phase.load(cfg, 'val')
-  boxes = challenge._boxes(cfg, cache)   # pylint: disable=protected-access
-  cached = challenge._cached_outputs(cfg, 'val', cache)   # pylint: disable=protected-access
+  boxes = image_models.crop_boxes(cfg, cache)
+  cached = image_models.cached_outputs(cfg, 'val', cache)
   assert 'adversarial' in cached
-  from_cache = challenge._image_metrics(   # pylint: disable=protected-access
-      cfg, 'val', manifest, boxes, _quiet, cache)
-  from_networks = challenge._image_metrics(   # pylint: disable=protected-access
-      cfg, 'val', manifest, boxes, _quiet)
+  from_cache = image_models.measure(cfg, 'val', manifest, boxes, _quiet, cache)
+  from_networks = image_models.measure(cfg, 'val', manifest, boxes, _quiet)
   _assert_close(from_cache, from_networks)
   # A cache made before it held `visible` is not used.
   older = {k: v for k, v in cache.items() if k != 'visible'}
-  assert challenge._cached_outputs(cfg, 'val', older) == {}   # pylint: disable=protected-access
+  assert image_models.cached_outputs(cfg, 'val', older) == {}
 
 
 @pytest.mark.slow
