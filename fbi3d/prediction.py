@@ -12,7 +12,7 @@ or MediaPipe), those joints go through `lift` and the lift is the main pose (`po
 a result, `pose3d_mm` of the JSON), with the image-based Final beside it (`final3d`,
 `final_pose3d_mm`); otherwise the main pose is the Final, as the image pipeline gives it.
 Joints the given 2D lacks are filled as the export's `lift_missing_joints` says: by the
-nearest known ancestor (`lifter.fill_missing`) for a pose-bank lifter, from the model's own
+nearest known ancestor (`lifter_inputs.fill_missing`) for a pose-bank lifter, from the model's own
 2D estimate for the Base regressor. Per picture a JSON and a figure are written, each
 under a temporary name renamed when complete, and only when the picture succeeded.
 """
@@ -29,7 +29,7 @@ import tensorflow as tf
 from fbi3d import geometry
 from fbi3d import inference
 from fbi3d import keypoints
-from fbi3d import lifter as lifter_lib
+from fbi3d import lifter_inputs
 from fbi3d import viz
 
 # What pose3d_mm is in, by the exported model's pose3d_frame.
@@ -282,7 +282,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
       valid = np.asarray(valid, bool)
       in_crop = geometry.image_to_crop(joints, box, s)
       if model.lift_missing_joints == 'ancestor':
-        two_d.append(lifter_lib.fill_missing(in_crop, valid))
+        two_d.append(lifter_inputs.fill_missing(in_crop, valid))
       else:
         detected = out['pose2d'][ready.index(i)]
         two_d.append(np.where(valid[:, None], in_crop, detected))
