@@ -1,3 +1,4 @@
+# Above 400 lines: one experiment (pose sets, views, training, the comparison) read top to bottom.
 """Lifting measured on real motion capture, an experiment run by tools/lift_mocap.py: the
 Base regressor (2D joints -> 3D pose) trained on captured poses or on the synthetic pose
 sampler, tested on a held-out subject.
