@@ -2,7 +2,6 @@
 missing-joint rule, the crop inputs, training, saving and loading."""
 
 import json
-import os
 import subprocess
 import sys
 
