@@ -162,8 +162,8 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
   assert 'empty.png: empty file' in proc.stdout
   assert 'notes.jpg: not a readable image' in proc.stdout
   assert 'person.png: no detectable person' in proc.stdout
-  assert 'predict: 2/3 folder (0 written, 2 failed)' in proc.stdout
-  assert 'predict: 3/3 folder (0 written, 3 failed)' in proc.stdout
+  assert 'predict: 2/3 pictures (0 written, 2 failed)' in proc.stdout
+  assert 'predict: 3/3 pictures (0 written, 3 failed)' in proc.stdout
   assert 'fbi3d.predict: 3 picture(s) failed' in proc.stderr
   assert 'Traceback' not in proc.stderr
   assert not out.exists() or os.listdir(out) == []
