@@ -3,13 +3,14 @@
   python -m fbi3d.evaluate --model_dir=runs/quickstart/model --split=test --ablations
 
 Writes to <model_dir>/eval/<split>/: Table 1 (MPJPE per action for Base, Final and the
-ablations), PA-MPJPE, per-joint error, the 2D estimator, the coarse-3D branch before and
-after adversarial fine-tuning, FBI accuracy per bone, as CSV and JSON, a markdown report
-with figures, and, for a split without 3D ground truth, Final's predictions as the
-evaluation server reads them (submission/ and submission.zip). The run's own settings
-are read from its phases; nothing needs repeating. A run trained on lifting-only records
-(tools/convert_h36m.py --noimages, motion capture) is measured by
-fbi3d/training/lifting_eval.py: its 2D-only regressors per action, protocols 1 and 2.
+ablations that python -m fbi3d.train --phase=ablations trained), PA-MPJPE, per-joint
+error, the 2D estimator, the coarse-3D branch before and after adversarial fine-tuning,
+FBI accuracy per bone, as CSV and JSON, a markdown report with figures, and, for a split
+without 3D ground truth, Final's predictions as the evaluation server reads them
+(submission/ and submission.zip). The run's own settings are read from its phases;
+nothing needs repeating. A run trained on lifting-only records (tools/convert_h36m.py
+--noimages, motion capture) is measured by fbi3d/evaluation/lifting.py: its 2D-only
+regressors per action, protocols 1 and 2.
 """
 
 import sys
@@ -20,8 +21,8 @@ import tensorflow as tf
 
 from fbi3d import metrics
 from fbi3d.data import pipeline
-from fbi3d.training import challenge_eval
-from fbi3d.training import lifting_eval
+from fbi3d.evaluation import challenge
+from fbi3d.evaluation import lifting
 from fbi3d.training import trainer
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
@@ -29,10 +30,12 @@ flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the 
                     'trained on. For another one, the image models run over it once into '
                     '<out_dir>/features_cache; the run itself is not changed.')
 flags.DEFINE_string('split', 'val', 'Split to evaluate: train, val or test.')
-flags.DEFINE_boolean('ablations', False, 'Train the missing ablations of Final first '
-                     '(without FBI, without coarse 3D, without adversarial fine-tuning, '
-                     'L2 loss) and the two oracle rows (Base on the true 2D; the true 2D '
-                     'and FBI), and add them to the tables.')
+flags.DEFINE_boolean('ablations', False, 'Expect the ablations of Final (without FBI, '
+                     'without coarse 3D, without adversarial fine-tuning, L2 loss) and the '
+                     'two oracle rows (Base on the true 2D; the true 2D and FBI) in the '
+                     'tables: when python -m fbi3d.train --phase=ablations has not '
+                     'finished them, say which are missing and the command that trains '
+                     'them. Finished ones are in the tables either way.')
 flags.DEFINE_integer('seeds', 1, 'Train every regressor row of the run (Base, Final and '
                      'the trained ablations and oracles) under this many seeds in all, '
                      'the run\'s own and the next ones (into <model_dir>/seeds/<seed>/, '
@@ -54,7 +57,7 @@ def _lifting(f):
   if f.ablations or f.seeds > 1 or f.submission or f.data_dir:
     raise ValueError('--ablations, --seeds, --submission and --data_dir need image '
                      'models; this run was trained on lifting-only records.')
-  results = lifting_eval.evaluate(f.model_dir, f.split, out_dir=f.out_dir)
+  results = lifting.evaluate(f.model_dir, f.split, out_dir=f.out_dir)
   t1, t2 = results['tables']
   print(f'\nProtocol 1, MPJPE (mm) per action on the {results["split"]} split')
   print(metrics.format_table(t1))
@@ -68,15 +71,15 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   f = flags.FLAGS
   try:
-    if lifting_eval.is_lifting_run(f.model_dir):
+    if lifting.is_lifting_run(f.model_dir):
       _lifting(f)
       return
-    results = challenge_eval.evaluate(
+    results = challenge.evaluate(
         f.model_dir, f.split, data_dir=f.data_dir, ablations=f.ablations,
         out_dir=f.out_dir, write_submission=f.submission, gallery=f.gallery,
         seeds=f.seeds)
   except tf.errors.DataLossError as e:
-    data_dir = f.data_dir or challenge_eval.load_config(f.model_dir).data_dir
+    data_dir = f.data_dir or challenge.load_config(f.model_dir).data_dir
     print(f'fbi3d.evaluate: error: {pipeline.explain_data_loss(data_dir, e)}',
           file=sys.stderr)
     sys.exit(1)

@@ -35,7 +35,7 @@ module also carries, as non-trainable variables, the crop size S, the frame of p
 and the names of the joints, FBI bones and FBI classes, and which network `lift` runs
 (`lift_model`: 'base' or 'lifter') with how a caller fills joints its 2D lacks
 (`lift_missing_joints`: 'estimator', from the model's own 2D, for Base; 'ancestor',
-`lifter.fill_missing`, for the lifter), so a loaded SavedModel needs nothing else.
+`lifter_inputs.fill_missing`, for the lifter), so a loaded SavedModel needs nothing else.
 """
 
 import json

@@ -24,6 +24,7 @@ from absl import app
 from absl import flags
 
 from fbi3d import keypoints
+from fbi3d import pictures
 from fbi3d import prediction
 
 flags.DEFINE_string('export_dir', None, 'SavedModel of python -m fbi3d.export (a version '
@@ -53,7 +54,7 @@ def main(argv):
   if len(argv) < 2:
     raise app.UsageError('give one or more pictures or folders.')
   try:
-    bbox = prediction.parse_bbox(f.bbox) if f.bbox is not None else None
+    bbox = pictures.parse_bbox(f.bbox) if f.bbox is not None else None
     if os.path.exists(f.out) and not os.path.isdir(f.out):
       raise ValueError(f'--out={f.out} is a file; give a folder (it is made if missing).')
     kp = keypoints.KeypointFile(f.keypoints2d, f.keypoints_layout) if f.keypoints2d else None

@@ -2,34 +2,32 @@
 (`python -m fbi3d.predict`).
 
 The SavedModel of `python -m fbi3d.export` is loaded with TensorFlow alone
-(`ExportedModel`); a picture's person crop is the square around a given box, given 2D
-keypoints, or the joints a detector finds (the model's own 2D estimator on the centred
-square of the picture, or MediaPipe's pose landmarker); the crop runs through
-serving_default (the image-based Final pose).
+(`ExportedModel`); a picture's person crop (`fbi3d.pictures`) is the square around a
+given box, given 2D keypoints, or the joints a detector finds (the model's own 2D
+estimator on the centred square of the picture, or MediaPipe's pose landmarker); the crop
+runs through serving_default (the image-based Final pose).
 
 Which pose is the answer: when the 2D comes from outside the image model (a keypoint file
 or MediaPipe), those joints go through `lift` and the lift is the main pose (`pose3d` of
 a result, `pose3d_mm` of the JSON), with the image-based Final beside it (`final3d`,
 `final_pose3d_mm`); otherwise the main pose is the Final, as the image pipeline gives it.
 Joints the given 2D lacks are filled as the export's `lift_missing_joints` says: by the
-nearest known ancestor (`lifter.fill_missing`) for a pose-bank lifter, from the model's own
-2D estimate for the Base regressor. Per picture a JSON and a figure are written, each
+nearest known ancestor (`lifter_inputs.fill_missing`) for a pose-bank lifter, from the
+model's own 2D estimate for the Base regressor. Per picture a JSON and a figure are written, each
 under a temporary name renamed when complete, and only when the picture succeeded.
 """
 
 import json
-import math
 import os
 import re
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
 from fbi3d import geometry
 from fbi3d import inference
-from fbi3d import keypoints
-from fbi3d import lifter as lifter_lib
+from fbi3d import lifter_inputs
+from fbi3d import pictures
 from fbi3d import viz
 
 # What pose3d_mm is in, by the exported model's pose3d_frame.
@@ -40,10 +38,6 @@ POSE3D_FRAMES = {
            'centre is straight ahead (x right, y down, z away), millimetres, relative to '
            'the pelvis (Hip)',
 }
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-# The crop around a person: a square around the 2D joints or the box, with this margin of
-# its side on each side (the converter's default, so crops look like the training ones).
-MARGIN = 0.2
 # "No detectable person" with the project's own 2D estimator: the mean of the 17 joints'
 # confidences on the whole picture is below this. The quickstart estimator is trained
 # with the integral loss, and a joint's confidence is the probability mass of the 3x3
@@ -56,8 +50,6 @@ MARGIN = 0.2
 # matters. (A heatmap-trained estimator's confidence is its heatmap
 # peak: blank 0.07, whole synthetic pictures as low as 0.12; use --min_confidence=0.1.)
 MIN_CONFIDENCE = 0.13
-# With given 2D keypoints, a person needs this many known joints to place the crop.
-MIN_KEYPOINTS = 6
 # What fills the joints a given 2D lacks, by the export's lift_missing_joints.
 MISSING_FILLS = {
     'ancestor': 'the 2D of the nearest known ancestor joint (the rule the lifter was '
@@ -66,10 +58,6 @@ MISSING_FILLS = {
 }
 LIFT_NAMES = {'lifter': 'the pose-bank lifter (lift signature)',
               'base': 'the Base regressor (lift signature)'}
-
-
-class PredictError(ValueError):
-  """One picture cannot be predicted; the message says why."""
 
 
 class ExportedModel:
@@ -106,113 +94,6 @@ class ExportedModel:
     return out['pose3d'].numpy()
 
 
-def read_image(path):
-  """An image file as RGB uint8 [H, W, 3]; PredictError when it is not a readable image."""
-  try:
-    with open(path, 'rb') as f:
-      data = f.read()
-  except OSError as e:
-    raise PredictError(f'{path}: cannot read: {e.strerror}') from None
-  if not data:
-    raise PredictError(f'{path}: empty file')
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if image is None or image.size == 0:
-    raise PredictError(f'{path}: not a readable image')
-  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
-    raise PredictError(f'{path}: truncated JPEG (no end marker)')
-  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def whole_image_box(shape):
-  """The centred square around a whole image (x0, y0, size)."""
-  h, w = shape[:2]
-  side = float(max(h, w))
-  return np.array([(w - side) / 2.0, (h - side) / 2.0, side])
-
-
-def crop_image(image, box, size):
-  """The square `box` (x0, y0, side) of an image resampled to size x size, with the
-  mapping of geometry.image_to_crop. Large reductions average the pixels they cover
-  (a bilinear crop at a multiple of the size, then an area resize) rather than skip
-  them; outside the image is black, as in the training crops."""
-  k = int(max(1, min(8, box[2] // size)))
-  matrix = geometry.crop_affine(box, size * k)
-  # Crop pixel u = k (u_final + 0.5) - 0.5, so the area resize lands on image_to_crop.
-  matrix[:, 2] += (k - 1) / 2.0
-  crop = cv2.warpAffine(image, matrix, (size * k, size * k), flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-  if k > 1:
-    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-  return crop
-
-
-def box_from_bbox(bbox, shape):
-  """The square crop box around a person box (x, y, w, h) in image pixels."""
-  x, y, w, h = (float(v) for v in bbox)
-  if w <= 0 or h <= 0:
-    raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: width and height must be positive.')
-  height, width = shape[:2]
-  if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-    raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
-                       f'{width}x{height} image.')
-  return geometry.square_box([[x, y], [x + w, y + h]], MARGIN)
-
-
-def box_from_joints(joints, valid):
-  if int(np.sum(valid)) < MIN_KEYPOINTS:
-    raise PredictError(f'no person: only {int(np.sum(valid))} of the 17 joints are known '
-                       f'from the keypoints (at least {MIN_KEYPOINTS} needed).')
-  return geometry.square_box(np.asarray(joints)[np.asarray(valid, bool)], MARGIN)
-
-
-def mediapipe_landmarks(image):
-  """MediaPipe's pose landmarker (model complexity 1, the model inside the
-  mediapipe==0.10.21 wheel: nothing is downloaded) on an RGB picture: (33 image landmarks
-  [33, 2] in pixels, their visibility [33], 33 world landmarks [33, 3] in metres centred
-  between the hips), or None when it finds no person. ValueError when the extra is not
-  installed."""
-  try:
-    import mediapipe  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    raise ValueError('MediaPipe (--detector=mediapipe) needs the optional extra: pip install '
-                     '"fbi3d[mediapipe]" (mediapipe==0.10.21).') from None
-  with mediapipe.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
-    result = pose.process(np.ascontiguousarray(image))
-  if result.pose_landmarks is None or result.pose_world_landmarks is None:
-    return None
-  h, w = image.shape[:2]
-  marks = result.pose_landmarks.landmark
-  return (np.array([[m.x * w, m.y * h] for m in marks]),
-          np.array([m.visibility for m in marks]),
-          np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark]))
-
-
-def mediapipe_joints(image):
-  """The 17 joints (image pixels) and validity from MediaPipe's landmarks, or None when
-  it finds no person."""
-  found = mediapipe_landmarks(image)
-  if found is None:
-    return None
-  points, visibility, _ = found
-  return keypoints.from_mediapipe(points, visibility)
-
-
-def parse_bbox(values):
-  """--bbox as four floats (x, y, w, h); ValueError saying what is wrong."""
-  if len(values) != 4:
-    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got {len(values)} '
-                     f'values ({",".join(values)}).')
-  try:
-    box = [float(v) for v in values]
-  except ValueError:
-    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got '
-                     f'{",".join(values)}.') from None
-  if not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
-    raise ValueError(f'--bbox={",".join(values)}: x and y must be finite and the width and '
-                     'height above 0.')
-  return box
-
-
 def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='estimator',
                      min_confidence=MIN_CONFIDENCE):
   """Predicts the person in each picture.
@@ -224,54 +105,54 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
   picture (a person whose mean joint confidence is below `min_confidence` counts as not
   found), 'mediapipe' MediaPipe's pose landmarker.
 
-  Returns one entry per picture: a result dict (see result_json) or a PredictError.
+  Returns one entry per picture: a result dict (see result_json) or a pictures.PredictError.
   """
   s = model.crop_size
-  plans = []      # (box, crop_from, given joints, their validity) or a PredictError
+  plans = []      # (box, crop_from, given joints, their validity) or a pictures.PredictError
   first = []      # pictures whose box the estimator finds
   for i, (name, image) in enumerate(images):
     try:
       if min(image.shape[:2]) < inference.MIN_IMAGE_SIDE:
-        raise PredictError(f'no person: the picture is {image.shape[1]}x{image.shape[0]} '
-                           f'pixels, too small to hold one (at least '
-                           f'{inference.MIN_IMAGE_SIDE} on a side).')
+        raise pictures.PredictError(
+            f'no person: the picture is {image.shape[1]}x{image.shape[0]} pixels, too '
+            f'small to hold one (at least {inference.MIN_IMAGE_SIDE} on a side).')
       if bbox is not None:
-        plans.append((box_from_bbox(bbox, image.shape), 'bbox', None, None))
+        plans.append((pictures.box_from_bbox(bbox, image.shape), 'bbox', None, None))
       elif keypoint_file is not None:
         found = keypoint_file.joints(name)
         if found is None:
-          raise PredictError(f'no person: {keypoint_file.path} has no keypoints for '
-                             f'{os.path.basename(name)}.')
-        plans.append((box_from_joints(*found), 'keypoints2d') + found)
+          raise pictures.PredictError(f'no person: {keypoint_file.path} has no keypoints '
+                                      f'for {os.path.basename(name)}.')
+        plans.append((pictures.box_from_joints(*found), 'keypoints2d') + found)
       elif detector == 'mediapipe':
-        found = mediapipe_joints(image)
+        found = pictures.mediapipe_joints(image)
         if found is None:
-          raise PredictError('no person: MediaPipe found none.')
-        plans.append((box_from_joints(*found), 'mediapipe') + found)
+          raise pictures.PredictError('no person: MediaPipe found none.')
+        plans.append((pictures.box_from_joints(*found), 'mediapipe') + found)
       else:
         plans.append(None)
         first.append(i)
-    except PredictError as e:
+    except pictures.PredictError as e:
       plans.append(e)
   if first:
-    boxes = [whole_image_box(images[i][1].shape) for i in first]
-    out = model.predict(np.stack([crop_image(images[i][1], b, s)
+    boxes = [pictures.whole_image_box(images[i][1].shape) for i in first]
+    out = model.predict(np.stack([pictures.crop_image(images[i][1], b, s)
                                   for i, b in zip(first, boxes)]))
     for j, (i, box) in enumerate(zip(first, boxes)):
       confidence = float(out['pose2d_confidence'][j].mean())
       if confidence < min_confidence:
-        plans[i] = PredictError(
+        plans[i] = pictures.PredictError(
             f'no detectable person: the 2D estimator\'s mean joint confidence is '
             f'{confidence:.2f} on the whole picture (below {min_confidence:g}).')
         continue
       joints = geometry.crop_to_image(out['pose2d'][j], box, s)
-      plans[i] = (geometry.square_box(joints, MARGIN), 'estimator', None, None)
+      plans[i] = (geometry.square_box(joints, pictures.MARGIN), 'estimator', None, None)
 
-  ready = [i for i, p in enumerate(plans) if not isinstance(p, PredictError)]
+  ready = [i for i, p in enumerate(plans) if not isinstance(p, pictures.PredictError)]
   results = list(plans)
   if not ready:
     return results
-  crops = np.stack([crop_image(images[i][1], plans[i][0], s) for i in ready])
+  crops = np.stack([pictures.crop_image(images[i][1], plans[i][0], s) for i in ready])
   out = model.predict(crops)
   given = [i for i in ready if plans[i][2] is not None]
   lifted = {}
@@ -282,7 +163,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
       valid = np.asarray(valid, bool)
       in_crop = geometry.image_to_crop(joints, box, s)
       if model.lift_missing_joints == 'ancestor':
-        two_d.append(lifter_lib.fill_missing(in_crop, valid))
+        two_d.append(lifter_inputs.fill_missing(in_crop, valid))
       else:
         detected = out['pose2d'][ready.index(i)]
         two_d.append(np.where(valid[:, None], in_crop, detected))
@@ -422,26 +303,11 @@ def write_outputs(model, entry, out_dir, stem):
   return json_path, png_path
 
 
-def list_images(paths):
-  """The image files of the arguments: files as given, folders' image files sorted."""
-  files = []
-  for path in paths:
-    if os.path.isdir(path):
-      files.extend(sorted(os.path.join(path, n) for n in os.listdir(path)
-                          if n.lower().endswith(IMAGE_EXTENSIONS)
-                          and os.path.isfile(os.path.join(path, n))))
-    elif os.path.exists(path):
-      files.append(path)
-    else:
-      raise ValueError(f'{path} not found.')
-  return files
-
-
 def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options):
   """Predicts every picture of `paths` (files or folders) in batches, writing a JSON and a
   figure per picture into out_dir and reporting progress. Returns (written, failed):
   lists of (path, (json, png)) and (path, message naming the path)."""
-  files = list_images(paths)
+  files = pictures.list_images(paths)
   if not files:
     raise ValueError(f'no image files in {", ".join(paths)}.')
   stems = {}
@@ -450,13 +316,13 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
     batch = []
     for path in files[start:start + batch_size]:
       try:
-        batch.append((path, read_image(path)))
-      except PredictError as e:
+        batch.append((path, pictures.read_image(path)))
+      except pictures.PredictError as e:
         failed.append((path, str(e)))
         log(f'predict: {e}')
     results = predict_pictures(model, batch, **options) if batch else []
     for (path, image), result in zip(batch, results):
-      if isinstance(result, PredictError):
+      if isinstance(result, pictures.PredictError):
         failed.append((path, f'{path}: {result}'))
         log(f'predict: {path}: {result}')
         continue

@@ -7,10 +7,16 @@ Phases, in order: pose2d (2D estimator), generator (coarse-3D + FBI branches),
 adversarial (coarse-3D fine-tuned with a conditional discriminator), features (cache of
 the regressor's inputs), base (regressor on 2D) and refine (on 2D, coarse 3D and FBI);
 all runs them in order (from lifting-only records, which have no pictures, only features
-and base). The ablations of Final (refine_nofbi, refine_nocoarse3d,
-refine_noadv after features_noadv, refine_l2) run the same way, one at a time, or all
-from `python -m fbi3d.evaluate --ablations`. Each writes to <model_dir>/<phase>/ and resumes from its last
-checkpoint when started again.
+and base). The ablations of Final (features_noadv, refine_nofbi, refine_nocoarse3d,
+refine_noadv, refine_l2) and the oracle rows (oracle_gt2d, oracle_gt2d_fbi) run the same
+way, one at a time or all in order with --phase=ablations, on a run whose phases have
+finished, with the flags it was trained with:
+
+  python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=ablations \
+      --data_dir=data/synthetic_records --model_dir=runs/quickstart/model
+
+Each writes to <model_dir>/<phase>/ and resumes from its last checkpoint when started
+again.
 """
 
 import sys
@@ -25,9 +31,11 @@ from fbi3d.training import phases
 from fbi3d.training import trainer
 
 flags.DEFINE_enum('phase', None,
-                  list(phases.PHASES) + [phases.ALL] + list(phases.ABLATIONS),
+                  list(phases.PHASES) + [phases.ALL] + list(phases.ABLATIONS)
+                  + [phases.ALL_ABLATIONS],
                   'The phase to train; all runs every phase in order, skipping finished '
-                  'ones. The others are ablations of Final (fbi3d/training/phases.py).')
+                  'ones. The others are ablations of Final (fbi3d/training/phases.py); '
+                  'ablations runs them all in order.')
 flags.mark_flag_as_required('phase')
 config.define_flags()
 
@@ -37,7 +45,9 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     cfg = config.from_flags()
-    names = list(phases.PHASES) if flags.FLAGS.phase == phases.ALL else [flags.FLAGS.phase]
+    names = {phases.ALL: list(phases.PHASES),
+             phases.ALL_ABLATIONS: list(phases.ABLATIONS)}.get(flags.FLAGS.phase,
+                                                             [flags.FLAGS.phase])
     if flags.FLAGS.phase == phases.ALL and pipeline.data_is_lifting_only(cfg.data_dir):
       names = list(phases.LIFTING_PHASES)
       print(f'{cfg.data_dir} holds lifting-only records: training {", ".join(names)}')

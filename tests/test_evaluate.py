@@ -1,25 +1,28 @@
 """Tests of the evaluation: tables on hand-made predictions, the submission writer, and
-python -m fbi3d.evaluate on a tiny trained run (tables, ablations, refusals)."""
+python -m fbi3d.evaluate on a tiny trained run (tables, ablations trained apart, refusals)."""
 
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import zipfile
 
+from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from fbi3d import metrics
-from fbi3d import report
 from fbi3d import skeleton
-from fbi3d import submission
-from fbi3d.models import regressor as regressor_lib
-from fbi3d.training import challenge_eval
 from fbi3d.data import pipeline
+from fbi3d.evaluation import challenge
+from fbi3d.evaluation import image_models
+from fbi3d.evaluation import report
+from fbi3d.evaluation import submission
+from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import phases
@@ -122,11 +125,36 @@ def _quiet(*args):
   del args
 
 
+def test_train_command_gives_back_the_settings(tmp_path):
+  cfg = config_lib.Config(data_dir=str(tmp_path / 'my records'), model_dir='runs/m',
+                          image_size=32, fbi_channels=(8, 8, 8, 8), augment=False,
+                          crops='gt')
+  command = challenge.train_command(cfg, phases.ALL_ABLATIONS)
+  assert command.startswith('python -m fbi3d.train --phase=ablations ')
+  assert f"--data_dir='{tmp_path}/my records'" in command
+  assert '--image_size=32' in command and '--fbi_channels=8,8,8,8' in command
+  assert '--noaugment' in command
+  assert '--seed' not in command            # defaults are left out
+  values = flags.FlagValues()
+  config_lib.define_flags(values)
+  flags.DEFINE_string('phase', None, '', flag_values=values)
+  values(['train'] + shlex.split(command)[3:])
+  assert config_lib.from_flags(values) == cfg
+
+
 @pytest.mark.slow
 def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   cfg = trained_run
-  results = challenge_eval.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
-                                    seeds=2, log=_quiet)
+  # The ablations are trained by python -m fbi3d.train, never by the evaluation.
+  with pytest.raises(trainer.PhaseError) as refused:
+    challenge.evaluate(cfg.model_dir, 'train', ablations=True, log=_quiet)
+  assert ', '.join(phases.ABLATIONS) in str(refused.value)
+  assert challenge.train_command(cfg, 'ablations') in str(refused.value)
+  assert not os.path.exists(os.path.join(cfg.model_dir, 'refine_nofbi'))
+  for name in phases.ABLATIONS:
+    trainer.run_phase(phases.make_task(name, cfg), cfg, log=_quiet)
+  results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
+                               seeds=2, log=_quiet)
   out = os.path.join(cfg.model_dir, 'eval', 'train')
   t1 = results['table1_mpjpe']
   assert list(t1.index) == ['Base', 'Final', 'Final without FBI', 'Final without coarse 3D',
@@ -212,17 +240,15 @@ def test_image_measures_from_the_features_cache_equal_the_networks(trained_run):
   cfg = trained_run
   manifest = pipeline.load_manifest(cfg.data_dir)
   cache = features_phase.load(cfg, 'val')
-  boxes = challenge_eval._boxes(cfg, cache)   # pylint: disable=protected-access
-  cached = challenge_eval._cached_outputs(cfg, 'val', cache)   # pylint: disable=protected-access
+  boxes = image_models.crop_boxes(cfg, cache)
+  cached = image_models.cached_outputs(cfg, 'val', cache)
   assert 'adversarial' in cached
-  from_cache = challenge_eval._image_metrics(   # pylint: disable=protected-access
-      cfg, 'val', manifest, boxes, _quiet, cache)
-  from_networks = challenge_eval._image_metrics(   # pylint: disable=protected-access
-      cfg, 'val', manifest, boxes, _quiet)
+  from_cache = image_models.measure(cfg, 'val', manifest, boxes, _quiet, cache)
+  from_networks = image_models.measure(cfg, 'val', manifest, boxes, _quiet)
   _assert_close(from_cache, from_networks)
   # A cache made before it held `visible` is not used.
   older = {k: v for k, v in cache.items() if k != 'visible'}
-  assert challenge_eval._cached_outputs(cfg, 'val', older) == {}   # pylint: disable=protected-access
+  assert image_models.cached_outputs(cfg, 'val', older) == {}
 
 
 @pytest.mark.slow
@@ -268,7 +294,7 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
     return found
 
   before = run_files()
-  results = challenge_eval.evaluate(model_dir, 'test', data_dir=other, gallery=0,
+  results = challenge.evaluate(model_dir, 'test', data_dir=other, gallery=0,
                                     log=_quiet)
   assert run_files() == before                 # the run itself is untouched
   assert results['data_dir'] == os.path.abspath(other)
@@ -305,7 +331,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results['checkpoint_sha256'] = trainer.checkpoint_sha256(path)
   json.dump(results, open(results_path, 'w'))
   with pytest.raises(trainer.PhaseError, match='base checkpoint .* does not fit'):
-    challenge_eval.evaluate(model_dir, 'val', log=_quiet)
+    challenge.evaluate(model_dir, 'val', log=_quiet)
   # Another crop size: the generator was trained on 48-px crops, the 2D estimator on 32.
   model_dir = str(tmp_path / 'crops')
   shutil.copytree(cfg.model_dir, model_dir)
@@ -314,7 +340,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results['config']['image_size'] = 48
   json.dump(results, open(results_path, 'w'))
   with pytest.raises(trainer.PhaseError, match='different sizes.*generator 48 px'):
-    challenge_eval.evaluate(model_dir, 'val', log=_quiet)
+    challenge.evaluate(model_dir, 'val', log=_quiet)
   # The command line says so without a traceback.
   proc = subprocess.run(
       [sys.executable, '-m', 'fbi3d.evaluate', f'--model_dir={model_dir}', '--split=val'],
@@ -322,7 +348,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   assert proc.returncode == 1
   assert 'different sizes' in proc.stderr and 'Traceback' not in proc.stderr
   with pytest.raises(trainer.PhaseError, match='no finished phase'):
-    challenge_eval.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
+    challenge.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
 
 
 def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):

@@ -2,7 +2,6 @@
 missing-joint rule, the crop inputs, training, saving and loading."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -11,12 +10,14 @@ import pytest
 
 from fbi3d import geometry
 from fbi3d import lifter
-from fbi3d import lifting
+from fbi3d import lifter_cameras
+from fbi3d import lifter_inputs
 from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import joint_maps
 from fbi3d.data import posebank
 from tests.test_training import REPO
+from tools import mocap_lifting
 
 
 def _poses(n, seed=0):
@@ -28,65 +29,66 @@ def test_fill_missing_takes_the_nearest_known_ancestor():
   joints = np.stack([np.arange(17.0), 100.0 + np.arange(17.0)], axis=-1)   # joint j: (j, 100 + j)
   valid = np.ones(17, bool)
   valid[13] = False                       # LWrist -> LElbow (12)
-  got = lifter.fill_missing(joints, valid)
+  got = lifter_inputs.fill_missing(joints, valid)
   np.testing.assert_array_equal(got[13], [12.0, 112.0])
   np.testing.assert_array_equal(np.delete(got, 13, 0), np.delete(joints, 13, 0))
   valid[12] = False                       # LElbow and LWrist -> LShoulder (11)
   valid[10] = False                       # Head -> Neck (9)
-  got = lifter.fill_missing(joints, valid)
+  got = lifter_inputs.fill_missing(joints, valid)
   np.testing.assert_array_equal(got[[12, 13, 10]], [[11.0, 111.0]] * 2 + [[9.0, 109.0]])
   # A missing pelvis: the midpoint of the hips (1 and 4) when both are known.
   valid = np.ones(17, bool)
   valid[0] = False
-  np.testing.assert_array_equal(lifter.fill_missing(joints, valid)[0], [2.5, 102.5])
+  np.testing.assert_array_equal(lifter_inputs.fill_missing(joints, valid)[0], [2.5, 102.5])
   # ... else the mean of the known joints; the right leg then follows the pelvis.
   valid[1] = False
   known = [j for j in range(17) if j not in (0, 1)]
   mean = joints[known].mean(axis=0)
-  got = lifter.fill_missing(joints, valid)
+  got = lifter_inputs.fill_missing(joints, valid)
   np.testing.assert_allclose(got[0], mean)
   np.testing.assert_allclose(got[1], mean)
   # Batched, and refused without any known joint.
-  assert lifter.fill_missing(np.stack([joints] * 3), np.ones((3, 17), bool)).shape == (3, 17, 2)
+  batched = lifter_inputs.fill_missing(np.stack([joints] * 3), np.ones((3, 17), bool))
+  assert batched.shape == (3, 17, 2)
   with pytest.raises(ValueError, match='a pose has no known joint'):
-    lifter.fill_missing(joints, np.zeros(17, bool))
+    lifter_inputs.fill_missing(joints, np.zeros(17, bool))
 
 
 def test_detector_noise_parts():
   joints = np.random.default_rng(0).uniform(0, 500, (4, 17, 2))
   rng = np.random.default_rng(1)
-  np.testing.assert_array_equal(lifter.detector_noise(joints, rng, 0.0, 0.0, 0.0), joints)
+  np.testing.assert_array_equal(lifter_inputs.detector_noise(joints, rng, 0.0, 0.0, 0.0), joints)
   # Every pair swapped: the left/right mirror permutation of the joints.
-  swapped = lifter.detector_noise(joints, rng, 0.0, 1.0, 0.0)
+  swapped = lifter_inputs.detector_noise(joints, rng, 0.0, 1.0, 0.0)
   np.testing.assert_array_equal(swapped, joints[:, list(skeleton.JOINT_FLIP_PERMUTATION)])
   # Gaussian: per-example std uniform in [0, 8]: overall std about 8 / sqrt(3).
   many = np.zeros((4000, 17, 2))
-  noisy = lifter.detector_noise(many, np.random.default_rng(2), 8.0, 0.0, 0.0)
+  noisy = lifter_inputs.detector_noise(many, np.random.default_rng(2), 8.0, 0.0, 0.0)
   assert noisy.std() == pytest.approx(8.0 / np.sqrt(3.0), rel=0.03)
   # Missing joints sit on an ancestor's position.
   spread = np.random.default_rng(3).uniform(0, 500, (2000, 17, 2))
-  out = lifter.detector_noise(spread, np.random.default_rng(4), 0.0, 0.0, 0.1)
+  out = lifter_inputs.detector_noise(spread, np.random.default_rng(4), 0.0, 0.0, 0.1)
   moved = np.any(out != spread, axis=-1)
   assert 0.07 < moved.mean() < 0.13
   n, j = np.argwhere(moved)[0]
-  assert any(np.array_equal(out[n, j], out[n, a]) for a in lifter.ANCESTORS[j]) or j == 0
+  assert any(np.array_equal(out[n, j], out[n, a]) for a in lifter_inputs.ANCESTORS[j]) or j == 0
 
 
 def test_crop_inputs_batch_matches_lifting():
   joints = np.random.default_rng(0).uniform(-50, 900, (6, 17, 2))
-  np.testing.assert_allclose(lifter.crop_inputs_batch(joints), lifting.crop_inputs(joints),
-                             atol=1e-4)
+  np.testing.assert_allclose(lifter_inputs.crop_inputs_batch(joints),
+                             mocap_lifting.crop_inputs(joints), atol=1e-4)
   # A pose whose joints span 100 x 50 px: box side 140 centred on it; (lo) -> 256 * 20 / 140.
   pose = np.zeros((1, 17, 2))
   pose[0, 1] = [100.0, 50.0]
-  got = lifter.crop_inputs_batch(pose).reshape(17, 2)
+  got = lifter_inputs.crop_inputs_batch(pose).reshape(17, 2)
   np.testing.assert_allclose(got[0], [256.0 * 20.0 / 140.0, 256.0 * 45.0 / 140.0], atol=1e-4)
 
 
 def test_crop_boxes_are_square_boxes():
   joints = np.random.default_rng(1).uniform(-50, 900, (5, 17, 2))
   expected = np.stack([geometry.square_box(j, 0.2) for j in joints])
-  np.testing.assert_allclose(lifter.crop_boxes(joints), expected, rtol=1e-12)
+  np.testing.assert_allclose(lifter_inputs.crop_boxes(joints), expected, rtol=1e-12)
 
 
 def test_ray_frame_by_hand():
@@ -99,23 +101,23 @@ def test_ray_frame_by_hand():
   pose = np.zeros((1, 17, 3))
   pose[0, 5] = [1000.0, 0.0, 1000.0]          # along the ray
   pose[0, 6] = [0.0, 250.0, 0.0]              # along y, which the turn keeps
-  ray = lifter.to_output_frame(pose, joints, intrinsics, 'ray')
+  ray = lifter_inputs.to_output_frame(pose, joints, intrinsics, 'ray')
   np.testing.assert_allclose(ray[0, 5], [0.0, 0.0, 1000.0 * np.sqrt(2.0)], atol=1e-9)
   np.testing.assert_allclose(ray[0, 6], [0.0, 250.0, 0.0], atol=1e-9)
-  np.testing.assert_allclose(lifter.to_camera_frame(ray, joints, intrinsics, 'ray'), pose,
+  np.testing.assert_allclose(lifter_inputs.to_camera_frame(ray, joints, intrinsics, 'ray'), pose,
                              atol=1e-9)
-  np.testing.assert_array_equal(lifter.to_output_frame(pose, joints, intrinsics, 'camera'),
+  np.testing.assert_array_equal(lifter_inputs.to_output_frame(pose, joints, intrinsics, 'camera'),
                                 pose)
   # Centred on the principal point: the two frames are one.
   centred = joints - [1000.0, 0.0]
-  np.testing.assert_allclose(lifter.to_output_frame(pose, centred, intrinsics, 'ray'), pose,
+  np.testing.assert_allclose(lifter_inputs.to_output_frame(pose, centred, intrinsics, 'ray'), pose,
                              atol=1e-12)
   with pytest.raises(ValueError, match="frame must be one of camera, ray \\(got 'side'\\)"):
     lifter.train(_poses(4), frame='side')
 
 
 def test_cameras_are_a_photographers():
-  c = lifter.sample_cameras(np.random.default_rng(0), 2000)
+  c = lifter_cameras.sample_cameras(np.random.default_rng(0), 2000)
   horizontal = np.linalg.norm(c['centre'][:, :2], axis=-1)
   assert horizontal.min() >= 2000.0 and horizontal.max() <= 8000.0
   assert c['centre'][:, 2].min() >= 500.0 and c['centre'][:, 2].max() <= 2000.0
@@ -133,7 +135,7 @@ def test_cameras_are_a_photographers():
 
 def test_views_are_whole_large_and_consistent():
   poses = _poses(30)
-  v = lifter.view(poses, np.random.default_rng(0))
+  v = lifter_cameras.view(poses, np.random.default_rng(0))
   assert v['joints2d'].shape == (30, 17, 2) and v['pose3d'].shape == (30, 17, 3)
   np.testing.assert_allclose(v['pose3d'][:, 0], 0.0)
   extent = np.max(v['joints2d'].max(1) - v['joints2d'].min(1), axis=-1)
@@ -141,35 +143,35 @@ def test_views_are_whole_large_and_consistent():
   assert np.all(v['joints2d'] >= 10.0)
   assert np.all(v['joints2d'] <= v['size'][:, None] - 11.0)
   # Bones keep their lengths (a rigid move of the world pose).
-  np.testing.assert_allclose(joint_maps.bone_lengths(v['pose3d']), joint_maps.bone_lengths(poses),
-                             atol=1e-6)
+  np.testing.assert_allclose(joint_maps.bone_lengths(v['pose3d']),
+                             joint_maps.bone_lengths(poses), atol=1e-6)
   # The 2D is the pinhole projection of the camera-frame pose, placed where it projects.
   for i in range(30):
     root = geometry.solve_root_translation(v['pose3d'][i], v['joints2d'][i],
                                            v['intrinsics'][i])
     np.testing.assert_allclose(geometry.project(v['pose3d'][i] + root, v['intrinsics'][i]),
                                v['joints2d'][i], atol=1e-6)
-  again = lifter.view(poses, np.random.default_rng(0))
+  again = lifter_cameras.view(poses, np.random.default_rng(0))
   np.testing.assert_array_equal(again['joints2d'], v['joints2d'])
 
 
 def test_place_on_ground_and_mirror():
   poses = _poses(3)
   yaw = np.array([0.0, 1.0, -2.0])
-  got = lifter.place_on_ground(poses, yaw)
+  got = lifter_cameras.place_on_ground(poses, yaw)
   for i in range(3):
     np.testing.assert_allclose(got[i], body.place_on_ground(poses[i], yaw[i]), atol=1e-9)
-  m = lifter.mirror(poses)
-  np.testing.assert_allclose(lifter.mirror(m), poses)
+  m = lifter_cameras.mirror(poses)
+  np.testing.assert_allclose(lifter_cameras.mirror(m), poses)
   np.testing.assert_allclose(m[:, 4, 0], -poses[:, 1, 0])     # LHip <- mirrored RHip
   np.testing.assert_allclose(m[:, 4, 1:], poses[:, 1, 1:])
 
 
 def test_scale_bones_keeps_directions_and_symmetry():
   poses = _poses(4)
-  np.testing.assert_array_equal(lifter.scale_bones(poses, np.random.default_rng(0), 0.0),
+  np.testing.assert_array_equal(lifter_cameras.scale_bones(poses, np.random.default_rng(0), 0.0),
                                 poses)
-  got = lifter.scale_bones(poses, np.random.default_rng(0), 0.1)
+  got = lifter_cameras.scale_bones(poses, np.random.default_rng(0), 0.1)
   ratio = joint_maps.bone_lengths(got) / joint_maps.bone_lengths(poses)
   bones = [c for _, c in skeleton.BONES]
   for left, right in skeleton.LEFT_RIGHT_PAIRS:   # a bone and its mirror: one factor

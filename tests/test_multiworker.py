@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fbi3d import bench
+from tools import bench
 from tests.conftest import write_tiny_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from fbi3d import geometry
-from fbi3d import prediction
 from fbi3d import keypoints
+from fbi3d import pictures
+from fbi3d import prediction
 from fbi3d import skeleton
 from tests.conftest import SHARED_DATA
 from tests.test_keypoints import upright_coco
@@ -39,9 +40,9 @@ def _picture(h=90, w=120, seed=0):
                              'height above 0.')])
 def test_parse_bbox_says_what_is_wrong(values, message):
   with pytest.raises(ValueError) as raised:
-    prediction.parse_bbox(values)
+    pictures.parse_bbox(values)
   assert str(raised.value) == message
-  assert prediction.parse_bbox(['1', '2.5', '3', '4']) == [1.0, 2.5, 3.0, 4.0]
+  assert pictures.parse_bbox(['1', '2.5', '3', '4']) == [1.0, 2.5, 3.0, 4.0]
 
 
 def test_crop_image_follows_image_to_crop():
@@ -49,7 +50,7 @@ def test_crop_image_follows_image_to_crop():
   ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
   image = 2.0 * xs + 3.0 * ys
   for box in (np.array([10.0, 20.0, 32.0]), np.array([50.5, 40.0, 300.0])):  # k = 1, 8
-    crop = prediction.crop_image(image, box, 32)
+    crop = pictures.crop_image(image, box, 32)
     v, u = np.mgrid[1:31, 1:31]
     x, y = geometry.crop_to_image(np.stack([u, v], -1).reshape(-1, 2), box, 32).T
     np.testing.assert_allclose(crop[1:31, 1:31].reshape(-1), 2.0 * x + 3.0 * y, atol=1e-2)
@@ -63,7 +64,7 @@ def test_bbox_crop_and_json(exported_model, tmp_path):
   entry = results[0]
   # Square around (10, 20)-(40, 60) with 0.2 margin: side 40 * 1.4 = 56, centre (25, 40).
   np.testing.assert_allclose(entry['crop_box'], [-3.0, 12.0, 56.0])
-  out = exported_model.predict(prediction.crop_image(image, entry['crop_box'], 32)[None])
+  out = exported_model.predict(pictures.crop_image(image, entry['crop_box'], 32)[None])
   np.testing.assert_allclose(entry['pose3d'], out['pose3d'][0])
   np.testing.assert_allclose(entry['pose2d'], out['pose2d'][0] * 56.0 / 32.0 + [-3.0, 12.0],
                              atol=1e-9)
@@ -102,7 +103,7 @@ def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, t
   np.testing.assert_allclose(entry['lifted3d'], lifted, atol=1e-4)
   # The lift is the main pose; the image-based Final stands beside it.
   np.testing.assert_allclose(entry['pose3d'], lifted, atol=1e-4)
-  crop = prediction.crop_image(_picture(200, 120), box, 32)
+  crop = pictures.crop_image(_picture(200, 120), box, 32)
   np.testing.assert_allclose(entry['final3d'], exported_model.predict(crop[None])['pose3d'][0],
                              atol=1e-4)
   entry['image'] = _picture(200, 120)
@@ -127,7 +128,7 @@ def test_no_person_cases(exported_model, tmp_path):
   empty_file.write_text('image,x0\n')
   got = prediction.predict_pictures(
       exported_model, [('a.png', image)], keypoint_file=keypoints.KeypointFile(str(empty_file)))
-  assert isinstance(got[0], prediction.PredictError)
+  assert isinstance(got[0], pictures.PredictError)
   assert 'no person: ' in str(got[0]) and 'has no keypoints for a.png' in str(got[0])
   got = prediction.predict_pictures(exported_model, [('a.png', image)], min_confidence=1e9)
   assert str(got[0]).startswith('no detectable person: the 2D estimator\'s mean joint')
@@ -147,14 +148,14 @@ def test_no_person_cases(exported_model, tmp_path):
 
 @pytest.mark.slow
 def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_path):
-  pictures = tmp_path / 'in'
-  pictures.mkdir()
-  (pictures / 'notes.jpg').write_text('not an image')
-  (pictures / 'empty.png').write_bytes(b'')
-  cv2.imwrite(str(pictures / 'person.png'), _picture())
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  (folder / 'notes.jpg').write_text('not an image')
+  (folder / 'empty.png').write_bytes(b'')
+  cv2.imwrite(str(folder / 'person.png'), _picture())
   out = tmp_path / 'out'
   proc = subprocess.run(
-      [sys.executable, '-m', 'fbi3d.predict', str(pictures), f'--export_dir={exported_model.path}',
+      [sys.executable, '-m', 'fbi3d.predict', str(folder), f'--export_dir={exported_model.path}',
        f'--out={out}', '--min_confidence=1', '--batch_size=2'],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1
@@ -168,7 +169,7 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
   assert not out.exists() or os.listdir(out) == []
   # The same picture with a box is written, JSON and figure.
   proc = subprocess.run(
-      [sys.executable, '-m', 'fbi3d.predict', str(pictures / 'person.png'),
+      [sys.executable, '-m', 'fbi3d.predict', str(folder / 'person.png'),
        f'--export_dir={exported_model.path}', f'--out={out}', '--bbox=10,20,30,40'],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -203,7 +204,7 @@ PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')
 @pytest.mark.slow
 def test_real_photo_with_its_coco_keypoints(exported_model):
   kp = keypoints.KeypointFile(PHOTO.replace('.jpg', '_keypoints.json'))
-  image = prediction.read_image(PHOTO)
+  image = pictures.read_image(PHOTO)
   assert image.shape == (425, 640, 3)
   entry = prediction.predict_pictures(exported_model, [(PHOTO, image)], keypoint_file=kp)[0]
   # Joints span x 309..466, y 60..362 (head at y 60): side 302 * 1.4 around (387.5, 211).
@@ -220,7 +221,7 @@ def test_mediapipe_detector(exported_model):
   if not os.path.exists(astronaut):
     pytest.skip('../shared/data/photos is absent')
   entry = prediction.predict_pictures(exported_model,
-                                      [(astronaut, prediction.read_image(astronaut))],
+                                      [(astronaut, pictures.read_image(astronaut))],
                                       detector='mediapipe')[0]
   assert entry['crop_from'] == 'mediapipe'
   assert 100 < entry['crop_box'][2] < 900

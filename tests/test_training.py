@@ -15,7 +15,7 @@ from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 from fbi3d.training import crops
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
@@ -239,7 +239,7 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   task = pose2d_phase.Pose2DTask(cfg)
   estimator = task.build_network()
   trainer.restore_network(estimator, cfg, 'pose2d')
-  found, _ = evaluation.collect(estimator, cfg, 'train', task.predict_fn, keys=())
+  found, _ = split_outputs.collect(estimator, cfg, 'train', task.predict_fn, keys=())
   np.testing.assert_allclose(
       feats['box'], crops.boxes_from_joints(found['pose2d'], 32, 32, 0.2), atol=1e-4)
   records = pipeline.read_examples(cfg.data_dir, 'train')
@@ -438,7 +438,7 @@ def test_a_resumed_regressor_equals_an_uninterrupted_one(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, tmp_path):
-  from fbi3d.training import challenge_eval  # pylint: disable=g-import-not-at-top
+  from fbi3d.evaluation import challenge  # pylint: disable=g-import-not-at-top
   model_dir = str(tmp_path / 'model')
   shutil.copytree(trained_run.model_dir, model_dir,
                   ignore=shutil.ignore_patterns('eval', 'seeds'))
@@ -455,7 +455,7 @@ def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, t
   with pytest.raises(trainer.PhaseError, match=message):
     trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet)
   with pytest.raises(trainer.PhaseError, match=message):
-    challenge_eval.evaluate(model_dir, 'train', gallery=0, log=_quiet)
+    challenge.evaluate(model_dir, 'train', gallery=0, log=_quiet)
 
 
 def test_both_flag_files_parse_into_settings_of_sense():

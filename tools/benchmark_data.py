@@ -22,7 +22,7 @@ import time
 from absl import app
 from absl import flags
 
-from fbi3d import bench
+import bench
 from fbi3d.data import convert
 from fbi3d.data import pipeline
 from fbi3d.data import synthetic

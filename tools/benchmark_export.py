@@ -24,7 +24,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from fbi3d import bench
+import bench
 from fbi3d import inference
 from fbi3d.models import count_params
 from fbi3d.training import config as config_lib

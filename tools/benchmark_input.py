@@ -27,7 +27,7 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
-from fbi3d import bench
+import bench
 from fbi3d.data import convert
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib

@@ -22,7 +22,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from fbi3d import bench
+import bench
 from fbi3d import skeleton
 from fbi3d.models import count_params
 from fbi3d.models import generator

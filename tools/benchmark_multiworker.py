@@ -21,7 +21,7 @@ import tempfile
 from absl import app
 from absl import flags
 
-from fbi3d import bench
+import bench
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', 'data/synthetic_records', 'Converted records to train on.')

@@ -26,7 +26,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from fbi3d import bench
+import bench
 from fbi3d import optimizers
 from fbi3d import regression_loss
 from fbi3d import skeleton

@@ -35,6 +35,7 @@ import numpy as np
 
 from fbi3d import geometry
 from fbi3d import keypoints
+from fbi3d import pictures
 from fbi3d import prediction
 from fbi3d import viz
 
@@ -51,7 +52,7 @@ flags.mark_flags_as_required(['export_dir', 'out'])
 def mediapipe_pose(image):
   """(joints2d [17, 2] px, valid [17], joints3d [17, 3] mm) from MediaPipe, or None when
   it finds no person. ValueError when mediapipe is not installed."""
-  found = prediction.mediapipe_landmarks(image)
+  found = pictures.mediapipe_landmarks(image)
   if found is None:
     return None
   points, visibility, world = found
@@ -98,7 +99,7 @@ def main(argv):
     raise app.UsageError('give one or more pictures or folders.')
   try:
     model = prediction.ExportedModel(FLAGS.export_dir)
-    files = prediction.list_images(argv[1:])
+    files = pictures.list_images(argv[1:])
     if not files:
       raise ValueError(f'no image files in {", ".join(argv[1:])}.')
     os.makedirs(FLAGS.out, exist_ok=True)
@@ -106,8 +107,8 @@ def main(argv):
     for path in files:
       name = os.path.splitext(os.path.basename(path))[0]
       try:
-        image = prediction.read_image(path)
-      except prediction.PredictError as e:
+        image = pictures.read_image(path)
+      except pictures.PredictError as e:
         print(f'{path}: {e}')
         continue
       found = mediapipe_pose(image)
@@ -116,7 +117,7 @@ def main(argv):
         continue
       joints2d, valid, theirs = found
       result = prediction.predict_pictures(model, [(path, image)], detector='mediapipe')[0]
-      if isinstance(result, prediction.PredictError):
+      if isinstance(result, pictures.PredictError):
         print(f'{path}: {result}')
         continue
       ours = np.asarray(result['pose3d'], np.float64)

@@ -1,5 +1,5 @@
 """Lifting on real motion capture: the Base regressor trained on captured poses or on the
-synthetic pose sampler, tested on a held-out captured subject (see fbi3d/lifting.py).
+synthetic pose sampler, tested on a held-out captured subject (see tools/mocap_lifting.py).
 
   python tools/lift_mocap.py
   python tools/lift_mocap.py --epochs=10 --retarget --out=runs/lifting/retarget.json
@@ -17,16 +17,16 @@ from absl import app
 from absl import flags
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-from fbi3d import lifting
+import mocap_lifting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('mocap_dir', os.path.join(ROOT, '..', 'shared', 'data', 'mocap'),
                     'Folder (searched recursively) of CMU .asf/.amc and .bvh files.')
-flags.DEFINE_list('train_subjects', [str(s) for s in lifting.TRAIN_SUBJECTS],
+flags.DEFINE_list('train_subjects', [str(s) for s in mocap_lifting.TRAIN_SUBJECTS],
                   'Subject ids of the training poses.')
-flags.DEFINE_list('test_subjects', [str(s) for s in lifting.TEST_SUBJECTS],
+flags.DEFINE_list('test_subjects', [str(s) for s in mocap_lifting.TEST_SUBJECTS],
                   'Subject ids of the test poses.')
 flags.DEFINE_integer('every_nth', 4, 'Keep every n-th frame (4: 120 fps -> 30 fps).',
                      lower_bound=1)
@@ -37,7 +37,7 @@ flags.DEFINE_integer('epochs', 25, 'Training epochs of each regressor.', lower_b
 flags.DEFINE_integer('batch_size', 64, 'Training batch size.', lower_bound=1)
 flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate.')
 flags.DEFINE_enum('loss', 'weighted', ['weighted', 'l2'], 'Regression loss.')
-flags.DEFINE_float('noise_px', lifting.NOISE_PX,
+flags.DEFINE_float('noise_px', mocap_lifting.NOISE_PX,
                    'Std (image pixels) of the Gaussian 2D noise of the noisy test column.')
 flags.DEFINE_integer('seed', 0, 'Seed of cameras, synthetic poses, noise and training.')
 flags.DEFINE_string('out', os.path.join('runs', 'lifting', 'mocap.json'),
@@ -52,7 +52,7 @@ def main(argv):
           '(set --mocap_dir)', file=sys.stderr)
     sys.exit(1)
   try:
-    result = lifting.run(
+    result = mocap_lifting.run(
         FLAGS.mocap_dir, train_subjects=[int(s) for s in FLAGS.train_subjects],
         test_subjects=[int(s) for s in FLAGS.test_subjects], every_nth=FLAGS.every_nth,
         retarget_bones=FLAGS.retarget, train_cameras=FLAGS.train_cameras,
@@ -63,7 +63,7 @@ def main(argv):
     print(f'lift_mocap: error: {e}', file=sys.stderr)
     sys.exit(1)
   print()
-  print(lifting.format_table(result))
+  print(mocap_lifting.format_table(result))
   if os.path.dirname(FLAGS.out):
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
   with open(FLAGS.out, 'w') as f:

@@ -29,6 +29,7 @@ from absl import flags
 import cv2
 import numpy as np
 
+from fbi3d import pictures
 from fbi3d import prediction
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,7 +70,7 @@ def collect(photos_dir, synthetic_dir, num_person):
   """{group: [(name, RGB picture)]}."""
   groups = {'person': [], 'photo': [], 'blank': [], 'noise': [], 'scenery': [], 'tiny': []}
   for path in sorted(glob.glob(os.path.join(synthetic_dir, '*')))[:num_person]:
-    groups['person'].append((os.path.basename(path), prediction.read_image(path)))
+    groups['person'].append((os.path.basename(path), pictures.read_image(path)))
   for value, name in ((0, 'black'), (128, 'grey'), (255, 'white')):
     groups['blank'].append((name, np.full((384, 384, 3), value, np.uint8)))
   groups['noise'] = list(_rng_pictures().items())
@@ -80,7 +81,7 @@ def collect(photos_dir, synthetic_dir, num_person):
       name = os.path.basename(path)
       if not name.lower().endswith(('.jpg', '.png')):
         continue
-      image = prediction.read_image(path)
+      image = pictures.read_image(path)
       groups['photo'].append((name, image))
       boxes = _people_boxes(photos_dir, name)
       if not boxes:
@@ -111,7 +112,7 @@ def measure(model, groups):
   for group, pictures in groups.items():
     if not pictures:
       continue
-    crops = np.stack([prediction.crop_image(image, prediction.whole_image_box(image.shape), s)
+    crops = np.stack([pictures.crop_image(image, pictures.whole_image_box(image.shape), s)
                       for _, image in pictures])
     confidence = model.predict(crops)['pose2d_confidence'].mean(axis=1)
     out[group] = {name: float(c) for (name, _), c in zip(pictures, confidence)}

@@ -43,7 +43,7 @@ flags.DEFINE_float('noise_max_px', D['noise_max_px'], 'Training 2D noise: per-ex
 flags.DEFINE_float('swap_prob', D['swap_prob'], 'Training 2D noise: probability of '
                    'swapping each left/right joint pair.', lower_bound=0.0, upper_bound=0.5)
 flags.DEFINE_float('missing_prob', D['missing_prob'], 'Training 2D noise: probability of '
-                   'each joint being missing (filled by lifter.fill_missing).',
+                   'each joint being missing (filled by lifter_inputs.fill_missing).',
                    lower_bound=0.0, upper_bound=0.5)
 flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply every bone '
                    'length by exp(N(0, this)), a bone and its mirror alike (0: off).',

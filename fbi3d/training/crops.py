@@ -11,7 +11,7 @@ import numpy as np
 
 from fbi3d import geometry
 from fbi3d.data import pipeline
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
 
@@ -40,7 +40,7 @@ def estimated_boxes(cfg, split, log=print):
     network = task.build_network()
     trainer.restore_network(network, cfg, 'pose2d')
     log(f'crops: the 2D estimator finds the people of {split}')
-    pred, _ = evaluation.collect(network, cfg, split, task.predict_fn, keys=())
+    pred, _ = split_outputs.collect(network, cfg, split, task.predict_fn, keys=())
     _FOUND[key] = boxes_from_joints(pred['pose2d'], cfg.image_size,
                                     manifest['crop_size'],
                                     manifest.get('margin', DEFAULT_MARGIN))

@@ -31,7 +31,7 @@ from fbi3d import metrics as metrics_lib
 from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import crops as crops_lib
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
@@ -134,7 +134,7 @@ class FeaturesTask:
     for split in splits:
       log(f'{self.name}: {split} ({manifest["splits"][split]["num_examples"]} examples)')
       boxes = crops_lib.boxes_for(c, split, log)
-      pred, gt = evaluation.collect(both, c, split, predict_fn, keys=KEYS, boxes=boxes)
+      pred, gt = split_outputs.collect(both, c, split, predict_fn, keys=KEYS, boxes=boxes)
       if boxes is None:
         size = manifest['crop_size']
         boxes = np.tile(np.array([0.0, 0.0, size], np.float32), (len(gt['pose3d']), 1))

@@ -6,7 +6,7 @@ FBI (implicit depth): cross-entropy of the 14 x 3 softmax. The weights are flags
 
 The coarse-3D MPJPE in results.json turns the predicted 2.5D pose (crop pixels plus
 root-relative depth) into millimetres with the ground-truth root position, as
-integral-regression evaluations on Human3.6M do (see evaluation.lift_25d).
+integral-regression evaluations on Human3.6M do (see split_outputs.lift_25d).
 """
 
 import numpy as np
@@ -18,7 +18,7 @@ from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import generator as generator_lib
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs
 from fbi3d.training import trainer
 
 
@@ -78,7 +78,7 @@ class GeneratorTask(trainer.ImagePhase):
   def evaluate(self, network, cfg, manifest, boxes=None):
     """Coarse 3D and FBI on cfg.eval_split: on the converted crops, or on the crops
     `boxes` (converted-crop pixels) when given."""
-    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn,
+    pred, gt = split_outputs.collect(network, cfg, cfg.eval_split, self.predict_fn,
                                   boxes=boxes)
     return self.metrics_of(pred, gt, cfg, manifest, boxes)
 
@@ -93,10 +93,10 @@ class GeneratorTask(trainer.ImagePhase):
     pred = {k: v[valid] for k, v in pred.items()}
     gt = {k: v[valid] for k, v in gt.items()}
     crop = manifest['crop_size']
-    xy_img = evaluation.to_image_pixels(pred['coarse3d'][..., :2], gt['crop_box'], crop,
+    xy_img = split_outputs.to_image_pixels(pred['coarse3d'][..., :2], gt['crop_box'], crop,
                                         cfg.image_size)
-    gt_img = evaluation.to_image_pixels(gt['pose2d'], gt['crop_box'], crop, cfg.image_size)
-    lifted = evaluation.lift_25d(xy_img, pred['coarse3d'][..., 2], gt['pose3d'], gt_img,
+    gt_img = split_outputs.to_image_pixels(gt['pose2d'], gt['crop_box'], crop, cfg.image_size)
+    lifted = split_outputs.lift_25d(xy_img, pred['coarse3d'][..., 2], gt['pose3d'], gt_img,
                                  gt['intrinsics'])
     out = dict(split=cfg.eval_split, num_examples=int(valid.sum()),
                crops='converted' if boxes is None else 'estimated',

@@ -1,5 +1,6 @@
 """The phases `python -m fbi3d.train --phase=...` knows, in the order they run, and the
-ablations of Final that `python -m fbi3d.evaluate --ablations` trains when absent.
+ablations of Final, which `--phase=ablations` trains in order (or each by its name) and
+`python -m fbi3d.evaluate` adds to its tables when they have finished.
 
 Each ablation is a phase in a folder of its own under --model_dir, of kind refine (it
 reads --refine_epochs and the refine settings) except for features_noadv, which caches
@@ -34,6 +35,8 @@ ALL = 'all'
 LIFTING_PHASES = ('features', 'base')
 
 
+# `--phase=ablations` trains every phase of ABLATIONS in this order.
+ALL_ABLATIONS = 'ablations'
 ABLATIONS = {
     'features_noadv': functools.partial(features.FeaturesTask, name='features_noadv',
                                         source='generator'),
@@ -71,4 +74,4 @@ def make_task(name, cfg):
   if name in ABLATIONS:
     return ABLATIONS[name](cfg)
   raise ValueError(f'unknown phase {name!r}; phases: {", ".join(PHASES)}, {ALL}; '
-                   f'ablations: {", ".join(ABLATIONS)}')
+                   f'ablations: {", ".join(ABLATIONS)}, {ALL_ABLATIONS}')

@@ -22,7 +22,7 @@ from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import hourglass
-from fbi3d.training import evaluation
+from fbi3d.training import split_outputs
 from fbi3d.training import trainer
 
 STRIDE = 4
@@ -81,7 +81,7 @@ class Pose2DTask(trainer.ImagePhase):
   def evaluate(self, network, cfg, manifest, boxes=None):
     """2D error and PCK on cfg.eval_split: on the converted crops, or on the crops
     `boxes` (converted-crop pixels) when given."""
-    pred, gt = evaluation.collect(network, cfg, cfg.eval_split, self.predict_fn,
+    pred, gt = split_outputs.collect(network, cfg, cfg.eval_split, self.predict_fn,
                                   keys=('pose2d', 'visible', 'pose2d_valid'), boxes=boxes)
     return self.metrics_of(pred['pose2d'], gt, cfg, manifest, boxes)
 

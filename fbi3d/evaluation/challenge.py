@@ -1,8 +1,9 @@
 """Evaluation of a trained run the way the challenge did it (`python -m fbi3d.evaluate`).
 
 From the phases in --model_dir, on one split:
-  - Table 1: MPJPE per action A1..A15 and Avg for Base, Final and every trained
-    ablation of Final; the same layout for PA-MPJPE; MPJPE per joint;
+  - Table 1: MPJPE per action A1..A15 and Avg for Base, Final and every ablation of
+    Final that `python -m fbi3d.train --phase=ablations` trained; the same layout for
+    PA-MPJPE; MPJPE per joint;
   - the 2D estimator's error and PCK; the coarse-3D branch before and after adversarial
     fine-tuning; FBI accuracy per bone of the FBI branch, of always predicting each
     bone's most frequent training class, and implied by each regressor's 3D output;
@@ -18,28 +19,29 @@ the split once each. For another data set (`data_dir`), the features are first c
 from it into <out_dir>/features_cache/ (output <model_dir>/eval/<data set>-<split>/ by
 default), and nothing in the run changes. Settings come from the phases' own
 results.json, never from flags repeated by hand; a run whose phases disagree (crop size)
-is refused.
+is refused. This module reads the run and drives the measurement; the tables and
+report.md are `report`'s, the figures `figures`', the image models' measures
+`image_models`'.
 """
 
 import dataclasses
 import os
+import shlex
 import time
 
 import numpy as np
-import pandas as pd
 
 from fbi3d import fbi as fbi_lib
-from fbi3d import geometry
 from fbi3d import metrics as metrics_lib
-from fbi3d import report
 from fbi3d import skeleton
-from fbi3d import submission
-from fbi3d import viz
 from fbi3d.data import pipeline
+from fbi3d.evaluation import figures as figures_lib
+from fbi3d.evaluation import image_models
+from fbi3d.evaluation import report
+from fbi3d.evaluation import submission
+from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
-from fbi3d.training import generator as generator_phase
 from fbi3d.training import phases
-from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import trainer
 
 REPORT = 'report.md'
@@ -49,17 +51,6 @@ IMAGE_PHASES = ('pose2d', 'generator', 'adversarial')
 # The series of the per-bone FBI figure (the table has every regressor).
 FBI_FIGURE_SERIES = ('FBI branch', 'most frequent class', 'implied by Base',
                      'implied by Final')
-
-
-CROPS_TEXT = {
-    'estimated': 'Crops: found by the system. The 2D estimator runs on each converted crop '
-                 '(cut around the ground-truth 2D with the converter\'s margin, standing '
-                 'in for a person detector\'s box), and every model below reads the '
-                 'square around the joints it found, as `predict` crops a picture; 2D '
-                 'errors are measured in that crop.',
-    'gt': 'Crops: the converted crops, cut around the ground-truth 2D joints (an '
-          'optimistic protocol: no estimate decides where the models look).',
-}
 
 
 def load_config(model_dir):
@@ -114,6 +105,37 @@ def check_run(cfg):
         'one --image_size.')
 
 
+def train_command(cfg, phase):
+  """The command line that trains `phase` with the settings of `cfg`: every flag whose
+  value differs from its default, so that nothing has to be repeated by hand."""
+  default = config_lib.Config()
+  words = ['python', '-m', 'fbi3d.train', f'--phase={phase}']
+  for field in dataclasses.fields(cfg):
+    value = getattr(cfg, field.name)
+    if field.name in config_lib.NOT_FLAGS or (
+        field.name not in ('data_dir', 'model_dir')
+        and value == getattr(default, field.name)):
+      continue
+    if isinstance(value, bool):
+      words.append(f'--{"" if value else "no"}{field.name}')
+    else:
+      text = ','.join(map(str, value)) if isinstance(value, tuple) else str(value)
+      words.append(f'--{field.name}={shlex.quote(text)}')
+  return ' '.join(words)
+
+
+def _require_ablations(cfg):
+  """PhaseError naming the ablation phases that have not finished in cfg.model_dir, with
+  the command that trains them; evaluation only reads what training wrote."""
+  missing = [n for n in phases.ABLATIONS
+             if not (trainer.read_results(cfg, n) or {}).get('finished')]
+  if missing:
+    raise trainer.PhaseError(
+        f'{cfg.model_dir}: the ablation phase(s) {", ".join(missing)} have not finished; '
+        f'train them first (finished ones are kept):\n  '
+        f'{train_command(cfg, phases.ALL_ABLATIONS)}')
+
+
 def _regressor_predictions(cfg, split, log):
   """{phase: [N, 17, 3]} of every finished regressor phase over the whole split, and the
   features cache of the split."""
@@ -141,102 +163,6 @@ def _row_label(cfg, name):
   if name in ('base', 'refine') and cfg.regressor_loss == 'l2':
     label += ', L2 loss'
   return label
-
-
-def _boxes(cfg, cache):
-  """The crops the image models read (the features cache's boxes), or None for the
-  converted crops."""
-  return cache['box'] if cfg.crops == 'estimated' else None
-
-
-def _cached_outputs(cfg, split, cache):
-  """{generator phase: its features cache of `split`} for every features cache whose
-  outputs are those of the run's current weights on the crops `cache` was made on: the
-  image models need not run again to be measured."""
-  out = {}
-  for name in ('features', 'features_noadv'):
-    results = features_phase.read_results(cfg, name)
-    if not (results and results.get('finished')):
-      continue
-    made = results['made_from']
-    current = (made.get('pose2d') == trainer.checkpoint_record(cfg, 'pose2d') and
-               made.get('generator') == trainer.checkpoint_record(cfg, made['generator_phase'])
-               and made.get('crops', 'gt') == cfg.crops and 'visible' in cache)
-    if not current:
-      continue
-    arrays = cache if name == 'features' else features_phase.load(cfg, split, name)
-    if np.array_equal(arrays['source_id'], cache['source_id']):
-      out[made['generator_phase']] = arrays
-  return out
-
-
-def _image_metrics(cfg, split, manifest, boxes, log, cache=None):
-  """The 2D estimator and the coarse-3D / FBI branches measured on the split, on the
-  crops `boxes` (None: the converted crops). Outputs held in a current features cache
-  (`_cached_outputs`; `cache` is the split's features cache) are measured from there
-  instead of running the networks again: the same numbers."""
-  split_cfg = dataclasses.replace(cfg, eval_split=split)
-  cached = _cached_outputs(cfg, split, cache) if cache is not None else {}
-  out = {}
-  task = pose2d_phase.Pose2DTask(split_cfg)
-  if cached:
-    arrays = next(iter(cached.values()))
-    gt = dict(pose2d=arrays['gt2d'], visible=arrays['visible'],
-              pose2d_valid=arrays['pose2d_valid'])
-    out['pose2d'] = task.metrics_of(arrays['detected2d'], gt, split_cfg, manifest, boxes)
-  else:
-    network = task.build_network()
-    trainer.restore_network(network, cfg, 'pose2d')
-    log(f'evaluate: 2D estimator over {split}')
-    out['pose2d'] = task.evaluate(network, split_cfg, manifest, boxes)
-  task = generator_phase.GeneratorTask(split_cfg)
-  for phase in ('generator', 'adversarial'):
-    if not (trainer.read_results(cfg, phase) or {}).get('finished'):
-      continue
-    if phase in cached:
-      a = cached[phase]
-      gt = dict(pose3d_valid=a['pose3d_valid'], pose2d=a['gt2d'], pose3d=a['pose3d'],
-                fbi=a['fbi'], crop_box=a['crop_box'], intrinsics=a['intrinsics'])
-      out[phase] = task.metrics_of(dict(coarse3d=a['coarse3d'], fbi=a['fbi_probs']), gt,
-                                   split_cfg, manifest, boxes)
-      continue
-    network = task.build_network()
-    trainer.restore_network(network, cfg, phase)
-    log(f'evaluate: coarse-3D and FBI branches ({phase} weights) over {split}')
-    out[phase] = task.evaluate(network, split_cfg, manifest, boxes)
-  return out
-
-
-def _gallery(cfg, split, manifest, cache, predictions, labelled, errors, count):
-  """Examples spread from Final's best to its worst, with their crops."""
-  if count <= 0 or not labelled.any():
-    return []
-  order = np.argsort(errors, kind='stable')
-  picks = order[np.unique(np.linspace(0, len(order) - 1, count).round().astype(int))]
-  positions = np.flatnonzero(labelled)[picks]
-  crop = manifest['crop_size']
-  wanted = set(positions.tolist())
-  images = {}
-  ds = pipeline.make_dataset(cfg.data_dir, split, 64, image_size=crop, deterministic=True,
-                             boxes=_boxes(cfg, cache))
-  start = 0
-  for batch in ds:
-    size = int(batch['image'].shape[0])
-    for p in range(start, start + size):
-      if p in wanted:
-        images[p] = (batch['image'][p - start].numpy() * 255).round().astype(np.uint8)
-    start += size
-    if start > positions.max():
-      break
-  examples = []
-  for rank, p in zip(picks, positions):
-    examples.append(dict(
-        image=images[int(p)],
-        pose2d=geometry.resize_points(cache['detected2d'][p], cfg.image_size, crop),
-        fbi=np.argmax(cache['fbi_probs'][p], axis=-1),
-        truth=cache['pose3d'][p], prediction=predictions['refine'][p],
-        caption=f'{cache["source_id"][p]}: Final {errors[rank]:.0f} mm'))
-  return examples
 
 
 def seed_config(run_cfg, k):
@@ -288,7 +214,9 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
 def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
              write_submission=False, gallery=8, seeds=1, log=print):
   """Evaluates the run in `model_dir` on `split`; returns the results dict (also
-  written to <out_dir>/results.json, default <model_dir>/eval/<split>/). seeds > 1:
+  written to <out_dir>/results.json, default <model_dir>/eval/<split>/). Every finished
+  regressor row is in the tables; ablations=True refuses, with the command that trains
+  them, a run whose ablation phases have not all finished. seeds > 1:
   every regressor row is also trained under seeds + 1 .. + seeds - 1 (seed_config) and
   the report gives each row's mean and spread over the seeds."""
   if not (isinstance(seeds, int) and seeds >= 1):
@@ -310,12 +238,9 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   if split not in manifest['splits']:
     raise pipeline.DataError(f'{cfg.data_dir} has no split {split!r}; it has '
                              f'{", ".join(sorted(manifest["splits"]))}.')
-  trainer.set_precision(cfg.mixed_precision)
   if ablations:
-    for name in phases.ABLATIONS:
-      if not (trainer.read_results(run_cfg, name) or {}).get('finished'):
-        log(f'evaluate: training the ablation {name}')
-        trainer.run_phase(phases.make_task(name, run_cfg), run_cfg, log=log)
+    _require_ablations(run_cfg)
+  trainer.set_precision(cfg.mixed_precision)
   regressors = [n for n in phases.REGRESSOR_ROWS
                 if (trainer.read_results(run_cfg, n) or {}).get('finished')]
   _train_seeds(run_cfg, regressors, seeds, log)
@@ -366,7 +291,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     results['note'] = f'the {split} split has no 3D ground truth: predictions only'
   results['seconds'] = round(time.time() - start, 1)
   report.write_json(results, os.path.join(out_dir, RESULTS))
-  _write_markdown(results, os.path.join(out_dir, REPORT))
+  report.write_markdown(results, os.path.join(out_dir, REPORT))
   results['report'] = os.path.join(out_dir, REPORT)
   return results
 
@@ -382,7 +307,8 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
   implied, implied_per_bone = report.implied_fbi(preds, cache['fbi'][labelled],
                                                  threshold)
-  image = _image_metrics(cfg, split, manifest, _boxes(cfg, cache), log, cache)
+  image = image_models.measure(cfg, split, manifest, image_models.crop_boxes(cfg, cache),
+                               log, cache)
   coarse = image.get(cfg.features_generator, image['generator'])
 
   fbi_table = implied_per_bone.rename(columns=lambda c: f'implied by {c}')
@@ -410,16 +336,21 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
 
   final = tables['per_example'][labels['refine']]
   figures = dict(
-      per_action=viz.per_action_bars(tables['mpjpe'], os.path.join(out_dir, 'per_action.png'),
-                                     title=f'MPJPE per action, {split} split'),
-      fbi_per_bone=viz.fbi_accuracy_bars(
+      per_action=figures_lib.per_action_bars(
+          tables['mpjpe'], os.path.join(out_dir, 'per_action.png'),
+          title=f'MPJPE per action, {split} split'),
+      fbi_per_bone=figures_lib.fbi_accuracy_bars(
           fbi_table[[c for c in fbi_table.columns if c in FBI_FIGURE_SERIES]],
           os.path.join(out_dir, 'fbi_per_bone.png')),
-      difficulty=viz.error_vs_difficulty(difficulty, shown, by_difficulty,
-                                         os.path.join(out_dir, 'error_vs_difficulty.png')))
-  examples = _gallery(cfg, split, manifest, cache, predictions, labelled, final, gallery)
+      difficulty=figures_lib.error_vs_difficulty(
+          difficulty, shown, by_difficulty,
+          os.path.join(out_dir, 'error_vs_difficulty.png')))
+  examples = figures_lib.gallery_examples(cfg, split, manifest, cache, predictions,
+                                          labelled, final, gallery,
+                                          image_models.crop_boxes(cfg, cache))
   if examples:
-    figures['gallery'] = viz.pose_gallery(examples, os.path.join(out_dir, 'gallery.png'))
+    figures['gallery'] = figures_lib.pose_gallery(examples,
+                                                  os.path.join(out_dir, 'gallery.png'))
   results['files'].update({f'{k}_figure': os.path.basename(v) for k, v in figures.items()})
 
   ablation_rows = [labels[n] for n in predictions if n.startswith('refine_')]
@@ -442,119 +373,3 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
       per_action_counts={c: int((actions == i).sum())
                          for i, c in enumerate(skeleton.ACTION_COLUMNS)})
 
-
-def _pct(value):
-  return '' if value is None else f'{100 * value:.1f}%'
-
-
-def _write_markdown(r, path):
-  """report.md: every table of `r` laid out, with the figures."""
-  lines = [f'# Evaluation on the {r["split"]} split', '',
-           f'Run `{r["model_dir"]}`, data `{r["data_dir"]}`: {r["num_examples"]} examples, '
-           f'{r["num_labelled"]} with 3D ground truth. Millimetres throughout.', '',
-           CROPS_TEXT[r.get('crops', 'gt')], '']
-  if 'submission' in r['files']:
-    lines += [f'Final\'s predictions, one CSV per image as the evaluation server reads '
-              f'them: `{r["files"]["submission"]}/` and `{r["files"]["submission_zip"]}`.',
-              '']
-  lines += ['Checkpoints read (relative to the run folder; sha256 of each index file): '
-            + ', '.join(f'{p} `{c["path"]}` ({c["sha256"]})'
-                        for p, c in r['checkpoints'].items()) + '.', '']
-  if 'table1_mpjpe' not in r:
-    lines.append(r.get('note', ''))
-    _write_text(path, lines)
-    return
-  counts = r['per_action_counts']
-  lines += ['## Table 1: MPJPE per action (protocol 1)', '',
-            metrics_lib.format_table(r['table1_mpjpe']), '',
-            'Examples per action: ' + ', '.join(f'{k} {v}' for k, v in counts.items())
-            + '. An empty cell: no example of that action.', '',
-            '![MPJPE per action](per_action.png)', '',
-            '## PA-MPJPE per action (protocol 2)', '',
-            metrics_lib.format_table(r['table1_pa_mpjpe']), '']
-  if r['ablations']:
-    lines += ['## Ablations of Final', '', '| variant | MPJPE | PA-MPJPE | MPJPE - Final |',
-              '|---|---|---|---|']
-    final = r['table1_mpjpe'].loc['Final']
-    lines.append(f'| Final | {final["Avg"]:.1f} | '
-                 f'{r["table1_pa_mpjpe"].loc["Final", "Avg"]:.1f} | |')
-    for a in r['ablations']:
-      lines.append(f'| {a["row"]} | {a["mpjpe_mm"]:.1f} | {a["pa_mpjpe_mm"]:.1f} | '
-                   f'{a["change_vs_final_mm"]:+.1f} |')
-    lines.append('')
-  if r.get('seed_spread'):
-    lines += [f'## Over {len(r["seeds"])} seeds', '', f'Every regressor row trained under '
-              f'seeds {", ".join(map(str, r["seeds"]))} (the first is the run\'s own; the '
-              'others in `seeds/<seed>/`), on the same features: MPJPE mean and standard '
-              'deviation, and the row minus Final paired by seed.', '',
-              '| row | MPJPE per seed | mean +- sd | row - Final, mean +- sd |',
-              '|---|---|---|---|']
-    for row in r['seed_spread']:
-      lines.append(f'| {row["row"]} | {", ".join(f"{v:.1f}" for v in row["mpjpe_mm"])} | '
-                   f'{row["mean_mm"]:.1f} +- {row["std_mm"]:.1f} | '
-                   f'{row["minus_final_mean_mm"]:+.1f} +- {row["minus_final_std_mm"]:.1f} |')
-    lines.append('')
-  if r.get('oracles'):
-    lines += ['## Oracle bounds', '', 'The regressor fed ground truth in place of what the '
-              'image models estimate: how far Final is from what its inputs allow.', '',
-              '| oracle | MPJPE | PA-MPJPE | Final - oracle |', '|---|---|---|---|']
-    for o in r['oracles']:
-      lines.append(f'| {o["row"]} | {o["mpjpe_mm"]:.1f} | {o["pa_mpjpe_mm"]:.1f} | '
-                   f'{o["final_minus_oracle_mm"]:+.1f} |')
-    lines.append('')
-  lines += ['## MPJPE per joint', '',
-            metrics_lib.format_table(r['per_joint_mpjpe'], index_name='joint'), '']
-  p2 = r['pose2d']
-  lines += ['## 2D estimator', '',
-            f'2D error {p2["error_px"]:.2f} px on {p2["image_size"]}-px crops '
-            f'({p2["error_px_at_record_crop"]:.2f} px at the converted crop size); '
-            f'PCK@{p2["pck_threshold_px"]:.1f} px {_pct(p2["pck"])}, '
-            f'PCK@{p2["pck_threshold_px"] / 2:.1f} px {_pct(p2["pck_half"])}.', '']
-  lines += ['## Coarse-3D branch before and after adversarial fine-tuning', '',
-            '| weights | MPJPE | PA-MPJPE | depth error | 2D error (px) | bone asymmetry |',
-            '|---|---|---|---|---|---|']
-  for phase, m in r['coarse3d'].items():
-    if 'coarse3d_mpjpe_mm' in m:
-      asym = m.get('coarse3d_bone_asymmetry_mm')
-      lines.append(f'| {phase} | {m["coarse3d_mpjpe_mm"]:.1f} | '
-                   f'{m["coarse3d_pa_mpjpe_mm"]:.1f} | {m["depth_error_mm"]:.1f} | '
-                   f'{m["xy_error_px"]:.2f} | '
-                   f'{"" if asym is None else f"{asym:.1f}"} |')
-  truth = next((m['true_bone_asymmetry_mm'] for m in r['coarse3d'].values()
-                if 'true_bone_asymmetry_mm' in m), None)
-  lines += ['', 'The 2.5D output is turned into millimetres with the ground-truth root '
-            'position (as integral-regression evaluations do). Bone asymmetry: the mean '
-            '|left - right| length of the six paired bones (mm), a plausibility measure'
-            + ('' if truth is None else f'; the ground truth\'s own: {truth:.1f} mm')
-            + '.', '']
-  coarse = next(iter(r['coarse3d'].values()))
-  lines += ['## FBI accuracy (%)', '',
-            f'FBI branch {_pct(coarse.get("fbi_accuracy"))}; always each bone\'s most '
-            f'frequent training class {_pct(coarse.get("fbi_majority_accuracy"))}; implied '
-            'by the 3D output: '
-            + ', '.join(f'{k} {_pct(v)}' for k, v in r['implied_fbi_accuracy'].items())
-            + '.', '', metrics_lib.format_table(r['fbi_per_bone_pct'], index_name='bone'),
-            '', '![FBI accuracy per bone](fbi_per_bone.png)', '',
-            '## Error against pose difficulty', '',
-            'Difficulty: MPJPE between the true pose and the mean training pose. '
-            'Equal-count bins:', '',
-            metrics_lib.format_table(
-                _difficulty_frame(r['error_by_difficulty']), index_name='bin'), '',
-            '![Error against pose difficulty](error_vs_difficulty.png)', '']
-  if 'gallery_figure' in r['files']:
-    lines += ['## Gallery', '', 'From Final\'s best to its worst example: the crop with the '
-              'detected 2D joints (bones coloured by the predicted FBI), the true 3D pose '
-              'and Final\'s.', '', '![Gallery](gallery.png)', '']
-  _write_text(path, lines)
-
-
-def _difficulty_frame(records):
-  frame = pd.DataFrame.from_records(records)
-  frame.index = [f'{a:.0f}-{b:.0f} mm' for a, b in zip(frame['low'], frame['high'])]
-  return frame.drop(columns=['low', 'high'])
-
-
-def _write_text(path, lines):
-  with open(path + '.tmp', 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  os.replace(path + '.tmp', path)

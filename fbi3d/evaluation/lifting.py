@@ -12,8 +12,6 @@ import json
 import os
 import time
 
-import numpy as np
-
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d.data import pipeline

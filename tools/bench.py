@@ -1,4 +1,6 @@
-"""Shared output of the benchmarks under tools/: every result is printed and saved."""
+"""Shared plumbing of the benchmarks under tools/ (imported there as `bench`, the scripts'
+own folder being first on the path): every result is printed and saved, and local
+multi-worker clusters are started and awaited."""
 
 import json
 import os

@@ -1,5 +1,7 @@
-"""Lifting measured on real motion capture: the Base regressor (2D joints -> 3D pose)
-trained on captured poses or on the synthetic pose sampler, tested on a held-out subject.
+# Above 400 lines: one experiment (pose sets, views, training, the comparison) read top to bottom.
+"""Lifting measured on real motion capture, an experiment run by tools/lift_mocap.py: the
+Base regressor (2D joints -> 3D pose) trained on captured poses or on the synthetic pose
+sampler, tested on a held-out subject.
 
 Pose sets. `load_mocap_poses` reads the motion files of some subjects (CMU ASF/AMC or
 BVH, found by `mocap.find_motion_files` and `mocap.subject_of`), maps them to the 17
@@ -29,8 +31,9 @@ coordinate, added before the crop transform.
 
 Training (`train_regressor`): `build_regressor(34)` with the training set's
 normalisation, the weighted regression loss (`WeightedRegressionModel`, default eps and
-max_exponent) with `UpdateAlpha`, `regressor_optimizer(1e-3)`, batches of 64 shuffled
-each epoch (the last partial batch dropped). `evaluate` gives MPJPE and PA-MPJPE
+max_exponent; `fbi3d.lifter.compile_regressor`) with `UpdateAlpha`,
+`regressor_optimizer(1e-3)`, batches of 64 shuffled each epoch (the last partial batch
+dropped). `evaluate` gives MPJPE and PA-MPJPE
 (`fbi3d.metrics`).
 
 `compare` runs the whole measurement from pose sets: it trains one regressor on the
@@ -48,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import geometry
+from fbi3d import lifter
 from fbi3d import metrics
 from fbi3d import regression_loss
 from fbi3d import skeleton
@@ -263,10 +267,8 @@ def train_regressor(inputs, targets, *, epochs, batch_size=64, learning_rate=1e-
   tf.keras.utils.set_random_seed(int(seed))
   network = regressor_lib.build_regressor(inputs.shape[1], hidden=hidden,
                                           dropout_rate=dropout_rate, name=name)
-  regressor_lib.set_normalisation(network,
-                                  *regressor_lib.normalisation_stats(inputs, targets))
-  model = regression_loss.WeightedRegressionModel(network, loss=loss)
-  model.compile(optimizer=regressor_lib.regressor_optimizer(learning_rate))
+  model = lifter.compile_regressor(network, inputs, targets, loss,
+                                   regressor_lib.regressor_optimizer(learning_rate))
   batch = min(int(batch_size), len(inputs))
   data = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(
       len(inputs), seed=int(seed), reshuffle_each_iteration=True).batch(

@@ -1,0 +1,147 @@
+"""Pictures in, for `fbi3d.prediction`: reading an image file, the square crop box around
+a person (from a box, from 2D keypoints, or the whole picture), the crop itself, and
+MediaPipe's pose landmarks as the 17 joints. A picture that cannot be used raises
+PredictError, whose message says why.
+"""
+
+import math
+import os
+
+import cv2
+import numpy as np
+
+from fbi3d import geometry
+from fbi3d import keypoints
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# The crop around a person: a square around the 2D joints or the box, with this margin of
+# its side on each side (the converter's default, so crops look like the training ones).
+MARGIN = 0.2
+# With given 2D keypoints, a person needs this many known joints to place the crop.
+MIN_KEYPOINTS = 6
+
+
+class PredictError(ValueError):
+  """One picture cannot be predicted; the message says why."""
+
+
+def read_image(path):
+  """An image file as RGB uint8 [H, W, 3]; PredictError when it is not a readable image."""
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise PredictError(f'{path}: cannot read: {e.strerror}') from None
+  if not data:
+    raise PredictError(f'{path}: empty file')
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    raise PredictError(f'{path}: not a readable image')
+  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
+    raise PredictError(f'{path}: truncated JPEG (no end marker)')
+  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def whole_image_box(shape):
+  """The centred square around a whole image (x0, y0, size)."""
+  h, w = shape[:2]
+  side = float(max(h, w))
+  return np.array([(w - side) / 2.0, (h - side) / 2.0, side])
+
+
+def crop_image(image, box, size):
+  """The square `box` (x0, y0, side) of an image resampled to size x size, with the
+  mapping of geometry.image_to_crop. Large reductions average the pixels they cover
+  (a bilinear crop at a multiple of the size, then an area resize) rather than skip
+  them; outside the image is black, as in the training crops."""
+  k = int(max(1, min(8, box[2] // size)))
+  matrix = geometry.crop_affine(box, size * k)
+  # Crop pixel u = k (u_final + 0.5) - 0.5, so the area resize lands on image_to_crop.
+  matrix[:, 2] += (k - 1) / 2.0
+  crop = cv2.warpAffine(image, matrix, (size * k, size * k), flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+  if k > 1:
+    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+  return crop
+
+
+def box_from_bbox(bbox, shape):
+  """The square crop box around a person box (x, y, w, h) in image pixels."""
+  x, y, w, h = (float(v) for v in bbox)
+  if w <= 0 or h <= 0:
+    raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: width and height must be positive.')
+  height, width = shape[:2]
+  if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+    raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
+                       f'{width}x{height} image.')
+  return geometry.square_box([[x, y], [x + w, y + h]], MARGIN)
+
+
+def box_from_joints(joints, valid):
+  if int(np.sum(valid)) < MIN_KEYPOINTS:
+    raise PredictError(f'no person: only {int(np.sum(valid))} of the 17 joints are known '
+                       f'from the keypoints (at least {MIN_KEYPOINTS} needed).')
+  return geometry.square_box(np.asarray(joints)[np.asarray(valid, bool)], MARGIN)
+
+
+def mediapipe_landmarks(image):
+  """MediaPipe's pose landmarker (model complexity 1, the model inside the
+  mediapipe==0.10.21 wheel: nothing is downloaded) on an RGB picture: (33 image landmarks
+  [33, 2] in pixels, their visibility [33], 33 world landmarks [33, 3] in metres centred
+  between the hips), or None when it finds no person. ValueError when the extra is not
+  installed."""
+  try:
+    import mediapipe  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise ValueError('MediaPipe (--detector=mediapipe) needs the optional extra: pip install '
+                     '"fbi3d[mediapipe]" (mediapipe==0.10.21).') from None
+  with mediapipe.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+    result = pose.process(np.ascontiguousarray(image))
+  if result.pose_landmarks is None or result.pose_world_landmarks is None:
+    return None
+  h, w = image.shape[:2]
+  marks = result.pose_landmarks.landmark
+  return (np.array([[m.x * w, m.y * h] for m in marks]),
+          np.array([m.visibility for m in marks]),
+          np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark]))
+
+
+def mediapipe_joints(image):
+  """The 17 joints (image pixels) and validity from MediaPipe's landmarks, or None when
+  it finds no person."""
+  found = mediapipe_landmarks(image)
+  if found is None:
+    return None
+  points, visibility, _ = found
+  return keypoints.from_mediapipe(points, visibility)
+
+
+def parse_bbox(values):
+  """--bbox as four floats (x, y, w, h); ValueError saying what is wrong."""
+  if len(values) != 4:
+    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got {len(values)} '
+                     f'values ({",".join(values)}).')
+  try:
+    box = [float(v) for v in values]
+  except ValueError:
+    raise ValueError(f'--bbox needs four numbers x,y,w,h in image pixels; got '
+                     f'{",".join(values)}.') from None
+  if not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
+    raise ValueError(f'--bbox={",".join(values)}: x and y must be finite and the width and '
+                     'height above 0.')
+  return box
+
+
+def list_images(paths):
+  """The image files of the arguments: files as given, folders' image files sorted."""
+  files = []
+  for path in paths:
+    if os.path.isdir(path):
+      files.extend(sorted(os.path.join(path, n) for n in os.listdir(path)
+                          if n.lower().endswith(IMAGE_EXTENSIONS)
+                          and os.path.isfile(os.path.join(path, n))))
+    elif os.path.exists(path):
+      files.append(path)
+    else:
+      raise ValueError(f'{path} not found.')
+  return files
