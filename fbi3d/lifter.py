@@ -45,7 +45,7 @@ the intrinsics are known. frame='camera' predicts in the camera frame itself.
 
 Training (`train`): every epoch, each training pose gets a new yaw, camera and noise draw
 (optionally mirrored left/right with probability 1/2); `build_regressor(34)` with the
-first epoch's normalisation statistics, the L2 loss (`regression_loss`; the weighted loss
+first epoch's normalisation statistics, the L2 loss (`regression_model`; the weighted loss
 is an option), Adam whose rate decays exponentially to a tenth over the run; the settings
 chosen on val are DEFAULTS. `evaluate_split` measures MPJPE and PA-MPJPE on one camera
 per pose from fixed seeds, with ground-truth 2D and with `noise_px` Gaussian noise (no
@@ -64,10 +64,10 @@ import tensorflow as tf
 
 from fbi3d import geometry
 from fbi3d import metrics
-from fbi3d import regression_loss
 from fbi3d import skeleton
 from fbi3d.data import mocap
 from fbi3d.models import regressor as regressor_lib
+from fbi3d.training import regression_model
 
 IMAGE_LONG_SIDE = 1000
 ASPECT = 4.0 / 3.0
@@ -443,12 +443,12 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
   inputs, targets = training_examples(poses, _rng(s['seed'], STREAM_TRAIN, 0), s)
   regressor_lib.set_normalisation(network, *regressor_lib.normalisation_stats(inputs,
                                                                               targets))
-  model = regression_loss.WeightedRegressionModel(network, loss=s['loss'])
+  model = regression_model.WeightedRegressionModel(network, loss=s['loss'])
   batch = min(int(s['batch_size']), len(poses))
   steps = int(s['epochs']) * (len(poses) // batch)
   model.compile(optimizer=regressor_lib.regressor_optimizer(
       float(s['learning_rate']), decay_steps=max(steps, 1), decay_rate=0.1))
-  alpha = regression_loss.UpdateAlpha(model)
+  alpha = regression_model.UpdateAlpha(model)
   start = time.time()
   history = []
   for epoch in range(int(s['epochs'])):

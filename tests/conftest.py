@@ -93,7 +93,7 @@ def trained_run(tmp_path_factory):
   cfg = tiny_config(data_dir, str(root / 'model'), adversarial_epochs=1, base_epochs=2,
                     refine_epochs=2, disc_units=16)
   for name in phases.PHASES:
-    trainer.run_phase(phases.make_task(name, cfg), cfg, log=lambda *args: None)
+    trainer.run_phase(phases.make_task(name, cfg), log=lambda *args: None)
   return cfg
 
 
