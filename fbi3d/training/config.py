@@ -270,7 +270,7 @@ _HELP = {
     'weighted_eps': 'eps of the weighted regression loss.',
     'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss: '
                              'keeps exp() finite and the emphasis on hard examples bounded '
-                             '(why 5: fbi3d/regression_loss.py).',
+                             '(why 5: fbi3d/losses.py).',
     'regressor_2d': 'Which 2D joints the regressors read: detected (the 2D estimator) or gt.',
     'regressor_frame': 'Frame the regressors predict in: camera, or ray (the camera frame '
                        'turned so that the crop centre is straight ahead, which a crop '
