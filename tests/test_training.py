@@ -484,3 +484,39 @@ def test_both_flag_files_parse_into_settings_of_sense():
   assert (read['quickstart'].flip_swaps_red_blue, read['paper'].flip_swaps_red_blue) == (
       True, False)
   assert read['paper'].generator.fbi_channels == (64, 128, 256, 512)
+
+
+def test_run_store_reads_a_results_file_once_and_again_when_it_changes(tmp_path):
+  run = run_lib.Run.of(str(tmp_path / 'model'))
+  assert run_lib.Run.of(str(tmp_path / 'model')) is run
+  assert run.results('base') is None and not run.finished('base')
+  os.makedirs(run.phase_dir('base'))
+  run.write_results('base', {'finished': True, 'epochs': 1})
+  first = run.results('base')
+  assert run.results('base') is first          # not parsed again
+  run.write_results('base', {'finished': False, 'epochs': 2})
+  assert run.results('base') == {'finished': False, 'epochs': 2}
+  # Feature caches live under features_root when it is set; other phases do not.
+  elsewhere = run_lib.Run.of(str(tmp_path / 'model'), str(tmp_path / 'caches'))
+  assert elsewhere.phase_dir('features_noadv') == str(tmp_path / 'caches' / 'features_noadv')
+  assert elsewhere.phase_dir('refine') == str(tmp_path / 'model' / 'refine')
+
+
+def test_settings_are_saved_flat_in_the_old_order_and_read_back(tmp_path):
+  cfg = tiny_config('data', str(tmp_path / 'model'), regressor_units=32, disc_units=16)
+  saved = cfg.to_dict()
+  assert list(saved)[:4] == ['data_dir', 'model_dir', 'features_root', 'image_size']
+  assert list(saved)[-3:] == ['regressor_2d', 'regressor_frame', 'gt2d_noise_px']
+  assert (saved['hg_channels'], saved['regressor_units'], saved['fbi_channels']) == (
+      8, 32, (8, 8, 8, 8))
+  assert config_lib.from_dict(json.loads(json.dumps(saved))) == cfg
+  assert (cfg.pose2d.channels, cfg.regressor.units, cfg.adversarial.units) == (8, 32, 16)
+  assert cfg.section('base').epochs == cfg.base.epochs == 60
+  # A run saved before a setting existed reads its value of that time.
+  old = {k: v for k, v in saved.items() if k not in ('pose2d_loss', 'regressor_frame')}
+  read = config_lib.from_dict(old, model_dir='moved')
+  assert (read.pose2d.loss, read.regressor.frame, read.model_dir) == (
+      'heatmap', 'camera', 'moved')
+  assert cfg.replace(hg_channels=16).pose2d.channels == 16
+  with pytest.raises(TypeError, match='unknown settings: hg_width'):
+    config_lib.make(hg_width=3)

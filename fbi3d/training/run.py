@@ -138,7 +138,7 @@ class Run:
                dict(phase=phase, config=config, architecture=architecture))
 
   def saved_architecture(self, phase):
-    """The network settings a phase folder's flags.json holds ({} when none)."""
+    """The network settings a phase folder's flags.json holds (None without one)."""
     path = os.path.join(self.phase_dir(phase), FLAGS_FILE)
     if not os.path.exists(path):
       return None
