@@ -23,7 +23,7 @@ from fbi3d import metrics
 from fbi3d.data import pipeline
 from fbi3d.evaluation import challenge
 from fbi3d.evaluation import lifting
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 
 flags.DEFINE_string('model_dir', None, 'Run folder written by python -m fbi3d.train.')
 flags.DEFINE_string('data_dir', None, 'Converted data set; default: the one the run was '
@@ -83,7 +83,7 @@ def main(argv):
     print(f'fbi3d.evaluate: error: {pipeline.explain_data_loss(data_dir, e)}',
           file=sys.stderr)
     sys.exit(1)
-  except (trainer.PhaseError, pipeline.DataError, ValueError, OSError) as e:
+  except (run_lib.PhaseError, pipeline.DataError, ValueError, OSError) as e:
     print(f'fbi3d.evaluate: error: {e}', file=sys.stderr)
     sys.exit(1)
   if 'table1_mpjpe' in results:

@@ -21,7 +21,7 @@ from absl import flags
 from absl import logging
 
 from fbi3d import inference
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 
 flags.DEFINE_string('model_dir', None, 'Run folder of python -m fbi3d.train, with the '
                     'finished phases pose2d, the generator, base and refine.')
@@ -45,7 +45,7 @@ def main(argv):
                        'tools/train_lifter.py.')
     model = inference.PoseModel(f.model_dir, lifter_dir=f.lifter)
     path = inference.export(model, f.export_dir, f.version)
-  except (trainer.PhaseError, ValueError, OSError) as e:
+  except (run_lib.PhaseError, ValueError, OSError) as e:
     print(f'fbi3d.export: error: {e}', file=sys.stderr)
     sys.exit(1)
   used = ', '.join(f'{k} {v["path"]} ({v["sha256"]})' for k, v in model.checkpoints.items())

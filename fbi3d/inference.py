@@ -45,12 +45,13 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import keys
 from fbi3d import lifter as lifter_lib
 from fbi3d import skeleton
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import regressor as regressor_phase
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 
 NUM_JOINTS = skeleton.NUM_JOINTS
 NUM_FBI_BONES = skeleton.NUM_FBI_BONES
@@ -84,16 +85,15 @@ class PoseModel(tf.Module):
     super().__init__(name='fbi3d_pose')
     model_dir = os.path.abspath(model_dir)
     if not os.path.isdir(model_dir):
-      raise trainer.PhaseError(f'{model_dir} is not a folder; --model_dir is the folder '
+      raise run_lib.PhaseError(f'{model_dir} is not a folder; --model_dir is the folder '
                                'python -m fbi3d.train wrote.')
-    refine_cfg, _ = trainer.phase_config(model_dir, 'refine')
-    generator_name = refine_cfg.features_generator
-    configs = {}
-    for phase in ('pose2d', generator_name, 'base', 'refine'):
-      configs[phase], _ = trainer.phase_config(model_dir, phase)
+    run = run_lib.Run.of(model_dir)
+    generator_name = run.config('refine').features.generator
+    configs = {phase: run.config(phase)
+               for phase in ('pose2d', generator_name, 'base', 'refine')}
     size = configs['pose2d'].image_size
     if configs[generator_name].image_size != size:
-      raise trainer.PhaseError(
+      raise run_lib.PhaseError(
           f'pose2d ran at --image_size={size} but {generator_name} at '
           f'{configs[generator_name].image_size}; both read the same crops: train '
           f'{generator_name} again with --image_size={size}.')
@@ -101,8 +101,8 @@ class PoseModel(tf.Module):
     self._build(configs, generator_name, lifter_dir)
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
                        ('base', self.base_net), ('refine', self.refine_net)):
-      trainer.restore_network(net.model, configs[phase], phase)
-      self.checkpoints[phase] = trainer.checkpoint_record(configs[phase], phase)
+      run.restore(net.model, phase)
+      self.checkpoints[phase] = run.checkpoint_record(phase)
 
   @classmethod
   def untrained(cls, cfg, lifter_dir=None):
@@ -112,8 +112,8 @@ class PoseModel(tf.Module):
     model = cls.__new__(cls)
     tf.Module.__init__(model, name='fbi3d_pose')
     model.model_dir = None
-    configs = {'pose2d': cfg, cfg.features_generator: cfg, 'base': cfg, 'refine': cfg}
-    model._build(configs, cfg.features_generator, lifter_dir)  # pylint: disable=protected-access
+    configs = {'pose2d': cfg, cfg.features.generator: cfg, 'base': cfg, 'refine': cfg}
+    model._build(configs, cfg.features.generator, lifter_dir)  # pylint: disable=protected-access
     return model
 
   def _build(self, configs, generator_name, lifter_dir=None):
@@ -121,7 +121,7 @@ class PoseModel(tf.Module):
     lifter saved in `lifter_dir` when given, else the Base regressor."""
     size = configs['pose2d'].image_size
     self.image_size = size
-    self.pose2d_loss = configs['pose2d'].pose2d_loss
+    self.pose2d_loss = configs['pose2d'].pose2d.loss
     self.generator_phase = generator_name
     self.checkpoints = {}
     # Inference in float32 whatever the training policy was.
@@ -148,7 +148,7 @@ class PoseModel(tf.Module):
     heatmaps = pose2d_phase.final_heatmaps(self.pose2d_net.output)
     if heatmaps.shape[-1] != NUM_JOINTS or self.generator_net.output['fbi'].shape[1:] != (
         NUM_FBI_BONES, fbi_lib.NUM_CLASSES):
-      raise trainer.PhaseError(f'the networks in {self.model_dir} do not predict '
+      raise run_lib.PhaseError(f'the networks in {self.model_dir} do not predict '
                                f'{NUM_JOINTS} joints and {NUM_FBI_BONES} FBI bones.')
 
     # What a loaded SavedModel needs to know, as variables it keeps.
@@ -160,12 +160,12 @@ class PoseModel(tf.Module):
     self.fbi_class_names = tf.Variable(list(fbi_lib.CLASS_NAMES), trainable=False,
                                        name='fbi_class_names')
     # 'camera', or 'ray': pose3d in the crop's ray-aligned frame (regressor_frame).
-    self.pose3d_frame = tf.Variable(configs['refine'].regressor_frame, trainable=False,
+    self.pose3d_frame = tf.Variable(configs['refine'].regressor.frame, trainable=False,
                                     name='pose3d_frame')
     # The network behind `lift`, and the scale from this export's crop pixels to its own.
     if lift_config is None:
       self.lift_net, self.lift_scale = self.base_net, 1.0
-      lift_model, missing, lift_frame = 'base', 'estimator', configs['base'].regressor_frame
+      lift_model, missing, lift_frame = 'base', 'estimator', configs['base'].regressor.frame
     else:
       self.lift_net = self.lifter_net
       self.lift_scale = float(lift_config['crop_size']) / float(size)
@@ -197,11 +197,10 @@ class PoseModel(tf.Module):
     pose2d, confidence = pose2d_phase.decode(heatmaps, self.pose2d_loss,
                                              return_confidence=True)
     gen = self.generator_net(images, training=False)
-    n = tf.shape(images)[0]
-    features = tf.concat([tf.reshape(pose2d, [n, NUM_JOINTS * 2]),
-                          tf.reshape(gen['coarse3d'], [n, NUM_JOINTS * 3]),
-                          tf.reshape(gen['fbi'], [n, NUM_FBI_BONES * fbi_lib.NUM_CLASSES])],
-                         axis=1)
+    features = keys.regressor_input({keys.INPUT_2D: pose2d,
+                                     keys.INPUT_COARSE3D: gen['coarse3d'],
+                                     keys.INPUT_FBI: gen['fbi']},
+                                    regressor_phase.INPUTS['refine'])
     pose3d = self.refine_net(features, training=False)
     return {'pose3d': tf.identity(pose3d, name='pose3d'),
             'pose2d': tf.identity(pose2d, name='pose2d'),
@@ -315,7 +314,7 @@ def export(model, export_dir, version=None):
     os.makedirs(os.path.join(tmp, 'assets.extra'), exist_ok=True)
     named = dict(model_dir=model.model_dir, checkpoints=model.checkpoints)
     if getattr(model, 'lifter_dir', None):
-      named['lifter'] = dict(dir=model.lifter_dir, sha256=trainer.file_sha256(
+      named['lifter'] = dict(dir=model.lifter_dir, sha256=run_lib.file_sha256(
           os.path.join(model.lifter_dir, lifter_lib.WEIGHTS)))
     with open(os.path.join(tmp, 'assets.extra', CHECKPOINTS_FILE), 'w') as f:
       json.dump(named, f, indent=2)

@@ -8,7 +8,7 @@ joints, the crop inputs and the output frame `fbi3d.lifter_inputs`'.
 
 Training (`train`): every epoch, each training pose gets a new yaw, camera and noise draw
 (optionally mirrored left/right with probability 1/2); `build_regressor(34)` with the
-first epoch's normalisation statistics, the L2 loss (`regression_loss`; the weighted loss
+first epoch's normalisation statistics, the L2 loss (`regression_model`; the weighted loss
 is an option), Adam whose rate decays exponentially to a tenth over the run; the settings
 chosen on val are DEFAULTS. `evaluate_split` measures MPJPE and PA-MPJPE on one camera
 per pose from fixed seeds, with ground-truth 2D and with `noise_px` Gaussian noise (no
@@ -28,8 +28,8 @@ import tensorflow as tf
 from fbi3d import lifter_cameras
 from fbi3d import lifter_inputs
 from fbi3d import metrics
-from fbi3d import regression_loss
 from fbi3d.models import regressor as regressor_lib
+from fbi3d.training import regression_model
 
 TEST_NOISE_PX = 5.0
 WEIGHTS = 'lifter.weights.h5'
@@ -112,11 +112,11 @@ def subsample(poses, max_poses):
 def compile_regressor(network, inputs, targets, loss, optimizer):
   """The training model of a regressor `network` on arrays: the network given the
   normalisation statistics of (inputs [N, D], targets [N, 17, 3]), inside
-  `regression_loss.WeightedRegressionModel` with `loss`, compiled with `optimizer`. The
+  `regression_model.WeightedRegressionModel` with `loss`, compiled with `optimizer`. The
   lifter's training path, shared by tools/mocap_lifting.py."""
   regressor_lib.set_normalisation(network, *regressor_lib.normalisation_stats(inputs,
                                                                               targets))
-  model = regression_loss.WeightedRegressionModel(network, loss=loss)
+  model = regression_model.WeightedRegressionModel(network, loss=loss)
   model.compile(optimizer=optimizer)
   return model
 
@@ -148,7 +148,7 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
                             regressor_lib.regressor_optimizer(
                                 float(s['learning_rate']), decay_steps=max(steps, 1),
                                 decay_rate=0.1))
-  alpha = regression_loss.UpdateAlpha(model)
+  alpha = regression_model.UpdateAlpha(model)
   start = time.time()
   history = []
   for epoch in range(int(s['epochs'])):

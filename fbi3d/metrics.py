@@ -1,12 +1,15 @@
 """Metrics named after the protocols they implement, and the per-action table.
 
-- MPJPE ("protocol 1"): mean Euclidean joint error after aligning the roots.
+- MPJPE ("protocol 1"): mean Euclidean joint error after aligning the roots; in NumPy
+  (float64, the measurements) and, for the training logs, as a float32 graph op
+  (mpjpe_tensor: the same protocol, equal to float32 precision, tests/test_regressor.py).
 - PA-MPJPE ("protocol 2"): mean joint error after Procrustes alignment.
 - 2D: mean pixel error and PCK (fraction of joints within a pixel threshold).
 """
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from fbi3d import geometry
 from fbi3d import skeleton
@@ -35,6 +38,16 @@ def mpjpe_per_example(pred, target):
 
 def mpjpe(pred, target):
   return float(np.mean(mpjpe_per_example(pred, target)))
+
+
+def mpjpe_tensor(pred, target, root=skeleton.ROOT):
+  """Protocol 1 of a batch of poses [B, J, 3] as a float32 scalar tensor (inside a
+  training step, where the NumPy mpjpe cannot run)."""
+  pred = tf.cast(pred, tf.float32)
+  target = tf.cast(target, tf.float32)
+  pred = pred - pred[:, root:root + 1]
+  target = target - target[:, root:root + 1]
+  return tf.reduce_mean(tf.norm(pred - target, axis=-1))
 
 
 def pa_mpjpe_per_example(pred, target):

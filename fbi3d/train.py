@@ -28,6 +28,7 @@ import tensorflow as tf
 from fbi3d.data import pipeline
 from fbi3d.training import config
 from fbi3d.training import phases
+from fbi3d.training import run as run_lib
 from fbi3d.training import trainer
 
 flags.DEFINE_enum('phase', None,
@@ -52,12 +53,12 @@ def main(argv):
       names = list(phases.LIFTING_PHASES)
       print(f'{cfg.data_dir} holds lifting-only records: training {", ".join(names)}')
     for name in names:
-      trainer.run_phase(phases.make_task(name, cfg), cfg)
+      trainer.run_phase(phases.make_task(name, cfg))
   except tf.errors.DataLossError as e:
     print(f'fbi3d.train: error: {pipeline.explain_data_loss(cfg.data_dir, e)}',
           file=sys.stderr)
     sys.exit(1)
-  except (trainer.PhaseError, ValueError, OSError) as e:
+  except (run_lib.PhaseError, ValueError, OSError) as e:
     print(f'fbi3d.train: error: {e}', file=sys.stderr)
     sys.exit(1)
 

@@ -91,7 +91,7 @@ def tiny_config(data_dir, model_dir, **overrides):
       hg_depth=2, pose2d_epochs=1, gen_stacks=1, gen_channels=8, gen_depth=2, depth_bins=4,
       fbi_channels=(8, 8, 8, 8), generator_epochs=1)
   values.update(overrides)
-  return config_lib.Config(**values)
+  return config_lib.make(**values)
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def trained_run(tmp_path_factory):
   cfg = tiny_config(data_dir, str(root / 'model'), adversarial_epochs=1, base_epochs=2,
                     refine_epochs=2, disc_units=16)
   for name in phases.PHASES:
-    trainer.run_phase(phases.make_task(name, cfg), cfg, log=lambda *args: None)
+    trainer.run_phase(phases.make_task(name, cfg), log=lambda *args: None)
   return cfg
 
 

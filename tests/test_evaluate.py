@@ -26,6 +26,7 @@ from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import phases
+from fbi3d.training import run as run_lib
 from fbi3d.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,9 +127,9 @@ def _quiet(*args):
 
 
 def test_train_command_gives_back_the_settings(tmp_path):
-  cfg = config_lib.Config(data_dir=str(tmp_path / 'my records'), model_dir='runs/m',
-                          image_size=32, fbi_channels=(8, 8, 8, 8), augment=False,
-                          crops='gt')
+  cfg = config_lib.make(data_dir=str(tmp_path / 'my records'), model_dir='runs/m',
+                        image_size=32, fbi_channels=(8, 8, 8, 8), augment=False,
+                        crops='gt')
   command = challenge.train_command(cfg, phases.ALL_ABLATIONS)
   assert command.startswith('python -m fbi3d.train --phase=ablations ')
   assert f"--data_dir='{tmp_path}/my records'" in command
@@ -146,13 +147,13 @@ def test_train_command_gives_back_the_settings(tmp_path):
 def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   cfg = trained_run
   # The ablations are trained by python -m fbi3d.train, never by the evaluation.
-  with pytest.raises(trainer.PhaseError) as refused:
+  with pytest.raises(run_lib.PhaseError) as refused:
     challenge.evaluate(cfg.model_dir, 'train', ablations=True, log=_quiet)
   assert ', '.join(phases.ABLATIONS) in str(refused.value)
   assert challenge.train_command(cfg, 'ablations') in str(refused.value)
   assert not os.path.exists(os.path.join(cfg.model_dir, 'refine_nofbi'))
   for name in phases.ABLATIONS:
-    trainer.run_phase(phases.make_task(name, cfg), cfg, log=_quiet)
+    trainer.run_phase(phases.make_task(name, cfg), log=_quiet)
   results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
                                seeds=2, log=_quiet)
   out = os.path.join(cfg.model_dir, 'eval', 'train')
@@ -161,8 +162,8 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
                             'Final without adversarial', 'Final, L2 loss',
                             'Oracle: Base on true 2D', 'Oracle: true 2D and FBI']
   # Oracle rows: the regressor on ground truth, and Final's distance from it.
-  assert trainer.read_results(cfg, 'oracle_gt2d')['metrics']['inputs'] == ['gt2d']
-  assert trainer.read_results(cfg, 'oracle_gt2d_fbi')['metrics']['inputs'] == [
+  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('oracle_gt2d')['metrics']['inputs'] == ['gt2d']
+  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('oracle_gt2d_fbi')['metrics']['inputs'] == [
       'gt2d', 'gt_fbi']
   oracle = results['oracles'][1]
   assert oracle['row'] == 'Oracle: true 2D and FBI'
@@ -176,26 +177,26 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   seed1 = dataclasses.replace(cfg, seed=1, model_dir=os.path.join(cfg.model_dir, 'seeds', '1'),
                               features_root=cfg.model_dir)
   for row, phase in (('Final', 'refine'), ('Final, L2 loss', 'refine_l2')):
-    own = trainer.read_results(seed1, phase)['metrics']['mpjpe_mm']
+    own = run_lib.Run.of(seed1.model_dir, seed1.features_root).results(phase)['metrics']['mpjpe_mm']
     assert spread[row]['mpjpe_mm'] == pytest.approx([t1.loc[row, 'Avg'], own], rel=1e-5)
     assert spread[row]['std_mm'] == pytest.approx(abs(own - t1.loc[row, 'Avg']) / 2 ** 0.5,
                                                   rel=1e-4, abs=1e-6)
   change = np.subtract(spread['Final, L2 loss']['mpjpe_mm'], spread['Final']['mpjpe_mm'])
   assert spread['Final, L2 loss']['minus_final_mean_mm'] == pytest.approx(change.mean())
-  assert trainer.read_results(seed1, 'base')['config']['seed'] == 1
+  assert run_lib.Run.of(seed1.model_dir, seed1.features_root).results('base')['config']['seed'] == 1
   # The same checkpoint on the same split gives the phase's own measurement.
   for row, phase in (('Base', 'base'), ('Final', 'refine')):
-    own = trainer.read_results(cfg, phase)['metrics']
+    own = run_lib.Run.of(cfg.model_dir, cfg.features_root).results(phase)['metrics']
     assert t1.loc[row, 'Avg'] == pytest.approx(own['mpjpe_mm'], rel=1e-5)
     assert results['table1_pa_mpjpe'].loc[row, 'Avg'] == pytest.approx(own['pa_mpjpe_mm'],
                                                                       rel=1e-5)
   # Six examples with actions 0..5: A7..A15 are empty.
   assert t1.loc['Final', ['A7', 'A15']].isna().all()
   assert results['per_action_counts']['A1'] == 1 and results['per_action_counts']['A7'] == 0
-  assert trainer.read_results(cfg, 'refine_l2')['metrics']['loss'] == 'l2'
-  assert trainer.read_results(cfg, 'refine')['metrics']['loss'] == 'weighted'
-  assert trainer.read_results(cfg, 'refine_nofbi')['metrics']['inputs'] == ['2d', 'coarse3d']
-  assert trainer.read_results(cfg, 'features_noadv')['made_from']['generator_phase'] == \
+  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('refine_l2')['metrics']['loss'] == 'l2'
+  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('refine')['metrics']['loss'] == 'weighted'
+  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('refine_nofbi')['metrics']['inputs'] == ['2d', 'coarse3d']
+  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('features_noadv')['made_from']['generator_phase'] == \
       'generator'
   assert set(results['coarse3d']) == {'generator', 'adversarial'}
   for name in ('table1_mpjpe.csv', 'table1_pa_mpjpe.csv', 'per_joint_mpjpe.csv',
@@ -215,7 +216,7 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
       'refine_nocoarse3d', 'refine_noadv', 'refine_l2', 'oracle_gt2d', 'oracle_gt2d_fbi']
   refine = os.path.join('refine', 'checkpoints', 'ckpt-2')
   assert results['checkpoints']['refine'] == dict(
-      path=refine, sha256=trainer.checkpoint_sha256(os.path.join(cfg.model_dir, refine)))
+      path=refine, sha256=run_lib.checkpoint_sha256(os.path.join(cfg.model_dir, refine)))
   assert f'refine `{refine}` ({results["checkpoints"]["refine"]["sha256"]})' in text
   saved = json.load(open(os.path.join(out, 'results.json')))
   assert saved['table1_mpjpe']['Final']['A7'] is None
@@ -264,7 +265,7 @@ def test_unlabelled_split_gives_a_submission(trained_run):
   # The submitted poses are Final's predictions on the cached test features.
   task = phases.make_task('refine', cfg)
   network = task.build_network()
-  trainer.restore_network(network, cfg, 'refine')
+  run_lib.Run.of(cfg.model_dir, cfg.features_root).restore(network, 'refine')
   inputs, _, cache = task.arrays('test', labelled_only=False)
   expected = network.predict(inputs, verbose=0)
   got = np.stack([back[i] for i in cache['source_id']])
@@ -307,7 +308,7 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   # Final's row is Final's network on those features.
   task = phases.make_task('refine', cfg)
   network = task.build_network()
-  trainer.restore_network(network, cfg, 'refine')
+  run_lib.Run.of(cfg.model_dir, cfg.features_root).restore(network, 'refine')
   other_cfg = dataclasses.replace(
       cfg, data_dir=other, features_root=os.path.join(out, 'features_cache'))
   inputs, targets, _ = phases.make_task('refine', other_cfg).arrays('test')
@@ -328,9 +329,9 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results_path = os.path.join(model_dir, 'base', 'results.json')
   results = json.load(open(results_path))
   results['checkpoint'] = 'checkpoints/other'
-  results['checkpoint_sha256'] = trainer.checkpoint_sha256(path)
+  results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)
   json.dump(results, open(results_path, 'w'))
-  with pytest.raises(trainer.PhaseError, match='base checkpoint .* does not fit'):
+  with pytest.raises(run_lib.PhaseError, match='base checkpoint .* does not fit'):
     challenge.evaluate(model_dir, 'val', log=_quiet)
   # Another crop size: the generator was trained on 48-px crops, the 2D estimator on 32.
   model_dir = str(tmp_path / 'crops')
@@ -339,7 +340,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results = json.load(open(results_path))
   results['config']['image_size'] = 48
   json.dump(results, open(results_path, 'w'))
-  with pytest.raises(trainer.PhaseError, match='different sizes.*generator 48 px'):
+  with pytest.raises(run_lib.PhaseError, match='different sizes.*generator 48 px'):
     challenge.evaluate(model_dir, 'val', log=_quiet)
   # The command line says so without a traceback.
   proc = subprocess.run(
@@ -347,7 +348,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
       capture_output=True, text=True, cwd=REPO, check=False, timeout=300)
   assert proc.returncode == 1
   assert 'different sizes' in proc.stderr and 'Traceback' not in proc.stderr
-  with pytest.raises(trainer.PhaseError, match='no finished phase'):
+  with pytest.raises(run_lib.PhaseError, match='no finished phase'):
     challenge.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
 
 
@@ -362,7 +363,7 @@ def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):
            coarse3d=np.zeros((2, 17, 3), np.float32),
            fbi_probs=np.full((2, 14, 3), 1 / 3, np.float32), fbi=fbi,
            pose3d=np.zeros((2, 17, 3), np.float32), pose3d_valid=np.ones(2, np.float32))
-  cfg = config_lib.Config(
+  cfg = config_lib.make(
       model_dir=str(tmp_path / 'model'))
   inputs, _, _ = phases.make_task('oracle_gt2d_fbi', cfg).arrays('train')
   assert inputs.shape == (2, 34 + 42)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from fbi3d import inference
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 from tests.test_training import REPO
 
 
@@ -158,23 +158,23 @@ def _fake_results(model_dir, phase, finished=True, **config):
 def test_missing_unfinished_or_incompatible_phases_are_refused(tmp_path):
   model_dir = str(tmp_path / 'model')
   os.makedirs(model_dir)
-  with pytest.raises(trainer.PhaseError,
+  with pytest.raises(run_lib.PhaseError,
                      match=r'phase refine has not finished .*--phase=refine'):
     inference.PoseModel(model_dir)
   _fake_results(model_dir, 'refine', features_generator='adversarial', image_size=32)
-  with pytest.raises(trainer.PhaseError, match=r'phase pose2d has not finished'):
+  with pytest.raises(run_lib.PhaseError, match=r'phase pose2d has not finished'):
     inference.PoseModel(model_dir)
   _fake_results(model_dir, 'pose2d', image_size=32)
   _fake_results(model_dir, 'adversarial', finished=False, image_size=32)
-  with pytest.raises(trainer.PhaseError,
+  with pytest.raises(run_lib.PhaseError,
                      match=r'phase adversarial has not finished in .*--phase=adversarial'):
     inference.PoseModel(model_dir)
   for phase in ('adversarial', 'base'):
     _fake_results(model_dir, phase, image_size=64)
-  with pytest.raises(trainer.PhaseError,
+  with pytest.raises(run_lib.PhaseError,
                      match=r'pose2d ran at --image_size=32 but adversarial at 64'):
     inference.PoseModel(model_dir)
-  with pytest.raises(trainer.PhaseError, match='is not a folder'):
+  with pytest.raises(run_lib.PhaseError, match='is not a folder'):
     inference.PoseModel(str(tmp_path / 'nowhere'))
 
 
@@ -191,7 +191,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused(exported, tmp_path):
   with open(path, 'w') as f:
     json.dump(results, f)
   # The checkpoint is found in the moved folder, but its shapes do not fit.
-  with pytest.raises(trainer.PhaseError,
+  with pytest.raises(run_lib.PhaseError,
                      match=r'the pose2d checkpoint .*pose2d/checkpoints/ckpt-\d+ does not fit'):
     inference.PoseModel(copy)
 
@@ -222,7 +222,7 @@ def test_export_writes_a_numbered_version(exported, tmp_path):
   assert sorted(named['checkpoints']) == ['adversarial', 'base', 'pose2d', 'refine']
   assert named['checkpoints']['refine'] == dict(
       path=os.path.join('refine', 'checkpoints', 'ckpt-2'),
-      sha256=trainer.checkpoint_sha256(os.path.join(model_dir, 'refine', 'checkpoints',
+      sha256=run_lib.checkpoint_sha256(os.path.join(model_dir, 'refine', 'checkpoints',
                                                     'ckpt-2')))
   assert named['checkpoints'] == model.checkpoints
   (tmp_path / 'a_file').write_text('')

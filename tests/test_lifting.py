@@ -104,12 +104,15 @@ def test_sample_synthetic_poses():
   assert set(lengths) == {skeleton.JOINT_NAMES[c] for _, c in skeleton.BONES}
 
 
+@pytest.mark.slow
 def test_compare_end_to_end_one_epoch():
   train = mocap_lifting.PoseSet(_world_poses(24, seed=1), np.full(24, 1), [dict(file='a')])
   test = mocap_lifting.PoseSet(_world_poses(8, seed=2), np.full(8, 11), [dict(file='b')])
   result = mocap_lifting.compare(train, test, train_cameras=2, epochs=1, batch_size=16,
                            hidden=32, seed=0)
   assert set(result['models']) == {'mocap', 'synthetic'}
+  # Errors of networks trained for an epoch have no value known by hand: finite, and
+  # above 0 (no test pose is met exactly), is what can be asserted.
   for m in result['models'].values():
     for column in ('gt2d', 'noisy2d'):
       assert m[column]['num_examples'] == 8

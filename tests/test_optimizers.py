@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from fbi3d import optimizers
-from fbi3d import regression_loss
 from fbi3d.models import regressor
+from fbi3d.training import regression_model
 
 
 def test_one_step_by_hand():
@@ -35,7 +35,7 @@ def _trained_regressor(optimizer, steps=6):
   x = rng.normal(size=(16, 34)).astype(np.float32)
   y = rng.normal(scale=100.0, size=(16, 17, 3)).astype(np.float32)
   regressor.set_normalisation(network, *regressor.normalisation_stats(x, y))
-  model = regression_loss.WeightedRegressionModel(network)
+  model = regression_model.WeightedRegressionModel(network)
   model.compile(optimizer=optimizer)
   for step in range(steps):
     model.train_on_batch(x[step % 2::2], y[step % 2::2])

@@ -8,9 +8,10 @@ import tensorflow as tf
 from fbi3d import addons
 from fbi3d import fbi
 from fbi3d import skeleton
+from fbi3d.data import augment
 from fbi3d.data import pipeline
 
-FLIP_ONLY = pipeline.Augmentation(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+FLIP_ONLY = augment.Augmentation(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _one_batch(data_dir, **kwargs):
@@ -53,7 +54,7 @@ def test_flip_keeps_image_2d_3d_and_fbi_consistent(tiny_dataset):
 
 def test_flip_without_the_colour_swap_only_mirrors(tiny_dataset):
   data_dir, examples = tiny_dataset
-  aug = pipeline.Augmentation(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, flip_swaps_red_blue=False)
+  aug = augment.Augmentation(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, flip_swaps_red_blue=False)
   batch = _one_batch(data_dir, augment=True, augmentation=aug, shuffle=False)
   np.testing.assert_allclose(batch['image'][1],
                              examples['train'][1]['decoded'][:, ::-1] / 255.0, atol=1e-6)
@@ -61,7 +62,7 @@ def test_flip_without_the_colour_swap_only_mirrors(tiny_dataset):
 
 def test_swap_red_blue_only_where_flipped():
   images = tf.constant([[[[0.1, 0.2, 0.3]]], [[[0.4, 0.5, 0.6]]]])   # Shape = [2, 1, 1, 3]
-  out = pipeline.swap_red_blue(images, tf.constant([1, 0])).numpy()
+  out = augment.swap_red_blue(images, tf.constant([1, 0])).numpy()
   np.testing.assert_array_equal(out[:, 0, 0], np.float32([[0.3, 0.2, 0.1], [0.4, 0.5, 0.6]]))
 
 
@@ -69,9 +70,9 @@ def test_rotation_moves_pixels_and_points_together():
   size = 33                                  # centre (16, 16)
   image = np.zeros((1, size, size, 1), np.float32)
   image[0, 16, 21, 0] = 1.0                  # pixel x = 21, y = 16
-  m = pipeline.geometric_matrices(tf.constant([np.pi / 2]), tf.constant([1.0]),
+  m = augment.geometric_matrices(tf.constant([np.pi / 2]), tf.constant([1.0]),
                                   tf.constant([0]), size, size)
-  point = pipeline.apply_to_points(m, tf.constant([[[21.0, 16.0]]]))
+  point = augment.apply_to_points(m, tf.constant([[[21.0, 16.0]]]))
   np.testing.assert_allclose(point.numpy(), [[[16.0, 21.0]]], atol=1e-5)
   inverse = tf.linalg.inv(m)
   flat = tf.reshape(inverse, [-1, 9])[:, :8]
@@ -83,7 +84,7 @@ def test_rotation_moves_pixels_and_points_together():
 
 def test_rotation_keeps_fbi_valid(tiny_dataset):
   data_dir, _ = tiny_dataset
-  aug = pipeline.Augmentation(45.0, 0.2, 0.5, 0.0, 0.0, 0.0, 0.0)
+  aug = augment.Augmentation(45.0, 0.2, 0.5, 0.0, 0.0, 0.0, 0.0)
   batch = _one_batch(data_dir, augment=True, augmentation=aug)
   np.testing.assert_array_equal(batch['fbi'], fbi.fbi_labels(batch['pose3d']))
 
@@ -99,11 +100,11 @@ def test_resize_maps_points_with_pixel_centres(tiny_dataset):
 
 def test_heatmap_peak_is_exact():
   # stride 4: cell coordinate (x - 1.5) / 4, so (13.5, 9.5) -> column 3, row 2.
-  maps = pipeline.heatmaps(tf.constant([[[13.5, 9.5]]]), tf.constant([[1.0]]), 8, 4, 1.0)
+  maps = augment.heatmaps(tf.constant([[[13.5, 9.5]]]), tf.constant([[1.0]]), 8, 4, 1.0)
   maps = maps.numpy()[0, :, :, 0]
   assert maps[2, 3] == 1.0
   assert maps[2, 4] == pytest.approx(np.exp(-0.5))
-  empty = pipeline.heatmaps(tf.constant([[[13.5, 9.5]]]), tf.constant([[0.0]]), 8, 4, 1.0)
+  empty = augment.heatmaps(tf.constant([[[13.5, 9.5]]]), tf.constant([[0.0]]), 8, 4, 1.0)
   assert float(tf.reduce_max(empty)) == 0.0
 
 
@@ -205,15 +206,15 @@ def test_a_manifest_cut_in_half_is_named(tiny_dataset):
 def test_box_matrices_crop_and_resize_with_pixel_centres():
   # The whole 128-px crop at 64 px is the plain resize: u' = (u + 0.5) / 2 - 0.5.
   # The box (32, 16, 64) at 64 px only moves: u' = u - 32, v' = v - 16.
-  m = pipeline.box_matrices(tf.constant([[0.0, 0.0, 128.0], [32.0, 16.0, 64.0]]), 64)
-  points = pipeline.apply_to_points(m, tf.constant([[[10.0, 20.0]], [[40.0, 30.0]]]))
+  m = augment.box_matrices(tf.constant([[0.0, 0.0, 128.0], [32.0, 16.0, 64.0]]), 64)
+  points = augment.apply_to_points(m, tf.constant([[[10.0, 20.0]], [[40.0, 30.0]]]))
   np.testing.assert_allclose(points.numpy(), [[[4.75, 9.75]], [[8.0, 14.0]]], atol=1e-6)
 
 
 def test_boxed_crop_box_maps_back_to_the_same_image_pixels():
   # Converted crop: 128 px covering (100, 50)-(356, 306) of the image, 2 image px per px.
   # Box (32, 16, 64): 128 image px; x0 = 100 + 2 * (32 - 0.5 + 0.5 * 64 / 128) = 163.5.
-  crop_box = pipeline.boxed_crop_box(tf.constant([[100.0, 50.0, 256.0]]),
+  crop_box = augment.boxed_crop_box(tf.constant([[100.0, 50.0, 256.0]]),
                                      tf.constant([[32.0, 16.0, 64.0]]), 128).numpy()
   np.testing.assert_allclose(crop_box, [[163.5, 81.5, 128.0]])
   # Converted-crop point (40, 30) is image (180, 110); in the new 64-px crop it is (8, 14),
@@ -259,7 +260,7 @@ def test_boxes_must_fit_the_split(tiny_dataset):
 
 def test_box_shift_moves_pixels_and_points_together(tiny_dataset):
   data_dir, _ = tiny_dataset
-  shift_only = pipeline.Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, max_shift=0.25)
+  shift_only = augment.Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, max_shift=0.25)
   plain = _one_batch(data_dir)
   batch = _one_batch(data_dir, augment=True, augmentation=shift_only, shuffle=False)
   moved = batch['pose2d'] - plain['pose2d']                # the same move for every joint
@@ -267,7 +268,7 @@ def test_box_shift_moves_pixels_and_points_together(tiny_dataset):
   assert np.all(np.abs(moved) <= 8.0) and np.abs(moved).max() > 1.0
   # The image moved by exactly the points' move: warping the plain crop by it gives the
   # augmented crop (up to the uint8 rounding of the augmented warp).
-  m = pipeline.geometric_matrices(tf.zeros([6]), tf.ones([6]), tf.zeros([6], tf.int32), 32,
+  m = augment.geometric_matrices(tf.zeros([6]), tf.ones([6]), tf.zeros([6], tf.int32), 32,
                                   32, tf.constant(moved[:, 0]))
   flat = tf.reshape(tf.linalg.inv(m), [-1, 9])[:, :8]
   expected = addons.projective_transform(tf.constant(plain['image']), flat, (32, 32))

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fbi3d import regression_loss
+from fbi3d import keys
+from fbi3d import losses
+from fbi3d import metrics
 from fbi3d import skeleton
 from fbi3d.models import regressor
+from fbi3d.training import regression_model
 
 TINY = dict(hidden=16, blocks=2)
 
@@ -160,39 +163,39 @@ def test_l0_and_weighted_loss_exact():
   diff = np.stack([_diffs_giving([25.0, 0.25, 0.25]), _diffs_giving([49.0, 1.0, 1.0]),
                    _diffs_giving([100.0, 1.0, 1.0])])
   target = np.random.default_rng(3).normal(size=(3, 17, 3)).astype(np.float32)
-  l0 = regression_loss.l0_per_example(target + diff, target)
+  l0 = losses.l0_per_example(target + diff, target)
   np.testing.assert_allclose(l0.numpy(), [0.5, 1.0, 2.0], rtol=1e-5)
   l0 = np.array([0.5, 1.0, 2.0], np.float32)
   # mean_l0 = 1, so alpha = 0 and L1 = L0^3 * exp(L0):
   #   0.125 * e^0.5 = 0.2060901588, 1 * e = 2.7182818285, 8 * e^2 = 59.1124487914;
   # loss = (3.5 + 0.001 * 62.0368207787) / 3 = 1.1873456069.
-  value = regression_loss.weighted_loss(l0, 1.0)
+  value = losses.weighted_loss(l0, 1.0)
   assert float(value) == pytest.approx(1.1873456069, rel=1e-6)
   # mean_l0 = 0.5, alpha = 0.5, L0 = 1: L1 = 1.5^2 * 1 * e^2 = 16.6253762,
   # loss = 1 + 0.0166253762 = 1.0166253762.
-  value = regression_loss.weighted_loss([1.0], 0.5)
+  value = losses.weighted_loss([1.0], 0.5)
   assert float(value) == pytest.approx(1.0166253762, rel=1e-6)
   # The same with the mean in a variable, as the training model holds it.
-  value = regression_loss.weighted_loss([1.0], tf.Variable(0.5))
+  value = losses.weighted_loss([1.0], tf.Variable(0.5))
   assert float(value) == pytest.approx(1.0166253762, rel=1e-6)
 
 
 def test_first_epoch_is_plain_l0():
   l0 = np.array([0.5, 1.0, 2.0], np.float32)
   for mean_l0 in (None, 0.0, tf.Variable(0.0)):
-    assert float(regression_loss.weighted_loss(l0, mean_l0)) == pytest.approx(3.5 / 3)
+    assert float(losses.weighted_loss(l0, mean_l0)) == pytest.approx(3.5 / 3)
 
 
 def test_exponent_is_capped():
   # L0 = 1000 with mean_l0 = 1: exponent 1000 capped at 20, alpha = 0,
   # loss = 1000 + 0.001 * 1000^3 * e^20 = 1000 + 1e6 * 485165195.4097903.
-  value = regression_loss.weighted_loss([1000.0], 1.0, max_exponent=20.0)
+  value = losses.weighted_loss([1000.0], 1.0, max_exponent=20.0)
   assert np.isfinite(float(value))
   assert float(value) == pytest.approx(485165195410790.25, rel=1e-6)
   with tf.GradientTape() as tape:
     l0 = tf.constant([1000.0, 0.5])
     tape.watch(l0)
-    value = regression_loss.weighted_loss(l0, 1.0)
+    value = losses.weighted_loss(l0, 1.0)
   # d/dL0 of the mean over 2 of L0 + 0.001 L0^3 e^min(L0, 5): past the cap the exponent
   # is a constant, (1 + 0.001 * 3 * 1000^2 * e^5) / 2 = 222620.2387; below it
   # (1 + 0.001 * (3 * 0.5^2 + 0.5^3) * e^0.5) / 2 = 0.5007213156.
@@ -203,7 +206,7 @@ def test_exponent_is_capped():
   with tf.GradientTape() as tape:
     l0 = tf.constant([0.0, 0.5])
     tape.watch(l0)
-    value = regression_loss.weighted_loss(l0, tf.constant(0.0))
+    value = losses.weighted_loss(l0, tf.constant(0.0))
   np.testing.assert_allclose(tape.gradient(value, l0).numpy(), [0.5, 0.5])
 
 
@@ -247,18 +250,18 @@ def test_alpha_updates_from_the_epoch_mean(tmp_path):
   stats = regressor.normalisation_stats(inputs, targets)
   network = regressor.build_regressor(34, dropout_rate=0.0, **TINY)
   regressor.set_normalisation(network, *stats)
-  model = regression_loss.WeightedRegressionModel(network)
+  model = regression_model.WeightedRegressionModel(network)
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
   record = _RecordL0(network, inputs, targets, 8, stats[2], stats[3])
   history = model.fit(inputs, targets, batch_size=8, epochs=2, shuffle=False, verbose=0,
-                      callbacks=[record, regression_loss.UpdateAlpha()])
+                      callbacks=[record, regression_model.UpdateAlpha()])
   epoch1, epoch2 = np.array(record.epochs[0]), np.array(record.epochs[1])
   assert len(epoch1) == len(epoch2) == 24
   assert abs(epoch1.mean() - epoch2.mean()) > 1e-2    # the two epochs are told apart
   # Epoch 1 trains on L0 alone; its mean L0 becomes 1 - alpha for epoch 2.
   assert history.history['loss'][0] == pytest.approx(history.history['l0'][0], rel=1e-6)
   assert history.history['mean_l0'][0] == pytest.approx(epoch1.mean(), abs=1e-5)
-  batch_losses = [float(regression_loss.weighted_loss(b, epoch1.mean()))
+  batch_losses = [float(losses.weighted_loss(b, epoch1.mean()))
                   for b in epoch2.reshape(3, 8)]
   assert history.history['loss'][1] == pytest.approx(np.mean(batch_losses), rel=1e-5)
   assert float(model.mean_l0) == pytest.approx(epoch2.mean(), abs=1e-5)
@@ -269,7 +272,7 @@ def test_alpha_updates_from_the_epoch_mean(tmp_path):
   # The alpha state is in the checkpoint: a resumed run continues with it.
   path = tf.train.Checkpoint(model=model).save(str(tmp_path / 'ckpt'))
   fresh_network = regressor.build_regressor(34, dropout_rate=0.0, **TINY)
-  fresh = regression_loss.WeightedRegressionModel(fresh_network)
+  fresh = regression_model.WeightedRegressionModel(fresh_network)
   tf.train.Checkpoint(model=fresh).restore(path).expect_partial()
   assert float(fresh.mean_l0) == float(model.mean_l0)
   np.testing.assert_array_equal(fresh(inputs[:2]).numpy(), model(inputs[:2]).numpy())
@@ -277,7 +280,7 @@ def test_alpha_updates_from_the_epoch_mean(tmp_path):
 
 def test_l2_loss_ignores_alpha():
   network = regressor.build_regressor(34, dropout_rate=0.0, **TINY)
-  model = regression_loss.WeightedRegressionModel(network, loss='l2')
+  model = regression_model.WeightedRegressionModel(network, loss='l2')
   model.mean_l0.assign(0.01)
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
   x = np.ones((4, 34), np.float32)
@@ -285,7 +288,7 @@ def test_l2_loss_ignores_alpha():
   logs = model.evaluate(x, y, verbose=0, return_dict=True)
   assert logs['loss'] == pytest.approx(logs['l0'], rel=1e-6)
   with pytest.raises(ValueError, match='unknown loss'):
-    regression_loss.WeightedRegressionModel(network, loss='l1')
+    regression_model.WeightedRegressionModel(network, loss='l1')
 
 
 def test_ray_frame_targets_and_predictions_round_trip():
@@ -300,7 +303,7 @@ def test_ray_frame_targets_and_predictions_round_trip():
   rotations = geometry.ray_rotations(cache['crop_box'], cache['intrinsics'])
   for frame in ('camera', 'ray'):
     task = regressor_phase.RegressorTask(
-        config_lib.Config(regressor_frame=frame), 'base')
+        config_lib.make(regressor_frame=frame), 'base')
     task._arrays[('train', True)] = (inputs, targets, cache)  # pylint: disable=protected-access
     _, fitted = task.fit_targets('train')
     expected = targets if frame == 'camera' else geometry.to_ray_frame(targets, rotations)
@@ -311,3 +314,39 @@ def test_ray_frame_targets_and_predictions_round_trip():
   # The ray frame differs from the camera frame for the off-axis example only.
   assert np.abs(geometry.to_ray_frame(targets, rotations)[0] - targets[0]).max() > 1.0
   np.testing.assert_allclose(geometry.to_ray_frame(targets, rotations)[1], targets[1])
+
+
+def test_tracked_mpjpe_is_protocol_1():
+  # The training logs' MPJPE (metrics.mpjpe_tensor) is metrics.mpjpe: root-aligned, the
+  # mean over joints and poses.
+  network = regressor.build_regressor(34, hidden=8, blocks=1)
+  model = regression_model.WeightedRegressionModel(network, loss='l2')
+  model.compile(optimizer='sgd')
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(4, 34)).astype(np.float32)
+  y = rng.normal(size=(4, 17, 3)).astype(np.float32) * 100.0
+  logs = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+  expected = metrics.mpjpe(network(x, training=False).numpy(), y)
+  assert logs['mpjpe_mm'] == pytest.approx(expected, rel=1e-6)
+
+
+def test_regressor_input_layout():
+  # Shape = [2, 17, 2], [2, 17, 3], [2, 14, 3]: flattened per example, in the order asked.
+  two_d = np.arange(68, dtype=np.float32).reshape(2, 17, 2)
+  coarse = 1000 + np.arange(102, dtype=np.float32).reshape(2, 17, 3)
+  fbi = 2000 + np.arange(84, dtype=np.float32).reshape(2, 14, 3)
+  parts = {keys.INPUT_2D: two_d, keys.INPUT_COARSE3D: coarse, keys.INPUT_FBI: fbi}
+  final = keys.regressor_input(parts, keys.FINAL_INPUTS).numpy()
+  assert final.shape == (2, keys.input_size(keys.FINAL_INPUTS)) == (2, 34 + 51 + 42)
+  np.testing.assert_array_equal(final[1], np.concatenate(
+      [two_d[1].ravel(), coarse[1].ravel(), fbi[1].ravel()]))
+  base = keys.regressor_input(parts, keys.BASE_INPUTS).numpy()
+  np.testing.assert_array_equal(base, two_d.reshape(2, 34))
+
+
+def test_mpjpe_tensor_equals_mpjpe():
+  # Shape = [2, 2, 3]: roots at different places; second joints off by 3 mm and, after root alignment, 4 mm.
+  target = np.array([[[0, 0, 0], [0, 0, 100]], [[10, 10, 10], [10, 10, 110]]], np.float32)
+  pred = target + np.array([[[0, 0, 0], [3, 0, 0]], [[5, 5, 5], [5, 9, 5]]], np.float32)
+  assert float(metrics.mpjpe_tensor(pred, target)) == pytest.approx(1.75)
+  assert metrics.mpjpe(pred, target) == pytest.approx(1.75)

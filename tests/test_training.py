@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import os
 import re
@@ -15,13 +14,20 @@ from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 from fbi3d.training import crops
-from fbi3d.training import split_outputs
+from fbi3d.training import image_task
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
+from fbi3d.training import run as run_lib
+from fbi3d.training import split_outputs
 from fbi3d.training import trainer
 from tests.conftest import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(cfg):
+  """The run store of cfg's run folder."""
+  return run_lib.Run.of(cfg.model_dir, cfg.features_root)
 
 
 @pytest.fixture
@@ -45,7 +51,7 @@ def test_one_training_step_changes_weights_and_loss_is_finite(tiny_run, phase, o
   cfg = tiny_config(data_dir, model_dir, **overrides)
   task = phases.make_task(phase, cfg)
   network = task.build_network()
-  model = trainer.PhaseModel(task, network)
+  model = image_task.PhaseModel(task, network)
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
   batch = next(iter(pipeline.make_dataset(data_dir, 'train', 4, image_size=32,
                                           augment=True, deterministic=True)))
@@ -63,15 +69,15 @@ def test_one_training_step_changes_weights_and_loss_is_finite(tiny_run, phase, o
 def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   data_dir, model_dir = tiny_run
   cfg = tiny_config(data_dir, model_dir)
-  with pytest.raises(trainer.PhaseError, match='--phase=pose2d'):
-    trainer.run_phase(phases.make_task('generator', cfg), cfg, log=_quiet)
-  results = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+  with pytest.raises(run_lib.PhaseError, match='--phase=pose2d'):
+    trainer.run_phase(phases.make_task('generator', cfg), log=_quiet)
+  results = trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
   folder = os.path.join(model_dir, 'pose2d')
   assert results['finished'] and results['optimizer_steps'] == 2
   # Named relative to the phase folder, with the content hash of its index file.
   assert results['checkpoint'] == 'checkpoints/ckpt-1'
   assert os.path.exists(os.path.join(folder, 'checkpoints', 'ckpt-1.index'))
-  assert results['checkpoint_sha256'] == trainer.checkpoint_sha256(
+  assert results['checkpoint_sha256'] == run_lib.checkpoint_sha256(
       os.path.join(folder, 'checkpoints', 'ckpt-1'))
   saved = json.load(open(os.path.join(folder, 'flags.json')))
   assert saved['architecture']['hg_channels'] == 8
@@ -80,9 +86,9 @@ def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   # [0, 1]) is what can be asserted.
   assert np.isfinite(results['metrics']['error_px'])
   other = tiny_config(data_dir, model_dir, image_size=48, gen_depth=1)
-  with pytest.raises(trainer.PhaseError, match='image_size'):
-    trainer.run_phase(phases.make_task('generator', other), other, log=_quiet)
-  gen = trainer.run_phase(phases.make_task('generator', cfg), cfg, log=_quiet)
+  with pytest.raises(run_lib.PhaseError, match='image_size'):
+    trainer.run_phase(phases.make_task('generator', other), log=_quiet)
+  gen = trainer.run_phase(phases.make_task('generator', cfg), log=_quiet)
   assert 0.0 <= gen['metrics']['fbi_accuracy'] <= 1.0
   assert len(gen['metrics']['fbi_per_bone']) == 14
 
@@ -100,9 +106,9 @@ class _KillAfterEpoch(tf.keras.callbacks.Callback):
 @pytest.mark.slow
 def test_resume_with_other_network_settings_is_refused(trained_run, tmp_path):
   cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
-  other = dataclasses.replace(cfg, hg_channels=16)
-  with pytest.raises(trainer.PhaseError, match='hg_channels: checkpoint 8, now 16'):
-    trainer.run_phase(phases.make_task('pose2d', other), other, log=_quiet)
+  other = cfg.replace(hg_channels=16)
+  with pytest.raises(run_lib.PhaseError, match='hg_channels: checkpoint 8, now 16'):
+    trainer.run_phase(phases.make_task('pose2d', other), log=_quiet)
 
 
 MIRRORED_SCRIPT = r'''
@@ -113,10 +119,10 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[3])
 from tests.conftest import tiny_config
-from fbi3d.training import phases, trainer
+from fbi3d.training import phases, runtime, trainer
 cfg = tiny_config(sys.argv[1], sys.argv[2], strategy='mirrored')
-res = trainer.run_phase(phases.make_task('pose2d', cfg), cfg)
-strategy = trainer.make_strategy('mirrored')
+res = trainer.run_phase(phases.make_task('pose2d', cfg))
+strategy = runtime.make_strategy('mirrored')
 print('REPLICAS', strategy.num_replicas_in_sync, 'STEPS', res['optimizer_steps'])
 '''
 
@@ -161,9 +167,9 @@ def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
 def _with_phases(trained_run, model_dir, names, **overrides):
   """The settings of the session's tiny run pointed at `model_dir`, with copies of its
   finished phases `names` there (trained once per session instead of once per test)."""
-  cfg = dataclasses.replace(trained_run, model_dir=str(model_dir), **overrides)
+  cfg = trained_run.replace(model_dir=str(model_dir), **overrides)
   for phase in names:
-    shutil.copytree(trainer.phase_dir(trained_run, phase), trainer.phase_dir(cfg, phase))
+    shutil.copytree(_run(trained_run).phase_dir(phase), _run(cfg).phase_dir(phase))
   return cfg
 
 
@@ -224,7 +230,7 @@ def test_adversarial_warmup_trains_only_the_discriminator_first(trained_run, tmp
 def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   # trained_run (tests/conftest.py) ran every phase of phases.PHASES in order.
   cfg = trained_run
-  results = {name: trainer.read_results(cfg, name) for name in phases.PHASES}
+  results = {name: _run(cfg).results(name) for name in phases.PHASES}
   for name, r in results.items():
     assert r['finished'], name
   feats = np.load(os.path.join(cfg.model_dir, 'features', 'train.npz'))
@@ -238,7 +244,7 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   assert results['features']['crops'] == 'estimated'
   task = pose2d_phase.Pose2DTask(cfg)
   estimator = task.build_network()
-  trainer.restore_network(estimator, cfg, 'pose2d')
+  _run(cfg).restore(estimator, 'pose2d')
   found, _ = split_outputs.collect(estimator, cfg, 'train', task.predict_fn, keys=())
   np.testing.assert_allclose(
       feats['box'], crops.boxes_from_joints(found['pose2d'], 32, 32, 0.2), atol=1e-4)
@@ -255,7 +261,7 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   assert 'coarse3d_mpjpe_mm_before' in results['adversarial']['metrics']
   # A second run of features finds its cache up to date.
   messages = []
-  trainer.run_phase(phases.make_task('features', cfg), cfg, log=messages.append)
+  trainer.run_phase(phases.make_task('features', cfg), log=messages.append)
   assert 'features: cache in' in messages[-1]
 
 
@@ -264,12 +270,12 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
   cfg = tiny_config(data_dir, model_dir, pose2d_learning_rate=float('nan'), batch_size=0)
   with pytest.raises(ValueError, match=r'--batch_size=0 must be an integer from 1 up; '
                      r'--pose2d_learning_rate=nan must be a finite number above 0.0\.'):
-    trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+    trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
   assert not os.path.exists(model_dir)
   open(model_dir, 'w').close()
   cfg = tiny_config(data_dir, model_dir)
-  with pytest.raises(trainer.PhaseError, match=r'--model_dir=.* is a file; give a folder'):
-    trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=_quiet)
+  with pytest.raises(run_lib.PhaseError, match=r'--model_dir=.* is a file; give a folder'):
+    trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
 
 
 @pytest.mark.parametrize('setting,message', [
@@ -284,7 +290,7 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
     ({'fbi_weight': float('inf')}, '--fbi_weight=inf must be a finite number from 0.0 up'),
     ({'box_shift': -0.1}, '--box_shift=-0.1 must be a finite number from 0.0 to 0.5')])
 def test_settings_out_of_range_are_named(setting, message):
-  cfg = config_lib.Config(**setting)
+  cfg = config_lib.make(**setting)
   with pytest.raises(ValueError) as raised:
     config_lib.check(cfg)
   assert str(raised.value) == f'settings out of range: {message}.'
@@ -293,7 +299,7 @@ def test_settings_out_of_range_are_named(setting, message):
 def _weights(cfg, phase):
   """The variables of a phase's network as restored from its finished checkpoint."""
   network = phases.make_task(phase, cfg).build_network()
-  trainer.restore_network(network, cfg, phase)
+  _run(cfg).restore(network, phase)
   return [v.numpy() for v in network.variables]
 
 
@@ -316,21 +322,21 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_run):
   data_dir, model_dir = tiny_run
   cfg = tiny_config(data_dir, model_dir, pose2d_epochs=3)
   # Two steps per epoch: epoch 1 is finite, the first step of epoch 2 is not.
-  with pytest.raises(trainer.PhaseError,
+  with pytest.raises(run_lib.PhaseError,
                      match=r'phase pose2d: non-finite integral_loss, loss at epoch 2, step 1\. '
                            r'Training stopped; the last good checkpoint \(.*ckpt-1\) is kept'):
-    trainer.run_phase(_NaNFromStep(cfg, 3), cfg, log=_quiet)
+    trainer.run_phase(_NaNFromStep(cfg, 3), log=_quiet)
   folder = os.path.join(model_dir, 'pose2d')
-  assert trainer.read_results(cfg, 'pose2d') is None
+  assert _run(cfg).results('pose2d') is None
   assert sorted(f for f in os.listdir(os.path.join(folder, 'checkpoints'))
                 if f.endswith('.index')) == ['ckpt-1.index']
   network = phases.make_task('pose2d', cfg).build_network()
   tf.train.Checkpoint(network=network).restore(
       os.path.join(folder, 'checkpoints', 'ckpt-1')).expect_partial()
-  assert trainer.count_non_finite(network.variables) == 0
+  assert run_lib.count_non_finite(network.variables) == 0
   # The same command resumes from that checkpoint.
   messages = []
-  results = trainer.run_phase(phases.make_task('pose2d', cfg), cfg, log=messages.append)
+  results = trainer.run_phase(phases.make_task('pose2d', cfg), log=messages.append)
   assert any('(epoch 1, optimizer step 2)' in m for m in messages)
   assert results['optimizer_steps'] == 6
 
@@ -339,16 +345,16 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_run):
 def test_no_phase_starts_on_weights_that_are_not_finite(trained_run, tmp_path):
   cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
   network = phases.make_task('pose2d', cfg).build_network()
-  path = trainer.restore_network(network, cfg, 'pose2d')
+  path = _run(cfg).restore(network, 'pose2d')
   network.trainable_variables[0].assign(np.full(network.trainable_variables[0].shape,
                                                 np.nan, np.float32))
   checkpoint = tf.train.Checkpoint(network=network)
   checkpoint.save_counter.assign(1)      # what a phase's checkpoint holds besides
   checkpoint.write(path)
-  results = trainer.read_results(cfg, 'pose2d')
-  results['checkpoint_sha256'] = trainer.checkpoint_sha256(path)   # as if it trained so
-  trainer.write_results(cfg, 'pose2d', results)
-  with pytest.raises(trainer.PhaseError, match=r'the pose2d checkpoint .*ckpt-1 holds NaN or '
+  results = _run(cfg).results('pose2d')
+  results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)   # as if it trained so
+  _run(cfg).write_results('pose2d', results)
+  with pytest.raises(run_lib.PhaseError, match=r'the pose2d checkpoint .*ckpt-1 holds NaN or '
                      r'infinite weights \(1 of \d+ variables\)'):
     _weights(cfg, 'pose2d')     # as every phase, evaluation and export read a predecessor
 
@@ -359,27 +365,27 @@ def test_a_copied_run_reads_its_own_checkpoints(trained_run, tmp_path):
   model_dir = cfg.model_dir
   copy = str(tmp_path / 'copy')
   shutil.copytree(model_dir, copy)
-  copy_cfg = dataclasses.replace(cfg, model_dir=copy)
+  copy_cfg = cfg.replace(model_dir=copy)
   own = _weights(copy_cfg, 'pose2d')
   # The original trains its pose2d again, from another seed, under the same name.
   shutil.rmtree(os.path.join(model_dir, 'pose2d'))
-  other = dataclasses.replace(cfg, seed=5)
-  trainer.run_phase(phases.make_task('pose2d', other), other, log=_quiet)
+  other = cfg.replace(seed=5)
+  trainer.run_phase(phases.make_task('pose2d', other), log=_quiet)
   assert not all(np.array_equal(a, b) for a, b in zip(own, _weights(other, 'pose2d')))
   # The copy still reads its own weights, and names them relative to itself.
   assert all(np.array_equal(a, b) for a, b in zip(own, _weights(copy_cfg, 'pose2d')))
-  record = trainer.checkpoint_record(copy_cfg, 'pose2d')
+  record = _run(copy_cfg).checkpoint_record('pose2d')
   assert record['path'] == os.path.join('pose2d', 'checkpoints', 'ckpt-1')
   # Weights replaced behind the results' back are refused ...
   for ext in ('.index', '.data-00000-of-00001'):
     shutil.copy(os.path.join(model_dir, 'pose2d', 'checkpoints', 'ckpt-1' + ext),
                 os.path.join(copy, 'pose2d', 'checkpoints', 'ckpt-1' + ext))
-  with pytest.raises(trainer.PhaseError, match=r'the pose2d checkpoint .*copy/pose2d/'
+  with pytest.raises(run_lib.PhaseError, match=r'the pose2d checkpoint .*copy/pose2d/'
                      r'checkpoints/ckpt-1 changed since the phase finished'):
     _weights(copy_cfg, 'pose2d')
   # ... and deleted ones are not looked for in the original.
   shutil.rmtree(os.path.join(copy, 'pose2d', 'checkpoints'))
-  with pytest.raises(trainer.PhaseError, match=r'the pose2d phase finished with checkpoint '
+  with pytest.raises(run_lib.PhaseError, match=r'the pose2d phase finished with checkpoint '
                      r'ckpt-1, but .*copy/pose2d/checkpoints does not hold it'):
     _weights(copy_cfg, 'pose2d')
 
@@ -389,10 +395,10 @@ def _train(phase, cfg, killed, log=_quiet):
   returns the network's variables from its final checkpoint."""
   extra = [_KillAfterEpoch()] if killed else []
   try:
-    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=log, extra_callbacks=extra)
+    trainer.run_phase(phases.make_task(phase, cfg), log=log, extra_callbacks=extra)
   except _Killed:
-    assert trainer.read_results(cfg, phase) is None      # a killed phase has no results
-    trainer.run_phase(phases.make_task(phase, cfg), cfg, log=log)
+    assert _run(cfg).results(phase) is None      # a killed phase has no results
+    trainer.run_phase(phases.make_task(phase, cfg), log=log)
   return _weights(cfg, phase)
 
 
@@ -415,10 +421,10 @@ def test_same_seed_runs_and_a_resumed_run_give_identical_weights(tiny_run, tmp_p
   _assert_same(runs['whole'], runs['killed'])
   # The killed run resumed from its epoch and optimizer step, and saved the next epoch.
   assert any('resuming' in m and '(epoch 1, optimizer step 2)' in m for m in messages)
-  results = trainer.read_results(configs['killed'], 'pose2d')
+  results = _run(configs['killed']).results('pose2d')
   assert (results['optimizer_steps'], results['checkpoint']) == (4, 'checkpoints/ckpt-2')
   # Finished: running again trains nothing and returns the same results.
-  again = trainer.run_phase(phases.make_task('pose2d', configs['killed']), configs['killed'],
+  again = trainer.run_phase(phases.make_task('pose2d', configs['killed']),
                             log=messages.append)
   assert again == results and messages[-1].startswith('pose2d: already trained for 2 epochs')
 
@@ -431,7 +437,7 @@ def test_a_resumed_regressor_equals_an_uninterrupted_one(trained_run, tmp_path):
     model_dir = str(tmp_path / name)
     shutil.copytree(trained_run.model_dir, model_dir)
     shutil.rmtree(os.path.join(model_dir, 'base'))
-    cfg = dataclasses.replace(trained_run, model_dir=model_dir, base_epochs=3)
+    cfg = trained_run.replace(model_dir=model_dir, base_epochs=3)
     got[name] = _train('base', cfg, killed=name == 'killed')
   _assert_same(got['whole'], got['killed'])
 
@@ -442,19 +448,19 @@ def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, t
   model_dir = str(tmp_path / 'model')
   shutil.copytree(trained_run.model_dir, model_dir,
                   ignore=shutil.ignore_patterns('eval', 'seeds'))
-  cfg = dataclasses.replace(trained_run, model_dir=model_dir)
-  learned = trainer.read_results(cfg, 'base')['metrics']['features_train_sha256']
-  assert learned == trainer.read_results(cfg, 'features')['train_sha256']
+  cfg = trained_run.replace(model_dir=model_dir)
+  learned = _run(cfg).results('base')['metrics']['features_train_sha256']
+  assert learned == _run(cfg).results('features')['train_sha256']
   # The features made again from the converted crops: another train cache.
-  other = dataclasses.replace(cfg, crops='gt')
-  trainer.run_phase(phases.make_task('features', other), other, log=_quiet)
-  now = trainer.read_results(cfg, 'features')['train_sha256']
+  other = cfg.replace(crops='gt')
+  trainer.run_phase(phases.make_task('features', other), log=_quiet)
+  now = _run(cfg).results('features')['train_sha256']
   assert now != learned
   message = (rf'base in {re.escape(model_dir)}/base was trained on another features cache '
              rf'than the one there now \(train.npz {learned[:16]}, now {now[:16]}\)')
-  with pytest.raises(trainer.PhaseError, match=message):
-    trainer.run_phase(phases.make_task('base', cfg), cfg, log=_quiet)
-  with pytest.raises(trainer.PhaseError, match=message):
+  with pytest.raises(run_lib.PhaseError, match=message):
+    trainer.run_phase(phases.make_task('base', cfg), log=_quiet)
+  with pytest.raises(run_lib.PhaseError, match=message):
     challenge.evaluate(model_dir, 'train', gallery=0, log=_quiet)
 
 
@@ -471,4 +477,40 @@ def test_both_flag_files_parse_into_settings_of_sense():
   assert (read['quickstart'].crops, read['paper'].crops) == ('estimated', 'estimated')
   assert (read['quickstart'].flip_swaps_red_blue, read['paper'].flip_swaps_red_blue) == (
       True, False)
-  assert read['paper'].fbi_channels == (64, 128, 256, 512)
+  assert read['paper'].generator.fbi_channels == (64, 128, 256, 512)
+
+
+def test_run_store_reads_a_results_file_once_and_again_when_it_changes(tmp_path):
+  run = run_lib.Run.of(str(tmp_path / 'model'))
+  assert run_lib.Run.of(str(tmp_path / 'model')) is run
+  assert run.results('base') is None and not run.finished('base')
+  os.makedirs(run.phase_dir('base'))
+  run.write_results('base', {'finished': True, 'epochs': 1})
+  first = run.results('base')
+  assert run.results('base') is first          # not parsed again
+  run.write_results('base', {'finished': False, 'epochs': 2})
+  assert run.results('base') == {'finished': False, 'epochs': 2}
+  # Feature caches live under features_root when it is set; other phases do not.
+  elsewhere = run_lib.Run.of(str(tmp_path / 'model'), str(tmp_path / 'caches'))
+  assert elsewhere.phase_dir('features_noadv') == str(tmp_path / 'caches' / 'features_noadv')
+  assert elsewhere.phase_dir('refine') == str(tmp_path / 'model' / 'refine')
+
+
+def test_settings_are_saved_flat_in_the_old_order_and_read_back(tmp_path):
+  cfg = tiny_config('data', str(tmp_path / 'model'), regressor_units=32, disc_units=16)
+  saved = cfg.to_dict()
+  assert list(saved)[:4] == ['data_dir', 'model_dir', 'features_root', 'image_size']
+  assert list(saved)[-3:] == ['regressor_2d', 'regressor_frame', 'gt2d_noise_px']
+  assert (saved['hg_channels'], saved['regressor_units'], saved['fbi_channels']) == (
+      8, 32, (8, 8, 8, 8))
+  assert config_lib.from_dict(json.loads(json.dumps(saved))) == cfg
+  assert (cfg.pose2d.channels, cfg.regressor.units, cfg.adversarial.units) == (8, 32, 16)
+  assert cfg.section('base').epochs == cfg.base.epochs == 60
+  # A run saved before a setting existed reads its value of that time.
+  old = {k: v for k, v in saved.items() if k not in ('pose2d_loss', 'regressor_frame')}
+  read = config_lib.from_dict(old, model_dir='moved')
+  assert (read.pose2d.loss, read.regressor.frame, read.model_dir) == (
+      'heatmap', 'camera', 'moved')
+  assert cfg.replace(hg_channels=16).pose2d.channels == 16
+  with pytest.raises(TypeError, match='unknown settings: hg_width'):
+    config_lib.make(hg_width=3)

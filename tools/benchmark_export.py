@@ -75,7 +75,7 @@ def _bench(scale_name):
     b1_runs = FLAGS.paper_runs
   tf.keras.backend.clear_session()
   tf.keras.utils.set_random_seed(0)
-  cfg = config_lib.Config(**scale['config'])
+  cfg = config_lib.make(**scale['config'])
   module = inference.PoseModel.untrained(cfg)
   params = sum(count_params(n) for n in (module.pose2d_net, module.generator_net,
                                          module.base_net, module.refine_net))

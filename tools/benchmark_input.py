@@ -32,7 +32,7 @@ from fbi3d.data import convert
 from fbi3d.data import pipeline
 from fbi3d.training import config as config_lib
 from fbi3d.training import phases
-from fbi3d.training import trainer
+from fbi3d.training import runtime
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', 'data/synthetic_records', 'Converted data set at the '
@@ -77,7 +77,7 @@ def pipeline_rate(cfg, threads, batches):
 def step_rate(cfg, phase, steps):
   """Examples/s of the phase's own training step on one batch held in memory."""
   tf.keras.backend.clear_session()
-  trainer.set_precision(cfg.mixed_precision)
+  runtime.set_precision(cfg.mixed_precision)
   task = phases.make_task(phase, cfg)
   network = task.build_network()
   model, _ = task.build_training(network, 1000)

@@ -28,9 +28,9 @@ import tensorflow as tf
 
 import bench
 from fbi3d import optimizers
-from fbi3d import regression_loss
 from fbi3d import skeleton
 from fbi3d.models import regressor
+from fbi3d.training import regression_model
 
 PRECISIONS = ('float32', 'mixed_bfloat16')
 ADAM = {'fused': optimizers.FusedAdam, 'keras': tf.keras.optimizers.Adam}
@@ -62,13 +62,13 @@ def _trainer(units, optimizer_name, data, steps):
   tf.keras.utils.set_random_seed(0)
   network = regressor.build_regressor(FLAGS.input_dim, hidden=units)
   regressor.set_normalisation(network, *regressor.normalisation_stats(x, y))
-  model = regression_loss.WeightedRegressionModel(network)
+  model = regression_model.WeightedRegressionModel(network)
   optimizer = regressor.regressor_optimizer(1e-3, adam=ADAM[optimizer_name])
   model.compile(optimizer=optimizer)
   optimizer.build(network.trainable_variables)
   batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).repeat()
   batches = batches.batch(FLAGS.batch, drop_remainder=True).prefetch(2)
-  callbacks = [regression_loss.UpdateAlpha(model)]
+  callbacks = [regression_model.UpdateAlpha(model)]
   step = tf.function(model.train_step)
   batch = (tf.constant(x[:FLAGS.batch]), tf.constant(y[:FLAGS.batch]))
 

@@ -52,14 +52,15 @@ import tensorflow as tf
 
 from fbi3d import geometry
 from fbi3d import lifter
+from fbi3d import losses as losses_lib
 from fbi3d import metrics
-from fbi3d import regression_loss
 from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import cameras
 from fbi3d.data import joint_maps
 from fbi3d.data import mocap
 from fbi3d.models import regressor as regressor_lib
+from fbi3d.training import regression_model
 
 TRAIN_SUBJECTS = (1, 131)
 TEST_SUBJECTS = (11,)
@@ -274,7 +275,7 @@ def train_regressor(inputs, targets, *, epochs, batch_size=64, learning_rate=1e-
       len(inputs), seed=int(seed), reshuffle_each_iteration=True).batch(
           batch, drop_remainder=True).prefetch(2)
   history = model.fit(data, epochs=int(epochs), verbose=0,
-                      callbacks=[regression_loss.UpdateAlpha(model),
+                      callbacks=[regression_model.UpdateAlpha(model),
                                  _EpochLog(log, max(1, int(log_every)), int(epochs), name)])
   return network, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
@@ -366,8 +367,8 @@ def compare(train_poses, test_poses, *, train_cameras=4, epochs=25, batch_size=6
   difference = noisy2d - test_views.joints2d
   settings = dict(train_cameras=int(train_cameras), test_cameras=1, epochs=int(epochs),
                   batch_size=int(batch_size), learning_rate=float(learning_rate),
-                  loss=loss, max_exponent=regression_loss.DEFAULT_MAX_EXPONENT,
-                  eps=regression_loss.DEFAULT_EPS, dropout_rate=float(dropout_rate),
+                  loss=loss, max_exponent=losses_lib.DEFAULT_MAX_EXPONENT,
+                  eps=losses_lib.DEFAULT_EPS, dropout_rate=float(dropout_rate),
                   hidden=int(hidden), noise_px=float(noise_px), image_size=int(image_size),
                   crop_size=int(crop_size), margin=float(margin), seed=int(seed),
                   input='2D joints in crop pixels (square box of the given 2D, margin '

@@ -42,6 +42,8 @@ from fbi3d.evaluation import submission
 from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import phases
+from fbi3d.training import run as run_lib
+from fbi3d.training import runtime
 from fbi3d.training import trainer
 
 REPORT = 'report.md'
@@ -56,27 +58,24 @@ FBI_FIGURE_SERIES = ('FBI branch', 'most frequent class', 'implied by Base',
 def load_config(model_dir):
   """The settings a run was trained with (from its last finished phase's results.json),
   pointed at `model_dir`. PhaseError when no phase has finished."""
-  for phase in ('refine', 'base', 'features', 'generator', 'pose2d'):
-    try:
-      cfg, _ = trainer.phase_config(model_dir, phase)
-    except trainer.PhaseError:
-      continue
-    return cfg
-  raise trainer.PhaseError(
-      f'{model_dir} holds no finished phase (no <phase>/results.json): train it first, '
-      f'e.g. python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all '
-      f'--model_dir={model_dir}')
+  return run_lib.Run.of(model_dir).latest_config(
+      ('refine', 'base', 'features', 'generator', 'pose2d'))
+
+
+def _run(cfg):
+  """The run store of cfg's run folder and features caches."""
+  return run_lib.Run.of(cfg.model_dir, cfg.features_root)
 
 
 def _refuse_stale(cfg, name):
   """Whether the regressor phase `name` has finished in cfg.model_dir; PhaseError when
   it has, on another features cache than the one there now."""
-  trained = trainer.read_results(cfg, name)
+  trained = _run(cfg).results(name)
   if not (trained and trained.get('finished')):
     return False
   reason = phases.make_task(name, cfg).stale_reason(trained)
   if reason:
-    raise trainer.PhaseError(reason)
+    raise run_lib.PhaseError(reason)
   return True
 
 
@@ -84,11 +83,11 @@ def check_run(cfg):
   """Refuses a run that cannot be evaluated: a phase missing or unfinished, a
   regressor trained on another features cache than the one there now, or phases that
   ran with other crop sizes."""
-  needed = ['pose2d', 'generator', cfg.features_generator, 'features', 'base', 'refine']
-  results = {p: trainer.read_results(cfg, p) for p in dict.fromkeys(needed)}
+  needed = ['pose2d', 'generator', cfg.features.generator, 'features', 'base', 'refine']
+  results = {p: _run(cfg).results(p) for p in dict.fromkeys(needed)}
   missing = [p for p, r in results.items() if not (r and r.get('finished'))]
   if missing:
-    raise trainer.PhaseError(
+    raise run_lib.PhaseError(
         f'{cfg.model_dir}: phase(s) {", ".join(missing)} not finished; run python -m '
         f'fbi3d.train --phase=all with the flags of this run and --model_dir='
         f'{cfg.model_dir} first.')
@@ -98,7 +97,7 @@ def check_run(cfg):
            if p in IMAGE_PHASES}
   sizes['features'] = results['features']['made_from']['image_size']
   if len(set(sizes.values())) > 1:
-    raise trainer.PhaseError(
+    raise run_lib.PhaseError(
         f'{cfg.model_dir}: the phases were trained on crops of different sizes ('
         + ', '.join(f'{p} {s} px' for p, s in sizes.items())
         + '); their checkpoints cannot be evaluated together. Train the run again with '
@@ -108,19 +107,18 @@ def check_run(cfg):
 def train_command(cfg, phase):
   """The command line that trains `phase` with the settings of `cfg`: every flag whose
   value differs from its default, so that nothing has to be repeated by hand."""
-  default = config_lib.Config()
+  default = config_lib.make()
   words = ['python', '-m', 'fbi3d.train', f'--phase={phase}']
-  for field in dataclasses.fields(cfg):
-    value = getattr(cfg, field.name)
-    if field.name in config_lib.NOT_FLAGS or (
-        field.name not in ('data_dir', 'model_dir')
-        and value == getattr(default, field.name)):
+  for name in config_lib.FLAG_NAMES:
+    value = cfg.flat(name)
+    if name in config_lib.NOT_FLAGS or (
+        name not in ('data_dir', 'model_dir') and value == default.flat(name)):
       continue
     if isinstance(value, bool):
-      words.append(f'--{"" if value else "no"}{field.name}')
+      words.append(f'--{"" if value else "no"}{name}')
     else:
       text = ','.join(map(str, value)) if isinstance(value, tuple) else str(value)
-      words.append(f'--{field.name}={shlex.quote(text)}')
+      words.append(f'--{name}={shlex.quote(text)}')
   return ' '.join(words)
 
 
@@ -128,9 +126,9 @@ def _require_ablations(cfg):
   """PhaseError naming the ablation phases that have not finished in cfg.model_dir, with
   the command that trains them; evaluation only reads what training wrote."""
   missing = [n for n in phases.ABLATIONS
-             if not (trainer.read_results(cfg, n) or {}).get('finished')]
+             if not (_run(cfg).results(n) or {}).get('finished')]
   if missing:
-    raise trainer.PhaseError(
+    raise run_lib.PhaseError(
         f'{cfg.model_dir}: the ablation phase(s) {", ".join(missing)} have not finished; '
         f'train them first (finished ones are kept):\n  '
         f'{train_command(cfg, phases.ALL_ABLATIONS)}')
@@ -141,16 +139,16 @@ def _regressor_predictions(cfg, split, log):
   features cache of the split."""
   out, cache = {}, None
   for name in phases.REGRESSOR_ROWS:
-    if not (trainer.read_results(cfg, name) or {}).get('finished'):
+    if not (_run(cfg).results(name) or {}).get('finished'):
       continue
     task = phases.make_task(name, cfg)
     network = task.build_network()
-    trainer.restore_network(network, cfg, name)
+    _run(cfg).restore(network, name)
     inputs, _, arrays = task.arrays(split, labelled_only=False)
     if cache is None:
       cache = arrays
     elif not np.array_equal(arrays['source_id'], cache['source_id']):
-      raise trainer.PhaseError(
+      raise run_lib.PhaseError(
           f'{name} reads a features cache whose {split} examples differ from those of '
           'base; run its features phase again.')
     out[name] = task.predict(network, inputs, arrays)
@@ -160,7 +158,7 @@ def _regressor_predictions(cfg, split, log):
 
 def _row_label(cfg, name):
   label = phases.REGRESSOR_ROWS[name]
-  if name in ('base', 'refine') and cfg.regressor_loss == 'l2':
+  if name in ('base', 'refine') and cfg.regressor.loss == 'l2':
     label += ', L2 loss'
   return label
 
@@ -180,7 +178,7 @@ def _train_seeds(run_cfg, names, seeds, log):
     for name in names:
       if not _refuse_stale(scfg, name):
         log(f'evaluate: training {name} under seed {scfg.seed}')
-        trainer.run_phase(phases.make_task(name, scfg), scfg, log=log)
+        trainer.run_phase(phases.make_task(name, scfg), log=log)
 
 
 def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth, log):
@@ -195,7 +193,7 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
     for name in names:
       task = phases.make_task(name, read)
       network = task.build_network()
-      trainer.restore_network(network, scfg, name)
+      _run(scfg).restore(network, name)
       inputs, _, arrays = task.arrays(split, labelled_only=False)
       per_seed[name].append(task.predict(network, inputs, arrays))
     log(f'evaluate: the regressors of seed {scfg.seed} over {split}')
@@ -224,7 +222,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   start = time.time()
   run_cfg = load_config(model_dir)
   check_run(run_cfg)
-  made_from = features_phase.read_results(run_cfg)['made_from']
+  made_from = _run(run_cfg).results('features')['made_from']
   # The crops the run's regressors were trained on (caches made before the choice
   # existed read the converted crops).
   run_cfg = dataclasses.replace(run_cfg, crops=made_from.get('crops', 'gt'))
@@ -240,15 +238,15 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
                              f'{", ".join(sorted(manifest["splits"]))}.')
   if ablations:
     _require_ablations(run_cfg)
-  trainer.set_precision(cfg.mixed_precision)
+  runtime.set_precision(cfg.mixed_precision)
   regressors = [n for n in phases.REGRESSOR_ROWS
-                if (trainer.read_results(run_cfg, n) or {}).get('finished')]
+                if (_run(run_cfg).results(n) or {}).get('finished')]
   _train_seeds(run_cfg, regressors, seeds, log)
   default_dir = split if not other_data else (
       f'{os.path.basename(os.path.normpath(data_dir))}-{split}')
   out_dir = out_dir or os.path.join(model_dir, 'eval', default_dir)
   if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-    raise trainer.PhaseError(f'--out_dir={out_dir} is a file; give a folder (it is made '
+    raise run_lib.PhaseError(f'--out_dir={out_dir} is a file; give a folder (it is made '
                              'if missing).')
   os.makedirs(out_dir, exist_ok=True)
   if other_data:
@@ -256,19 +254,19 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     # run itself is not touched.
     cfg = dataclasses.replace(cfg, features_root=os.path.join(out_dir, 'features_cache'))
     caches = {phases.make_task(n, run_cfg).features for n in phases.REGRESSOR_ROWS
-              if (trainer.read_results(run_cfg, n) or {}).get('finished')}
+              if (_run(run_cfg).results(n) or {}).get('finished')}
     for name in sorted(caches):
-      phases.make_task(name, cfg).run(manifest, log)
+      phases.make_task(name, cfg).produce(manifest, log)
 
   predictions, cache = _regressor_predictions(cfg, split, log)
   labelled = cache['pose3d_valid'] > 0
   used = ['pose2d'] + [p for p in ('generator', 'adversarial')
-                       if (trainer.read_results(run_cfg, p) or {}).get('finished')]
+                       if (_run(run_cfg).results(p) or {}).get('finished')]
   results = dict(split=split, model_dir=os.path.abspath(model_dir),
                  data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
                  num_labelled=int(labelled.sum()), crops=cfg.crops,
                  rows={_row_label(cfg, n): n for n in predictions}, files={},
-                 checkpoints={p: trainer.checkpoint_record(run_cfg, p)
+                 checkpoints={p: _run(run_cfg).checkpoint_record(p)
                               for p in used + list(predictions)})
 
   if write_submission or not labelled.all():
@@ -309,7 +307,7 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
                                                  threshold)
   image = image_models.measure(cfg, split, manifest, image_models.crop_boxes(cfg, cache),
                                log, cache)
-  coarse = image.get(cfg.features_generator, image['generator'])
+  coarse = image.get(cfg.features.generator, image['generator'])
 
   fbi_table = implied_per_bone.rename(columns=lambda c: f'implied by {c}')
   if 'fbi_per_bone' in coarse:

@@ -11,7 +11,7 @@ import numpy as np
 from fbi3d.training import features as features_phase
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 
 
 def crop_boxes(cfg, cache):
@@ -24,14 +24,15 @@ def cached_outputs(cfg, split, cache):
   """{generator phase: its features cache of `split`} for every features cache whose
   outputs are those of the run's current weights on the crops `cache` was made on: the
   image models need not run again to be measured."""
+  run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
   out = {}
   for name in ('features', 'features_noadv'):
-    results = features_phase.read_results(cfg, name)
+    results = run.results(name)
     if not (results and results.get('finished')):
       continue
     made = results['made_from']
-    current = (made.get('pose2d') == trainer.checkpoint_record(cfg, 'pose2d') and
-               made.get('generator') == trainer.checkpoint_record(cfg, made['generator_phase'])
+    current = (made.get('pose2d') == run.checkpoint_record('pose2d') and
+               made.get('generator') == run.checkpoint_record(made['generator_phase'])
                and made.get('crops', 'gt') == cfg.crops and 'visible' in cache)
     if not current:
       continue
@@ -46,6 +47,7 @@ def measure(cfg, split, manifest, boxes, log, cache=None):
   crops `boxes` (None: the converted crops). Outputs held in a current features cache
   (`cached_outputs`; `cache` is the split's features cache) are measured from there
   instead of running the networks again: the same numbers."""
+  run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
   split_cfg = dataclasses.replace(cfg, eval_split=split)
   cached = cached_outputs(cfg, split, cache) if cache is not None else {}
   out = {}
@@ -54,25 +56,25 @@ def measure(cfg, split, manifest, boxes, log, cache=None):
     arrays = next(iter(cached.values()))
     gt = dict(pose2d=arrays['gt2d'], visible=arrays['visible'],
               pose2d_valid=arrays['pose2d_valid'])
-    out['pose2d'] = task.metrics_of(arrays['detected2d'], gt, split_cfg, manifest, boxes)
+    out['pose2d'] = task.metrics_of(arrays['detected2d'], gt, manifest, boxes)
   else:
     network = task.build_network()
-    trainer.restore_network(network, cfg, 'pose2d')
+    run.restore(network, 'pose2d')
     log(f'evaluate: 2D estimator over {split}')
-    out['pose2d'] = task.evaluate(network, split_cfg, manifest, boxes)
+    out['pose2d'] = task.evaluate(network, manifest, boxes)
   task = generator_phase.GeneratorTask(split_cfg)
   for phase in ('generator', 'adversarial'):
-    if not (trainer.read_results(cfg, phase) or {}).get('finished'):
+    if not (run.results(phase) or {}).get('finished'):
       continue
     if phase in cached:
       a = cached[phase]
       gt = dict(pose3d_valid=a['pose3d_valid'], pose2d=a['gt2d'], pose3d=a['pose3d'],
                 fbi=a['fbi'], crop_box=a['crop_box'], intrinsics=a['intrinsics'])
       out[phase] = task.metrics_of(dict(coarse3d=a['coarse3d'], fbi=a['fbi_probs']), gt,
-                                   split_cfg, manifest, boxes)
+                                   manifest, boxes)
       continue
     network = task.build_network()
-    trainer.restore_network(network, cfg, phase)
+    run.restore(network, phase)
     log(f'evaluate: coarse-3D and FBI branches ({phase} weights) over {split}')
-    out[phase] = task.evaluate(network, split_cfg, manifest, boxes)
+    out[phase] = task.evaluate(network, manifest, boxes)
   return out

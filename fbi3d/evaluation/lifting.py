@@ -15,16 +15,15 @@ import time
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d.data import pipeline
-from fbi3d.training import config as config_lib
 from fbi3d.training import phases
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 
 ROWS = ('base', 'oracle_gt2d')
 
 
 def is_lifting_run(model_dir):
   """Whether the run's features cache was read from lifting-only records."""
-  results = trainer.read_results(config_lib.Config(model_dir=model_dir), 'features')
+  results = run_lib.Run.of(model_dir).results('features')
   return bool(results and results.get('lifting_only'))
 
 
@@ -42,7 +41,7 @@ def evaluate(model_dir, split, out_dir=None, log=print):
   table1_p2.csv, results.json and report.md to out_dir (default
   <model_dir>/eval/<split>) and returns the results dict."""
   start = time.time()
-  cfg, _ = trainer.phase_config(model_dir, 'base')
+  cfg = run_lib.Run.of(model_dir).config('base')
   manifest = pipeline.load_manifest(cfg.data_dir)
   split = split.lower()
   if split not in manifest['splits']:
@@ -51,15 +50,15 @@ def evaluate(model_dir, split, out_dir=None, log=print):
   p1, p2, sizes = {}, {}, {}
   actions = None
   for name in ROWS:
-    results = trainer.read_results(cfg, name)
+    task = phases.make_task(name, cfg)
+    results = task.run.results(name)
     if not (results and results.get('finished')):
       continue
-    task = phases.make_task(name, cfg)
     reason = task.stale_reason(results)
     if reason:
-      raise trainer.PhaseError(reason)
+      raise run_lib.PhaseError(reason)
     network = task.build_network()
-    trainer.restore_network(network, cfg, name)
+    task.run.restore(network, name)
     inputs, targets, cache = task.arrays(split)
     pred = task.predict(network, inputs, cache)
     label = phases.REGRESSOR_ROWS[name]
@@ -67,7 +66,7 @@ def evaluate(model_dir, split, out_dir=None, log=print):
     p2[label] = metrics_lib.pa_mpjpe_per_example(pred, targets)
     actions, sizes[label] = cache['action'], int(len(targets))
   if not p1:
-    raise trainer.PhaseError(f'{model_dir}: no finished base phase to evaluate; run '
+    raise run_lib.PhaseError(f'{model_dir}: no finished base phase to evaluate; run '
                              f'python -m fbi3d.train --phase=all --model_dir={model_dir}')
   out_dir = out_dir or os.path.join(model_dir, 'eval', split)
   os.makedirs(out_dir, exist_ok=True)

@@ -28,6 +28,7 @@ the FBI branch's BatchNormalization layers run in inference mode. `branch_model(
 
 import tensorflow as tf
 
+from fbi3d import keys
 from fbi3d import skeleton
 from fbi3d.models import hourglass
 
@@ -219,12 +220,12 @@ def coarse3d_branch(image, *, input_size, num_joints, stacks, channels, depth, d
   """
   features, _ = hourglass.hourglass_trunk(image, num_stacks=stacks, channels=channels,
                                           depth=depth, name=name)
-  size = input_size // hourglass.STRIDE
+  size = input_size // keys.HEATMAP_STRIDE
   logits = layers.Conv2D(num_joints * depth_bins, 1, dtype='float32',
                          name=f'{name}_volume_conv')(features[-1])
   volume = layers.Reshape((size, size, num_joints, depth_bins), dtype='float32',
                           name=f'{name}_volume')(logits)
-  pose = SoftArgmax3D(hourglass.STRIDE, depth_range_mm, name=name)(volume)
+  pose = SoftArgmax3D(keys.HEATMAP_STRIDE, depth_range_mm, name=name)(volume)
   return pose, volume, features[-1]
 
 

@@ -17,9 +17,9 @@ Every layer name starts with the `name` given to the builder, so two trunks neve
 
 import tensorflow as tf
 
-layers = tf.keras.layers
+from fbi3d import keys
 
-STRIDE = 4
+layers = tf.keras.layers
 
 
 @tf.keras.saving.register_keras_serializable(package='fbi3d')
@@ -87,7 +87,7 @@ def stem(x, channels, name):
 
 def check_input_size(input_size, depth):
   """Raises ValueError unless input_size is a multiple of 4 * 2**depth."""
-  multiple = STRIDE * 2 ** depth
+  multiple = keys.HEATMAP_STRIDE * 2 ** depth
   if input_size <= 0 or input_size % multiple:
     raise ValueError(
         f'input size {input_size} must be a positive multiple of 4 * 2**depth = {multiple} '
@@ -151,7 +151,7 @@ def build_stacked_hourglass(input_size, num_joints=17, num_stacks=2, channels=64
 LOG_FLOOR = 1e-6   # heatmap values below this count as this when decoding
 
 
-def decode_heatmaps(heatmaps, stride=STRIDE, return_confidence=False):
+def decode_heatmaps(heatmaps, stride=keys.HEATMAP_STRIDE, return_confidence=False):
   """Joint positions in crop pixels from heatmaps [B, H, W, J].
 
   Arg-max per joint, then in x and in y a sub-cell shift from the peak p and its two
@@ -198,7 +198,7 @@ def decode_heatmaps(heatmaps, stride=STRIDE, return_confidence=False):
   return coords
 
 
-def soft_argmax_2d(heatmaps, stride=STRIDE, return_confidence=False):
+def soft_argmax_2d(heatmaps, stride=keys.HEATMAP_STRIDE, return_confidence=False):
   """Integral regression over heatmaps used as logits [B, H, W, J].
 
   Softmax over the H * W cells of each joint, expected cell (u, v), then

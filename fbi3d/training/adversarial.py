@@ -18,12 +18,12 @@ reading by about 20 mm per joint, which a discriminator learns within an epoch).
 
 import tensorflow as tf
 
+from fbi3d import keys
 from fbi3d import optimizers
 from fbi3d import skeleton
 from fbi3d.models import discriminator as discriminator_lib
 from fbi3d.models import generator as generator_lib
 from fbi3d.training import generator as generator_phase
-from fbi3d.training import trainer
 
 _bce = tf.keras.losses.BinaryCrossentropy(from_logits=True,
                                           reduction=tf.keras.losses.Reduction.NONE)
@@ -79,29 +79,30 @@ class AdversarialModel(tf.keras.Model):
     return self.generator(inputs, training=training)
 
   def _condition(self, batch, outputs):
-    if self.task.cfg.disc_condition == 'features':
+    if self.task.cfg.adversarial.condition == 'features':
       return tf.stop_gradient(outputs['coarse3d_features'])
-    return batch['pose2d']
+    return batch[keys.POSE2D]
 
   def _samples(self, outputs, batch, weights):
-    return real_and_fake(outputs['coarse3d'], batch['pose2d'], batch['pose3d'], weights)
+    return real_and_fake(outputs['coarse3d'], batch[keys.POSE2D], batch[keys.POSE3D],
+                         weights)
 
   def _step(self, batch, training):
-    c = self.task.cfg
+    c = self.task.cfg.adversarial
     weights = self.task.joint_weights(batch)
-    valid = batch['pose3d_valid']
+    valid = batch[keys.POSE3D_VALID]
     denom = tf.reduce_sum(valid) + 1e-6
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
     # Discriminator: real (ground truth) against fake (coarse-3D output).
-    outputs = self.generator(batch['image'], training=training)
+    outputs = self.generator(batch[keys.IMAGE], training=training)
     real, fake = self._samples(outputs, batch, weights)
     fake = tf.stop_gradient(fake)
     cond = self._condition(batch, outputs)
     with tf.GradientTape() as tape:
       real_logit = self.discriminator([real, cond], training=training)[:, 0]
       fake_logit = self.discriminator([fake, cond], training=training)[:, 0]
-      real_target = tf.fill(tf.shape(real_logit), 1.0 - c.disc_label_smoothing)
+      real_target = tf.fill(tf.shape(real_logit), 1.0 - c.label_smoothing)
       d_loss = tf.reduce_sum(valid * (_bce(real_target[:, None], real_logit[:, None])
                                       + _bce(tf.zeros_like(fake_logit)[:, None],
                                              fake_logit[:, None]))) / denom
@@ -114,12 +115,12 @@ class AdversarialModel(tf.keras.Model):
 
     # Generator: supervised coarse-3D loss plus fooling the discriminator.
     with tf.GradientTape() as tape:
-      outputs = self.generator(batch['image'], training=training)
+      outputs = self.generator(batch[keys.IMAGE], training=training)
       sup = self.task.coarse3d_loss(outputs, batch)
       logit = self.discriminator([self._samples(outputs, batch, weights)[1], cond],
                                  training=False)[:, 0]
       adv = tf.reduce_sum(valid * _bce(tf.ones_like(logit)[:, None], logit[:, None])) / denom
-      g_loss = sup + c.adversarial_weight * adv
+      g_loss = sup + c.weight * adv
       g_scaled = g_loss / replicas
     if training:
       g_vars = self.generator.trainable_variables
@@ -128,10 +129,10 @@ class AdversarialModel(tf.keras.Model):
       def update():
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
         return tf.constant(True)
-      tf.cond(self.d_optimizer.iterations > c.disc_warmup_steps, update,
+      tf.cond(self.d_optimizer.iterations > c.warmup_steps, update,
               lambda: tf.constant(False))
 
-    depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
+    depth = tf.abs(outputs['coarse3d'][..., 2] - batch[keys.POSE3D][..., 2])
     values = dict(d_loss=d_loss, g_loss=g_loss, adversarial_loss=adv, coarse3d_loss=sup,
                   d_accuracy=tf.reduce_sum(correct * valid) / denom,
                   depth_error_mm=tf.reduce_sum(weights * depth)
@@ -149,27 +150,29 @@ class AdversarialModel(tf.keras.Model):
 
 class AdversarialTask(generator_phase.GeneratorTask):
   name = 'adversarial'
+  kind = 'adversarial'
   requires = {'generator': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth',
                             'depth_bins', 'depth_range_mm', 'fbi_channels', 'fbi_head')}
 
   def build_network(self):
     # The image-feature condition reads the coarse-3D hourglass's last features.
-    return super().build_network(return_features=self.cfg.disc_condition == 'features')
+    return super().build_network(
+        return_features=self.cfg.adversarial.condition == 'features')
 
   def load_predecessors(self, network):
-    trainer.restore_network(network, self.cfg, 'generator')
+    self.run.restore(network, 'generator')
     generator_lib.set_branch_trainable(network, 'fbi', False)
 
   def build_training(self, network, total_steps):
-    c = self.cfg
+    c = self.cfg.adversarial
     feature_shape = None
-    if c.disc_condition == 'features':
+    if c.condition == 'features':
       feature_shape = tuple(network.output['coarse3d_features'].shape[1:])
     self.discriminator = discriminator_lib.build_discriminator(
-        condition=c.disc_condition, crop_size=c.image_size, feature_shape=feature_shape,
-        units=c.disc_units)
+        condition=c.condition, crop_size=self.cfg.image_size, feature_shape=feature_shape,
+        units=c.units)
     g_opt = optimizers.FusedAdam(tf.keras.optimizers.schedules.CosineDecay(
-        c.adversarial_learning_rate, decay_steps=max(1, total_steps)))
+        c.learning_rate, decay_steps=max(1, total_steps)))
     d_opt = optimizers.FusedAdam(c.discriminator_learning_rate, beta_1=0.5)
     model = AdversarialModel(self, network, self.discriminator)
     model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
@@ -180,13 +183,14 @@ class AdversarialTask(generator_phase.GeneratorTask):
     return model, {'optimizer': g_opt, 'd_optimizer': d_opt,
                    'discriminator': self.discriminator}
 
-  figure = generator_phase.GeneratorTask.figure
+  def prepare_fit(self, model, train):
+    del model, train  # AdversarialModel makes its metrics when it is built
 
-  def evaluate(self, network, cfg, manifest, boxes=None):
-    out = super().evaluate(network, cfg, manifest, boxes)
+  def evaluate(self, network, manifest, boxes=None):
+    out = super().evaluate(network, manifest, boxes)
     if boxes is not None:     # the generator phase measured on the converted crops
       return out
-    before = trainer.read_results(cfg, 'generator')['metrics']
+    before = self.run.results('generator')['metrics']
     for key in ('coarse3d_mpjpe_mm', 'coarse3d_pa_mpjpe_mm', 'depth_error_mm',
                 'fbi_accuracy', 'coarse3d_bone_asymmetry_mm'):
       if key in before:
@@ -194,7 +198,7 @@ class AdversarialTask(generator_phase.GeneratorTask):
     return out
 
   def format_metrics(self, m):
-    text = super().format_metrics(m).replace('generator on', 'adversarial on', 1)
+    text = super().format_metrics(m)
     if 'coarse3d_mpjpe_mm_before' in m:
       text += (f'\ncoarse-3D MPJPE before / after adversarial fine-tuning: '
                f'{m["coarse3d_mpjpe_mm_before"]:.1f} / {m["coarse3d_mpjpe_mm"]:.1f} mm')

@@ -1,8 +1,12 @@
-"""The settings of a training run, as one dataclass, and the absl flags that fill it.
+# Over 400 lines: the help text, range and choices of every flag sit beside its setting.
+"""The settings of a training run: common settings, and one section per phase.
 
-Each field is one flag of `python -m fbi3d.train`; `flags/quickstart.cfg` and
-`flags/paper.cfg` set them for the two scales. Phase-specific fields carry the phase
-name as a prefix.
+Each setting is one flag of `python -m fbi3d.train`; `flags/quickstart.cfg` and
+`flags/paper.cfg` set them for the two scales. A phase reads its own section by
+attribute (`cfg.pose2d.epochs`, `cfg.regressor.units`); the flag of a section's field is
+named in its metadata (`--hg_stacks` is `cfg.pose2d.stacks`). Saved settings (flags.json,
+results.json) are flat, keyed by flag name, in the order of FLAG_NAMES: `to_dict` writes
+them and `from_dict` reads them, also those of runs made before a setting existed.
 """
 
 import dataclasses
@@ -10,6 +14,90 @@ import math
 from typing import Tuple
 
 from absl import flags
+
+
+def _flag(name, default):
+  """A section field set by the flag --name."""
+  return dataclasses.field(default=default, metadata={'flag': name})
+
+
+@dataclasses.dataclass(frozen=True)
+class Pose2DConfig:
+  """pose2d: the stacked hourglass."""
+  epochs: int = _flag('pose2d_epochs', 8)
+  learning_rate: float = _flag('pose2d_learning_rate', 2e-3)
+  loss: str = _flag('pose2d_loss', 'integral')        # integral | heatmap
+  stacks: int = _flag('hg_stacks', 2)
+  channels: int = _flag('hg_channels', 64)
+  depth: int = _flag('hg_depth', 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+  """generator: coarse-3D hourglass + FBI convnet."""
+  epochs: int = _flag('generator_epochs', 8)
+  learning_rate: float = _flag('generator_learning_rate', 2e-3)
+  stacks: int = _flag('gen_stacks', 1)
+  channels: int = _flag('gen_channels', 64)
+  depth: int = _flag('gen_depth', 3)
+  depth_bins: int = _flag('depth_bins', 16)
+  depth_range_mm: float = _flag('depth_range_mm', 1000.0)
+  fbi_channels: Tuple[int, ...] = _flag('fbi_channels', (32, 64, 128, 256))
+  fbi_head: str = _flag('fbi_head', 'convnet')        # convnet | joints
+  coarse3d_weight: float = _flag('coarse3d_weight', 1.0)
+  fbi_weight: float = _flag('fbi_weight', 0.2)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialConfig:
+  """adversarial: conditional discriminator, coarse-3D branch fine-tuned."""
+  epochs: int = _flag('adversarial_epochs', 4)
+  learning_rate: float = _flag('adversarial_learning_rate', 5e-4)
+  discriminator_learning_rate: float = _flag('discriminator_learning_rate', 2e-4)
+  weight: float = _flag('adversarial_weight', 0.01)
+  condition: str = _flag('disc_condition', 'pose2d')  # pose2d | features
+  units: int = _flag('disc_units', 256)
+  label_smoothing: float = _flag('disc_label_smoothing', 0.0)
+  warmup_steps: int = _flag('disc_warmup_steps', 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturesConfig:
+  """features: the cache of the regressor's inputs."""
+  generator: str = _flag('features_generator', 'adversarial')  # adversarial | generator
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+  """base: the regressor on the 2D joints (its other settings: RegressorConfig)."""
+  epochs: int = _flag('base_epochs', 60)
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineConfig:
+  """refine: the regressor on 2D, coarse 3D and FBI (others: RegressorConfig)."""
+  epochs: int = _flag('refine_epochs', 60)
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressorConfig:
+  """base and refine: the lifting regressor."""
+  batch_size: int = _flag('regressor_batch_size', 64)
+  learning_rate: float = _flag('regressor_learning_rate', 1e-3)
+  dropout: float = _flag('regressor_dropout', 0.5)
+  units: int = _flag('regressor_units', 1024)
+  loss: str = _flag('regressor_loss', 'weighted')     # weighted | l2
+  weighted_eps: float = _flag('weighted_eps', 0.001)
+  weighted_max_exponent: float = _flag('weighted_max_exponent', 5.0)
+  two_d: str = _flag('regressor_2d', 'detected')      # detected | gt
+  frame: str = _flag('regressor_frame', 'camera')     # camera | ray
+  gt2d_noise_px: float = _flag('gt2d_noise_px', 0.0)
+
+
+# The sections of a Config, in the order their settings are saved.
+SECTIONS = {'pose2d': Pose2DConfig, 'generator': GeneratorConfig,
+            'adversarial': AdversarialConfig, 'features': FeaturesConfig,
+            'base': BaseConfig, 'refine': RefineConfig, 'regressor': RegressorConfig}
 
 
 @dataclasses.dataclass
@@ -38,53 +126,68 @@ class Config:
   flip_swaps_red_blue: bool = True
   box_shift: float = 0.0
   crops: str = 'estimated'        # estimated | gt
-  # pose2d: the stacked hourglass.
-  pose2d_epochs: int = 8
-  pose2d_learning_rate: float = 2e-3
-  pose2d_loss: str = 'integral'   # integral | heatmap
-  hg_stacks: int = 2
-  hg_channels: int = 64
-  hg_depth: int = 3
-  # generator: coarse-3D hourglass + FBI convnet.
-  generator_epochs: int = 8
-  generator_learning_rate: float = 2e-3
-  gen_stacks: int = 1
-  gen_channels: int = 64
-  gen_depth: int = 3
-  depth_bins: int = 16
-  depth_range_mm: float = 1000.0
-  fbi_channels: Tuple[int, ...] = (32, 64, 128, 256)
-  fbi_head: str = 'convnet'       # convnet | joints
-  coarse3d_weight: float = 1.0
-  fbi_weight: float = 0.2
-  # adversarial: conditional discriminator, coarse-3D branch fine-tuned.
-  adversarial_epochs: int = 4
-  adversarial_learning_rate: float = 5e-4
-  discriminator_learning_rate: float = 2e-4
-  adversarial_weight: float = 0.01
-  disc_condition: str = 'pose2d'  # pose2d | features
-  disc_units: int = 256
-  disc_label_smoothing: float = 0.0
-  disc_warmup_steps: int = 0
-  # features: the cache of the regressor's inputs.
-  features_generator: str = 'adversarial'  # adversarial | generator
-  # base and refine: the lifting regressor.
-  base_epochs: int = 60
-  refine_epochs: int = 60
-  regressor_batch_size: int = 64
-  regressor_learning_rate: float = 1e-3
-  regressor_dropout: float = 0.5
-  regressor_units: int = 1024
-  regressor_loss: str = 'weighted'  # weighted | l2
-  weighted_eps: float = 0.001
-  weighted_max_exponent: float = 5.0
-  regressor_2d: str = 'detected'    # detected | gt
-  regressor_frame: str = 'camera'   # camera | ray
-  gt2d_noise_px: float = 0.0
+  # The phases' sections.
+  pose2d: Pose2DConfig = dataclasses.field(default_factory=Pose2DConfig)
+  generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+  adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
+  features: FeaturesConfig = dataclasses.field(default_factory=FeaturesConfig)
+  base: BaseConfig = dataclasses.field(default_factory=BaseConfig)
+  refine: RefineConfig = dataclasses.field(default_factory=RefineConfig)
+  regressor: RegressorConfig = dataclasses.field(default_factory=RegressorConfig)
 
-  def phase(self, name, key):
-    """A phase-specific setting, e.g. phase('pose2d', 'epochs')."""
-    return getattr(self, f'{name}_{key}')
+  def section(self, kind):
+    """The settings of a phase kind (pose2d, generator, adversarial, features, base,
+    refine): the section whose `epochs` and learning rate it trains with."""
+    return getattr(self, kind)
+
+  def flat(self, name):
+    """The value of the setting of the flag `name`."""
+    section, attr = FLAG_PATHS[name]
+    return getattr(getattr(self, section) if section else self, attr)
+
+  def to_dict(self):
+    """The settings as saved: flat, by flag name, in the order of FLAG_NAMES (with
+    features_root), tuples as they are (JSON writes them as lists)."""
+    return {name: self.flat(name) for name in FLAG_NAMES}
+
+  def replace(self, **values):
+    """A copy with the settings named by flag name changed."""
+    return make(**dict(self.to_dict(), **values))
+
+  def architecture(self, kind):
+    """The settings that define the networks of a phase kind, by flag name (tuples as
+    lists, as they are saved)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in ((k, self.flat(k)) for k in ARCHITECTURE[kind])}
+
+
+def _flag_paths():
+  paths = {}
+  for field in dataclasses.fields(Config):
+    if field.name in SECTIONS:
+      for sub in dataclasses.fields(SECTIONS[field.name]):
+        paths[sub.metadata['flag']] = (field.name, sub)
+    else:
+      paths[field.name] = (None, field)
+  return paths
+
+
+# Flag name -> (section or None, dataclasses.Field), in the saved order.
+_FIELDS = _flag_paths()
+FLAG_PATHS = {name: (section, field.name) for name, (section, field) in _FIELDS.items()}
+FLAG_NAMES = tuple(_FIELDS)
+
+
+def make(**values):
+  """A Config from settings named by their flags (the defaults for the others)."""
+  unknown = sorted(set(values) - set(FLAG_NAMES))
+  if unknown:
+    raise TypeError(f'unknown settings: {", ".join(unknown)}')
+  top, sections = {}, {name: {} for name in SECTIONS}
+  for name, value in values.items():
+    section, attr = FLAG_PATHS[name]
+    (sections[section] if section else top)[attr] = value
+  return Config(**top, **{name: SECTIONS[name](**kw) for name, kw in sections.items()})
 
 
 _HELP = {
@@ -167,7 +270,7 @@ _HELP = {
     'weighted_eps': 'eps of the weighted regression loss.',
     'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss: '
                              'keeps exp() finite and the emphasis on hard examples bounded '
-                             '(why 5: fbi3d/regression_loss.py).',
+                             '(why 5: fbi3d/losses.py).',
     'regressor_2d': 'Which 2D joints the regressors read: detected (the 2D estimator) or gt.',
     'regressor_frame': 'Frame the regressors predict in: camera, or ray (the camera frame '
                        'turned so that the crop centre is straight ahead, which a crop '
@@ -251,65 +354,61 @@ def _range_text(name, value_type):
 def check(cfg):
   """Raises ValueError naming every setting of `cfg` outside its range of sense."""
   wrong = []
-  for field in dataclasses.fields(Config):
-    value = getattr(cfg, field.name)
-    if field.name in NOT_FLAGS or isinstance(value, (bool, str, tuple)):
+  for name, (_, field) in _FIELDS.items():
+    value = cfg.flat(name)
+    if name in NOT_FLAGS or isinstance(value, (bool, str, tuple)):
       if isinstance(value, tuple) and any(v < 1 for v in value):
-        wrong.append(f'--{field.name}={",".join(map(str, value))} must be positive integers')
+        wrong.append(f'--{name}={",".join(map(str, value))} must be positive integers')
       continue
-    if not _in_range(field.name, value):
-      wrong.append(f'--{field.name}={value} must be '
-                   f'{_range_text(field.name, type(field.default))}')
+    if not _in_range(name, value):
+      wrong.append(f'--{name}={value} must be {_range_text(name, type(field.default))}')
   if wrong:
     raise ValueError('settings out of range: ' + '; '.join(wrong) + '.')
 
 
 def define_flags(flag_values=flags.FLAGS):
-  """Defines one absl flag per Config field in `flag_values` (call once, in the entry
+  """Defines one absl flag per setting in `flag_values` (call once, in the entry
   point; tools that read a flag file apart give a flags.FlagValues() of their own)."""
-  for field in dataclasses.fields(Config):
-    if field.name in NOT_FLAGS:
+  for name, (_, field) in _FIELDS.items():
+    if name in NOT_FLAGS:
       continue
     default = field.default
-    help_text = _HELP[field.name]
-    if field.name in BOUNDS:
-      help_text += f' ({_range_text(field.name, type(default))})'
-    if field.name in CHOICES:
-      flags.DEFINE_enum(field.name, default, CHOICES[field.name], help_text,
-                        flag_values=flag_values)
+    help_text = _HELP[name]
+    if name in BOUNDS:
+      help_text += f' ({_range_text(name, type(default))})'
+    if name in CHOICES:
+      flags.DEFINE_enum(name, default, CHOICES[name], help_text, flag_values=flag_values)
     elif isinstance(default, bool):
-      flags.DEFINE_boolean(field.name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
     elif isinstance(default, int):
-      low, high = BOUNDS.get(field.name, (0, None))
-      flags.DEFINE_integer(field.name, default, help_text, lower_bound=low,
-                           upper_bound=high, flag_values=flag_values)
+      low, high = BOUNDS.get(name, (0, None))
+      flags.DEFINE_integer(name, default, help_text, lower_bound=low, upper_bound=high,
+                           flag_values=flag_values)
     elif isinstance(default, float):
-      flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
       flags.register_validator(
-          field.name, lambda v, name=field.name: _in_range(name, v),
-          message=f'--{field.name} must be {_range_text(field.name, float)}.',
-          flag_values=flag_values)
+          name, lambda v, name=name: _in_range(name, v),
+          message=f'--{name} must be {_range_text(name, float)}.', flag_values=flag_values)
     elif isinstance(default, tuple):
-      flags.DEFINE_list(field.name, [str(v) for v in default], help_text,
-                        flag_values=flag_values)
+      flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=flag_values)
     else:
-      flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+      flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
   flags.DEFINE_alias('loss', 'regressor_loss', flag_values=flag_values)
 
 
 def from_flags(flag_values=flags.FLAGS):
   values = {}
-  for field in dataclasses.fields(Config):
-    if field.name in NOT_FLAGS:
+  for name, (_, field) in _FIELDS.items():
+    if name in NOT_FLAGS:
       continue
-    value = flag_values[field.name].value
+    value = flag_values[name].value
     if isinstance(field.default, tuple):
       try:
         value = tuple(int(v) for v in value)
       except ValueError as e:
-        raise ValueError(f'--{field.name} must be integers separated by commas.') from e
-    values[field.name] = value
-  return Config(**values)
+        raise ValueError(f'--{name} must be integers separated by commas.') from e
+    values[name] = value
+  return make(**values)
 
 
 # What a run saved before a setting existed ran with (its default may differ now).
@@ -319,17 +418,12 @@ SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
 
 
 def from_dict(values, **overrides):
-  """A Config from saved settings (e.g. results.json['config']): lists back to tuples,
-  keys this version does not know ignored, `overrides` applied."""
-  fields = {f.name: f for f in dataclasses.fields(Config)}
-  kept = {k: tuple(v) if isinstance(fields[k].default, tuple) else v
-          for k, v in values.items() if k in fields}
+  """A Config from saved settings (e.g. results.json['config'], flat by flag name):
+  lists back to tuples, keys this version does not know ignored, settings the saved run
+  predates set to SAVED_BEFORE, `overrides` (by flag name) applied."""
+  kept = {k: tuple(v) if isinstance(_FIELDS[k][1].default, tuple) else v
+          for k, v in values.items() if k in _FIELDS}
   for k, v in SAVED_BEFORE.items():
     kept.setdefault(k, v)
   kept.update(overrides)
-  return Config(**kept)
-
-
-def architecture(cfg, phase):
-  return {k: list(v) if isinstance(v, tuple) else v
-          for k, v in ((k, getattr(cfg, k)) for k in ARCHITECTURE[phase])}
+  return make(**kept)

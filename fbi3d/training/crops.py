@@ -10,10 +10,11 @@ models then read that crop, so no ground truth decides where they look.
 import numpy as np
 
 from fbi3d import geometry
+from fbi3d import keys
 from fbi3d.data import pipeline
-from fbi3d.training import split_outputs
 from fbi3d.training import pose2d as pose2d_phase
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
+from fbi3d.training import split_outputs
 
 # The converter's default margin, for a manifest that does not name its own.
 DEFAULT_MARGIN = 0.2
@@ -33,15 +34,16 @@ def estimated_boxes(cfg, split, log=print):
   """The boxes [N, 3] that the run's 2D estimator finds on every example of `split` (in
   the order the pipeline yields them unshuffled), in converted-crop pixels."""
   manifest = pipeline.load_manifest(cfg.data_dir)
-  record = trainer.checkpoint_record(cfg, 'pose2d')
+  run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
+  record = run.checkpoint_record('pose2d')
   key = (cfg.data_dir, split.lower(), cfg.image_size, record['sha256'])
   if key not in _FOUND:
     task = pose2d_phase.Pose2DTask(cfg)
     network = task.build_network()
-    trainer.restore_network(network, cfg, 'pose2d')
+    run.restore(network, 'pose2d')
     log(f'crops: the 2D estimator finds the people of {split}')
     pred, _ = split_outputs.collect(network, cfg, split, task.predict_fn, keys=())
-    _FOUND[key] = boxes_from_joints(pred['pose2d'], cfg.image_size,
+    _FOUND[key] = boxes_from_joints(pred[keys.POSE2D], cfg.image_size,
                                     manifest['crop_size'],
                                     manifest.get('margin', DEFAULT_MARGIN))
   return _FOUND[key]

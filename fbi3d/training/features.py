@@ -5,8 +5,9 @@ Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D join
 (the 2D estimator, crop pixels at --image_size), ground-truth 2D, the coarse-3D output
 (x, y crop pixels, z mm root-relative), FBI probabilities [14, 3], the ground-truth 3D
 and FBI labels, validity (of the 2D, the 3D, and `visible` per joint), action,
-subject, source id, crop box (image pixels) and camera intrinsics (zeros when unknown), and `box`, the crop inside the converted crop
-(converted-crop pixels). With --crops=estimated (see crops.py) every split, train
+subject, source id, crop box (image pixels) and camera intrinsics (zeros when unknown),
+and `box`, the crop inside the converted crop (converted-crop pixels); the keys are
+named in fbi3d/keys.py. With --crops=estimated (see crops.py) every split, train
 included, is read from the crops the 2D estimator finds, as at test time and in
 `predict`; all 2D above is in that crop's pixels. results.json records which checkpoints
 made the cache; a later run rebuilds it when they change.
@@ -27,41 +28,36 @@ import numpy as np
 
 from fbi3d import fbi as fbi_lib
 from fbi3d import geometry
+from fbi3d import keys
 from fbi3d import metrics as metrics_lib
 from fbi3d.data import pipeline
 from fbi3d.data import schema
+from fbi3d.training import base_task
 from fbi3d.training import crops as crops_lib
 from fbi3d.training import split_outputs
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
-from fbi3d.training import trainer
+from fbi3d.training import run as run_lib
 
-KEYS = ('pose2d', 'pose3d', 'fbi', 'pose3d_valid', 'pose2d_valid', 'visible', 'action',
-        'subject', 'source_id', 'crop_box', 'intrinsics')
+# The batch keys the cache keeps of every example (besides the models' outputs).
+KEYS = (keys.POSE2D, keys.POSE3D, keys.FBI, keys.POSE3D_VALID, keys.POSE2D_VALID,
+        keys.VISIBLE, keys.ACTION, keys.SUBJECT, keys.SOURCE_ID, keys.CROP_BOX,
+        keys.INTRINSICS)
 # Bumped when the cache gains arrays, so that an older cache is made again.
 CACHE_VERSION = 4
 
 
-def cache_dir(cfg, phase='features'):
-  """Where a features phase keeps its caches and results.json: <features_root>/<phase>
-  when features_root is set, else the run's <model_dir>/<phase> (trainer.phase_dir)."""
-  return trainer.phase_dir(cfg, phase)
-
-
 def cache_path(cfg, split, phase='features'):
-  return os.path.join(cache_dir(cfg, phase), f'{split}.npz')
-
-
-def read_results(cfg, phase='features'):
-  """The results.json of a features phase (in cache_dir), or None."""
-  return trainer.read_results(cfg, phase, cache_dir(cfg, phase))
+  """A split's cache file, in the phase's folder: <features_root>/<phase> when
+  features_root is set, else the run's <model_dir>/<phase> (Run.phase_dir)."""
+  return os.path.join(run_lib.Run.of(cfg.model_dir, cfg.features_root).phase_dir(phase), f'{split}.npz')
 
 
 def cache_sha256(cfg, split, phase='features'):
   """sha256 of a split's cache file (None when there is none): the regressors record
   the one of the train cache they learned from."""
   path = cache_path(cfg, split, phase)
-  return trainer.file_sha256(path) if os.path.exists(path) else None
+  return run_lib.file_sha256(path) if os.path.exists(path) else None
 
 
 def load(cfg, split, phase='features'):
@@ -69,59 +65,59 @@ def load(cfg, split, phase='features'):
   absent."""
   path = cache_path(cfg, split, phase)
   if not os.path.exists(path):
-    raise trainer.PhaseError(f'{path} not found: run python -m fbi3d.train --phase={phase} '
+    raise run_lib.PhaseError(f'{path} not found: run python -m fbi3d.train --phase={phase} '
                              'with the same --model_dir first.')
   with np.load(path) as data:
     return dict(data)
 
 
-class FeaturesTask:
+class FeaturesTask(base_task.InferenceTask):
+  """The features phase `name`, caching the outputs of the 2D estimator and of the
+  generator phase `source` (default: --features_generator)."""
   kind = 'features'
 
   def __init__(self, cfg, name='features', source=None):
-    self.cfg = cfg
+    super().__init__(cfg)
     self.name = name
-    self.source = source or cfg.features_generator
+    self.source = source or cfg.features.generator
     self.lifting_only = pipeline.data_is_lifting_only(cfg.data_dir)
     # The networks are built from this phase's settings: they must be the ones the
     # image phases trained with.
     self.requires = {} if self.lifting_only else {
         'pose2d': ('image_size', 'pose2d_loss'), self.source: ('image_size', 'fbi_head')}
 
-  def check_data(self, manifest):
-    del manifest
-
   def _key(self):
     c = self.cfg
     if self.lifting_only:
       return dict(records=True, data_dir=os.path.abspath(c.data_dir),
-                  image_size=c.image_size, manifest_sha256=trainer.file_sha256(
+                  image_size=c.image_size, manifest_sha256=run_lib.file_sha256(
                       os.path.join(c.data_dir, pipeline.MANIFEST)),
                   cache_version=CACHE_VERSION)
-    return dict(pose2d=trainer.checkpoint_record(c, 'pose2d'),
-                generator=trainer.checkpoint_record(c, self.source),
+    return dict(pose2d=self.run.checkpoint_record('pose2d'),
+                generator=self.run.checkpoint_record(self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
                 image_size=c.image_size, crops=c.crops, cache_version=CACHE_VERSION)
 
-  def run(self, manifest, log):
+  def produce(self, manifest, log):
     c = self.cfg
     key = self._key()
-    previous = read_results(c, self.name)
+    folder = self.run.phase_dir(self.name)
+    previous = self.run.results(self.name)
     splits = list(manifest['splits'])
     if (previous and previous.get('finished') and previous.get('made_from') == key
         and all(os.path.exists(cache_path(c, s, self.name)) for s in splits)):
-      log(f'{self.name}: cache in {cache_dir(c, self.name)} is up to date')
+      log(f'{self.name}: cache in {folder} is up to date')
       return previous
     start = time.time()
-    os.makedirs(cache_dir(c, self.name), exist_ok=True)
+    os.makedirs(folder, exist_ok=True)
     if self.lifting_only:
-      return self._run_from_records(manifest, splits, key, start, log)
+      return self._produce_from_records(manifest, splits, key, start, log)
     pose2d_task = pose2d_phase.Pose2DTask(c)
     pose2d_net = pose2d_task.build_network()
-    trainer.restore_network(pose2d_net, c, 'pose2d')
+    self.run.restore(pose2d_net, 'pose2d')
     gen_task = generator_phase.GeneratorTask(c)
     gen_net = gen_task.build_network()
-    trainer.restore_network(gen_net, c, self.source)
+    self.run.restore(gen_net, self.source)
 
     # Both networks read each batch of the split once.
     def both(images, training=False):
@@ -137,43 +133,49 @@ class FeaturesTask:
       pred, gt = split_outputs.collect(both, c, split, predict_fn, keys=KEYS, boxes=boxes)
       if boxes is None:
         size = manifest['crop_size']
-        boxes = np.tile(np.array([0.0, 0.0, size], np.float32), (len(gt['pose3d']), 1))
-      arrays = dict(detected2d=pred['pose2d'].astype(np.float32),
-                    gt2d=gt['pose2d'].astype(np.float32),
-                    coarse3d=pred['coarse3d'].astype(np.float32),
-                    fbi_probs=pred['fbi'].astype(np.float32),
-                    pose3d=gt['pose3d'].astype(np.float32), fbi=gt['fbi'],
-                    pose3d_valid=gt['pose3d_valid'], pose2d_valid=gt['pose2d_valid'],
-                    visible=gt['visible'], action=gt['action'], subject=gt['subject'],
-                    crop_box=gt['crop_box'].astype(np.float32),
-                    intrinsics=gt['intrinsics'].astype(np.float32),
-                    box=np.asarray(boxes, np.float32),
-                    source_id=np.array([v.decode() for v in gt['source_id']]))
+        boxes = np.tile(np.array([0.0, 0.0, size], np.float32), (len(gt[keys.POSE3D]), 1))
+      arrays = {
+          keys.DETECTED2D: pred['pose2d'].astype(np.float32),
+          keys.GT2D: gt[keys.POSE2D].astype(np.float32),
+          keys.COARSE3D: pred['coarse3d'].astype(np.float32),
+          keys.FBI_PROBS: pred['fbi'].astype(np.float32),
+          keys.POSE3D: gt[keys.POSE3D].astype(np.float32), keys.FBI: gt[keys.FBI],
+          keys.POSE3D_VALID: gt[keys.POSE3D_VALID],
+          keys.POSE2D_VALID: gt[keys.POSE2D_VALID], keys.VISIBLE: gt[keys.VISIBLE],
+          keys.ACTION: gt[keys.ACTION], keys.SUBJECT: gt[keys.SUBJECT],
+          keys.CROP_BOX: gt[keys.CROP_BOX].astype(np.float32),
+          keys.INTRINSICS: gt[keys.INTRINSICS].astype(np.float32),
+          keys.BOX: np.asarray(boxes, np.float32),
+          keys.SOURCE_ID: np.array([v.decode() for v in gt[keys.SOURCE_ID]])}
       self._save(split, arrays)
-      valid = arrays['pose3d_valid'] > 0
+      valid = arrays[keys.POSE3D_VALID] > 0
       entry = dict(num_examples=int(len(valid)),
                    detected2d_error_px=float(metrics_lib.error_2d(
-                       arrays['detected2d'], arrays['gt2d']).mean()))
+                       arrays[keys.DETECTED2D], arrays[keys.GT2D]).mean()))
       if valid.any():
-        entry['fbi_accuracy'] = fbi_lib.fbi_accuracy(arrays['fbi_probs'][valid],
-                                                     arrays['fbi'][valid])[0]
+        entry['fbi_accuracy'] = fbi_lib.fbi_accuracy(arrays[keys.FBI_PROBS][valid],
+                                                     arrays[keys.FBI][valid])[0]
       metrics[split] = entry
     results = dict(phase=self.name, finished=True, made_from=key, splits=splits,
                    crops=c.crops, train_sha256=cache_sha256(c, 'train', self.name),
                    seconds=round(time.time() - start, 1), metrics=metrics)
-    trainer.write_results(c, self.name, results, cache_dir(c, self.name))
-    log(f'{self.name} ({c.crops} crops): ' + '; '.join(
+    self.run.write_results(self.name, results)
+    log(self.format_metrics(results))
+    return results
+
+  def format_metrics(self, metrics):
+    """The log line of a features phase's results (its `metrics` per split)."""
+    return f'{self.name} ({metrics["crops"]} crops): ' + '; '.join(
         f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
-        for s, m in metrics.items()))
-    return results
+        for s, m in metrics['metrics'].items())
 
   def _save(self, split, arrays):
     path = cache_path(self.cfg, split, self.name)
     np.savez(path + '.tmp.npz', **arrays)
     os.replace(path + '.tmp.npz', path)
 
-  def _run_from_records(self, manifest, splits, key, start, log):
+  def _produce_from_records(self, manifest, splits, key, start, log):
     """The cache of lifting-only records: their 2D (scaled from the records' crop to
     --image_size) as both detected and ground-truth 2D; no coarse 3D, no FBI estimate
     (zeros)."""
@@ -184,18 +186,20 @@ class FeaturesTask:
       r = pipeline.read_arrays(c.data_dir, split)
       n = len(r[schema.POSE3D])
       two_d = geometry.resize_points(r[schema.POSE2D], size, c.image_size).astype(np.float32)
-      arrays = dict(detected2d=two_d, gt2d=two_d,
-                    coarse3d=np.zeros((n, schema.J, 3), np.float32),
-                    fbi_probs=np.zeros((n, schema.B, fbi_lib.NUM_CLASSES), np.float32),
-                    pose3d=r[schema.POSE3D].astype(np.float32), fbi=r[schema.FBI],
-                    pose3d_valid=r[schema.POSE3D_VALID], pose2d_valid=r[schema.POSE2D_VALID],
-                    visible=np.repeat(r[schema.POSE2D_VALID][:, None], schema.J, axis=1).astype(
-                        np.float32),
-                    action=r[schema.ACTION], subject=r[schema.SUBJECT],
-                    crop_box=r[schema.CROP_BOX].astype(np.float32),
-                    intrinsics=r[schema.INTRINSICS].astype(np.float32),
-                    box=np.tile(np.array([0.0, 0.0, size], np.float32), (n, 1)),
-                    source_id=np.array([v.decode() for v in r[schema.SOURCE_ID]]))
+      arrays = {
+          keys.DETECTED2D: two_d, keys.GT2D: two_d,
+          keys.COARSE3D: np.zeros((n, schema.J, 3), np.float32),
+          keys.FBI_PROBS: np.zeros((n, schema.B, fbi_lib.NUM_CLASSES), np.float32),
+          keys.POSE3D: r[schema.POSE3D].astype(np.float32), keys.FBI: r[schema.FBI],
+          keys.POSE3D_VALID: r[schema.POSE3D_VALID],
+          keys.POSE2D_VALID: r[schema.POSE2D_VALID],
+          keys.VISIBLE: np.repeat(r[schema.POSE2D_VALID][:, None], schema.J,
+                                  axis=1).astype(np.float32),
+          keys.ACTION: r[schema.ACTION], keys.SUBJECT: r[schema.SUBJECT],
+          keys.CROP_BOX: r[schema.CROP_BOX].astype(np.float32),
+          keys.INTRINSICS: r[schema.INTRINSICS].astype(np.float32),
+          keys.BOX: np.tile(np.array([0.0, 0.0, size], np.float32), (n, 1)),
+          keys.SOURCE_ID: np.array([v.decode() for v in r[schema.SOURCE_ID]])}
       self._save(split, arrays)
       metrics[split] = dict(num_examples=int(n), detected2d_error_px=0.0)
       log(f'{self.name}: {split}: {n} examples read from the records (lifting only)')
@@ -203,5 +207,5 @@ class FeaturesTask:
                    crops='records', lifting_only=True,
                    train_sha256=cache_sha256(c, 'train', self.name),
                    seconds=round(time.time() - start, 1), metrics=metrics)
-    trainer.write_results(c, self.name, results, cache_dir(c, self.name))
+    self.run.write_results(self.name, results)
     return results

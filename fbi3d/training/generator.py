@@ -13,17 +13,19 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import keys
 from fbi3d import losses as losses_lib
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import generator as generator_lib
+from fbi3d.training import image_task
 from fbi3d.training import split_outputs
-from fbi3d.training import trainer
 
 
-class GeneratorTask(trainer.ImagePhase):
+class GeneratorTask(image_task.ImagePhase):
   name = 'generator'
+  kind = 'generator'
   # The generator reads the crops the 2D estimator reads: same crop size.
   requires = {'pose2d': ('image_size',)}
 
@@ -34,38 +36,38 @@ class GeneratorTask(trainer.ImagePhase):
       raise ValueError('the generator needs 3D poses in the training split.')
 
   def build_network(self, return_features=False):
-    c = self.cfg
+    g = self.cfg.generator
     return generator_lib.build_generator(
-        c.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=c.gen_stacks,
-        coarse_channels=c.gen_channels, coarse_depth=c.gen_depth, depth_bins=c.depth_bins,
-        depth_range_mm=c.depth_range_mm, fbi_channels=tuple(c.fbi_channels),
-        fbi_head=c.fbi_head, return_features=return_features)
+        self.cfg.image_size, num_joints=skeleton.NUM_JOINTS, coarse_stacks=g.stacks,
+        coarse_channels=g.channels, coarse_depth=g.depth, depth_bins=g.depth_bins,
+        depth_range_mm=g.depth_range_mm, fbi_channels=tuple(g.fbi_channels),
+        fbi_head=g.fbi_head, return_features=return_features)
 
   def joint_weights(self, batch):
     """[B, J]: joints known in 2D, inside the crop, of examples with 3D."""
-    return batch['visible'] * batch['pose3d_valid'][:, None]
+    return batch[keys.VISIBLE] * batch[keys.POSE3D_VALID][:, None]
 
   def coarse3d_loss(self, outputs, batch):
     """The weighted coarse-3D L1 loss (shared with the adversarial phase)."""
-    c = self.cfg
-    target = tf.concat([batch['pose2d'], batch['pose3d'][..., 2:]], axis=-1)
-    return c.coarse3d_weight * losses_lib.coarse3d_l1(
+    g, size = self.cfg.generator, self.cfg.image_size
+    target = tf.concat([batch[keys.POSE2D], batch[keys.POSE3D][..., 2:]], axis=-1)
+    return g.coarse3d_weight * losses_lib.coarse3d_l1(
         outputs['coarse3d'], target, self.joint_weights(batch),
-        (c.image_size, c.image_size, c.depth_range_mm))
+        (size, size, g.depth_range_mm))
 
   def losses(self, outputs, batch):
-    fbi_loss = losses_lib.fbi_cross_entropy(outputs['fbi'], batch['fbi'],
-                                            batch['pose3d_valid'])
+    fbi_loss = losses_lib.fbi_cross_entropy(outputs['fbi'], batch[keys.FBI],
+                                            batch[keys.POSE3D_VALID])
     return {'coarse3d_loss': self.coarse3d_loss(outputs, batch),
-            'fbi_loss': self.cfg.fbi_weight * fbi_loss}
+            'fbi_loss': self.cfg.generator.fbi_weight * fbi_loss}
 
   def batch_metrics(self, outputs, batch):
     w = self.joint_weights(batch)
-    depth = tf.abs(outputs['coarse3d'][..., 2] - batch['pose3d'][..., 2])
-    xy = tf.norm(outputs['coarse3d'][..., :2] - batch['pose2d'], axis=-1)
+    depth = tf.abs(outputs['coarse3d'][..., 2] - batch[keys.POSE3D][..., 2])
+    xy = tf.norm(outputs['coarse3d'][..., :2] - batch[keys.POSE2D], axis=-1)
     correct = tf.cast(tf.equal(tf.argmax(outputs['fbi'], -1, output_type=tf.int32),
-                               batch['fbi']), tf.float32)
-    valid = batch['pose3d_valid'][:, None]
+                               batch[keys.FBI]), tf.float32)
+    valid = batch[keys.POSE3D_VALID][:, None]
     return {
         'depth_error_mm': tf.reduce_sum(w * depth) / (tf.reduce_sum(w) + 1e-6),
         'xy_error_px': tf.reduce_sum(w * xy) / (tf.reduce_sum(w) + 1e-6),
@@ -75,51 +77,53 @@ class GeneratorTask(trainer.ImagePhase):
   def predict_fn(self, outputs):
     return {'coarse3d': outputs['coarse3d'].numpy(), 'fbi': outputs['fbi'].numpy()}
 
-  def evaluate(self, network, cfg, manifest, boxes=None):
+  def evaluate(self, network, manifest, boxes=None):
     """Coarse 3D and FBI on cfg.eval_split: on the converted crops, or on the crops
     `boxes` (converted-crop pixels) when given."""
-    pred, gt = split_outputs.collect(network, cfg, cfg.eval_split, self.predict_fn,
-                                  boxes=boxes)
-    return self.metrics_of(pred, gt, cfg, manifest, boxes)
+    pred, gt = split_outputs.collect(network, self.cfg, self.cfg.eval_split,
+                                     self.predict_fn, boxes=boxes)
+    return self.metrics_of(pred, gt, manifest, boxes)
 
-  def metrics_of(self, pred, gt, cfg, manifest, boxes=None):
+  def metrics_of(self, pred, gt, manifest, boxes=None):
     """evaluate's measures of outputs `pred` (coarse3d, fbi) against `gt` (pose3d_valid,
     pose2d, pose3d, fbi, crop_box, intrinsics of the same examples): from the network,
     or from a features cache that holds its outputs on the same crops."""
-    valid = gt['pose3d_valid'] > 0
+    cfg = self.cfg
+    valid = gt[keys.POSE3D_VALID] > 0
     if not valid.any():
       return dict(split=cfg.eval_split, num_examples=int(len(valid)),
                   note='no 3D ground truth in this split')
     pred = {k: v[valid] for k, v in pred.items()}
     gt = {k: v[valid] for k, v in gt.items()}
     crop = manifest['crop_size']
-    xy_img = split_outputs.to_image_pixels(pred['coarse3d'][..., :2], gt['crop_box'], crop,
-                                        cfg.image_size)
-    gt_img = split_outputs.to_image_pixels(gt['pose2d'], gt['crop_box'], crop, cfg.image_size)
-    lifted = split_outputs.lift_25d(xy_img, pred['coarse3d'][..., 2], gt['pose3d'], gt_img,
-                                 gt['intrinsics'])
+    xy_img = split_outputs.to_image_pixels(pred['coarse3d'][..., :2], gt[keys.CROP_BOX],
+                                           crop, cfg.image_size)
+    gt_img = split_outputs.to_image_pixels(gt[keys.POSE2D], gt[keys.CROP_BOX], crop,
+                                           cfg.image_size)
+    lifted = split_outputs.lift_25d(xy_img, pred['coarse3d'][..., 2], gt[keys.POSE3D],
+                                    gt_img, gt[keys.INTRINSICS])
     out = dict(split=cfg.eval_split, num_examples=int(valid.sum()),
                crops='converted' if boxes is None else 'estimated',
                depth_error_mm=float(np.abs(pred['coarse3d'][..., 2]
-                                           - gt['pose3d'][..., 2]).mean()),
+                                           - gt[keys.POSE3D][..., 2]).mean()),
                xy_error_px=float(metrics_lib.error_2d(pred['coarse3d'][..., :2],
-                                                      gt['pose2d']).mean()))
+                                                      gt[keys.POSE2D]).mean()))
     if lifted is not None:
-      out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, gt['pose3d'])
-      out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, gt['pose3d'])
+      out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, gt[keys.POSE3D])
+      out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, gt[keys.POSE3D])
       # Plausibility: left/right bone-length asymmetry, against the ground truth's own.
       out['coarse3d_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(lifted)
-      out['true_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(gt['pose3d'])
-    overall, per_bone = fbi_lib.fbi_accuracy(pred['fbi'], gt['fbi'])
+      out['true_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(gt[keys.POSE3D])
+    overall, per_bone = fbi_lib.fbi_accuracy(pred['fbi'], gt[keys.FBI])
     # Baseline: always the training split's most frequent class of each bone (of the
     # measured split's own labels for a data set without a train split).
     balance = manifest['splits'].get('train', {}).get('fbi_class_balance')
     if balance is not None:
       majority = np.argmax(np.asarray(balance), axis=-1)
     else:
-      majority = np.array([np.bincount(b, minlength=3).argmax() for b in gt['fbi'].T])
+      majority = np.array([np.bincount(b, minlength=3).argmax() for b in gt[keys.FBI].T])
     base_overall, base_per_bone = fbi_lib.fbi_accuracy(
-        np.broadcast_to(majority, gt['fbi'].shape), gt['fbi'])
+        np.broadcast_to(majority, gt[keys.FBI].shape), gt[keys.FBI])
     out.update(
         fbi_accuracy=overall, fbi_majority_accuracy=base_overall,
         fbi_per_bone={name: dict(accuracy=float(a), majority_accuracy=float(b),
@@ -130,8 +134,8 @@ class GeneratorTask(trainer.ImagePhase):
 
   def format_metrics(self, m):
     if 'fbi_accuracy' not in m:
-      return f'generator on {m["split"]}: {m.get("note")}'
-    lines = [f'generator on {m["split"]} ({m["num_examples"]} examples): coarse-3D MPJPE '
+      return f'{self.name} on {m["split"]}: {m.get("note")}'
+    lines = [f'{self.name} on {m["split"]} ({m["num_examples"]} examples): coarse-3D MPJPE '
              f'{m.get("coarse3d_mpjpe_mm", float("nan")):.1f} mm (PA '
              f'{m.get("coarse3d_pa_mpjpe_mm", float("nan")):.1f} mm), depth error '
              f'{m["depth_error_mm"]:.1f} mm, 2D error {m["xy_error_px"]:.2f} px',
@@ -143,10 +147,10 @@ class GeneratorTask(trainer.ImagePhase):
     return '\n'.join(lines)
 
   def figure(self, network, batch, count=4):
-    images = batch['image'][:count]
+    images = batch[keys.IMAGE][:count]
     out = network(images, training=False)
     fbi_pred = tf.argmax(out['fbi'], -1).numpy()
-    captions = [f'FBI {np.mean(p == t):.0%}' for p, t in zip(fbi_pred,
-                                                              batch['fbi'][:count].numpy())]
+    captions = [f'FBI {np.mean(p == t):.0%}'
+                for p, t in zip(fbi_pred, batch[keys.FBI][:count].numpy())]
     return viz.prediction_strip(images.numpy(), out['coarse3d'][..., :2].numpy(),
-                                batch['pose2d'][:count].numpy(), captions)
+                                batch[keys.POSE2D][:count].numpy(), captions)

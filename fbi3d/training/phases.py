@@ -16,6 +16,7 @@ and two oracle rows that bound the method, each reading ground truth:
 
 import functools
 
+from fbi3d import keys
 from fbi3d.training import adversarial
 from fbi3d.training import features
 from fbi3d.training import generator
@@ -40,18 +41,21 @@ ALL_ABLATIONS = 'ablations'
 ABLATIONS = {
     'features_noadv': functools.partial(features.FeaturesTask, name='features_noadv',
                                         source='generator'),
-    'refine_nofbi': functools.partial(regressor.RegressorTask, name='refine_nofbi',
-                                      kind='refine', inputs=('2d', 'coarse3d')),
-    'refine_nocoarse3d': functools.partial(regressor.RegressorTask, name='refine_nocoarse3d',
-                                           kind='refine', inputs=('2d', 'fbi')),
+    'refine_nofbi': functools.partial(
+        regressor.RegressorTask, name='refine_nofbi', kind='refine',
+        inputs=(keys.INPUT_2D, keys.INPUT_COARSE3D)),
+    'refine_nocoarse3d': functools.partial(
+        regressor.RegressorTask, name='refine_nocoarse3d', kind='refine',
+        inputs=(keys.INPUT_2D, keys.INPUT_FBI)),
     'refine_noadv': functools.partial(regressor.RegressorTask, name='refine_noadv',
                                       kind='refine', features='features_noadv'),
     'refine_l2': functools.partial(regressor.RegressorTask, name='refine_l2', kind='refine',
                                    loss='l2'),
     'oracle_gt2d': functools.partial(regressor.RegressorTask, name='oracle_gt2d',
-                                     kind='base', inputs=('gt2d',)),
-    'oracle_gt2d_fbi': functools.partial(regressor.RegressorTask, name='oracle_gt2d_fbi',
-                                         kind='refine', inputs=('gt2d', 'gt_fbi')),
+                                     kind='base', inputs=(keys.INPUT_GT2D,)),
+    'oracle_gt2d_fbi': functools.partial(
+        regressor.RegressorTask, name='oracle_gt2d_fbi', kind='refine',
+        inputs=(keys.INPUT_GT2D, keys.INPUT_GT_FBI)),
 }
 
 # What each regressor phase is called in the tables, in the order of the rows.

@@ -17,15 +17,14 @@ as the heatmap-trained estimator on the same data.
 import numpy as np
 import tensorflow as tf
 
+from fbi3d import keys
 from fbi3d import losses as losses_lib
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d import viz
 from fbi3d.models import hourglass
+from fbi3d.training import image_task
 from fbi3d.training import split_outputs
-from fbi3d.training import trainer
-
-STRIDE = 4
 
 
 def final_heatmaps(outputs):
@@ -37,12 +36,13 @@ def decode(heatmaps, loss, return_confidence=False):
   """2D joints [B, J, 2] in crop pixels from the last stack's heatmaps of an estimator
   trained with `loss` (--pose2d_loss); with return_confidence also [B, J] confidences."""
   if loss == 'integral':
-    return hourglass.soft_argmax_2d(heatmaps, STRIDE, return_confidence)
-  return hourglass.decode_heatmaps(heatmaps, STRIDE, return_confidence)
+    return hourglass.soft_argmax_2d(heatmaps, keys.HEATMAP_STRIDE, return_confidence)
+  return hourglass.decode_heatmaps(heatmaps, keys.HEATMAP_STRIDE, return_confidence)
 
 
-class Pose2DTask(trainer.ImagePhase):
+class Pose2DTask(image_task.ImagePhase):
   name = 'pose2d'
+  kind = 'pose2d'
   requires = {}
 
   def check_data(self, manifest):
@@ -53,47 +53,50 @@ class Pose2DTask(trainer.ImagePhase):
                        '--keypoints2d at conversion).')
 
   def build_network(self):
-    c = self.cfg
+    s = self.cfg.pose2d
     return hourglass.build_stacked_hourglass(
-        c.image_size, num_joints=skeleton.NUM_JOINTS, num_stacks=c.hg_stacks,
-        channels=c.hg_channels, depth=c.hg_depth, name='hourglass2d')
+        self.cfg.image_size, num_joints=skeleton.NUM_JOINTS, num_stacks=s.stacks,
+        channels=s.channels, depth=s.depth, name='hourglass2d')
 
   def losses(self, outputs, batch):
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    if self.cfg.pose2d_loss == 'integral':
-      coords = [hourglass.soft_argmax_2d(h, STRIDE) for h in outputs]
+    if self.cfg.pose2d.loss == 'integral':
+      coords = [hourglass.soft_argmax_2d(h, keys.HEATMAP_STRIDE) for h in outputs]
       # In hundredths of the crop side, so the loss reads like pixels at 100 px.
       return {'integral_loss': 100.0 * losses_lib.integral2d_l1(
-          coords, batch['pose2d'], batch['visible'], self.cfg.image_size)}
+          coords, batch[keys.POSE2D], batch[keys.VISIBLE], self.cfg.image_size)}
     # Per-cell errors of unit-peak maps are small; the factor keeps the loss readable.
-    return {'heatmap_loss': 100.0 * losses_lib.heatmap_mse(outputs, batch['heatmaps'],
-                                                           batch['visible'])}
+    return {'heatmap_loss': 100.0 * losses_lib.heatmap_mse(outputs, batch[keys.HEATMAPS],
+                                                           batch[keys.VISIBLE])}
 
   def batch_metrics(self, outputs, batch):
-    pred = decode(final_heatmaps(outputs), self.cfg.pose2d_loss)
-    err = tf.norm(pred - batch['pose2d'], axis=-1)
-    w = batch['visible']
+    pred = decode(final_heatmaps(outputs), self.cfg.pose2d.loss)
+    err = tf.norm(pred - batch[keys.POSE2D], axis=-1)
+    w = batch[keys.VISIBLE]
     return {'error_px': tf.reduce_sum(err * w) / (tf.reduce_sum(w) + 1e-6)}
 
   def predict_fn(self, outputs):
-    return {'pose2d': decode(final_heatmaps(outputs), self.cfg.pose2d_loss).numpy()}
+    return {keys.POSE2D: decode(final_heatmaps(outputs), self.cfg.pose2d.loss).numpy()}
 
-  def evaluate(self, network, cfg, manifest, boxes=None):
+  def evaluate(self, network, manifest, boxes=None):
     """2D error and PCK on cfg.eval_split: on the converted crops, or on the crops
     `boxes` (converted-crop pixels) when given."""
-    pred, gt = split_outputs.collect(network, cfg, cfg.eval_split, self.predict_fn,
-                                  keys=('pose2d', 'visible', 'pose2d_valid'), boxes=boxes)
-    return self.metrics_of(pred['pose2d'], gt, cfg, manifest, boxes)
+    pred, gt = split_outputs.collect(network, self.cfg, self.cfg.eval_split,
+                                     self.predict_fn,
+                                     keys=(keys.POSE2D, keys.VISIBLE, keys.POSE2D_VALID),
+                                     boxes=boxes)
+    return self.metrics_of(pred[keys.POSE2D], gt, manifest, boxes)
 
-  def metrics_of(self, pred2d, gt, cfg, manifest, boxes=None):
+  def metrics_of(self, pred2d, gt, manifest, boxes=None):
     """evaluate's measures of 2D predictions [N, 17, 2] against `gt` (pose2d, visible,
     pose2d_valid of the same examples): from the network, or from a features cache that
     holds its outputs on the same crops."""
     # On the converted crops every joint lies inside; on found crops a joint the box cut
     # off is the estimator's own miss and counts too (every joint of a labelled example).
-    visible = (gt['visible'] > 0 if boxes is None else
-               np.repeat(gt['pose2d_valid'][:, None] > 0, skeleton.NUM_JOINTS, axis=1))
-    err = metrics_lib.error_2d(pred2d, gt['pose2d'])
+    cfg = self.cfg
+    visible = (gt[keys.VISIBLE] > 0 if boxes is None else
+               np.repeat(gt[keys.POSE2D_VALID][:, None] > 0, skeleton.NUM_JOINTS, axis=1))
+    err = metrics_lib.error_2d(pred2d, gt[keys.POSE2D])
     threshold = cfg.pck_threshold * cfg.image_size
     per_joint = [float(err[:, j][visible[:, j]].mean()) if visible[:, j].any() else None
                  for j in range(skeleton.NUM_JOINTS)]
@@ -115,7 +118,8 @@ class Pose2DTask(trainer.ImagePhase):
             f'{m["pck"]:.1%}, PCK@{m["pck_threshold_px"] / 2:.1f}px {m["pck_half"]:.1%}')
 
   def figure(self, network, batch, count=4):
-    images = batch['image'][:count]
+    images = batch[keys.IMAGE][:count]
     heatmaps = final_heatmaps(network(images, training=False))
-    pred = decode(heatmaps, self.cfg.pose2d_loss)
-    return viz.prediction_strip(images.numpy(), pred.numpy(), batch['pose2d'][:count].numpy())
+    pred = decode(heatmaps, self.cfg.pose2d.loss)
+    return viz.prediction_strip(images.numpy(), pred.numpy(),
+                                batch[keys.POSE2D][:count].numpy())

@@ -13,7 +13,8 @@ method read ground truth by name: `gt2d` (the ground-truth 2D joints, no noise) 
 ahead), which the crop alone determines, and `predict` turns it back into the camera
 frame with the crop box and intrinsics; in the camera frame itself, root-relative 3D
 depends on where the person is in the picture, which a crop does not show. Loss:
---regressor_loss=weighted (L0 + eps * L1, see fbi3d/regression_loss.py) or l2. Inputs
+--regressor_loss=weighted (L0 + eps * L1, see fbi3d/losses.py; trained by
+regression_model.WeightedRegressionModel) or l2. Inputs
 and targets are normalised with training-split statistics stored in the network.
 
 Ablations of Final are phases of kind refine in folders of their own (see
@@ -25,23 +26,25 @@ import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
 from fbi3d import geometry
+from fbi3d import keys
 from fbi3d import metrics as metrics_lib
-from fbi3d import regression_loss
 from fbi3d import skeleton
 from fbi3d.data import pipeline
 from fbi3d.models import regressor as regressor_lib
+from fbi3d.training import base_task
 from fbi3d.training import features as features_phase
-from fbi3d.training import trainer
+from fbi3d.training import regression_model
+from fbi3d.training import run as run_lib
 
-INPUTS = {'base': ('2d',), 'refine': ('2d', 'coarse3d', 'fbi')}
-INPUT_SIZES = {'2d': 34, 'gt2d': 34, 'coarse3d': 51, 'fbi': 42, 'gt_fbi': 42}
+INPUTS = {'base': keys.BASE_INPUTS, 'refine': keys.FINAL_INPUTS}
+# The parts of the input read from the 2D joints alone (no image model).
+TWO_D_INPUTS = (keys.INPUT_2D, keys.INPUT_GT2D)
 
 
-class RegressorTask(trainer.ImagePhase):
+class RegressorTask(base_task.TrainedTask):
   """A regressor phase `name` of kind base or refine (the settings it reads), on
   `inputs` (default: its kind's) from the cache of the phase `features`, trained with
   `loss` (default: --regressor_loss)."""
-  figure = None
 
   def __init__(self, cfg, name, kind=None, inputs=None, features='features', loss=None):
     super().__init__(cfg)
@@ -49,14 +52,14 @@ class RegressorTask(trainer.ImagePhase):
     self.kind = kind or name
     self.inputs = tuple(inputs or INPUTS[self.kind])
     self.features = features
-    self.loss = loss or cfg.regressor_loss
+    self.loss = loss or cfg.regressor.loss
     self.requires = {features: ()}
     self._arrays = {}
 
   def check_data(self, manifest):
-    image_inputs = [k for k in self.inputs if k not in ('2d', 'gt2d')]
+    image_inputs = [k for k in self.inputs if k not in TWO_D_INPUTS]
     if pipeline.is_lifting_only(manifest) and image_inputs:
-      raise trainer.PhaseError(
+      raise run_lib.PhaseError(
           f'phase {self.name} reads {"+".join(image_inputs)} from the image models, but '
           f'{self.cfg.data_dir} holds lifting-only records (no pictures): train base from '
           'them, or convert a source with pictures (tools/convert_h36m.py '
@@ -64,7 +67,7 @@ class RegressorTask(trainer.ImagePhase):
 
   @property
   def batch_size(self):
-    return min(self.cfg.regressor_batch_size, len(self.arrays('train')[0]))
+    return min(self.cfg.regressor.batch_size, len(self.arrays('train')[0]))
 
   def arrays(self, split, labelled_only=True):
     """(inputs [N, D], targets [N, 17, 3], cache dict) of a split's examples with 3D
@@ -73,30 +76,31 @@ class RegressorTask(trainer.ImagePhase):
     if key not in self._arrays:
       cache = features_phase.load(self.cfg, split, self.features)
       if labelled_only:
-        valid = cache['pose3d_valid'] > 0
+        valid = cache[keys.POSE3D_VALID] > 0
         cache = {k: v[valid] for k, v in cache.items()}
-      two_d = cache['gt2d'] if self.cfg.regressor_2d == 'gt' else cache['detected2d']
-      n = len(two_d)
-      parts = {'2d': lambda: two_d.reshape(n, -1),
-               'gt2d': lambda: cache['gt2d'].reshape(n, -1),
-               'coarse3d': lambda: cache['coarse3d'].reshape(n, -1),
-               'fbi': lambda: cache['fbi_probs'].reshape(n, -1),
-               'gt_fbi': lambda: np.eye(3, dtype=np.float32)[cache['fbi']].reshape(n, -1)}
-      inputs = np.concatenate([parts[k]() for k in self.inputs], axis=1).astype(np.float32)
-      self._arrays[key] = (inputs, cache['pose3d'].astype(np.float32), cache)
+      gt2d = self.cfg.regressor.two_d == 'gt'
+      parts = {keys.INPUT_2D: cache[keys.GT2D if gt2d else keys.DETECTED2D],
+               keys.INPUT_GT2D: cache[keys.GT2D],
+               keys.INPUT_COARSE3D: cache[keys.COARSE3D],
+               keys.INPUT_FBI: cache[keys.FBI_PROBS]}
+      if keys.INPUT_GT_FBI in self.inputs:
+        parts[keys.INPUT_GT_FBI] = np.eye(fbi_lib.NUM_CLASSES, dtype=np.float32)[
+            cache[keys.FBI]]
+      inputs = keys.regressor_input(parts, self.inputs).numpy()
+      self._arrays[key] = (inputs, cache[keys.POSE3D].astype(np.float32), cache)
     return self._arrays[key]
 
   def _rotations(self, cache):
     """The ray-aligned frames of a cache's examples [N, 3, 3], or None for
     --regressor_frame=camera."""
-    if self.cfg.regressor_frame != 'ray':
+    if self.cfg.regressor.frame != 'ray':
       return None
-    if 'crop_box' not in cache:
-      raise trainer.PhaseError(
+    if keys.CROP_BOX not in cache:
+      raise run_lib.PhaseError(
           f'{self.name} predicts in the ray-aligned frame, but the {self.features} cache '
           'holds no crop boxes and intrinsics (made by an older version): run python -m '
           f'fbi3d.train --phase={self.features} again.')
-    return geometry.ray_rotations(cache['crop_box'], cache['intrinsics'])
+    return geometry.ray_rotations(cache[keys.CROP_BOX], cache[keys.INTRINSICS])
 
   def fit_targets(self, split):
     """(inputs, targets) the network is fitted to: targets in its output frame."""
@@ -116,7 +120,7 @@ class RegressorTask(trainer.ImagePhase):
   def _features_sha256(self):
     """The hash of the train cache in this phase's features folder, as the features
     phase recorded it (None for a cache made before it recorded one)."""
-    return (features_phase.read_results(self.cfg, self.features) or {}).get('train_sha256')
+    return (self.run.results(self.features) or {}).get('train_sha256')
 
   def stale_reason(self, results):
     """Why a finished run of this phase (its results.json) no longer fits its features
@@ -126,7 +130,7 @@ class RegressorTask(trainer.ImagePhase):
     learned = (results.get('metrics') or {}).get('features_train_sha256')
     if learned == current:
       return None
-    return (f'{self.name} in {trainer.phase_dir(self.cfg, self.name)} was trained on '
+    return (f'{self.name} in {self.run.phase_dir(self.name)} was trained on '
             f'another {self.features} cache than the one there now (train.npz '
             f'{(learned or "unrecorded")[:16]}, now {(current or "unrecorded")[:16]}): the '
             'image models or the crops changed since. Remove that folder and train it '
@@ -134,10 +138,9 @@ class RegressorTask(trainer.ImagePhase):
             '--model_dir.')
 
   def build_network(self):
-    dim = sum(INPUT_SIZES[k] for k in self.inputs)
-    return regressor_lib.build_regressor(dim, hidden=self.cfg.regressor_units,
-                                         dropout_rate=self.cfg.regressor_dropout,
-                                         name=self.name)
+    r = self.cfg.regressor
+    return regressor_lib.build_regressor(keys.input_size(self.inputs), hidden=r.units,
+                                         dropout_rate=r.dropout, name=self.name)
 
   def load_predecessors(self, network):
     inputs, targets = self.fit_targets('train')
@@ -148,12 +151,11 @@ class RegressorTask(trainer.ImagePhase):
     return max(1, len(self.arrays('train')[0]) // self.batch_size)
 
   def build_training(self, network, total_steps):
-    c = self.cfg
+    r = self.cfg.regressor
     del total_steps
-    model = regression_loss.WeightedRegressionModel(
-        network, loss=self.loss, eps=c.weighted_eps,
-        max_exponent=c.weighted_max_exponent)
-    optimizer = regressor_lib.regressor_optimizer(c.regressor_learning_rate)
+    model = regression_model.WeightedRegressionModel(
+        network, loss=self.loss, eps=r.weighted_eps, max_exponent=r.weighted_max_exponent)
+    optimizer = regressor_lib.regressor_optimizer(r.learning_rate)
     model.compile(optimizer=optimizer)
     # Slots made now: made while the first step is traced, they make TensorFlow trace it
     # twice.
@@ -161,7 +163,7 @@ class RegressorTask(trainer.ImagePhase):
     return model, {'optimizer': optimizer, 'loss_state': model}
 
   def callbacks(self, model):
-    return [regression_loss.UpdateAlpha(model)]
+    return [regression_model.UpdateAlpha(model)]
 
   def train_data(self, manifest, seed, skip_steps=0):
     """Shuffled batches of the training arrays, endless, from step `skip_steps` on; the
@@ -170,12 +172,12 @@ class RegressorTask(trainer.ImagePhase):
     inputs, targets = self.fit_targets('train')
     ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
     ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True).repeat()
-    noise = (self.cfg.gt2d_noise_px
-             if self.cfg.regressor_2d == 'gt' and self.inputs[0] == '2d' else 0.0)
+    r = self.cfg.regressor
+    noise = r.gt2d_noise_px if r.two_d == 'gt' and self.inputs[0] == keys.INPUT_2D else 0.0
     ds = ds.batch(self.batch_size, drop_remainder=True).enumerate()
     if noise > 0:
       mask = np.zeros(inputs.shape[1], np.float32)
-      mask[:34] = noise
+      mask[:keys.INPUT_SIZES[keys.INPUT_2D]] = noise
 
       def add_noise(step, batch):
         x, y = batch
@@ -195,15 +197,16 @@ class RegressorTask(trainer.ImagePhase):
     return tf.data.Dataset.from_tensor_slices((inputs, targets)).repeat().batch(
         self.batch_size)
 
-  def evaluate(self, network, cfg, manifest):
+  def evaluate(self, network, manifest):
+    cfg = self.cfg
     threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
     inputs, targets, cache = self.arrays(cfg.eval_split)
     pred = self.predict(network, inputs, cache)
     err = metrics_lib.mpjpe_per_example(pred, targets)
     pa = metrics_lib.pa_mpjpe_per_example(pred, targets)
     implied, implied_per_bone = fbi_lib.fbi_accuracy(
-        fbi_lib.fbi_labels(pred, threshold), cache['fbi'])
-    table = metrics_lib.per_action_table({self.name: err}, cache['action'])
+        fbi_lib.fbi_labels(pred, threshold), cache[keys.FBI])
+    table = metrics_lib.per_action_table({self.name: err}, cache[keys.ACTION])
     return dict(split=cfg.eval_split, num_examples=int(len(err)), mpjpe_mm=float(err.mean()),
                 pa_mpjpe_mm=float(pa.mean()), implied_fbi_accuracy=implied,
                 implied_fbi_per_bone=dict(zip(skeleton.FBI_BONE_NAMES,
@@ -211,7 +214,8 @@ class RegressorTask(trainer.ImagePhase):
                 per_action_mm={k: (None if np.isnan(v) else float(v))
                                for k, v in table.loc[self.name].items()},
                 inputs=list(self.inputs),
-                two_d='gt' if 'gt2d' in self.inputs else cfg.regressor_2d, loss=self.loss,
+                two_d='gt' if keys.INPUT_GT2D in self.inputs else cfg.regressor.two_d,
+                loss=self.loss,
                 features_train_sha256=self._features_sha256())
 
   def format_metrics(self, m):

@@ -7,12 +7,14 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import geometry
+from fbi3d import keys as keys_lib
 from fbi3d.data import pipeline
 
 
-def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'visible',
-                                                    'pose3d_valid', 'crop_box', 'intrinsics',
-                                                    'action'), verbose=None, boxes=None):
+def collect(network, cfg, split, outputs_fn,
+            keys=(keys_lib.POSE2D, keys_lib.POSE3D, keys_lib.FBI, keys_lib.VISIBLE,
+                  keys_lib.POSE3D_VALID, keys_lib.CROP_BOX, keys_lib.INTRINSICS,
+                  keys_lib.ACTION), verbose=None, boxes=None):
   """Runs `network` over every example of `split` (no augmentation, fixed order).
 
   outputs_fn(network_outputs) -> dict of arrays per batch. Returns (predictions, targets),
@@ -34,12 +36,12 @@ def collect(network, cfg, split, outputs_fn, keys=('pose2d', 'pose3d', 'fbi', 'v
                       input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
   preds, targets = {}, {}
   for batch in ds:
-    out = outputs_fn(infer(batch['image']))
+    out = outputs_fn(infer(batch[keys_lib.IMAGE]))
     for k, v in out.items():
       preds.setdefault(k, []).append(np.asarray(v))
     for k in keys:
       targets.setdefault(k, []).append(batch[k].numpy())
-    progress.add(int(batch['image'].shape[0]))
+    progress.add(int(batch[keys_lib.IMAGE].shape[0]))
   return ({k: np.concatenate(v) for k, v in preds.items()},
           {k: np.concatenate(v) for k, v in targets.items()})
 

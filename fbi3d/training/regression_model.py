@@ -1,93 +1,20 @@
-"""The weighted regression loss of the lifting regressor, and a Keras model that trains
-with it.
-
-    Loss = L0 + eps * L1,   L1 = (L0 + alpha)^2 * L0 * exp(L0 / (1 - alpha)),
-
-averaged over the batch, with
-  - L0 the per-example L2 loss: the mean of the squared differences between prediction
-    and target over the J * 3 = 51 coordinates, in the regressor's NORMALISED target
-    space (target minus the training mean, divided by the training std), as Martinez et
-    al.'s L2 loss is;
-  - 1 - alpha the mean of L0 over the training set, taken from the previous epoch (the
-    running mean of the L0 values the train steps of that epoch computed); the first
-    epoch, which has no previous mean, trains on L0 alone;
-  - eps = 0.001.
-Examples much harder than the average (L0 well above 1 - alpha) weigh exponentially
-more. The formula is our reading of the paper: its typesetting of L1 is garbled in text
-extraction, and this is the reading that keeps every term well defined.
-
-exp() overflows float32 near 88 (and bfloat16 likewise), and an outlier example (a bad
-label, a failed 2D detection) can have L0 hundreds of times the mean. The exponent
-L0 / (1 - alpha) is therefore capped at `max_exponent`. The default, 5, keeps the
-emphasis bounded: an example five or more times worse than average gets exp(5) = 148
-times the exponential factor of an average one. Measured on the quickstart's cached
-features (2000 training examples, dropout 0.5, per-example L0 heavy-tailed), a cap of 20
-let single examples swamp the batch gradient and the regressor diverged (Base on
-ground-truth 2D: 345 mm MPJPE against 86 mm with L2), while caps of 2 and 5 trained like
-L2 (86 mm). The polynomial factor is not capped; it stays finite in float32 for L0 below
-about 1e12 (normalised units, where L0 is O(1)).
+"""A Keras model that trains a lifting regressor with the weighted regression loss
+(`fbi3d.losses.weighted_loss`, whose docstring gives the formula), and the callback
+that moves its alpha from epoch to epoch.
 
 `WeightedRegressionModel` wraps a regressor from `fbi3d.models.regressor` and trains it
-on (raw inputs, raw targets in mm) with this loss (or plain L2). Its alpha state lives in
-variables: `mean_l0` (the previous epoch's mean L0, 0 before the first epoch ends) and
-the running sum and count of this epoch's L0. The `UpdateAlpha` callback folds the
+on (raw inputs, raw targets in mm) with that loss (or plain L2). Its alpha state lives
+in variables: `mean_l0` (the previous epoch's mean L0, 0 before the first epoch ends)
+and the running sum and count of this epoch's L0. The `UpdateAlpha` callback folds the
 running mean into `mean_l0` at the end of each epoch. Being variables of the model, they
 are saved in its checkpoints, and a resumed run continues with the same alpha.
 """
 
 import tensorflow as tf
 
+from fbi3d import losses as losses_lib
+from fbi3d import metrics as metrics_lib
 from fbi3d.models import regressor as regressor_lib
-
-DEFAULT_EPS = 0.001
-DEFAULT_MAX_EXPONENT = 5.0
-LOSSES = ('weighted', 'l2')
-
-
-def l0_per_example(pred, target):
-  """Per-example L2 loss: mean over all non-batch axes of (pred - target)^2. -> [B]."""
-  pred = tf.cast(pred, tf.float32)
-  target = tf.cast(target, tf.float32)
-  sq = tf.square(pred - target)
-  batch = tf.shape(sq)[0]
-  return tf.reduce_mean(tf.reshape(sq, [batch, -1]), axis=-1)
-
-
-def weighted_loss(l0, mean_l0, eps=DEFAULT_EPS, max_exponent=DEFAULT_MAX_EXPONENT):
-  """Batch mean of L0 + eps * L1 (module docstring) from per-example L0 [B].
-
-  Args:
-    l0: per-example L2 losses [B].
-    mean_l0: 1 - alpha, the previous epoch's mean L0: a Python number, a scalar tensor
-      or variable, or None. None or a value <= 0 is the first-epoch case, where the loss
-      is mean(L0).
-    eps: weight of L1.
-    max_exponent: cap on the exponent L0 / (1 - alpha) (module docstring).
-
-  Returns:
-    Scalar float32.
-  """
-  l0 = tf.cast(l0, tf.float32)
-  plain = tf.reduce_mean(l0)
-  if mean_l0 is None:
-    return plain
-  mean_l0 = tf.cast(mean_l0, tf.float32)
-  warm = mean_l0 > 0.0
-  # A safe 1 - alpha in both branches, so the unused one is finite and so is its gradient.
-  one_minus_alpha = tf.where(warm, mean_l0, 1.0)
-  alpha = 1.0 - one_minus_alpha
-  exponent = tf.minimum(l0 / one_minus_alpha, max_exponent)
-  l1 = tf.square(l0 + alpha) * l0 * tf.exp(exponent)
-  return tf.where(warm, tf.reduce_mean(l0 + eps * l1), plain)
-
-
-def mpjpe_mm(pred, target):
-  """Protocol-1 MPJPE of [B, J, 3] poses (root joints aligned), in their unit. Scalar."""
-  pred = tf.cast(pred, tf.float32)
-  target = tf.cast(target, tf.float32)
-  pred = pred - pred[:, :1]
-  target = target - target[:, :1]
-  return tf.reduce_mean(tf.norm(pred - target, axis=-1))
 
 
 class WeightedRegressionModel(tf.keras.Model):
@@ -101,12 +28,12 @@ class WeightedRegressionModel(tf.keras.Model):
   not. Fit with the `UpdateAlpha` callback. Calling the model calls the regressor.
   """
 
-  def __init__(self, network, loss='weighted', eps=DEFAULT_EPS,
-               max_exponent=DEFAULT_MAX_EXPONENT, **kwargs):
+  def __init__(self, network, loss='weighted', eps=losses_lib.DEFAULT_EPS,
+               max_exponent=losses_lib.DEFAULT_MAX_EXPONENT, **kwargs):
     kwargs.setdefault('name', f'{network.name}_training')
     super().__init__(**kwargs)
-    if loss not in LOSSES:
-      raise ValueError(f'unknown loss {loss!r}; expected one of {LOSSES}.')
+    if loss not in losses_lib.LOSSES:
+      raise ValueError(f'unknown loss {loss!r}; expected one of {losses_lib.LOSSES}.')
     self.network = network
     self.loss_kind = loss
     self.eps = float(eps)
@@ -134,9 +61,9 @@ class WeightedRegressionModel(tf.keras.Model):
 
   def _forward(self, inputs, targets, training):
     normalised = self._normalised_network(inputs, training=training)
-    l0 = l0_per_example(normalised, self._denormalise.normalise(targets))
+    l0 = losses_lib.l0_per_example(normalised, self._denormalise.normalise(targets))
     if self.loss_kind == 'weighted':
-      loss = weighted_loss(l0, self.mean_l0, self.eps, self.max_exponent)
+      loss = losses_lib.weighted_loss(l0, self.mean_l0, self.eps, self.max_exponent)
     else:
       loss = tf.reduce_mean(l0)
     return self._denormalise(normalised), l0, loss
@@ -145,7 +72,7 @@ class WeightedRegressionModel(tf.keras.Model):
     targets = tf.reshape(tf.cast(targets, tf.float32), tf.shape(pred))
     self._loss_tracker.update_state(loss)
     self._l0_tracker.update_state(tf.reduce_mean(l0))
-    self._mpjpe_tracker.update_state(mpjpe_mm(pred, targets))
+    self._mpjpe_tracker.update_state(metrics_lib.mpjpe_tensor(pred, targets))
     return {m.name: m.result() for m in self.metrics}
 
   def train_step(self, data):
