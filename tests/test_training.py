@@ -1,3 +1,6 @@
+# Over 400 lines: the training loop checked end to end on one tiny run: phases, resume, refusals.
+"""The trainer, the phases, the run store and the crops, on a tiny converted data set."""
+
 import json
 import os
 import re
