@@ -4,9 +4,9 @@
 # then every training phase (2D estimator, generator, adversarial fine-tuning, feature
 # cache, Base and Final regressors), each measured on the synthetic test split, export of
 # one SavedModel, a prediction on a test picture, then the evaluation (Table 1, report
-# and figures), and a table of how long each stage took. The ablations of Final are
-# trained by a separate command, python -m fbi3d.train --phase=ablations (README,
-# Evaluation).
+# and figures), and a table of how long each stage took. The ablations of Final and the
+# rows under other seeds are trained by separate commands, python -m fbi3d.train
+# --phase=ablations and --phase=seeds --seeds=N (README, Evaluation).
 # Reuses what an earlier run made; FBI3D_WORK=... changes the working folder (default .).
 set -euo pipefail
 start=$(date +%s)

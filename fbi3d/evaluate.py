@@ -5,7 +5,9 @@
 Writes to <model_dir>/eval/<split>/: Table 1 (MPJPE per action for Base, Final and the
 ablations that python -m fbi3d.train --phase=ablations trained), PA-MPJPE, per-joint
 error, the 2D estimator, the coarse-3D branch before and after adversarial fine-tuning,
-FBI accuracy per bone, as CSV and JSON, a markdown report with figures, and, for a split
+FBI accuracy per bone, with --seeds=N each row's mean and spread over the seeds that
+python -m fbi3d.train --phase=seeds --seeds=N trained, as CSV and JSON, a markdown report
+with figures, and, for a split
 without 3D ground truth, Final's predictions as the evaluation server reads them
 (submission/ and submission.zip). The run's own settings are read from its phases;
 nothing needs repeating. A run trained on lifting-only records (tools/convert_h36m.py
@@ -36,11 +38,12 @@ flags.DEFINE_boolean('ablations', False, 'Expect the ablations of Final (without
                      'tables: when python -m fbi3d.train --phase=ablations has not '
                      'finished them, say which are missing and the command that trains '
                      'them. Finished ones are in the tables either way.')
-flags.DEFINE_integer('seeds', 1, 'Train every regressor row of the run (Base, Final and '
-                     'the trained ablations and oracles) under this many seeds in all, '
-                     'the run\'s own and the next ones (into <model_dir>/seeds/<seed>/, '
-                     'reused when present), and report each row\'s mean and spread.',
-                     lower_bound=1)
+flags.DEFINE_integer('seeds', 1, 'Report each regressor row\'s (Base, Final and the '
+                     'trained ablations and oracles) mean and spread over this many seeds '
+                     'in all, the run\'s own and the next ones, as python -m fbi3d.train '
+                     '--phase=seeds --seeds=N trained them into <model_dir>/seeds/<seed>/: '
+                     'when some row is missing under some seed, say which and the command '
+                     'that trains them.', lower_bound=1)
 flags.DEFINE_boolean('submission', False, 'Also write Final\'s predictions in the '
                      'evaluation server\'s form when the split has ground truth (always '
                      'written when it has none).')

@@ -15,6 +15,14 @@ finished, with the flags it was trained with:
   python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=ablations \
       --data_dir=data/synthetic_records --model_dir=runs/quickstart/model
 
+--phase=seeds --seeds=N trains every regressor row that has finished in the run (Base,
+Final and the trained ablations and oracles) again under the run's next N - 1 seeds,
+into <model_dir>/seeds/<seed>/, for python -m fbi3d.evaluate --seeds=N to report each
+row's mean and spread (fbi3d/training/seeds.py):
+
+  python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=seeds --seeds=3 \
+      --data_dir=data/synthetic_records --model_dir=runs/quickstart/model
+
 Each writes to <model_dir>/<phase>/ and resumes from its last checkpoint when started
 again.
 """
@@ -29,16 +37,39 @@ from fbi3d.data import pipeline
 from fbi3d.training import config
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
+from fbi3d.training import seeds as seeds_lib
 from fbi3d.training import trainer
 
 flags.DEFINE_enum('phase', None,
                   list(phases.PHASES) + [phases.ALL] + list(phases.ABLATIONS)
-                  + [phases.ALL_ABLATIONS],
+                  + [phases.ALL_ABLATIONS, phases.SEEDS],
                   'The phase to train; all runs every phase in order, skipping finished '
                   'ones. The others are ablations of Final (fbi3d/training/phases.py); '
-                  'ablations runs them all in order.')
+                  'ablations runs them all in order; seeds trains the finished regressor '
+                  'rows again under other seeds (--seeds).')
+flags.DEFINE_integer('seeds', None, 'With --phase=seeds only: the number of seeds in all, '
+                     f'from {seeds_lib.MIN_SEEDS} up (the run\'s own and the next ones). '
+                     'Every regressor row that has finished in the run (Base, Final, the '
+                     'trained ablations and oracles) is trained again under seed + 1 .. '
+                     'seed + N - 1 into <model_dir>/seeds/<seed>/, rows already there '
+                     'kept; python -m fbi3d.evaluate --seeds=N then reports each row\'s '
+                     'mean and spread.')
 flags.mark_flag_as_required('phase')
 config.define_flags()
+
+
+@flags.multi_flags_validator(['phase', 'seeds'])
+def _check_seeds(values):
+  """--seeds goes with --phase=seeds alone, and that phase needs two seeds or more."""
+  phase, seeds = values['phase'], values['seeds']
+  if phase == phases.SEEDS and (seeds is None or seeds < seeds_lib.MIN_SEEDS):
+    raise flags.ValidationError(
+        f'--phase=seeds needs --seeds=N with N from {seeds_lib.MIN_SEEDS} up (the run\'s '
+        f'own seed and the further ones), got '
+        f'{"none" if seeds is None else f"--seeds={seeds}"}.')
+  if phase != phases.SEEDS and seeds is not None:
+    raise flags.ValidationError(f'--seeds is for --phase=seeds only, not --phase={phase}.')
+  return True
 
 
 def main(argv):
@@ -46,6 +77,9 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     cfg = config.from_flags()
+    if flags.FLAGS.phase == phases.SEEDS:
+      seeds_lib.train(cfg, flags.FLAGS.seeds)
+      return
     names = {phases.ALL: list(phases.PHASES),
              phases.ALL_ABLATIONS: list(phases.ABLATIONS)}.get(flags.FLAGS.phase,
                                                              [flags.FLAGS.phase])

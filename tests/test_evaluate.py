@@ -1,5 +1,6 @@
 """Tests of the evaluation: tables on hand-made predictions, the submission writer, and
-python -m fbi3d.evaluate on a tiny trained run (tables, ablations trained apart, refusals)."""
+python -m fbi3d.evaluate on a tiny trained run (tables, ablations and seeds trained apart,
+refusals)."""
 
 import dataclasses
 import json
@@ -27,6 +28,7 @@ from fbi3d.training import config as config_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
+from fbi3d.training import seeds as seeds_lib
 from fbi3d.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,6 +128,16 @@ def _quiet(*args):
   del args
 
 
+def _train_flags(command):
+  """The flags python -m fbi3d.train reads from the command line `command`."""
+  values = flags.FlagValues()
+  config_lib.define_flags(values)
+  flags.DEFINE_string('phase', None, '', flag_values=values)
+  flags.DEFINE_integer('seeds', None, '', flag_values=values)
+  values(['train'] + shlex.split(command)[3:])
+  return values
+
+
 def test_train_command_gives_back_the_settings(tmp_path):
   cfg = config_lib.make(data_dir=str(tmp_path / 'my records'), model_dir='runs/m',
                         image_size=32, fbi_channels=(8, 8, 8, 8), augment=False,
@@ -136,10 +148,16 @@ def test_train_command_gives_back_the_settings(tmp_path):
   assert '--image_size=32' in command and '--fbi_channels=8,8,8,8' in command
   assert '--noaugment' in command
   assert '--seed' not in command            # defaults are left out
-  values = flags.FlagValues()
-  config_lib.define_flags(values)
-  flags.DEFINE_string('phase', None, '', flag_values=values)
-  values(['train'] + shlex.split(command)[3:])
+  assert config_lib.from_flags(_train_flags(command)) == cfg
+
+
+def test_seeds_command_gives_back_the_settings_and_the_seeds(tmp_path):
+  cfg = config_lib.make(data_dir=str(tmp_path / 'records'), model_dir='runs/m',
+                        image_size=32, refine_epochs=3, seed=4)
+  command = challenge.train_command(cfg, phases.SEEDS, seeds=3)
+  assert command.startswith('python -m fbi3d.train --phase=seeds --seeds=3 ')
+  values = _train_flags(command)
+  assert (values.phase, values.seeds) == (phases.SEEDS, 3)
   assert config_lib.from_flags(values) == cfg
 
 
@@ -154,6 +172,25 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   assert not os.path.exists(os.path.join(cfg.model_dir, 'refine_nofbi'))
   for name in phases.ABLATIONS:
     trainer.run_phase(phases.make_task(name, cfg), log=_quiet)
+  # So are the rows under other seeds: the evaluation names those missing and the
+  # command that trains them, which then trains them.
+  with pytest.raises(run_lib.PhaseError) as refused:
+    challenge.evaluate(cfg.model_dir, 'train', ablations=True, seeds=2, log=_quiet)
+  command = challenge.train_command(cfg, phases.SEEDS, seeds=2)
+  assert f'(seed 1: {", ".join(phases.REGRESSOR_ROWS)})' in str(refused.value)
+  assert str(refused.value).endswith('\n  ' + command)
+  assert not os.path.exists(os.path.join(cfg.model_dir, 'seeds'))
+  assert not os.path.exists(os.path.join(cfg.model_dir, 'eval'))
+  # Under other seeds the rows are trained with the run's settings, not others.
+  with pytest.raises(run_lib.PhaseError, match=r'--refine_epochs=3 \(Final: 2\)'):
+    seeds_lib.train(cfg.replace(refine_epochs=3), 2, log=_quiet)
+  assert not os.path.exists(os.path.join(cfg.model_dir, 'seeds'))
+  proc = subprocess.run([sys.executable] + shlex.split(command)[1:], capture_output=True,
+                        text=True, cwd=REPO, check=False, timeout=600,
+                        env=dict(os.environ, PYTHONPATH=REPO))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert [line for line in proc.stdout.splitlines() if line.startswith('seeds: ')] == [
+      f'seeds: training {name} under seed 1' for name in phases.REGRESSOR_ROWS]
   results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
                                seeds=2, log=_quiet)
   out = os.path.join(cfg.model_dir, 'eval', 'train')

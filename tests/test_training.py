@@ -21,6 +21,7 @@ from fbi3d.training import image_task
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import run as run_lib
+from fbi3d.training import seeds as seeds_lib
 from fbi3d.training import split_outputs
 from fbi3d.training import trainer
 from tests.conftest import tiny_config
@@ -165,6 +166,33 @@ def test_command_line_refuses_settings_out_of_range(tmp_path, flag, message):
   assert proc.returncode == 1
   assert message in proc.stderr
   assert not os.path.exists(tmp_path / 'm')
+
+
+# --seeds goes with --phase=seeds alone, and that phase needs two seeds or more.
+@pytest.mark.parametrize('words,message', [
+    (['--phase=seeds'], '--phase=seeds needs --seeds=N with N from 2 up'),
+    (['--phase=seeds', '--seeds=1'], 'got --seeds=1'),
+    (['--phase=base', '--seeds=3'], '--seeds is for --phase=seeds only, not --phase=base')])
+@pytest.mark.slow
+def test_command_line_refuses_nonsense_seeds(tmp_path, words, message):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.train'] + words + [f'--model_dir={tmp_path / "m"}'],
+      capture_output=True, text=True, cwd=REPO, check=False, timeout=120)
+  assert proc.returncode == 1
+  assert message in proc.stderr
+  assert not os.path.exists(tmp_path / 'm')
+
+
+def test_seeds_refuse_too_few_seeds_and_a_run_without_final(tmp_path):
+  cfg = tiny_config(str(tmp_path / 'records'), str(tmp_path / 'm'))
+  with pytest.raises(ValueError, match='from 2 up'):
+    seeds_lib.train(cfg, 1)
+  with pytest.raises(run_lib.PhaseError, match='base, refine not finished'):
+    seeds_lib.train(cfg, 2)
+  assert not os.path.exists(tmp_path / 'm')
+  assert seeds_lib.seed_config(cfg, 2) == cfg.replace(
+      seed=2, model_dir=os.path.join(cfg.model_dir, 'seeds', '2'),
+      features_root=cfg.model_dir)
 
 
 def _with_phases(trained_run, model_dir, names, **overrides):

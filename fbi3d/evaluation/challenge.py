@@ -9,6 +9,8 @@ From the phases in --model_dir, on one split:
     bone's most frequent training class, and implied by each regressor's 3D output;
   - error against pose difficulty (distance of the true pose from the mean training
     pose), and a gallery of examples from the best to the worst of Final;
+  - with seeds > 1, each row's mean and spread over the run's seed and the next ones,
+    which `python -m fbi3d.train --phase=seeds` trained (fbi3d/training/seeds.py);
   - for a split without 3D ground truth (the challenge's Test), or with
     write_submission, Final's predictions in the evaluation server's form.
 Everything is written to <model_dir>/eval/<split>/: CSV and JSON of each table,
@@ -44,7 +46,7 @@ from fbi3d.training import features as features_phase
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
 from fbi3d.training import runtime
-from fbi3d.training import trainer
+from fbi3d.training import seeds as seeds_lib
 
 REPORT = 'report.md'
 RESULTS = 'results.json'
@@ -67,18 +69,6 @@ def _run(cfg):
   return run_lib.Run.of(cfg.model_dir, cfg.features_root)
 
 
-def _refuse_stale(cfg, name):
-  """Whether the regressor phase `name` has finished in cfg.model_dir; PhaseError when
-  it has, on another features cache than the one there now."""
-  trained = _run(cfg).results(name)
-  if not (trained and trained.get('finished')):
-    return False
-  reason = phases.make_task(name, cfg).stale_reason(trained)
-  if reason:
-    raise run_lib.PhaseError(reason)
-  return True
-
-
 def check_run(cfg):
   """Refuses a run that cannot be evaluated: a phase missing or unfinished, a
   regressor trained on another features cache than the one there now, or phases that
@@ -92,7 +82,7 @@ def check_run(cfg):
         f'fbi3d.train --phase=all with the flags of this run and --model_dir='
         f'{cfg.model_dir} first.')
   for name in phases.REGRESSOR_ROWS:
-    _refuse_stale(cfg, name)
+    phases.trained(name, cfg)
   sizes = {p: r['config']['image_size'] for p, r in results.items()
            if p in IMAGE_PHASES}
   sizes['features'] = results['features']['made_from']['image_size']
@@ -104,11 +94,14 @@ def check_run(cfg):
         'one --image_size.')
 
 
-def train_command(cfg, phase):
-  """The command line that trains `phase` with the settings of `cfg`: every flag whose
-  value differs from its default, so that nothing has to be repeated by hand."""
+def train_command(cfg, phase, seeds=None):
+  """The command line that trains `phase` (under `seeds` seeds in all, when given) with
+  the settings of `cfg`: every flag whose value differs from its default, so that
+  nothing has to be repeated by hand."""
   default = config_lib.make()
   words = ['python', '-m', 'fbi3d.train', f'--phase={phase}']
+  if seeds is not None:
+    words.append(f'--seeds={seeds}')
   for name in config_lib.FLAG_NAMES:
     value = cfg.flat(name)
     if name in config_lib.NOT_FLAGS or (
@@ -132,6 +125,20 @@ def _require_ablations(cfg):
         f'{cfg.model_dir}: the ablation phase(s) {", ".join(missing)} have not finished; '
         f'train them first (finished ones are kept):\n  '
         f'{train_command(cfg, phases.ALL_ABLATIONS)}')
+
+
+def _require_seeds(run_cfg, names, seeds):
+  """PhaseError naming, seed by seed, the regressor rows `names` not yet trained under
+  the run's further seeds up to `seeds` in all, with the command that trains them;
+  evaluation only reads what training wrote."""
+  absent = seeds_lib.missing(run_cfg, names, seeds)
+  if absent:
+    raise run_lib.PhaseError(
+        f'{run_cfg.model_dir}: not every regressor row has been trained under the '
+        f'{seeds} seeds (' + '; '.join(f'seed {seed}: {", ".join(rows)}'
+                                       for seed, rows in absent.items())
+        + '); train them first (finished ones are kept):\n  '
+        f'{train_command(run_cfg, phases.SEEDS, seeds=seeds)}')
 
 
 def _regressor_predictions(cfg, split, log):
@@ -163,32 +170,15 @@ def _row_label(cfg, name):
   return label
 
 
-def seed_config(run_cfg, k):
-  """The settings of the run's regressors trained again under its seed + k, in
-  <model_dir>/seeds/<seed + k>/, reading the run's features caches."""
-  seed = run_cfg.seed + k
-  return dataclasses.replace(
-      run_cfg, seed=seed, model_dir=os.path.join(run_cfg.model_dir, 'seeds', str(seed)),
-      features_root=run_cfg.model_dir)
-
-
-def _train_seeds(run_cfg, names, seeds, log):
-  for k in range(1, seeds):
-    scfg = seed_config(run_cfg, k)
-    for name in names:
-      if not _refuse_stale(scfg, name):
-        log(f'evaluate: training {name} under seed {scfg.seed}')
-        trainer.run_phase(phases.make_task(name, scfg), log=log)
-
-
 def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth, log):
   """MPJPE against `truth` (the labelled examples' 3D) of every regressor row under
-  each of `seeds` seeds (the run's own first), their mean and standard deviation, and
-  each row's difference from Final paired by seed: [dict(row, mpjpe_mm: [per seed],
-  mean_mm, std_mm, minus_final_mean_mm, minus_final_std_mm)]."""
+  each of `seeds` seeds (the run's own first, the others as --phase=seeds trained
+  them), their mean and standard deviation, and each row's difference from Final paired
+  by seed: [dict(row, mpjpe_mm: [per seed], mean_mm, std_mm, minus_final_mean_mm,
+  minus_final_std_mm)]."""
   per_seed = {n: [predictions[n]] for n in names}
   for k in range(1, seeds):
-    scfg = seed_config(run_cfg, k)
+    scfg = seeds_lib.seed_config(run_cfg, k)
     read = dataclasses.replace(scfg, features_root=cfg.features_root or run_cfg.model_dir)
     for name in names:
       task = phases.make_task(name, read)
@@ -214,9 +204,10 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   """Evaluates the run in `model_dir` on `split`; returns the results dict (also
   written to <out_dir>/results.json, default <model_dir>/eval/<split>/). Every finished
   regressor row is in the tables; ablations=True refuses, with the command that trains
-  them, a run whose ablation phases have not all finished. seeds > 1:
-  every regressor row is also trained under seeds + 1 .. + seeds - 1 (seed_config) and
-  the report gives each row's mean and spread over the seeds."""
+  them, a run whose ablation phases have not all finished. seeds > 1: the report also
+  gives each row's mean and spread over the run's seed and the next seeds - 1, as
+  python -m fbi3d.train --phase=seeds trained them (training/seeds.py); a row not
+  trained under one of them is refused, with the command that trains it."""
   if not (isinstance(seeds, int) and seeds >= 1):
     raise ValueError(f'seeds must be a whole number from 1 up, got {seeds!r}.')
   start = time.time()
@@ -239,9 +230,9 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   if ablations:
     _require_ablations(run_cfg)
   runtime.set_precision(cfg.mixed_precision)
-  regressors = [n for n in phases.REGRESSOR_ROWS
-                if (_run(run_cfg).results(n) or {}).get('finished')]
-  _train_seeds(run_cfg, regressors, seeds, log)
+  regressors = seeds_lib.rows(run_cfg)
+  if seeds > 1:
+    _require_seeds(run_cfg, regressors, seeds)
   default_dir = split if not other_data else (
       f'{os.path.basename(os.path.normpath(data_dir))}-{split}')
   out_dir = out_dir or os.path.join(model_dir, 'eval', default_dir)
@@ -253,8 +244,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     # The image models run over the other data set once, into the output folder; the
     # run itself is not touched.
     cfg = dataclasses.replace(cfg, features_root=os.path.join(out_dir, 'features_cache'))
-    caches = {phases.make_task(n, run_cfg).features for n in phases.REGRESSOR_ROWS
-              if (_run(run_cfg).results(n) or {}).get('finished')}
+    caches = {phases.make_task(n, run_cfg).features for n in regressors}
     for name in sorted(caches):
       phases.make_task(name, cfg).produce(manifest, log)
 

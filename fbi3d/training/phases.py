@@ -1,6 +1,7 @@
 """The phases `python -m fbi3d.train --phase=...` knows, in the order they run, and the
 ablations of Final, which `--phase=ablations` trains in order (or each by its name) and
-`python -m fbi3d.evaluate` adds to its tables when they have finished.
+`python -m fbi3d.evaluate` adds to its tables when they have finished. `--phase=seeds`
+trains the regressor rows again under other seeds (fbi3d/training/seeds.py).
 
 Each ablation is a phase in a folder of its own under --model_dir, of kind refine (it
 reads --refine_epochs and the refine settings) except for features_noadv, which caches
@@ -22,6 +23,7 @@ from fbi3d.training import features
 from fbi3d.training import generator
 from fbi3d.training import pose2d
 from fbi3d.training import regressor
+from fbi3d.training import run as run_lib
 
 PHASES = {
     'pose2d': pose2d.Pose2DTask,
@@ -71,6 +73,9 @@ REGRESSOR_ROWS = {
 }
 ORACLES = ('oracle_gt2d', 'oracle_gt2d_fbi')
 
+# `--phase=seeds` trains every finished regressor row again under other seeds.
+SEEDS = 'seeds'
+
 
 def make_task(name, cfg):
   if name in PHASES:
@@ -79,3 +84,17 @@ def make_task(name, cfg):
     return ABLATIONS[name](cfg)
   raise ValueError(f'unknown phase {name!r}; phases: {", ".join(PHASES)}, {ALL}; '
                    f'ablations: {", ".join(ABLATIONS)}, {ALL_ABLATIONS}')
+
+
+def trained(name, cfg):
+  """Whether the regressor phase `name` has finished in cfg.model_dir; PhaseError when
+  it has, on another features cache than the one there now (its predictions would be
+  measured on inputs unlike those it learned from)."""
+  task = make_task(name, cfg)
+  results = task.run.results(name)
+  if not (results and results.get('finished')):
+    return False
+  reason = task.stale_reason(results)
+  if reason:
+    raise run_lib.PhaseError(reason)
+  return True
