@@ -1,5 +1,6 @@
 """The manifest of a converted data set: its file name, the normalisation statistics
-every converter puts in it, and the atomic JSON write they use.
+every converter puts in it, and the atomic JSON write they use (and with them every
+other JSON the project writes: a phase's results, the evaluation's, the pose bank's).
 
 Every converter (`convert`, `mocap_records`, `h36m`) writes <output_dir>/manifest.json
 beside its TFRecord shards; `fbi3d.data.pipeline` reads it. The statistics are the mean
@@ -19,14 +20,14 @@ MANIFEST = 'manifest.json'
 TMP_SUFFIX = '.tmp'   # a file being written; a converter removes leftovers by this ending
 
 
-def write_json_atomic(path, obj, indent=1, final_newline=False):
+def write_json_atomic(path, obj, indent=1, final_newline=False, default=None):
   """Writes `obj` as JSON to `path` all at once: into a temporary file beside it
   (`<path>.<pid>.tmp`), synced, then renamed over `path`, so that a reader never sees
   half a file and a crash leaves the old one (and the temporary, which the converter
-  removes by its ending)."""
+  removes by its ending). `default` is json.dump's (for values JSON does not know)."""
   tmp = f'{path}.{os.getpid()}{TMP_SUFFIX}'
   with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=indent)
+    json.dump(obj, f, indent=indent, default=default)
     if final_newline:
       f.write('\n')
     f.flush()

@@ -49,6 +49,7 @@ import numpy as np
 
 from fbi3d import skeleton
 from fbi3d.data import joint_maps
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import mocap
 from fbi3d.data import motion
 
@@ -297,10 +298,7 @@ def save(bank, summary, path):
                       clip_files=np.array([c['file'] for c in bank.clips]))
   os.replace(tmp, path)
   json_path = path[:-4] + '.json'
-  with open(json_path + '.tmp', 'w') as f:
-    json.dump(summary, f, indent=1)
-    f.write('\n')
-  os.replace(json_path + '.tmp', json_path)
+  manifest_lib.write_json_atomic(json_path, summary, indent=1, final_newline=True)
   return path, json_path
 
 

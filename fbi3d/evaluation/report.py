@@ -6,7 +6,6 @@ Rows are methods (Base, Final, ablations); Table 1 has the paper's columns A1..A
 Avg, in millimetres; a cell of an action with no examples is empty, never zero.
 """
 
-import json
 import math
 import os
 
@@ -16,6 +15,7 @@ import pandas as pd
 from fbi3d import fbi as fbi_lib
 from fbi3d import metrics
 from fbi3d import skeleton
+from fbi3d.data import manifest as manifest_lib
 
 CROPS_TEXT = {
     'estimated': 'Crops: found by the system. The 2D estimator runs on each converted crop '
@@ -110,9 +110,7 @@ def _jsonable(value):
 
 def write_json(obj, path):
   """JSON of nested dicts, lists and DataFrames (NaN as null), written atomically."""
-  with open(path + '.tmp', 'w') as f:
-    json.dump(_jsonable(obj), f, indent=2)
-  os.replace(path + '.tmp', path)
+  manifest_lib.write_json_atomic(path, _jsonable(obj), indent=2)
   return path
 
 

@@ -21,6 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.training import config as config_lib
 
 FLAGS_FILE = 'flags.json'
@@ -36,11 +37,9 @@ class PhaseError(RuntimeError):
 
 
 def write_json(path, obj):
-  """Writes `obj` as indented JSON to `path` atomically (a temporary file renamed)."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, default=_json_default)
-  os.replace(tmp, path)
+  """Writes `obj` (NumPy numbers and arrays allowed) as indented JSON to `path`
+  atomically (`manifest.write_json_atomic`)."""
+  manifest_lib.write_json_atomic(path, obj, indent=2, default=_json_default)
 
 
 def _json_default(value):
