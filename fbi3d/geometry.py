@@ -36,11 +36,6 @@ def project(points_cam, intrinsics, distortion=None):
   return uv * np.array([fx, fy]) + np.array([cx, cy])
 
 
-def intrinsics_matrix(intrinsics):
-  fx, fy, cx, cy = intrinsics
-  return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-
 def world_to_camera(points_world, rotation, centre):
   """Camera-frame coordinates of world points: R (X - C), R the world->camera rotation
   (rows are the camera axes in world coordinates) and C the camera centre."""

@@ -229,7 +229,7 @@ def save(network, info, folder):
              missing_joints=lifter_inputs.MISSING_RULE,
              input=('2D joints (x, y) in pixels of a crop of side crop_size of the square '
                     'box around the joints (margin 0.2), in the order of fbi3d/skeleton.py, '
-                    'flattened; missing joints filled by lifter.fill_missing'),
+                    'flattened; missing joints filled by lifter_inputs.fill_missing'),
              frame=s['frame'],
              output=('root-relative 3D pose, mm, in the camera frame' if s['frame'] == 'camera'
                      else 'root-relative 3D pose, mm, in the ray-aligned frame of the crop '

@@ -53,7 +53,7 @@ MIN_CONFIDENCE = 0.13
 # What fills the joints a given 2D lacks, by the export's lift_missing_joints.
 MISSING_FILLS = {
     'ancestor': 'the 2D of the nearest known ancestor joint (the rule the lifter was '
-                'trained with: fbi3d/lifter.py fill_missing)',
+                'trained with: fbi3d/lifter_inputs.py fill_missing)',
     'estimator': 'the exported model\'s own 2D estimate on the crop',
 }
 LIFT_NAMES = {'lifter': 'the pose-bank lifter (lift signature)',

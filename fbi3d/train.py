@@ -83,9 +83,14 @@ def main(argv):
     names = {phases.ALL: list(phases.PHASES),
              phases.ALL_ABLATIONS: list(phases.ABLATIONS)}.get(flags.FLAGS.phase,
                                                              [flags.FLAGS.phase])
-    if flags.FLAGS.phase == phases.ALL and pipeline.data_is_lifting_only(cfg.data_dir):
-      names = list(phases.LIFTING_PHASES)
+    lifting_only = {phases.ALL: phases.LIFTING_PHASES,
+                    phases.ALL_ABLATIONS: phases.LIFTING_ABLATIONS}.get(flags.FLAGS.phase)
+    if lifting_only and pipeline.data_is_lifting_only(cfg.data_dir):
+      names = list(lifting_only)
       print(f'{cfg.data_dir} holds lifting-only records: training {", ".join(names)}')
+    if any(name in phases.ABLATIONS for name in names):
+      phases.check_run_settings(cfg, 'the ablations', 'python -m fbi3d.evaluate '
+                                '--ablations prints the command')
     for name in names:
       trainer.run_phase(phases.make_task(name, cfg))
   except tf.errors.DataLossError as e:

@@ -1,3 +1,4 @@
+# Over 400 lines: the evaluation end to end on one trained run: tables, refusals, files.
 """Tests of the evaluation: tables on hand-made predictions, the submission writer, and
 python -m fbi3d.evaluate on a tiny trained run (tables, ablations and seeds trained apart,
 refusals)."""
@@ -170,6 +171,11 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   assert ', '.join(phases.ABLATIONS) in str(refused.value)
   assert challenge.train_command(cfg, 'ablations') in str(refused.value)
   assert not os.path.exists(os.path.join(cfg.model_dir, 'refine_nofbi'))
+  # They are trained with the run's settings: other flags are refused and named.
+  with pytest.raises(run_lib.PhaseError,
+                     match=r'the ablations .* --refine_epochs=3 \(Final: 2\)'):
+    phases.check_run_settings(cfg.replace(refine_epochs=3), 'the ablations', 'hint')
+  phases.check_run_settings(cfg, 'the ablations', 'hint')
   for name in phases.ABLATIONS:
     trainer.run_phase(phases.make_task(name, cfg), log=_quiet)
   # So are the rows under other seeds: the evaluation names those missing and the

@@ -322,7 +322,7 @@ def test_an_error_in_a_worker_process_is_raised_as_it_was(tmp_path):
 
 
 def test_left_colour_with_red_and_blue_swapped_is_a_right_colour():
-  # The side cue of the renderer agrees with a flipped crop (pipeline.swap_red_blue):
+  # The side cue of the renderer agrees with a flipped crop (augment.swap_red_blue):
   # the left limbs' blue and red channels, swapped, fall in the right limbs' ranges
   # (BGR: left (215, g, 40) +- 30, right (40, g, 215) +- 30, times a scale in [0.8, 1]).
   for seed in range(200):

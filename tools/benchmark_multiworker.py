@@ -21,6 +21,8 @@ import tempfile
 from absl import app
 from absl import flags
 
+from fbi3d.data import manifest as manifest_lib
+
 import bench
 
 FLAGS = flags.FLAGS
@@ -47,7 +49,7 @@ def _rate(model_dir):
 
 def main(argv):
   del argv
-  if not os.path.exists(os.path.join(FLAGS.data_dir, 'manifest.json')):
+  if not os.path.exists(manifest_lib.path_in(FLAGS.data_dir)):
     raise app.UsageError(f'--data_dir={FLAGS.data_dir} holds no converted records '
                          '(manifest.json); run bash quickstart.sh first.')
   root = tempfile.mkdtemp(prefix='fbi3d-multiworker-')

@@ -5,7 +5,6 @@
       --poses_from=/data/mocap_poses
 """
 
-import os
 import sys
 
 from absl import app
@@ -13,6 +12,7 @@ from absl import flags
 from absl import logging
 
 from fbi3d.data import synthetic
+from fbi3d.data import worker_pool
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('out_dir', None, 'Folder for {Train,Val,Test}/{IMG,POSE,META.csv}.')
@@ -46,7 +46,7 @@ def main(argv):
         FLAGS.out_dir, seed=FLAGS.seed, counts=counts, image_size=FLAGS.image_size,
         workers=FLAGS.workers, test_labels=FLAGS.test_labels,
         jpeg_quality=FLAGS.jpeg_quality, poses_from=FLAGS.poses_from)
-  except (ValueError, OSError) as e:
+  except (ValueError, OSError, worker_pool.WorkerError) as e:
     print(f'make_synthetic: error: {e}', file=sys.stderr)
     sys.exit(1)
   total = sum(settings['counts'].values())

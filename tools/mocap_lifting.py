@@ -153,7 +153,7 @@ def sample_synthetic_poses(rng, num_poses):
   poses = np.stack([body.sample_pose(rng, i % skeleton.NUM_ACTIONS)
                     for i in range(int(num_poses))]) if num_poses else np.zeros((0, 17, 3))
   return PoseSet(poses, np.full(len(poses), -1),
-                 [dict(sampler='synthetic.sample_pose', poses=int(num_poses),
+                 [dict(sampler='body.sample_pose', poses=int(num_poses),
                        actions='A1..A15 in turn', body_size='random per pose')])
 
 

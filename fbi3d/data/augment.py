@@ -38,9 +38,6 @@ class Augmentation:
   max_shift: float = 0.0
 
 
-NO_AUGMENTATION = Augmentation(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-
-
 def geometric_matrices(angle, scale, flip, in_size, out_size, shift=None):
   """Forward (input crop -> output crop) 3x3 matrices [B, 3, 3] for per-example
   rotation `angle` (radians), zoom `scale` and `flip` (0/1), about the crop centre,

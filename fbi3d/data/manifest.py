@@ -2,7 +2,7 @@
 every converter puts in it, and the atomic JSON write they use (and with them every
 other JSON the project writes: a phase's results, the evaluation's, the pose bank's).
 
-Every converter (`convert`, `mocap_records`, `h36m`) writes <output_dir>/manifest.json
+Every converter (`convert`, `mocap_records`, `h36m_records`) writes <output_dir>/manifest.json
 beside its TFRecord shards; `fbi3d.data.pipeline` reads it. The statistics are the mean
 and standard deviation of the train split's 2D and 3D poses per joint and coordinate,
 from running sums in float64 of the float32 values the records hold, added record by

@@ -14,8 +14,6 @@ from fbi3d.data import bvh
 from fbi3d.data import joint_maps
 from fbi3d.data import motion
 
-MOTION_EXTENSIONS = ('.asf', '.amc', '.bvh')
-
 
 def subject_of(path):
   """The subject id in a CMU-style file name ('01_01.amc' -> 1, '131_02.bvh' -> 131);

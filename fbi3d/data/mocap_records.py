@@ -168,7 +168,7 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
                   shard_size=int(shard_size))
   splits = _write_records(output_dir, items, settings, log)
   notes = ['lifting-only records from motion capture: no images (image/size 0), action -1',
-           f'2D from cameras like synthetic.sample_camera for a {image_size} px image']
+           f'2D from cameras like cameras.sample_camera for a {image_size} px image']
   if 'train' not in splits:
     notes.append('no train split: normalisation statistics are empty')
   sums2d, sums3d = splits.get('train', {}).get(

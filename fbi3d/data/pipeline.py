@@ -29,15 +29,13 @@ from fbi3d.data import augment as augment_lib
 from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import schema
 
-MANIFEST = manifest_lib.MANIFEST
-
 
 class DataError(ValueError):
   """The data folder is missing, incomplete or incompatible; the message says what to do."""
 
 
 def load_manifest(data_dir):
-  path = os.path.join(data_dir, MANIFEST)
+  path = manifest_lib.path_in(data_dir)
   if not os.path.exists(path):
     raise DataError(
         f'{path} not found: {data_dir!r} is not a converted data set. '

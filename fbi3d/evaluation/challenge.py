@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import keys
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
 from fbi3d.data import pipeline
@@ -154,7 +155,7 @@ def _regressor_predictions(cfg, split, log):
     inputs, _, arrays = task.arrays(split, labelled_only=False)
     if cache is None:
       cache = arrays
-    elif not np.array_equal(arrays['source_id'], cache['source_id']):
+    elif not np.array_equal(arrays[keys.SOURCE_ID], cache[keys.SOURCE_ID]):
       raise run_lib.PhaseError(
           f'{name} reads a features cache whose {split} examples differ from those of '
           'base; run its features phase again.')
@@ -249,7 +250,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
       phases.make_task(name, cfg).produce(manifest, log)
 
   predictions, cache = _regressor_predictions(cfg, split, log)
-  labelled = cache['pose3d_valid'] > 0
+  labelled = cache[keys.POSE3D_VALID] > 0
   used = ['pose2d'] + [p for p in ('generator', 'adversarial')
                        if (_run(run_cfg).results(p) or {}).get('finished')]
   results = dict(split=split, model_dir=os.path.abspath(model_dir),
@@ -261,7 +262,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
 
   if write_submission or not labelled.all():
     folder, zip_path = submission.write_submission(
-        os.path.join(out_dir, 'submission'), cache['source_id'], predictions['refine'])
+        os.path.join(out_dir, 'submission'), cache[keys.SOURCE_ID], predictions['refine'])
     results['files']['submission'] = os.path.relpath(folder, out_dir)
     results['files']['submission_zip'] = os.path.relpath(zip_path, out_dir)
     log(f'evaluate: Final\'s predictions for {len(labelled)} {split} images in {folder} '
@@ -273,7 +274,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     if seeds > 1:
       results['seed_spread'] = _seed_spread(
           run_cfg, cfg, split, regressors, seeds, predictions, labelled,
-          cache['pose3d'][labelled].astype(np.float64), log)
+          cache[keys.POSE3D][labelled].astype(np.float64), log)
       results['seeds'] = [run_cfg.seed + k for k in range(seeds)]
   else:
     results['note'] = f'the {split} split has no 3D ground truth: predictions only'
@@ -289,11 +290,11 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   """Every table and figure of the labelled examples, into `results` and `out_dir`."""
   labels = {n: _row_label(cfg, n) for n in predictions}
   preds = {labels[n]: p[labelled] for n, p in predictions.items()}
-  truth = cache['pose3d'][labelled].astype(np.float64)
-  actions = cache['action'][labelled]
+  truth = cache[keys.POSE3D][labelled].astype(np.float64)
+  actions = cache[keys.ACTION][labelled]
   tables = report.regressor_tables(preds, truth, actions)
   threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
-  implied, implied_per_bone = report.implied_fbi(preds, cache['fbi'][labelled],
+  implied, implied_per_bone = report.implied_fbi(preds, cache[keys.FBI][labelled],
                                                  threshold)
   image = image_models.measure(cfg, split, manifest, image_models.crop_boxes(cfg, cache),
                                log, cache)
@@ -309,7 +310,7 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
 
   # The mean pose of the data the run was trained on.
   train = features_phase.load(dataclasses.replace(cfg, features_root=''), 'train')
-  mean_pose = train['pose3d'][train['pose3d_valid'] > 0].mean(axis=0)
+  mean_pose = train[keys.POSE3D][train[keys.POSE3D_VALID] > 0].mean(axis=0)
   difficulty = report.pose_difficulty(truth, mean_pose)
   shown = {k: v for k, v in tables['per_example'].items() if k in ('Base', 'Final')}
   shown = shown or tables['per_example']

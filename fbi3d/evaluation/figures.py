@@ -12,6 +12,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 from fbi3d import fbi  # pylint: disable=wrong-import-position
 from fbi3d import geometry  # pylint: disable=wrong-import-position
+from fbi3d import keys  # pylint: disable=wrong-import-position
 from fbi3d import skeleton  # pylint: disable=wrong-import-position
 from fbi3d import viz  # pylint: disable=wrong-import-position
 from fbi3d.data import pipeline  # pylint: disable=wrong-import-position
@@ -133,10 +134,10 @@ def gallery_examples(cfg, split, manifest, cache, predictions, labelled, errors,
                              boxes=boxes)
   start = 0
   for batch in ds:
-    size = int(batch['image'].shape[0])
+    size = int(batch[keys.IMAGE].shape[0])
     for p in range(start, start + size):
       if p in wanted:
-        images[p] = (batch['image'][p - start].numpy() * 255).round().astype(np.uint8)
+        images[p] = (batch[keys.IMAGE][p - start].numpy() * 255).round().astype(np.uint8)
     start += size
     if start > positions.max():
       break
@@ -144,8 +145,8 @@ def gallery_examples(cfg, split, manifest, cache, predictions, labelled, errors,
   for rank, p in zip(picks, positions):
     examples.append(dict(
         image=images[int(p)],
-        pose2d=geometry.resize_points(cache['detected2d'][p], cfg.image_size, crop),
-        fbi=np.argmax(cache['fbi_probs'][p], axis=-1),
-        truth=cache['pose3d'][p], prediction=predictions['refine'][p],
+        pose2d=geometry.resize_points(cache[keys.DETECTED2D][p], cfg.image_size, crop),
+        fbi=np.argmax(cache[keys.FBI_PROBS][p], axis=-1),
+        truth=cache[keys.POSE3D][p], prediction=predictions['refine'][p],
         caption=f'{cache["source_id"][p]}: Final {errors[rank]:.0f} mm'))
   return examples

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from fbi3d import keys
 from fbi3d.training import features as features_phase
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
@@ -17,7 +18,7 @@ from fbi3d.training import run as run_lib
 def crop_boxes(cfg, cache):
   """The crops the image models read (the features cache's boxes), or None for the
   converted crops."""
-  return cache['box'] if cfg.crops == 'estimated' else None
+  return cache[keys.BOX] if cfg.crops == 'estimated' else None
 
 
 def cached_outputs(cfg, split, cache):
@@ -37,7 +38,7 @@ def cached_outputs(cfg, split, cache):
     if not current:
       continue
     arrays = cache if name == 'features' else features_phase.load(cfg, split, name)
-    if np.array_equal(arrays['source_id'], cache['source_id']):
+    if np.array_equal(arrays[keys.SOURCE_ID], cache[keys.SOURCE_ID]):
       out[made['generator_phase']] = arrays
   return out
 
@@ -54,9 +55,9 @@ def measure(cfg, split, manifest, boxes, log, cache=None):
   task = pose2d_phase.Pose2DTask(split_cfg)
   if cached:
     arrays = next(iter(cached.values()))
-    gt = dict(pose2d=arrays['gt2d'], visible=arrays['visible'],
-              pose2d_valid=arrays['pose2d_valid'])
-    out['pose2d'] = task.metrics_of(arrays['detected2d'], gt, manifest, boxes)
+    gt = {keys.POSE2D: arrays[keys.GT2D], keys.VISIBLE: arrays[keys.VISIBLE],
+          keys.POSE2D_VALID: arrays[keys.POSE2D_VALID]}
+    out['pose2d'] = task.metrics_of(arrays[keys.DETECTED2D], gt, manifest, boxes)
   else:
     network = task.build_network()
     run.restore(network, 'pose2d')
@@ -68,10 +69,11 @@ def measure(cfg, split, manifest, boxes, log, cache=None):
       continue
     if phase in cached:
       a = cached[phase]
-      gt = dict(pose3d_valid=a['pose3d_valid'], pose2d=a['gt2d'], pose3d=a['pose3d'],
-                fbi=a['fbi'], crop_box=a['crop_box'], intrinsics=a['intrinsics'])
-      out[phase] = task.metrics_of(dict(coarse3d=a['coarse3d'], fbi=a['fbi_probs']), gt,
-                                   manifest, boxes)
+      gt = {name: a[name] for name in (keys.POSE3D_VALID, keys.POSE3D, keys.FBI,
+                                       keys.CROP_BOX, keys.INTRINSICS)}
+      gt[keys.POSE2D] = a[keys.GT2D]
+      out[phase] = task.metrics_of({'coarse3d': a[keys.COARSE3D], 'fbi': a[keys.FBI_PROBS]},
+                                   gt, manifest, boxes)
       continue
     network = task.build_network()
     run.restore(network, phase)

@@ -12,8 +12,10 @@ import json
 import os
 import time
 
+from fbi3d import keys
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import pipeline
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
@@ -64,7 +66,7 @@ def evaluate(model_dir, split, out_dir=None, log=print):
     label = phases.REGRESSOR_ROWS[name]
     p1[label] = metrics_lib.mpjpe_per_example(pred, targets)
     p2[label] = metrics_lib.pa_mpjpe_per_example(pred, targets)
-    actions, sizes[label] = cache['action'], int(len(targets))
+    actions, sizes[label] = cache[keys.ACTION], int(len(targets))
   if not p1:
     raise run_lib.PhaseError(f'{model_dir}: no finished base phase to evaluate; run '
                              f'python -m fbi3d.train --phase=all --model_dir={model_dir}')
@@ -80,8 +82,7 @@ def evaluate(model_dir, split, out_dir=None, log=print):
       table1_p1=json.loads(t1.to_json(orient='index')),
       table1_p2=json.loads(t2.to_json(orient='index')),
       seconds=round(time.time() - start, 1))
-  with open(os.path.join(out_dir, 'results.json'), 'w') as f:
-    json.dump(results, f, indent=1)
+  manifest_lib.write_json_atomic(os.path.join(out_dir, 'results.json'), results)
   lines = [f'# Lifting evaluation: {split} split of {cfg.data_dir}', '',
            f'Source {manifest.get("source")}; 2D {protocol.get("pose2d", "?")}; every '
            f'{protocol.get("every_nth", "?")}. frame; test subjects '

@@ -86,12 +86,13 @@ def stem(x, channels, name):
 
 
 def check_input_size(input_size, depth):
-  """Raises ValueError unless input_size is a multiple of 4 * 2**depth."""
+  """Raises ValueError unless input_size is a multiple of the stride * 2**depth."""
   multiple = keys.HEATMAP_STRIDE * 2 ** depth
   if input_size <= 0 or input_size % multiple:
     raise ValueError(
-        f'input size {input_size} must be a positive multiple of 4 * 2**depth = {multiple} '
-        f'(stride 4 of the stem times {depth} halvings inside each hourglass).')
+        f'input size {input_size} must be a positive multiple of {keys.HEATMAP_STRIDE} * '
+        f'2**depth = {multiple} (stride {keys.HEATMAP_STRIDE} of the stem times {depth} '
+        'halvings inside each hourglass).')
 
 
 def hourglass_trunk(image, *, num_stacks, channels, depth, name, head_channels=None):

@@ -40,7 +40,6 @@ from fbi3d import skeleton
 
 layers = tf.keras.layers
 
-OUTPUT_DIM = skeleton.NUM_JOINTS * 3
 STD_FLOOR = 1e-4
 
 

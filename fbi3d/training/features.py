@@ -30,14 +30,15 @@ from fbi3d import fbi as fbi_lib
 from fbi3d import geometry
 from fbi3d import keys
 from fbi3d import metrics as metrics_lib
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import base_task
 from fbi3d.training import crops as crops_lib
-from fbi3d.training import split_outputs
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import run as run_lib
+from fbi3d.training import split_outputs
 
 # The batch keys the cache keeps of every example (besides the models' outputs).
 KEYS = (keys.POSE2D, keys.POSE3D, keys.FBI, keys.POSE3D_VALID, keys.POSE2D_VALID,
@@ -91,7 +92,7 @@ class FeaturesTask(base_task.InferenceTask):
     if self.lifting_only:
       return dict(records=True, data_dir=os.path.abspath(c.data_dir),
                   image_size=c.image_size, manifest_sha256=run_lib.file_sha256(
-                      os.path.join(c.data_dir, pipeline.MANIFEST)),
+                      manifest_lib.path_in(c.data_dir)),
                   cache_version=CACHE_VERSION)
     return dict(pose2d=self.run.checkpoint_record('pose2d'),
                 generator=self.run.checkpoint_record(self.source),

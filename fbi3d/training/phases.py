@@ -16,9 +16,11 @@ and two oracle rows that bound the method, each reading ground truth:
 """
 
 import functools
+import os
 
 from fbi3d import keys
 from fbi3d.training import adversarial
+from fbi3d.training import config as config_lib
 from fbi3d.training import features
 from fbi3d.training import generator
 from fbi3d.training import pose2d
@@ -36,6 +38,8 @@ PHASES = {
 ALL = 'all'
 # What `all` trains from lifting-only records (no pictures).
 LIFTING_PHASES = ('features', 'base')
+# What `ablations` trains from lifting-only records: the rows that read 2D alone.
+LIFTING_ABLATIONS = ('oracle_gt2d',)
 
 
 # `--phase=ablations` trains every phase of ABLATIONS in this order.
@@ -84,6 +88,31 @@ def make_task(name, cfg):
     return ABLATIONS[name](cfg)
   raise ValueError(f'unknown phase {name!r}; phases: {", ".join(PHASES)}, {ALL}; '
                    f'ablations: {", ".join(ABLATIONS)}, {ALL_ABLATIONS}')
+
+
+def check_run_settings(cfg, what, hint):
+  """PhaseError naming the settings in which `cfg` (from the flags) differs from those
+  the run's Final was trained with (Base's in a run without Final): `what` (e.g. the
+  ablations) is trained with the run's settings, so that its rows compare with Final's;
+  `hint` says where the right flags are. Nothing to compare before Base has finished."""
+  run = run_lib.Run.of(cfg.model_dir)
+  reference = next((p for p in ('refine', 'base') if run.finished(p)), None)
+  if reference is None:
+    return
+  run_cfg = run.config(reference)
+  same_place = ('model_dir', 'data_dir')
+  diffs = [f'--{name}={cfg.flat(name)} ({REGRESSOR_ROWS[reference]}: {run_cfg.flat(name)})'
+           for name in config_lib.FLAG_NAMES
+           if name not in config_lib.NOT_FLAGS + same_place
+           and cfg.flat(name) != run_cfg.flat(name)]
+  if os.path.realpath(cfg.data_dir) != os.path.realpath(run_cfg.data_dir):
+    diffs.insert(0, f'--data_dir={cfg.data_dir} ({REGRESSOR_ROWS[reference]}: '
+                    f'{run_cfg.data_dir})')
+  if diffs:
+    raise run_lib.PhaseError(
+        f'{cfg.model_dir}: {what} are trained with the settings of the run, but the flags '
+        f'differ from {REGRESSOR_ROWS[reference]}\'s: {"; ".join(diffs)}. Give the flags '
+        f'of the run ({hint}).')
 
 
 def trained(name, cfg):

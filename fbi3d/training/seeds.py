@@ -16,7 +16,6 @@ a row under another seed differs from the run's in the seed alone.
 import dataclasses
 import os
 
-from fbi3d.training import config as config_lib
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
 from fbi3d.training import trainer
@@ -55,24 +54,6 @@ def missing(run_cfg, names, seeds):
   return out
 
 
-def _check_settings(cfg):
-  """PhaseError naming the settings in which `cfg` (from the flags) differs from those
-  Final was trained with."""
-  run_cfg = run_lib.Run.of(cfg.model_dir).config('refine')
-  same_place = ('model_dir', 'data_dir')
-  diffs = [f'--{name}={cfg.flat(name)} (Final: {run_cfg.flat(name)})'
-           for name in config_lib.FLAG_NAMES
-           if name not in config_lib.NOT_FLAGS + same_place
-           and cfg.flat(name) != run_cfg.flat(name)]
-  if os.path.realpath(cfg.data_dir) != os.path.realpath(run_cfg.data_dir):
-    diffs.insert(0, f'--data_dir={cfg.data_dir} (Final: {run_cfg.data_dir})')
-  if diffs:
-    raise run_lib.PhaseError(
-        f'{cfg.model_dir}: the rows under other seeds are trained with the settings of '
-        f'the run, but the flags differ from Final\'s: {"; ".join(diffs)}. Give the flags '
-        'of the run (python -m fbi3d.evaluate --seeds=N prints the command).')
-
-
 def train(run_cfg, seeds, log=print):
   """Trains every finished regressor row of the run in run_cfg.model_dir under its
   seed + 1 .. + seeds - 1, seed by seed, each in the order of the tables; rows already
@@ -87,7 +68,8 @@ def train(run_cfg, seeds, log=print):
     raise run_lib.PhaseError(
         f'{run_cfg.model_dir}: phase(s) {", ".join(absent)} not finished; run python -m '
         'fbi3d.train --phase=all with the flags of this run first, then --phase=seeds.')
-  _check_settings(run_cfg)
+  phases.check_run_settings(run_cfg, 'the rows under other seeds',
+                            'python -m fbi3d.evaluate --seeds=N prints the command')
   for k in range(1, seeds):
     scfg = seed_config(run_cfg, k)
     for name in names:
