@@ -109,18 +109,6 @@ def subsample(poses, max_poses):
   return poses[::step]
 
 
-def compile_regressor(network, inputs, targets, loss, optimizer):
-  """The training model of a regressor `network` on arrays: the network given the
-  normalisation statistics of (inputs [N, D], targets [N, 17, 3]), inside
-  `regression_model.WeightedRegressionModel` with `loss`, compiled with `optimizer`. The
-  lifter's training path, shared by tools/mocap_lifting.py."""
-  regressor_lib.set_normalisation(network, *regressor_lib.normalisation_stats(inputs,
-                                                                              targets))
-  model = regression_model.WeightedRegressionModel(network, loss=loss)
-  model.compile(optimizer=optimizer)
-  return model
-
-
 def train(train_poses, *, val_poses=None, log=None, **overrides):
   """Trains a lifter on world poses [N, 17, 3]; returns (network, info dict).
 
@@ -144,7 +132,7 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
   inputs, targets = training_examples(poses, _rng(s['seed'], STREAM_TRAIN, 0), s)
   batch = min(int(s['batch_size']), len(poses))
   steps = int(s['epochs']) * (len(poses) // batch)
-  model = compile_regressor(network, inputs, targets, s['loss'],
+  model = regression_model.compile_on_arrays(network, inputs, targets, s['loss'],
                             regressor_lib.regressor_optimizer(
                                 float(s['learning_rate']), decay_steps=max(steps, 1),
                                 decay_rate=0.1))

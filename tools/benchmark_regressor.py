@@ -61,10 +61,8 @@ def _trainer(units, optimizer_name, data, steps):
   x, y = data
   tf.keras.utils.set_random_seed(0)
   network = regressor.build_regressor(FLAGS.input_dim, hidden=units)
-  regressor.set_normalisation(network, *regressor.normalisation_stats(x, y))
-  model = regression_model.WeightedRegressionModel(network)
   optimizer = regressor.regressor_optimizer(1e-3, adam=ADAM[optimizer_name])
-  model.compile(optimizer=optimizer)
+  model = regression_model.compile_on_arrays(network, x, y, 'weighted', optimizer)
   optimizer.build(network.trainable_variables)
   batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).repeat()
   batches = batches.batch(FLAGS.batch, drop_remainder=True).prefetch(2)

@@ -31,7 +31,7 @@ coordinate, added before the crop transform.
 
 Training (`train_regressor`): `build_regressor(34)` with the training set's
 normalisation, the weighted regression loss (`WeightedRegressionModel`, default eps and
-max_exponent; `fbi3d.lifter.compile_regressor`) with `UpdateAlpha`,
+max_exponent; `regression_model.compile_on_arrays`) with `UpdateAlpha`,
 `regressor_optimizer(1e-3)`, batches of 64 shuffled each epoch (the last partial batch
 dropped). `evaluate` gives MPJPE and PA-MPJPE
 (`fbi3d.metrics`).
@@ -51,7 +51,6 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import geometry
-from fbi3d import lifter
 from fbi3d import losses as losses_lib
 from fbi3d import metrics
 from fbi3d import skeleton
@@ -268,8 +267,8 @@ def train_regressor(inputs, targets, *, epochs, batch_size=64, learning_rate=1e-
   tf.keras.utils.set_random_seed(int(seed))
   network = regressor_lib.build_regressor(inputs.shape[1], hidden=hidden,
                                           dropout_rate=dropout_rate, name=name)
-  model = lifter.compile_regressor(network, inputs, targets, loss,
-                                   regressor_lib.regressor_optimizer(learning_rate))
+  model = regression_model.compile_on_arrays(
+      network, inputs, targets, loss, regressor_lib.regressor_optimizer(learning_rate))
   batch = min(int(batch_size), len(inputs))
   data = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(
       len(inputs), seed=int(seed), reshuffle_each_iteration=True).batch(

@@ -135,3 +135,17 @@ class UpdateAlpha(tf.keras.callbacks.Callback):
     value = self._weighted_model().fold_epoch_l0()
     if logs is not None:
       logs['mean_l0'] = value
+
+
+def compile_on_arrays(network, inputs, targets, loss, optimizer):
+  """The training model of a regressor `network` on arrays: the network given the
+  normalisation statistics of (inputs [N, D], targets [N, 17, 3]), inside a
+  `WeightedRegressionModel` with `loss`, compiled with `optimizer`. The lifter's
+  training path (fbi3d.lifter), shared by tools/mocap_lifting.py and the regressor
+  benchmark; the base and refine phases make the same steps apart, through the task
+  protocol (normalisation in load_predecessors, the model in build_training)."""
+  regressor_lib.set_normalisation(network, *regressor_lib.normalisation_stats(inputs,
+                                                                              targets))
+  model = WeightedRegressionModel(network, loss=loss)
+  model.compile(optimizer=optimizer)
+  return model
