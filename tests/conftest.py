@@ -13,12 +13,18 @@ import pytest
 import tensorflow as tf
 
 from fbi3d import fbi
+from fbi3d import keypoints
 from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import schema
 from fbi3d.training import config as config_lib
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
+MOCAP_DIR = os.path.join(REPO, '..', 'shared', 'data', 'mocap')
+needs_shared_mocap = pytest.mark.skipif(
+    not os.path.isdir(MOCAP_DIR),
+    reason=f'shared motion capture data not found at {MOCAP_DIR} (../shared/data/mocap)')
 
 # Session fixtures that train a network or export one. `fixturenames` lists what a test
 # needs through other fixtures too, so a fixture built on these is covered as well.
@@ -79,6 +85,20 @@ def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',),
   with open(os.path.join(out_dir, 'manifest.json'), 'w') as f:
     json.dump(manifest, f)
   return written
+
+
+def upright_coco():
+  """A hand-made COCO-17 person facing the camera: its left on the image's right."""
+  k = {
+      'nose': (50, 25), 'left_eye': (53, 21), 'right_eye': (47, 21),
+      'left_ear': (55, 20), 'right_ear': (45, 20),
+      'left_shoulder': (62, 40), 'right_shoulder': (38, 40),
+      'left_elbow': (66, 60), 'right_elbow': (34, 60),
+      'left_wrist': (68, 80), 'right_wrist': (32, 80),
+      'left_hip': (60, 100), 'right_hip': (40, 100),
+      'left_knee': (61, 130), 'right_knee': (39, 130),
+      'left_ankle': (62, 160), 'right_ankle': (38, 160)}
+  return np.array([k[n] for n in keypoints.COCO_NAMES], np.float64)
 
 
 def tiny_config(data_dir, model_dir, **overrides):

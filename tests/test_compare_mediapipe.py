@@ -13,7 +13,7 @@ import pytest
 from fbi3d import prediction
 from tests.conftest import SHARED_DATA
 from tests.conftest import tiny_pose
-from tests.test_training import REPO
+from tests.conftest import REPO
 
 _SPEC = importlib.util.spec_from_file_location(
     'compare_mediapipe', os.path.join(REPO, 'tools', 'compare_mediapipe.py'))

@@ -1,5 +1,5 @@
 # Over 400 lines: one case per kind of bad input, side file and resume path, on one layout builder.
-"""Tests of the challenge-layout converter on tiny layouts built here."""
+"""Tests of the challenge-layout converter on tiny layouts (tests/challenge_layout.py)."""
 
 import collections
 import json
@@ -22,70 +22,12 @@ from fbi3d.data import convert_plan
 from fbi3d.data import layout
 from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import schema
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CROP = 32
-
-
-def _pose(rng):
-  pose = np.zeros((17, 3))
-  for parent, child in skeleton.BONES:
-    v = rng.normal(size=3)
-    pose[child] = pose[parent] + 100.0 * v / np.linalg.norm(v)
-  return pose
-
-
-def make_layout(root, counts=(('Train', 7),), meta=True, unlabelled=('Test',), size=(64, 64),
-                seed=0):
-  """Writes a tiny challenge layout; returns {split: {id: truth}} as read back."""
-  rng = np.random.default_rng(seed)
-  truth = {}
-  for split, n in counts:
-    split_dir = os.path.join(root, split)
-    os.makedirs(os.path.join(split_dir, 'IMG'))
-    if split not in unlabelled:
-      os.makedirs(os.path.join(split_dir, 'POSE'))
-    records, truth[split] = [], {}
-    for i in range(n):
-      rid = f'{i + 1:05d}'
-      h, w = size
-      image = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-      cv2.circle(image, (w // 2, h // 2), 10, (0, 200, 50), -1)
-      cv2.imwrite(os.path.join(split_dir, 'IMG', rid + '.jpg'), image)
-      joints = rng.uniform([8, 6], [w - 8, h - 6], size=(17, 2))
-      record = dict(id=rid, action=(i * 4) % 16 - 1, subject=1 + i % 2, joints2d=joints,
-                    intrinsics=(500.0 + i, 501.0, w / 2, h / 2))
-      records.append(record)
-      entry = dict(image=os.path.join(split_dir, 'IMG', rid + '.jpg'), action=record['action'],
-                   subject=record['subject'])
-      if split not in unlabelled:
-        pose_path = os.path.join(split_dir, 'POSE', rid + '.csv')
-        layout.write_pose_csv(pose_path, _pose(rng))
-        entry['pose3d'] = layout.read_pose_csv(pose_path)
-      truth[split][rid] = entry
-    if meta:
-      layout.write_meta(os.path.join(split_dir, 'META.csv'), records)
-      read, _ = layout.read_meta(os.path.join(split_dir, 'META.csv'))
-      for rid, r in read.items():
-        truth[split][rid].update(joints2d=r['joints2d'], intrinsics=r['intrinsics'])
-  return truth
-
-
-def read_records(out_dir, manifest, split):
-  examples = []
-  for shard in manifest['splits'][split]['shards']:
-    for raw in tf.data.TFRecordDataset(os.path.join(out_dir, shard)):
-      examples.append(schema.parse_numpy(raw.numpy()))
-  return examples
-
-
-def run(in_dir, out_dir, **kwargs):
-  kwargs.setdefault('crop_size', CROP)
-  kwargs.setdefault('shard_size', 3)
-  kwargs.setdefault('workers', 1)
-  kwargs.setdefault('log', lambda line: None)
-  return convert.convert(str(in_dir), str(out_dir), **kwargs)
-
+from tests.challenge_layout import CROP
+from tests.challenge_layout import corrupt_garbage_image
+from tests.challenge_layout import make_layout
+from tests.challenge_layout import read_records
+from tests.challenge_layout import run
+from tests.conftest import REPO
 
 def test_round_trip_is_exact(tmp_path):
   truth = make_layout(str(tmp_path / 'in'), counts=(('Train', 7), ('Test', 2)))
@@ -160,12 +102,6 @@ def test_manifest_counts_and_normalisation(tmp_path):
 
 def _corrupt_empty_image(root):
   open(os.path.join(root, 'Train/IMG/00002.jpg'), 'wb').close()
-  return 'Train/IMG/00002.jpg'
-
-
-def _corrupt_garbage_image(root):
-  with open(os.path.join(root, 'Train/IMG/00002.jpg'), 'wb') as f:
-    f.write(b'\xff\xd8 this is not a jpeg at all \xff\xd9')
   return 'Train/IMG/00002.jpg'
 
 
@@ -247,7 +183,7 @@ def _meta_nan_joint(lines):
 BAD_INPUTS = {
     'missing pose': [_remove_pose],
     'missing image': [_remove_image],
-    'corrupt image': [_corrupt_empty_image, _corrupt_garbage_image, _corrupt_truncated_image],
+    'corrupt image': [_corrupt_empty_image, corrupt_garbage_image, _corrupt_truncated_image],
     'bad pose': [_edit_pose(lambda ls: ls[:-1]), _edit_pose(lambda ls: ls[:3] + ['1,2'] + ls[4:]),
                  _edit_pose(lambda ls: ls[:3] + ['1,x,2'] + ls[4:]),
                  _edit_pose(lambda ls: ls[:3] + ['1,nan,2'] + ls[4:])],
@@ -286,7 +222,7 @@ def test_bad_input_is_skipped_and_counted(tmp_path, kind, corrupt):
 def test_strict_keeps_finished_shards(tmp_path):
   root = str(tmp_path / 'in')
   make_layout(root, counts=(('Train', 5),))
-  _corrupt_garbage_image(root)
+  corrupt_garbage_image(root)
   os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/00005.jpg'))
   cv2.imwrite(os.path.join(root, 'Train/IMG/00002.jpg'), np.zeros((64, 64, 3), np.uint8))
   with pytest.raises(convert_plan.ConversionError, match='Train/00005: corrupt image'):

@@ -17,12 +17,12 @@ from fbi3d.data import convert
 from fbi3d.data import convert_plan
 from fbi3d.data import schema
 from fbi3d.data import worker_pool
-from tests.test_convert import CROP
-from tests.test_convert import REPO
-from tests.test_convert import _corrupt_garbage_image
-from tests.test_convert import make_layout
-from tests.test_convert import read_records
-from tests.test_convert import run
+from tests.challenge_layout import CROP
+from tests.challenge_layout import corrupt_garbage_image
+from tests.challenge_layout import make_layout
+from tests.challenge_layout import read_records
+from tests.challenge_layout import run
+from tests.conftest import REPO
 
 
 def test_two_workers(tmp_path):
@@ -39,7 +39,7 @@ def test_two_workers(tmp_path):
 def test_strict_with_two_workers_keeps_shards_before_the_bad_one(tmp_path):
   root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
   make_layout(root, counts=(('Train', 6),))
-  _corrupt_garbage_image(root)
+  corrupt_garbage_image(root)
   os.replace(os.path.join(root, 'Train/IMG/00002.jpg'), os.path.join(root, 'Train/IMG/00003.jpg'))
   cv2.imwrite(os.path.join(root, 'Train/IMG/00002.jpg'), np.zeros((64, 64, 3), np.uint8))
   with pytest.raises(convert_plan.ConversionError, match='Train/00003: corrupt image'):

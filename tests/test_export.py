@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from fbi3d import inference
 from fbi3d.training import run as run_lib
-from tests.test_training import REPO
+from tests.conftest import REPO
 
 
 def _crops(n=5, size=32, seed=3):

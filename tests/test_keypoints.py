@@ -10,22 +10,9 @@ import pytest
 from fbi3d import keypoints
 from fbi3d import skeleton
 from tests.conftest import SHARED_DATA
+from tests.conftest import upright_coco
 
 COCO_PHOTO_KEYPOINTS = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785_keypoints.json')
-
-
-def upright_coco():
-  """A hand-made COCO-17 person facing the camera: its left on the image's right."""
-  k = {
-      'nose': (50, 25), 'left_eye': (53, 21), 'right_eye': (47, 21),
-      'left_ear': (55, 20), 'right_ear': (45, 20),
-      'left_shoulder': (62, 40), 'right_shoulder': (38, 40),
-      'left_elbow': (66, 60), 'right_elbow': (34, 60),
-      'left_wrist': (68, 80), 'right_wrist': (32, 80),
-      'left_hip': (60, 100), 'right_hip': (40, 100),
-      'left_knee': (61, 130), 'right_knee': (39, 130),
-      'left_ankle': (62, 160), 'right_ankle': (38, 160)}
-  return np.array([k[n] for n in keypoints.COCO_NAMES], np.float64)
 
 
 # Shape = [17, 2]: the 17 joints expected from upright_coco(), by hand.

@@ -16,7 +16,7 @@ from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import joint_maps
 from fbi3d.data import posebank
-from tests.test_training import REPO
+from tests.conftest import REPO
 from tools import mocap_lifting
 
 

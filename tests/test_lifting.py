@@ -9,12 +9,9 @@ from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import joint_maps
 from tools import mocap_lifting
+from tests.conftest import MOCAP_DIR
+from tests.conftest import needs_shared_mocap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MOCAP_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'mocap')
-needs_shared = pytest.mark.skipif(
-    not os.path.isdir(MOCAP_DIR),
-    reason=f'shared motion capture data not found at {MOCAP_DIR} (../shared/data/mocap)')
 
 
 def _world_poses(num, seed=0):
@@ -125,7 +122,7 @@ def test_compare_end_to_end_one_epoch():
   assert 'trained on real mocap (1)' in table and 'trained on synthetic sampler' in table
 
 
-@needs_shared
+@needs_shared_mocap
 def test_load_mocap_poses_subject_11():
   poses = mocap_lifting.load_mocap_poses(MOCAP_DIR, [11], every_nth=40)
   assert poses.poses.shape == (math.ceil(597 / 40), 17, 3)
@@ -138,7 +135,7 @@ def test_load_mocap_poses_subject_11():
   assert views.pose3d.shape == (len(poses), 17, 3)
 
 
-@needs_shared
+@needs_shared_mocap
 def test_load_mocap_poses_missing_subject():
   with pytest.raises(ValueError, match='subject'):
     mocap_lifting.load_mocap_poses(MOCAP_DIR, [999])

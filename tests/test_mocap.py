@@ -15,12 +15,9 @@ from fbi3d.data import cameras
 from fbi3d.data import joint_maps
 from fbi3d.data import mocap
 from fbi3d.data import motion
+from tests.conftest import MOCAP_DIR
+from tests.conftest import needs_shared_mocap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MOCAP_DIR = os.path.join(ROOT, '..', 'shared', 'data', 'mocap')
-needs_shared = pytest.mark.skipif(
-    not os.path.isdir(MOCAP_DIR),
-    reason=f'shared motion capture data not found at {MOCAP_DIR} (../shared/data/mocap)')
 
 # One length unit is 25.4 / 0.254 = 100 mm. Bone 'upper' has its local axes turned 90
 # degrees about z; 'lower' rotates x then z.
@@ -237,7 +234,7 @@ def real_clips():
           for p in mocap.find_motion_files(MOCAP_DIR)}
 
 
-@needs_shared
+@needs_shared_mocap
 def test_every_shared_file_parses_with_constant_bones(real_clips):
   folders = {name.split(os.sep)[0] for name in real_clips}
   assert folders == set(_FOLDERS) | set(_FOLDER_TOTALS)
@@ -273,7 +270,7 @@ def test_every_shared_file_parses_with_constant_bones(real_clips):
     assert np.median(poses[:, 0, 2] - poses[:, [3, 6], 2].min(axis=1)) > 600.0, name
 
 
-@needs_shared
+@needs_shared_mocap
 def test_frame_counts_match_the_files(real_clips):
   for folder, counts in _FOLDERS.items():
     for name, frames in counts.items():
@@ -292,7 +289,7 @@ def _right_dot(poses, forward):
           np.einsum('ij,ij->i', poses[:, 14] - poses[:, 11], right))
 
 
-@needs_shared
+@needs_shared_mocap
 def test_right_side_is_the_subjects_right(real_clips):
   # Knees bend forward only: the knee's offset from the hip-ankle line is the facing
   # direction, whatever the labels say. Frame by frame this misleads in a few poses
@@ -323,7 +320,7 @@ def test_right_side_is_the_subjects_right(real_clips):
     assert (hips > 0).mean() > 0.95 and (shoulders > 0).mean() > 0.95, name
 
 
-@needs_shared
+@needs_shared_mocap
 def test_bvh_release_lacks_the_thorax_bone(real_clips):
   asf = joint_maps.to_h36m(real_clips['cmu_asf_amc/01_01.amc'])
   bvh = joint_maps.to_h36m(real_clips['cmu_bvh/131_01.bvh'])

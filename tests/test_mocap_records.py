@@ -14,7 +14,7 @@ from fbi3d.data import mocap_records
 from fbi3d.data import motion
 from fbi3d.data import pipeline
 from fbi3d.data import schema
-from tests.test_mocap import ROOT
+from tests.conftest import REPO
 
 
 # A full cgspeed-style skeleton, in CMU units.
@@ -101,10 +101,10 @@ def test_converter_command_line(tmp_path):
   src.mkdir()
   (src / '05_02.bvh').write_text(_cgspeed_bvh(6))
   out = tmp_path / 'out'
-  cmd = [sys.executable, os.path.join(ROOT, 'tools', 'convert_mocap.py'),
+  cmd = [sys.executable, os.path.join(REPO, 'tools', 'convert_mocap.py'),
          f'--input_dir={src}', f'--output_dir={out}', '--every_nth=2', '--retarget']
   run = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                       env=dict(os.environ, PYTHONPATH=ROOT))
+                       env=dict(os.environ, PYTHONPATH=REPO))
   assert run.returncode == 0, run.stderr
   poses = np.load(out / '05_02.npz')['poses']
   assert poses.shape == (3, 17, 3)

@@ -10,9 +10,9 @@ import pytest
 
 from fbi3d import skeleton
 from fbi3d.data import posebank
-from tests.test_mocap import MOCAP_DIR
-from tests.test_mocap import needs_shared
-from tests.test_training import REPO
+from tests.conftest import MOCAP_DIR
+from tests.conftest import REPO
+from tests.conftest import needs_shared_mocap
 
 
 def _toy_clip():
@@ -139,7 +139,7 @@ def test_save_load_summary_and_table(tmp_path):
     loaded.select('dev')
 
 
-@needs_shared
+@needs_shared_mocap
 def test_build_from_shared_clips(tmp_path):
   # Subject 11 (ASF/AMC, test), a Daz clip of subject 13 (val) and one of 12 (train).
   for folder, name in (('cmu_asf_amc', '11.asf'), ('cmu_asf_amc', '11_01.amc'),

@@ -16,8 +16,8 @@ from fbi3d import pictures
 from fbi3d import prediction
 from fbi3d import skeleton
 from tests.conftest import SHARED_DATA
-from tests.test_keypoints import upright_coco
-from tests.test_training import REPO
+from tests.conftest import REPO
+from tests.conftest import upright_coco
 
 
 @pytest.fixture(scope='session')

@@ -24,9 +24,9 @@ from fbi3d.training import run as run_lib
 from fbi3d.training import seeds as seeds_lib
 from fbi3d.training import split_outputs
 from fbi3d.training import trainer
+from tests.conftest import REPO
 from tests.conftest import tiny_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(cfg):
