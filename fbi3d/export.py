@@ -1,4 +1,4 @@
-"""Exports a trained run as one SavedModel for serving.
+r"""Exports a trained run as one SavedModel for serving.
 
   python -m fbi3d.export --model_dir=runs/quickstart/model \
       --export_dir=runs/quickstart/export

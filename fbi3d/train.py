@@ -1,4 +1,4 @@
-"""Trains one phase of fbi3d.
+r"""Trains one phase of fbi3d.
 
   python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=pose2d \
       --data_dir=data/synthetic_records --model_dir=runs/quickstart/model

@@ -1,4 +1,4 @@
-"""Benchmark: is an image phase ever waiting on its data?
+r"""Benchmark: is an image phase ever waiting on its data?
 
 For each scale (the settings of flags/quickstart.cfg or flags/paper.cfg), in one run:
   - the training pipeline (decode, augmentation, heatmaps; pipeline.make_dataset as

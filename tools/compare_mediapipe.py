@@ -1,4 +1,4 @@
-"""fbi3d beside MediaPipe on pictures: both 3D skeletons in one figure per picture, and
+r"""fbi3d beside MediaPipe on pictures: both 3D skeletons in one figure per picture, and
 the distance between them after the best similarity transform.
 
 Per picture:

@@ -1,4 +1,4 @@
-"""Draws N examples of a converted split with their 2D skeleton and FBI labels into a PNG.
+r"""Draws N examples of a converted split with their 2D skeleton and FBI labels into a PNG.
 
   python tools/contact_sheet.py --data_dir=data/synthetic_records --split=train \
       --num=24 --out=docs/contact_sheet.png

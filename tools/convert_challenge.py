@@ -1,4 +1,4 @@
-"""Converts a folder in the ECCV 2018 challenge layout into TFRecord shards.
+r"""Converts a folder in the ECCV 2018 challenge layout into TFRecord shards.
 
   python tools/convert_challenge.py --input_dir=/data/h36m_challenge \
       --output_dir=/data/records --keypoints2d=/data/keypoints2d.csv

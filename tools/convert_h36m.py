@@ -1,4 +1,4 @@
-"""Converts Human3.6M, in any of the three forms researchers hold it, into TFRecord shards
+r"""Converts Human3.6M, in any of the three forms researchers hold it, into TFRecord shards
 and a manifest (the schema of fbi3d/data/schema.py), split by the standard protocol.
 
   # the original release (poses and videos; crops for the image phases)

@@ -1,4 +1,4 @@
-"""Converts motion capture files (.asf/.amc, .bvh) into 17-joint poses and records.
+r"""Converts motion capture files (.asf/.amc, .bvh) into 17-joint poses and records.
 
   python tools/convert_mocap.py --input_dir=/data/mocap --output_dir=/data/mocap_poses \
       --tfrecords

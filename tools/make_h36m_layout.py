@@ -1,4 +1,4 @@
-"""Lays out the pose bank's captured motion as Human3.6M, in one of the three forms
+r"""Lays out the pose bank's captured motion as Human3.6M, in one of the three forms
 tools/convert_h36m.py reads, to try the readers and lifting-only training end to end
 without the data set itself.
 

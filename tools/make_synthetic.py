@@ -1,4 +1,4 @@
-"""Writes a synthetic data set in the ECCV 2018 challenge layout, plus META.csv.
+r"""Writes a synthetic data set in the ECCV 2018 challenge layout, plus META.csv.
 
   python tools/make_synthetic.py --out_dir=/data/synthetic --num_train=2000
   python tools/make_synthetic.py --out_dir=/data/synthetic_mocap \

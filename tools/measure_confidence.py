@@ -1,4 +1,4 @@
-"""What "no person" means: the 2D estimator's mean joint confidence on whole pictures with
+r"""What "no person" means: the 2D estimator's mean joint confidence on whole pictures with
 and without a person, measured with an export, to set predict's --min_confidence.
 
 Pictures, each cropped as predict does without a box (the centred square of the whole
