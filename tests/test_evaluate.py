@@ -205,8 +205,8 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
                             'Final without adversarial', 'Final, L2 loss',
                             'Oracle: Base on true 2D', 'Oracle: true 2D and FBI']
   # Oracle rows: the regressor on ground truth, and Final's distance from it.
-  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('oracle_gt2d')['metrics']['inputs'] == ['gt2d']
-  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('oracle_gt2d_fbi')['metrics']['inputs'] == [
+  assert run_lib.Run.of_config(cfg).results('oracle_gt2d')['metrics']['inputs'] == ['gt2d']
+  assert run_lib.Run.of_config(cfg).results('oracle_gt2d_fbi')['metrics']['inputs'] == [
       'gt2d', 'gt_fbi']
   oracle = results['oracles'][1]
   assert oracle['row'] == 'Oracle: true 2D and FBI'
@@ -220,26 +220,27 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   seed1 = dataclasses.replace(cfg, seed=1, model_dir=os.path.join(cfg.model_dir, 'seeds', '1'),
                               features_root=cfg.model_dir)
   for row, phase in (('Final', 'refine'), ('Final, L2 loss', 'refine_l2')):
-    own = run_lib.Run.of(seed1.model_dir, seed1.features_root).results(phase)['metrics']['mpjpe_mm']
+    own = run_lib.Run.of_config(seed1).results(phase)['metrics']['mpjpe_mm']
     assert spread[row]['mpjpe_mm'] == pytest.approx([t1.loc[row, 'Avg'], own], rel=1e-5)
     assert spread[row]['std_mm'] == pytest.approx(abs(own - t1.loc[row, 'Avg']) / 2 ** 0.5,
                                                   rel=1e-4, abs=1e-6)
   change = np.subtract(spread['Final, L2 loss']['mpjpe_mm'], spread['Final']['mpjpe_mm'])
   assert spread['Final, L2 loss']['minus_final_mean_mm'] == pytest.approx(change.mean())
-  assert run_lib.Run.of(seed1.model_dir, seed1.features_root).results('base')['config']['seed'] == 1
+  assert run_lib.Run.of_config(seed1).results('base')['config']['seed'] == 1
   # The same checkpoint on the same split gives the phase's own measurement.
   for row, phase in (('Base', 'base'), ('Final', 'refine')):
-    own = run_lib.Run.of(cfg.model_dir, cfg.features_root).results(phase)['metrics']
+    own = run_lib.Run.of_config(cfg).results(phase)['metrics']
     assert t1.loc[row, 'Avg'] == pytest.approx(own['mpjpe_mm'], rel=1e-5)
     assert results['table1_pa_mpjpe'].loc[row, 'Avg'] == pytest.approx(own['pa_mpjpe_mm'],
                                                                       rel=1e-5)
   # Six examples with actions 0..5: A7..A15 are empty.
   assert t1.loc['Final', ['A7', 'A15']].isna().all()
   assert results['per_action_counts']['A1'] == 1 and results['per_action_counts']['A7'] == 0
-  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('refine_l2')['metrics']['loss'] == 'l2'
-  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('refine')['metrics']['loss'] == 'weighted'
-  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('refine_nofbi')['metrics']['inputs'] == ['2d', 'coarse3d']
-  assert run_lib.Run.of(cfg.model_dir, cfg.features_root).results('features_noadv')['made_from']['generator_phase'] == \
+  assert run_lib.Run.of_config(cfg).results('refine_l2')['metrics']['loss'] == 'l2'
+  assert run_lib.Run.of_config(cfg).results('refine')['metrics']['loss'] == 'weighted'
+  assert run_lib.Run.of_config(cfg).results('refine_nofbi')['metrics']['inputs'] == [
+      '2d', 'coarse3d']
+  assert run_lib.Run.of_config(cfg).results('features_noadv')['made_from']['generator_phase'] == \
       'generator'
   assert set(results['coarse3d']) == {'generator', 'adversarial'}
   for name in ('table1_mpjpe.csv', 'table1_pa_mpjpe.csv', 'per_joint_mpjpe.csv',
@@ -308,7 +309,7 @@ def test_unlabelled_split_gives_a_submission(trained_run):
   # The submitted poses are Final's predictions on the cached test features.
   task = phases.make_task('refine', cfg)
   network = task.build_network()
-  run_lib.Run.of(cfg.model_dir, cfg.features_root).restore(network, 'refine')
+  run_lib.Run.of_config(cfg).restore(network, 'refine')
   inputs, _, cache = task.arrays('test', labelled_only=False)
   expected = network.predict(inputs, verbose=0)
   got = np.stack([back[i] for i in cache['source_id']])
@@ -351,7 +352,7 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   # Final's row is Final's network on those features.
   task = phases.make_task('refine', cfg)
   network = task.build_network()
-  run_lib.Run.of(cfg.model_dir, cfg.features_root).restore(network, 'refine')
+  run_lib.Run.of_config(cfg).restore(network, 'refine')
   other_cfg = dataclasses.replace(
       cfg, data_dir=other, features_root=os.path.join(out, 'features_cache'))
   inputs, targets, _ = phases.make_task('refine', other_cfg).arrays('test')

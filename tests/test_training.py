@@ -29,11 +29,6 @@ from tests.conftest import tiny_config
 
 
 
-def _run(cfg):
-  """The run store of cfg's run folder."""
-  return run_lib.Run.of(cfg.model_dir, cfg.features_root)
-
-
 @pytest.fixture
 def tiny_run(tiny_dataset, tmp_path):
   data_dir, _ = tiny_dataset
@@ -200,7 +195,8 @@ def _with_phases(trained_run, model_dir, names, **overrides):
   finished phases `names` there (trained once per session instead of once per test)."""
   cfg = trained_run.replace(model_dir=str(model_dir), **overrides)
   for phase in names:
-    shutil.copytree(_run(trained_run).phase_dir(phase), _run(cfg).phase_dir(phase))
+    shutil.copytree(run_lib.Run.of_config(trained_run).phase_dir(phase),
+                    run_lib.Run.of_config(cfg).phase_dir(phase))
   return cfg
 
 
@@ -261,7 +257,7 @@ def test_adversarial_warmup_trains_only_the_discriminator_first(trained_run, tmp
 def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   # trained_run (tests/conftest.py) ran every phase of phases.PHASES in order.
   cfg = trained_run
-  results = {name: _run(cfg).results(name) for name in phases.PHASES}
+  results = {name: run_lib.Run.of_config(cfg).results(name) for name in phases.PHASES}
   for name, r in results.items():
     assert r['finished'], name
   feats = np.load(os.path.join(cfg.model_dir, 'features', 'train.npz'))
@@ -275,7 +271,7 @@ def test_every_phase_runs_in_order_and_features_cache_is_reused(trained_run):
   assert results['features']['crops'] == 'estimated'
   task = pose2d_phase.Pose2DTask(cfg)
   estimator = task.build_network()
-  _run(cfg).restore(estimator, 'pose2d')
+  run_lib.Run.of_config(cfg).restore(estimator, 'pose2d')
   found, _ = split_outputs.collect(estimator, cfg, 'train', task.predict_fn, keys=())
   np.testing.assert_allclose(
       feats['box'], crops.boxes_from_joints(found['pose2d'], 32, 32, 0.2), atol=1e-4)
@@ -330,7 +326,7 @@ def test_settings_out_of_range_are_named(setting, message):
 def _weights(cfg, phase):
   """The variables of a phase's network as restored from its finished checkpoint."""
   network = phases.make_task(phase, cfg).build_network()
-  _run(cfg).restore(network, phase)
+  run_lib.Run.of_config(cfg).restore(network, phase)
   return [v.numpy() for v in network.variables]
 
 
@@ -358,7 +354,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_run):
                            r'Training stopped; the last good checkpoint \(.*ckpt-1\) is kept'):
     trainer.run_phase(_NaNFromStep(cfg, 3), log=_quiet)
   folder = os.path.join(model_dir, 'pose2d')
-  assert _run(cfg).results('pose2d') is None
+  assert run_lib.Run.of_config(cfg).results('pose2d') is None
   assert sorted(f for f in os.listdir(os.path.join(folder, 'checkpoints'))
                 if f.endswith('.index')) == ['ckpt-1.index']
   network = phases.make_task('pose2d', cfg).build_network()
@@ -376,15 +372,15 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_run):
 def test_no_phase_starts_on_weights_that_are_not_finite(trained_run, tmp_path):
   cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
   network = phases.make_task('pose2d', cfg).build_network()
-  path = _run(cfg).restore(network, 'pose2d')
+  path = run_lib.Run.of_config(cfg).restore(network, 'pose2d')
   network.trainable_variables[0].assign(np.full(network.trainable_variables[0].shape,
                                                 np.nan, np.float32))
   checkpoint = tf.train.Checkpoint(network=network)
   checkpoint.save_counter.assign(1)      # what a phase's checkpoint holds besides
   checkpoint.write(path)
-  results = _run(cfg).results('pose2d')
+  results = run_lib.Run.of_config(cfg).results('pose2d')
   results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)   # as if it trained so
-  _run(cfg).write_results('pose2d', results)
+  run_lib.Run.of_config(cfg).write_results('pose2d', results)
   with pytest.raises(run_lib.PhaseError, match=r'the pose2d checkpoint .*ckpt-1 holds NaN or '
                      r'infinite weights \(1 of \d+ variables\)'):
     _weights(cfg, 'pose2d')     # as every phase, evaluation and export read a predecessor
@@ -405,7 +401,7 @@ def test_a_copied_run_reads_its_own_checkpoints(trained_run, tmp_path):
   assert not all(np.array_equal(a, b) for a, b in zip(own, _weights(other, 'pose2d')))
   # The copy still reads its own weights, and names them relative to itself.
   assert all(np.array_equal(a, b) for a, b in zip(own, _weights(copy_cfg, 'pose2d')))
-  record = _run(copy_cfg).checkpoint_record('pose2d')
+  record = run_lib.Run.of_config(copy_cfg).checkpoint_record('pose2d')
   assert record['path'] == os.path.join('pose2d', 'checkpoints', 'ckpt-1')
   # Weights replaced behind the results' back are refused ...
   for ext in ('.index', '.data-00000-of-00001'):
@@ -428,7 +424,7 @@ def _train(phase, cfg, killed, log=_quiet):
   try:
     trainer.run_phase(phases.make_task(phase, cfg), log=log, extra_callbacks=extra)
   except _Killed:
-    assert _run(cfg).results(phase) is None      # a killed phase has no results
+    assert run_lib.Run.of_config(cfg).results(phase) is None      # a killed phase has no results
     trainer.run_phase(phases.make_task(phase, cfg), log=log)
   return _weights(cfg, phase)
 
@@ -452,7 +448,7 @@ def test_same_seed_runs_and_a_resumed_run_give_identical_weights(tiny_run, tmp_p
   _assert_same(runs['whole'], runs['killed'])
   # The killed run resumed from its epoch and optimizer step, and saved the next epoch.
   assert any('resuming' in m and '(epoch 1, optimizer step 2)' in m for m in messages)
-  results = _run(configs['killed']).results('pose2d')
+  results = run_lib.Run.of_config(configs['killed']).results('pose2d')
   assert (results['optimizer_steps'], results['checkpoint']) == (4, 'checkpoints/ckpt-2')
   # Finished: running again trains nothing and returns the same results.
   again = trainer.run_phase(phases.make_task('pose2d', configs['killed']),
@@ -480,12 +476,12 @@ def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, t
   shutil.copytree(trained_run.model_dir, model_dir,
                   ignore=shutil.ignore_patterns('eval', 'seeds'))
   cfg = trained_run.replace(model_dir=model_dir)
-  learned = _run(cfg).results('base')['metrics']['features_train_sha256']
-  assert learned == _run(cfg).results('features')['train_sha256']
+  learned = run_lib.Run.of_config(cfg).results('base')['metrics']['features_train_sha256']
+  assert learned == run_lib.Run.of_config(cfg).results('features')['train_sha256']
   # The features made again from the converted crops: another train cache.
   other = cfg.replace(crops='gt')
   trainer.run_phase(phases.make_task('features', other), log=_quiet)
-  now = _run(cfg).results('features')['train_sha256']
+  now = run_lib.Run.of_config(cfg).results('features')['train_sha256']
   assert now != learned
   message = (rf'base in {re.escape(model_dir)}/base was trained on another features cache '
              rf'than the one there now \(train.npz {learned[:16]}, now {now[:16]}\)')

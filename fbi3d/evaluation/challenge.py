@@ -65,17 +65,12 @@ def load_config(model_dir):
       ('refine', 'base', 'features', 'generator', 'pose2d'))
 
 
-def _run(cfg):
-  """The run store of cfg's run folder and features caches."""
-  return run_lib.Run.of(cfg.model_dir, cfg.features_root)
-
-
 def check_run(cfg):
   """Refuses a run that cannot be evaluated: a phase missing or unfinished, a
   regressor trained on another features cache than the one there now, or phases that
   ran with other crop sizes."""
   needed = ['pose2d', 'generator', cfg.features.generator, 'features', 'base', 'refine']
-  results = {p: _run(cfg).results(p) for p in dict.fromkeys(needed)}
+  results = {p: run_lib.Run.of_config(cfg).results(p) for p in dict.fromkeys(needed)}
   missing = [p for p, r in results.items() if not (r and r.get('finished'))]
   if missing:
     raise run_lib.PhaseError(
@@ -120,7 +115,7 @@ def _require_ablations(cfg):
   """PhaseError naming the ablation phases that have not finished in cfg.model_dir, with
   the command that trains them; evaluation only reads what training wrote."""
   missing = [n for n in phases.ABLATIONS
-             if not (_run(cfg).results(n) or {}).get('finished')]
+             if not (run_lib.Run.of_config(cfg).results(n) or {}).get('finished')]
   if missing:
     raise run_lib.PhaseError(
         f'{cfg.model_dir}: the ablation phase(s) {", ".join(missing)} have not finished; '
@@ -147,11 +142,11 @@ def _regressor_predictions(cfg, split, log):
   features cache of the split."""
   out, cache = {}, None
   for name in phases.REGRESSOR_ROWS:
-    if not (_run(cfg).results(name) or {}).get('finished'):
+    if not (run_lib.Run.of_config(cfg).results(name) or {}).get('finished'):
       continue
     task = phases.make_task(name, cfg)
     network = task.build_network()
-    _run(cfg).restore(network, name)
+    run_lib.Run.of_config(cfg).restore(network, name)
     inputs, _, arrays = task.arrays(split, labelled_only=False)
     if cache is None:
       cache = arrays
@@ -184,7 +179,7 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
     for name in names:
       task = phases.make_task(name, read)
       network = task.build_network()
-      _run(scfg).restore(network, name)
+      run_lib.Run.of_config(scfg).restore(network, name)
       inputs, _, arrays = task.arrays(split, labelled_only=False)
       per_seed[name].append(task.predict(network, inputs, arrays))
     log(f'evaluate: the regressors of seed {scfg.seed} over {split}')
@@ -214,7 +209,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   start = time.time()
   run_cfg = load_config(model_dir)
   check_run(run_cfg)
-  made_from = _run(run_cfg).results('features')['made_from']
+  made_from = run_lib.Run.of_config(run_cfg).results('features')['made_from']
   # The crops the run's regressors were trained on (caches made before the choice
   # existed read the converted crops).
   run_cfg = dataclasses.replace(run_cfg, crops=made_from.get('crops', 'gt'))
@@ -252,12 +247,12 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   predictions, cache = _regressor_predictions(cfg, split, log)
   labelled = cache[keys.POSE3D_VALID] > 0
   used = ['pose2d'] + [p for p in ('generator', 'adversarial')
-                       if (_run(run_cfg).results(p) or {}).get('finished')]
+                       if (run_lib.Run.of_config(run_cfg).results(p) or {}).get('finished')]
   results = dict(split=split, model_dir=os.path.abspath(model_dir),
                  data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
                  num_labelled=int(labelled.sum()), crops=cfg.crops,
                  rows={_row_label(cfg, n): n for n in predictions}, files={},
-                 checkpoints={p: _run(run_cfg).checkpoint_record(p)
+                 checkpoints={p: run_lib.Run.of_config(run_cfg).checkpoint_record(p)
                               for p in used + list(predictions)})
 
   if write_submission or not labelled.all():

@@ -25,7 +25,7 @@ def cached_outputs(cfg, split, cache):
   """{generator phase: its features cache of `split`} for every features cache whose
   outputs are those of the run's current weights on the crops `cache` was made on: the
   image models need not run again to be measured."""
-  run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
+  run = run_lib.Run.of_config(cfg)
   out = {}
   for name in ('features', 'features_noadv'):
     results = run.results(name)
@@ -48,7 +48,7 @@ def measure(cfg, split, manifest, boxes, log, cache=None):
   crops `boxes` (None: the converted crops). Outputs held in a current features cache
   (`cached_outputs`; `cache` is the split's features cache) are measured from there
   instead of running the networks again: the same numbers."""
-  run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
+  run = run_lib.Run.of_config(cfg)
   split_cfg = dataclasses.replace(cfg, eval_split=split)
   cached = cached_outputs(cfg, split, cache) if cache is not None else {}
   out = {}

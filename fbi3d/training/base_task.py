@@ -30,7 +30,7 @@ class Task:
 
   def __init__(self, cfg):
     self.cfg = cfg
-    self.run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
+    self.run = run_lib.Run.of_config(cfg)
 
   @property
   def settings(self):

@@ -34,7 +34,7 @@ def estimated_boxes(cfg, split, log=print):
   """The boxes [N, 3] that the run's 2D estimator finds on every example of `split` (in
   the order the pipeline yields them unshuffled), in converted-crop pixels."""
   manifest = pipeline.load_manifest(cfg.data_dir)
-  run = run_lib.Run.of(cfg.model_dir, cfg.features_root)
+  run = run_lib.Run.of_config(cfg)
   record = run.checkpoint_record('pose2d')
   key = (cfg.data_dir, split.lower(), cfg.image_size, record['sha256'])
   if key not in _FOUND:

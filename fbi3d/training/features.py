@@ -51,7 +51,7 @@ CACHE_VERSION = 4
 def cache_path(cfg, split, phase='features'):
   """A split's cache file, in the phase's folder: <features_root>/<phase> when
   features_root is set, else the run's <model_dir>/<phase> (Run.phase_dir)."""
-  return os.path.join(run_lib.Run.of(cfg.model_dir, cfg.features_root).phase_dir(phase), f'{split}.npz')
+  return os.path.join(run_lib.Run.of_config(cfg).phase_dir(phase), f'{split}.npz')
 
 
 def cache_sha256(cfg, split, phase='features'):

@@ -100,6 +100,11 @@ class Run:
       cls._OPEN[key] = cls(*key)
     return cls._OPEN[key]
 
+  @classmethod
+  def of_config(cls, cfg):
+    """The store of the run a config names: its model_dir and features_root."""
+    return cls.of(cfg.model_dir, cfg.features_root)
+
   def phase_dir(self, phase):
     """<model_dir>/<phase>; a features phase (features, features_noadv) lives in
     <features_root>/<phase> when features_root is set (fbi3d.evaluate on another data
