@@ -321,14 +321,44 @@ def test_right_side_is_the_subjects_right(real_clips):
 
 
 @needs_shared_mocap
-def test_bvh_release_lacks_the_thorax_bone(real_clips):
+def test_thorax_bone_put_back_where_the_bvh_release_dropped_it(real_clips):
+  # Clip 01_01 is held in two forms: CMU's ASF/AMC and the MotionBuilder BVH release,
+  # which starts with one extra frame (its T-pose) and drops the thorax bone.
   asf = joint_maps.to_h36m(real_clips['cmu_asf_amc/01_01.amc'])
-  bvh = joint_maps.to_h36m(real_clips['cmu_bvh/131_01.bvh'])
+  clip = real_clips['cmu_bvh_mb/01_01.bvh']
+  raw = joint_maps.to_h36m(clip, joint_maps.CGSPEED_MB_BVH_MAP)[1:]
+  bvh = joint_maps.to_h36m(clip)[1:]
+  assert len(asf) == len(bvh) == 2751
+
+  def per_joint_error(poses):
+    return np.linalg.norm((poses - poses[:, :1]) - (asf - asf[:, :1]), axis=-1).mean(axis=0)
+
+  upper = list(joint_maps.ABOVE_THORAX)
+  lower = [j for j in range(skeleton.NUM_JOINTS) if j not in upper]
+  before, after = per_joint_error(raw), per_joint_error(bvh)
+  # Without the bone, every joint above the upper back sits 117 mm off; with it put
+  # back, 12 mm (the thorax bone's own bend, which the release lost); the lower body,
+  # untouched, agrees within 1 mm in both.
+  assert np.all((before[upper] > 110.0) & (before[upper] < 125.0))
+  assert np.all(after[upper] < 15.0)
+  assert np.all(after[lower] < 1.0) and np.array_equal(before[lower], after[lower])
+  # Spine->Thorax now spans upper back and thorax, as in the ASF original.
   asf_len = np.linalg.norm(asf[:, 8] - asf[:, 7], axis=-1).mean()
   bvh_len = np.linalg.norm(bvh[:, 8] - bvh[:, 7], axis=-1).mean()
-  # Spine->Thorax is upperback + thorax in ASF but upperback alone in the BVH: short by
-  # about one thorax bone (about 117 mm).
-  assert 90.0 < asf_len - bvh_len < 150.0
+  assert abs(asf_len - bvh_len) < 5.0
+
+
+def test_restore_thorax_moves_the_upper_body_by_the_upper_back():
+  pose = np.zeros((17, 3))
+  pose[7] = (0.0, 0.0, 200.0)              # Spine
+  pose[8] = (0.0, 30.0, 300.0)             # Thorax: the upper back is (0, 30, 100)
+  for j in range(9, 17):
+    pose[j] = (j, -j, 400.0 + j)
+  out = joint_maps.restore_thorax(pose[None])[0]
+  assert joint_maps.ABOVE_THORAX == (8, 9, 10, 11, 12, 13, 14, 15, 16)
+  np.testing.assert_array_equal(out[:8], pose[:8])
+  np.testing.assert_array_equal(out[8:], pose[8:] + np.array([0.0, 30.0, 100.0]))
+  np.testing.assert_array_equal(pose[8], (0.0, 30.0, 300.0))   # the input is not changed
 
 
 def _rest_bvh(joints):

@@ -42,8 +42,8 @@ CMU_ASF_MAP = {
 #   RHip / RKnee / RAnkle = RightHip / RightKnee / RightAnkle, and likewise on the left.
 #   Spine = Chest (the lowerback end).
 #   Thorax = Chest2 (the upperback end). The release drops CMU's thorax bone (about
-#     116 mm), so this sits at the base of the neck but about 117 mm lower than in the
-#     ASF/AMC originals, and the spine-thorax bone is short by that much.
+#     116 mm): the neck and shoulders hang from the upper back's end, about 117 mm lower
+#     than in the ASF/AMC originals. `to_h36m` puts the bone back (`restore_thorax`).
 #   Neck = Head (the upperneck end); Head = Head_end (the End Site above it).
 #   LShoulder / LElbow / LWrist = LeftShoulder / LeftElbow / LeftWrist (clavicle,
 #     humerus and radius ends), and likewise on the right.
@@ -61,7 +61,7 @@ CGSPEED_BVH_MAP = {
 #   Hip = midpoint of LeftUpLeg and RightUpLeg (the femur starts; Hips is CMU's root).
 #   RHip / RKnee / RAnkle = RightUpLeg / RightLeg / RightFoot, and likewise on the left.
 #   Spine = Spine (the lowerback end). Thorax = Spine1 (the upperback end): this release
-#     too drops CMU's thorax bone, so Thorax sits about 117 mm low, as in CGSPEED_BVH_MAP.
+#     too drops CMU's thorax bone, put back as in CGSPEED_BVH_MAP.
 #   Neck = Head (the upperneck end); Head = Head_end.
 #   LShoulder / LElbow / LWrist = LeftArm / LeftForeArm / LeftHand, likewise on the right.
 CGSPEED_MB_BVH_MAP = {
@@ -103,7 +103,7 @@ DAZ_BVH_MAP = {
 #     rfemur / rtibia / rfoot, likewise on the left.
 #   Spine = upperback (the lowerback end). Thorax = lowerneck, which sits on the
 #     upperback end: this release too drops the thorax bone (lowerneck's OFFSET is 0),
-#     so Thorax is about 117 mm low, as in CGSPEED_BVH_MAP.
+#     put back as in CGSPEED_BVH_MAP.
 #   Neck = head (the upperneck end); Head = head_end.
 #   LShoulder / LElbow / LWrist = lhumerus / lradius / lwrist, likewise on the right.
 CMU_BVH_MAP = {
@@ -115,6 +115,21 @@ CMU_BVH_MAP = {
     'LShoulder': ('lhumerus',), 'LElbow': ('lradius',), 'LWrist': ('lwrist',),
     'RShoulder': ('rhumerus',), 'RElbow': ('rradius',), 'RWrist': ('rwrist',),
 }
+
+# The releases that drop CMU's thorax bone (their Thorax sits at the upper back's end):
+# `to_h36m` puts the bone back (`restore_thorax`), so that Thorax means the base of the
+# neck in every variant, as in CMU's ASF and in Human3.6M.
+THORAX_DROPPED = ('cgspeed_bvh', 'cgspeed_mb_bvh', 'cmu_bvh')
+# Thorax and every joint hanging from it: Neck, Head, the shoulders and arms.
+def _subtree(root):
+  joints = [root]
+  for j, parent in enumerate(skeleton.PARENTS):   # parents come before their children
+    if parent in joints:
+      joints.append(j)
+  return tuple(joints)
+
+
+ABOVE_THORAX = _subtree(8)
 
 JOINT_MAPS = {'cmu_asf': CMU_ASF_MAP, 'cgspeed_bvh': CGSPEED_BVH_MAP,
               'cgspeed_mb_bvh': CGSPEED_MB_BVH_MAP, 'daz_bvh': DAZ_BVH_MAP,
@@ -168,11 +183,31 @@ def check_units(clip, poses):
                             'millimetres per file unit (unit_mm, --unit_mm)')
 
 
+def restore_thorax(poses):
+  """17-joint poses [..., 17, 3] of a release without CMU's thorax bone, with the bone put
+  back: Thorax and every joint above it (ABOVE_THORAX) move by the upper back's own
+  vector (Spine -> Thorax), so that Spine -> Thorax spans upper back and thorax.
+
+  Why this vector: in CMU's ASF skeletons the thorax bone continues the upper back
+  nearly straight and about as long (subject 01: 2.06 against 2.05 units, 2.6 degrees
+  apart at rest; subject 11: 2.21 against 2.12, 5.3 degrees), and the releases fold its
+  rotation into the joints above it. Every bone stays rigid: the upper body moves as one.
+  On clip 01_01, held in both forms, this brings the MotionBuilder release's Thorax
+  from 117 mm to 12 mm of the ASF original's, every joint above the upper back alike,
+  the lower body within 1 mm (tests/test_mocap.py)."""
+  poses = np.array(poses, np.float64, copy=True)
+  shift = poses[..., 8, :] - poses[..., 7, :]
+  poses[..., list(ABOVE_THORAX), :] += shift[..., None, :]
+  return poses
+
+
 def to_h36m(clip, joint_map=None):
   """Human3.6M's 17 joints [F, 17, 3] (world frame, mm) of a clip.
 
   joint_map: a key of JOINT_MAPS, a table {h36m name: source joint names whose mean is
-  taken}, or None to pick the map that fits the clip's joint names.
+  taken}, or None to pick the map that fits the clip's joint names. The maps of
+  THORAX_DROPPED put the missing thorax bone back (`restore_thorax`); a table is used as
+  it is.
   """
   if joint_map is None:
     joint_map = find_joint_map(clip.joint_names, clip_format(clip))
@@ -185,6 +220,8 @@ def to_h36m(clip, joint_map=None):
       raise motion.MocapError(f'{clip.source}: joint map needs {missing[0]!r}, which the '
                               'skeleton lacks')
     out[:, j] = np.mean([clip.joint(s) for s in sources], axis=0)
+  if isinstance(joint_map, str) and joint_map in THORAX_DROPPED:
+    out = restore_thorax(out)
   return out
 
 
