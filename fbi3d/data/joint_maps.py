@@ -120,8 +120,10 @@ CMU_BVH_MAP = {
 # `to_h36m` puts the bone back (`restore_thorax`), so that Thorax means the base of the
 # neck in every variant, as in CMU's ASF and in Human3.6M.
 THORAX_DROPPED = ('cgspeed_bvh', 'cgspeed_mb_bvh', 'cmu_bvh')
-# Thorax and every joint hanging from it: Neck, Head, the shoulders and arms.
+
+
 def _subtree(root):
+  """A joint and every joint hanging from it, in skeleton order."""
   joints = [root]
   for j, parent in enumerate(skeleton.PARENTS):   # parents come before their children
     if parent in joints:
@@ -129,6 +131,7 @@ def _subtree(root):
   return tuple(joints)
 
 
+# Thorax and every joint hanging from it: Neck, Head, the shoulders and arms.
 ABOVE_THORAX = _subtree(8)
 
 JOINT_MAPS = {'cmu_asf': CMU_ASF_MAP, 'cgspeed_bvh': CGSPEED_BVH_MAP,
@@ -190,7 +193,7 @@ def restore_thorax(poses):
 
   Why this vector: in CMU's ASF skeletons the thorax bone continues the upper back
   nearly straight and about as long (subject 01: 2.06 against 2.05 units, 2.6 degrees
-  apart at rest; subject 11: 2.21 against 2.12, 5.3 degrees), and the releases fold its
+  apart at rest; subject 11: 2.21 against 2.12, 5.2 degrees), and the releases fold its
   rotation into the joints above it. Every bone stays rigid: the upper body moves as one.
   On clip 01_01, held in both forms, this brings the MotionBuilder release's Thorax
   from 117 mm to 12 mm of the ASF original's, every joint above the upper back alike,
