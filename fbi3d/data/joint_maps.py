@@ -131,8 +131,10 @@ def _subtree(root):
   return tuple(joints)
 
 
+_SPINE = skeleton.JOINT_NAMES.index('Spine')
+_THORAX = skeleton.JOINT_NAMES.index('Thorax')
 # Thorax and every joint hanging from it: Neck, Head, the shoulders and arms.
-ABOVE_THORAX = _subtree(8)
+ABOVE_THORAX = _subtree(_THORAX)
 
 JOINT_MAPS = {'cmu_asf': CMU_ASF_MAP, 'cgspeed_bvh': CGSPEED_BVH_MAP,
               'cgspeed_mb_bvh': CGSPEED_MB_BVH_MAP, 'daz_bvh': DAZ_BVH_MAP,
@@ -199,7 +201,7 @@ def restore_thorax(poses):
   from 117 mm to 12 mm of the ASF original's, every joint above the upper back alike,
   the lower body within 1 mm (tests/test_mocap.py)."""
   poses = np.array(poses, np.float64, copy=True)
-  shift = poses[..., 8, :] - poses[..., 7, :]
+  shift = poses[..., _THORAX, :] - poses[..., _SPINE, :]
   poses[..., list(ABOVE_THORAX), :] += shift[..., None, :]
   return poses
 
