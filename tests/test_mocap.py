@@ -424,6 +424,19 @@ def test_daz_skeleton_maps_in_centimetres_and_a_wrong_unit_is_refused(tmp_path):
     mocap.load_clip(path, unit_mm=motion.CMU_UNIT_MM)
 
 
+def test_a_value_that_is_not_finite_is_refused_with_its_line(tmp_path):
+  text = _rest_bvh(_DAZ_REST).splitlines()
+  # The one frame is the last line: its second root position channel made NaN, then
+  # infinite. Before, NaN passed the reader and was refused as a wrong length unit.
+  for bad in ('nan', 'inf'):
+    values = text[-1].split()
+    values[1] = bad
+    path = _write(tmp_path, '35_98.bvh', '\n'.join(text[:-1] + [' '.join(values)]) + '\n')
+    with pytest.raises(motion.MocapError, match=rf'35_98\.bvh:{len(text)}: expected '
+                       rf'\d+ channel values \(finite numbers\), got {bad!r}'):
+      mocap.load_clip(path)
+
+
 def test_asf_bone_names_in_a_bvh_use_the_bvh_map():
   # In a BVH a joint is where its bone STARTS: 'lfemur' is the hip, not the knee, so the
   # ASF map (bone ENDS) must not be taken for a BVH with ASF bone names.

@@ -12,6 +12,7 @@ Units. CMU's ASF header says `:units length 0.45`: a length unit is 1/0.45 inch,
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -106,10 +107,16 @@ def fail(path, line_no, message):
 
 
 def numbers(path, line_no, tokens, what):
+  """The tokens as floats; MocapError naming the file and line when one is not a number
+  or not finite (NaN or infinity)."""
   try:
-    return [float(t) for t in tokens]
+    values = [float(t) for t in tokens]
   except ValueError:
     fail(path, line_no, f'expected {what} (numbers), got {" ".join(tokens)!r}')
+  bad = [t for t, v in zip(tokens, values) if not math.isfinite(v)]
+  if bad:
+    fail(path, line_no, f'expected {what} (finite numbers), got {bad[0]!r}')
+  return values
 
 
 def read_lines(path):
