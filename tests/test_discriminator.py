@@ -137,3 +137,26 @@ def test_real_and_fake_of_a_perfect_prediction_are_identical():
   coarse3d[0, 5, 2] += 40.0
   real, fake = adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights)
   np.testing.assert_allclose((fake - real).numpy()[0, 5], [0.0, 0.0, 40.0], atol=1e-5)
+
+
+def test_fake_with_the_true_2d_differs_from_real_in_depth_only():
+  # The same ground truth as above (3 mm per crop pixel, depth 5 j mm); the coarse-3D
+  # output has joint 4 two pixels right of the truth and joint 9 30 mm too deep.
+  from fbi3d.training import adversarial   # pylint: disable=g-import-not-at-top
+  j = np.arange(17, dtype=np.float32)
+  pose2d = np.stack([10.0 + j, 20.0 - j], axis=-1)[None]
+  pose3d = np.stack([3.0 * j, -3.0 * j, 5.0 * j], axis=-1)[None]
+  coarse3d = np.concatenate([pose2d, pose3d[..., 2:]], axis=-1)
+  coarse3d[0, 4, 0] += 2.0
+  coarse3d[0, 9, 2] += 30.0
+  weights = np.ones((1, 17), np.float32)
+  real, fake = adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights, 'truth')
+  expected = np.zeros((17, 3), np.float32)
+  expected[9, 2] = 30.0
+  np.testing.assert_allclose((fake - real).numpy()[0], expected, atol=1e-5)
+  # With the prediction's own 2D the x offset shows too: 2 px at 3 mm per pixel.
+  real, fake = adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights, 'prediction')
+  expected[4, 0] = 6.0
+  np.testing.assert_allclose((fake - real).numpy()[0], expected, atol=1e-5)
+  with pytest.raises(ValueError, match="'prediction' or 'truth'"):
+    adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights, 'both')

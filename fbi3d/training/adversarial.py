@@ -45,13 +45,30 @@ def metric_pose(coarse3d, scale):
   return tf.concat([rel[..., :2] * scale[:, None, None], rel[..., 2:]], axis=-1)
 
 
-def real_and_fake(coarse3d, pose2d, pose3d, weights):
+def real_and_fake(coarse3d, pose2d, pose3d, weights, fake_2d='prediction'):
   """The discriminator's real and fake samples [B, J, 3], mm, built alike: the ground
   truth's 2.5D (crop 2D, depth) and the coarse-3D output, each through metric_pose with
-  the ground truth's pixel scale."""
+  the ground truth's pixel scale. fake_2d='truth' gives the fake the ground truth's 2D
+  and the output's depth, so the two differ in depth alone."""
   scale = pixel_scale_mm(pose2d, pose3d, weights)
   real = metric_pose(tf.concat([pose2d, pose3d[..., 2:]], axis=-1), scale)
+  if fake_2d == 'truth':
+    coarse3d = tf.concat([pose2d, coarse3d[..., 2:]], axis=-1)
+  elif fake_2d != 'prediction':
+    raise ValueError(f"fake_2d must be 'prediction' or 'truth' (got {fake_2d!r})")
   return real, metric_pose(coarse3d, scale)
+
+
+def freeze_batch_norm(network):
+  """Every batch normalisation layer of `network` frozen: its scale and offset are no
+  longer trained and, frozen, Keras runs it in inference mode, with the moving statistics
+  the generator phase left. Returns how many layers were frozen."""
+  count = 0
+  for module in network.submodules:
+    if isinstance(module, tf.keras.layers.BatchNormalization):
+      module.trainable = False
+      count += 1
+  return count
 
 
 class AdversarialModel(tf.keras.Model):
@@ -85,7 +102,7 @@ class AdversarialModel(tf.keras.Model):
 
   def _samples(self, outputs, batch, weights):
     return real_and_fake(outputs['coarse3d'], batch[keys.POSE2D], batch[keys.POSE3D],
-                         weights)
+                         weights, self.task.cfg.adversarial.fake_2d)
 
   def _step(self, batch, training):
     c = self.task.cfg.adversarial
@@ -162,6 +179,8 @@ class AdversarialTask(generator_phase.GeneratorTask):
   def load_predecessors(self, network):
     self.run.restore(network, 'generator')
     generator_lib.set_branch_trainable(network, 'fbi', False)
+    if self.cfg.adversarial.freeze_bn:
+      freeze_batch_norm(network)
 
   def build_training(self, network, total_steps):
     c = self.cfg.adversarial

@@ -59,6 +59,8 @@ class AdversarialConfig:
   units: int = _flag('disc_units', 256)
   label_smoothing: float = _flag('disc_label_smoothing', 0.0)
   warmup_steps: int = _flag('disc_warmup_steps', 0)
+  fake_2d: str = _flag('disc_fake_2d', 'prediction')  # prediction | truth
+  freeze_bn: bool = _flag('adversarial_freeze_bn', False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,6 +259,13 @@ _HELP = {
     'disc_warmup_steps': 'Steps at the start of the adversarial phase in which only the '
                          'discriminator trains, so the generator first meets a '
                          'discriminator that has learned something.',
+    'adversarial_freeze_bn': 'Keep the coarse-3D branch\'s batch normalisation as the '
+                             'generator phase left it (its statistics and scale) while '
+                             'fine-tuning, rather than updating it on the small batches.',
+    'disc_fake_2d': 'The x and y of the discriminator\'s fake samples: prediction (the '
+                    'coarse-3D branch\'s own 2D) or truth (the ground-truth 2D, so that '
+                    'real and fake differ only in depth and the discriminator judges the '
+                    'predicted depth of the true 2D pose).',
     'features_generator': 'Which generator weights the features phase uses: adversarial '
                           '(after fine-tuning) or generator (before).',
     'base_epochs': 'Epochs of the base regressor (2D joints only).',
@@ -298,6 +307,7 @@ CHOICES = {
     'mixed_precision': ['none', 'bfloat16', 'auto'],
     'pose2d_loss': ['integral', 'heatmap'],
     'disc_condition': ['pose2d', 'features'],
+    'disc_fake_2d': ['prediction', 'truth'],
     'features_generator': ['adversarial', 'generator'],
     'regressor_loss': ['weighted', 'l2'],
     'regressor_2d': ['detected', 'gt'],
