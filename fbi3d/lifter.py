@@ -53,7 +53,7 @@ STREAM_EVAL_NOISE = 21
 DEFAULTS = dict(epochs=24, batch_size=256, learning_rate=4e-3, hidden=512, blocks=2,
                 dropout_rate=0.1, loss='l2', noise_max_px=8.0, swap_prob=0.01,
                 missing_prob=0.02, mirror=True, max_train_poses=80000, bone_scale_std=0.0,
-                seed=0, frame='ray')
+                seed=0, frame='ray', truncate_prob=0.0)
 FRAMES = ('camera', 'ray')
 
 
@@ -70,7 +70,7 @@ def _check_settings(s):
     problems.append(f'learning_rate must be > 0 (got {s["learning_rate"]})')
   if not 0.0 <= s['dropout_rate'] < 1.0:
     problems.append(f'dropout_rate is a drop probability in [0, 1) (got {s["dropout_rate"]})')
-  for key in ('swap_prob', 'missing_prob'):
+  for key in ('swap_prob', 'missing_prob', 'truncate_prob'):
     if not 0.0 <= s[key] <= 0.5:
       problems.append(f'{key} must lie in [0, 0.5] (got {s[key]})')
   if not 0.0 <= s['bone_scale_std'] <= 0.5:
@@ -95,7 +95,8 @@ def training_examples(poses, rng, settings):
     poses[flip] = lifter_cameras.mirror(poses[flip])
   views = lifter_cameras.view(poses, rng)
   noisy = lifter_inputs.detector_noise(views['joints2d'], rng, settings['noise_max_px'],
-                         settings['swap_prob'], settings['missing_prob'])
+                         settings['swap_prob'], settings['missing_prob'],
+                         settings.get('truncate_prob', 0.0))
   targets = lifter_inputs.to_output_frame(views['pose3d'], noisy, views['intrinsics'],
                                           settings['frame'])
   return lifter_inputs.crop_inputs_batch(noisy), targets.astype(np.float32)

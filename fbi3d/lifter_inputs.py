@@ -6,7 +6,11 @@ with the noise as around a detector's joints:
   - Gaussian on every coordinate, its std drawn per example uniformly in [0, noise_max_px];
   - a left/right swap of each pair of skeleton.LEFT_RIGHT_PAIRS with probability
     swap_prob (a detector confusing the two wrists, knees, ...);
-  - each joint missing with probability missing_prob.
+  - each joint missing with probability missing_prob;
+  - with probability truncate_prob the picture's lower edge cuts the person: every joint
+    below a line drawn uniformly between 30% and 80% of the way down from the topmost
+    joint to the lowest one is missing (a portrait cut at the chest or the waist, a
+    picture cut at the knees).
 Missing joints (`fill_missing`): the regressor always reads 17 joints, so a missing joint
 takes the 2D position of its nearest known ancestor (its parent when known, else the
 grandparent, ...); a missing pelvis takes the midpoint of the two hips when both are
@@ -87,7 +91,26 @@ def fill_missing(joints2d, valid):
   return joints[0] if single else joints
 
 
-def detector_noise(joints2d, rng, noise_max_px, swap_prob, missing_prob):
+TRUNCATE_RANGE = (0.3, 0.8)
+
+
+def truncation(joints2d, rng, truncate_prob):
+  """valid [N, 17]: false for the joints that a lower picture edge cuts off, in a fraction
+  truncate_prob of the poses (module docstring). Draws nothing when truncate_prob is 0."""
+  joints = np.asarray(joints2d, np.float64)
+  valid = np.ones(joints.shape[:2], bool)
+  if truncate_prob <= 0:
+    return valid
+  n = len(joints)
+  cut = rng.random(n) < truncate_prob
+  u = rng.uniform(*TRUNCATE_RANGE, n)
+  top, bottom = joints[..., 1].min(axis=1), joints[..., 1].max(axis=1)
+  line = top + u * (bottom - top)
+  valid[cut] = joints[cut, :, 1] <= line[cut, None]
+  return valid
+
+
+def detector_noise(joints2d, rng, noise_max_px, swap_prob, missing_prob, truncate_prob=0.0):
   """Detector-like noise on image joints [N, 17, 2] (module docstring); missing joints
   are filled by `fill_missing`. Returns the noisy joints [N, 17, 2]."""
   joints = np.array(joints2d, np.float64)
@@ -99,8 +122,10 @@ def detector_noise(joints2d, rng, noise_max_px, swap_prob, missing_prob):
       swap = rng.random(n) < swap_prob
       joints[swap, left], joints[swap, right] = (joints[swap, right].copy(),
                                                  joints[swap, left].copy())
+  valid = truncation(joints, rng, truncate_prob)
   if missing_prob > 0:
-    valid = rng.random((n, skeleton.NUM_JOINTS)) >= missing_prob
+    valid &= rng.random((n, skeleton.NUM_JOINTS)) >= missing_prob
+  if not valid.all():
     valid[~valid.any(axis=1), skeleton.ROOT] = True
     joints = fill_missing(joints, valid)
   return joints

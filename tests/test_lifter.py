@@ -184,6 +184,38 @@ def test_scale_bones_keeps_directions_and_symmetry():
     assert np.all(np.sum(a * b, axis=-1) > 0)
 
 
+class _FixedDraws:
+  """Stands in for a numpy Generator: random() and normal() give zeros, uniform() its
+  interval's middle."""
+
+  def normal(self, size):
+    return np.zeros(size)
+
+  def random(self, size):
+    return np.zeros(size)
+
+  def uniform(self, low, high, size):
+    return np.full(size, 0.5 * (low + high))
+
+
+def test_truncation_cuts_below_a_line():
+  # Joint j at y = 10 j px (0 to 160): the line lies at 0 + 0.55 x 160 = 88 px, so joints
+  # 0 to 8 stay and 9 to 16 are cut.
+  joints = np.stack([np.full(17, 50.0), 10.0 * np.arange(17)], axis=-1)[None]
+  valid = lifter_inputs.truncation(joints, _FixedDraws(), 0.4)
+  assert valid[0].tolist() == [True] * 9 + [False] * 8
+  # Each cut joint takes its nearest kept ancestor: for the neck, head, shoulders, elbows
+  # and wrists (9 to 16) that is the thorax (8).
+  out = lifter_inputs.detector_noise(joints, _FixedDraws(), 0.0, 0.0, 0.0, 0.4)
+  np.testing.assert_array_equal(out[0, :9], joints[0, :9])
+  np.testing.assert_array_equal(out[0, 9:11], joints[0, [8, 8]])
+  np.testing.assert_array_equal(out[0, 11:], joints[0, [8] * 6])
+  # Probability 0 cuts nothing and draws nothing from the generator.
+  rng = np.random.default_rng(7)
+  assert lifter_inputs.truncation(joints, rng, 0.0).all()
+  assert rng.random() == np.random.default_rng(7).random()
+
+
 def test_settings_are_checked():
   with pytest.raises(ValueError, match='unknown hiden'):
     lifter.train(_poses(4), hiden=3)
@@ -191,6 +223,8 @@ def test_settings_are_checked():
     lifter.train(_poses(4), dropout_rate=1.0)
   with pytest.raises(ValueError, match='swap_prob must lie in'):
     lifter.train(_poses(4), swap_prob=0.9)
+  with pytest.raises(ValueError, match='truncate_prob must lie in'):
+    lifter.train(_poses(4), truncate_prob=float('nan'))
   assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
 

@@ -45,6 +45,10 @@ flags.DEFINE_float('swap_prob', D['swap_prob'], 'Training 2D noise: probability 
 flags.DEFINE_float('missing_prob', D['missing_prob'], 'Training 2D noise: probability of '
                    'each joint being missing (filled by lifter_inputs.fill_missing).',
                    lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_float('truncate_prob', D['truncate_prob'], 'Training 2D noise: probability '
+                   'that the picture\'s lower edge cuts the person, every joint below a '
+                   'random line between 30% and 80% of the way down being missing (a '
+                   'portrait cut at the chest or waist).', lower_bound=0.0, upper_bound=0.5)
 flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply every bone '
                    'length by exp(N(0, this)), a bone and its mirror alike (0: off).',
                    lower_bound=0.0, upper_bound=0.5)
