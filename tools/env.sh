@@ -25,7 +25,12 @@ fi
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "== installing fbi3d and its pinned dependencies (first run: a few minutes)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT"
+  # pip compiles every installed module one by one; compileall does the same work on
+  # every core (about 15 s instead of 24 on two cores).
+  "$VENV/bin/python" -m pip install --quiet --no-compile -e "$ROOT"
+  "$VENV/bin/python" -m compileall -qq -j 0 \
+    "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    >/dev/null || true
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
