@@ -160,3 +160,21 @@ def test_fake_with_the_true_2d_differs_from_real_in_depth_only():
   np.testing.assert_allclose((fake - real).numpy()[0], expected, atol=1e-5)
   with pytest.raises(ValueError, match="'prediction' or 'truth'"):
     adversarial.real_and_fake(coarse3d, pose2d, pose3d, weights, 'both')
+
+
+def test_freeze_batch_norm_keeps_the_statistics():
+  # One BN layer with moving mean 0 and variance 1 (as built): frozen, a training call
+  # on a batch of mean 5 normalises by those (x / sqrt(1 + 0.001)), not by the batch's,
+  # and leaves them as they were.
+  from fbi3d.training import adversarial   # pylint: disable=g-import-not-at-top
+  inputs = tf.keras.Input((2,))
+  outputs = tf.keras.layers.BatchNormalization(epsilon=0.001)(inputs)
+  network = tf.keras.Model(inputs, outputs)
+  assert adversarial.freeze_batch_norm(network) == 1
+  bn = network.layers[1]
+  assert not bn.trainable and not network.trainable_variables
+  x = np.array([[4.0, 6.0], [6.0, 4.0]], np.float32)
+  np.testing.assert_allclose(network(x, training=True).numpy(), x / np.sqrt(1.001),
+                             rtol=1e-6)
+  np.testing.assert_array_equal(bn.moving_mean.numpy(), [0.0, 0.0])
+  np.testing.assert_array_equal(bn.moving_variance.numpy(), [1.0, 1.0])
