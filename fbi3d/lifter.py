@@ -99,7 +99,7 @@ def training_examples(poses, rng, settings):
   views = lifter_cameras.view(poses, rng)
   noisy = lifter_inputs.detector_noise(views['joints2d'], rng, settings['noise_max_px'],
                          settings['swap_prob'], settings['missing_prob'],
-                         settings.get('truncate_prob', 0.0))
+                         settings['truncate_prob'])
   targets = lifter_inputs.to_output_frame(views['pose3d'], noisy, views['intrinsics'],
                                           settings['frame'])
   return lifter_inputs.crop_inputs_batch(noisy), targets.astype(np.float32)

@@ -216,6 +216,23 @@ def test_truncation_cuts_below_a_line():
   assert rng.random() == np.random.default_rng(7).random()
 
 
+def test_truncation_at_the_waist_folds_the_lower_body_onto_the_rest():
+  # An upright person (y down): head 10, neck 30, thorax and shoulders 50, elbows 100,
+  # spine 120, wrists 140, pelvis and hips 200, knees 250, ankles 300 px. The line lies
+  # at 10 + 0.55 x 290 = 169.5 px: pelvis, hips, knees and ankles are cut. With the hips
+  # gone the pelvis takes the mean of the 10 joints kept, and the legs fold onto it.
+  y = {0: 200, 1: 200, 2: 250, 3: 300, 4: 200, 5: 250, 6: 300, 7: 120, 8: 50, 9: 30,
+       10: 10, 11: 50, 12: 100, 13: 140, 14: 50, 15: 100, 16: 140}
+  joints = np.array([[10.0 * j, float(y[j])] for j in range(17)])[None]
+  valid = lifter_inputs.truncation(joints, _FixedDraws(), 0.1)
+  assert np.flatnonzero(~valid[0]).tolist() == [0, 1, 2, 3, 4, 5, 6]
+  out = lifter_inputs.detector_noise(joints, _FixedDraws(), 0.0, 0.0, 0.0, 0.1)
+  kept = list(range(7, 17))
+  # x: 10 x mean(7..16) = 115; y: mean of 120, 50, 30, 10, 50, 100, 140, 50, 100, 140.
+  np.testing.assert_allclose(out[0, :7], [[115.0, 79.0]] * 7)
+  np.testing.assert_array_equal(out[0, kept], joints[0, kept])
+
+
 def test_settings_are_checked():
   with pytest.raises(ValueError, match='unknown hiden'):
     lifter.train(_poses(4), hiden=3)

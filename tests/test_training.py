@@ -236,6 +236,25 @@ def test_adversarial_step_changes_discriminator_and_coarse3d_only(trained_run, t
 
 
 @pytest.mark.slow
+def test_adversarial_step_with_frozen_batch_norm_and_true_2d_fakes(trained_run, tmp_path):
+  from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  network, model, _, batch = _adversarial_training(
+      trained_run, tmp_path, adversarial_freeze_bn=True, disc_fake_2d='truth')
+  coarse_layers = generator_lib.branch_layers(network, 'coarse3d')
+  norms = [m for layer in coarse_layers for m in [layer] + list(layer.submodules)
+           if isinstance(m, tf.keras.layers.BatchNormalization)]
+  assert norms
+  snapshot = lambda vs: [v.numpy().copy() for v in vs]  # pylint: disable=unnecessary-lambda-assignment
+  norm_weights = [w for m in norms for w in m.weights]       # scale, offset, statistics
+  kernels = [v for v in generator_lib.branch_variables(network, 'coarse3d')
+             if 'kernel' in v.name]
+  norms0, kernels0 = snapshot(norm_weights), snapshot(kernels)
+  model.train_step(batch)
+  assert all(np.array_equal(a, b) for a, b in zip(norms0, snapshot(norm_weights)))
+  assert sum(not np.array_equal(a, b) for a, b in zip(kernels0, snapshot(kernels))) > 0.9 * len(kernels)
+
+
+@pytest.mark.slow
 def test_adversarial_warmup_trains_only_the_discriminator_first(trained_run, tmp_path):
   from fbi3d.models import generator as generator_lib  # pylint: disable=g-import-not-at-top
   network, model, items, batch = _adversarial_training(
@@ -541,3 +560,23 @@ def test_settings_are_saved_flat_in_the_old_order_and_read_back(tmp_path):
   assert cfg.replace(hg_channels=16).pose2d.channels == 16
   with pytest.raises(TypeError, match='unknown settings: hg_width'):
     config_lib.make(hg_width=3)
+
+
+def test_adversarial_phase_refuses_to_resume_under_other_sample_settings(tmp_path):
+  import types   # pylint: disable=g-import-not-at-top
+  run = run_lib.Run(str(tmp_path / 'model'), '')
+  task = lambda cfg: types.SimpleNamespace(name='adversarial', kind='adversarial', cfg=cfg)  # pylint: disable=unnecessary-lambda-assignment
+  old = config_lib.make(model_dir=run.model_dir)
+  # A phase folder written before the two settings existed: they ran as 'prediction'
+  # and False, so the same values resume and others are refused.
+  architecture = old.architecture('adversarial')
+  del architecture['disc_fake_2d'], architecture['adversarial_freeze_bn']
+  os.makedirs(run.phase_dir('adversarial'))
+  run.write_flags('adversarial', old.to_dict(), architecture)
+  run.check_compatible(task(old))
+  new = config_lib.make(model_dir=run.model_dir, disc_fake_2d='truth',
+                        adversarial_freeze_bn=True)
+  with pytest.raises(run_lib.PhaseError,
+                     match=r"disc_fake_2d: checkpoint 'prediction', now 'truth'; "
+                           r"adversarial_freeze_bn: checkpoint False, now True\)"):
+    run.check_compatible(task(new))

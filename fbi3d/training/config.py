@@ -289,14 +289,16 @@ _HELP = {
 }
 
 # Settings that define the networks' shapes: a checkpoint is only compatible with the
-# same values.
+# same values. The adversarial phase also lists what its optimizer holds (which weights
+# train: --adversarial_freeze_bn) and what its samples are (--disc_fake_2d): a run
+# resumed or reused under other values would mix two phases.
 ARCHITECTURE = {
     'pose2d': ('image_size', 'hg_stacks', 'hg_channels', 'hg_depth'),
     'generator': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
                   'depth_range_mm', 'fbi_channels', 'fbi_head'),
     'adversarial': ('image_size', 'gen_stacks', 'gen_channels', 'gen_depth', 'depth_bins',
                     'depth_range_mm', 'fbi_channels', 'fbi_head', 'disc_condition',
-                    'disc_units'),
+                    'disc_units', 'disc_fake_2d', 'adversarial_freeze_bn'),
     'features': ('image_size', 'features_generator'),
     'base': ('regressor_2d', 'regressor_units', 'regressor_frame'),
     'refine': ('regressor_2d', 'regressor_units', 'regressor_frame'),
@@ -424,7 +426,8 @@ def from_flags(flag_values=flags.FLAGS):
 # What a run saved before a setting existed ran with (its default may differ now).
 SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
                 'regressor_frame': 'camera', 'box_shift': 0.0, 'crops': 'gt',
-                'fbi_head': 'convnet'}
+                'fbi_head': 'convnet', 'disc_fake_2d': 'prediction',
+                'adversarial_freeze_bn': False}
 
 
 def from_dict(values, **overrides):

@@ -256,5 +256,5 @@ class Run:
              for k, v in ours.items() if saved[k] != v]
     if diffs:
       raise PhaseError(
-          f'{self.phase_dir(task.name)} holds a {task.name} run with other network settings '
+          f'{self.phase_dir(task.name)} holds a {task.name} run with other network or phase settings '
           '(' + '; '.join(diffs) + '). Use the same flags to resume, or a new --model_dir.')
