@@ -580,3 +580,9 @@ def test_adversarial_phase_refuses_to_resume_under_other_sample_settings(tmp_pat
                      match=r"disc_fake_2d: checkpoint 'prediction', now 'truth'; "
                            r"adversarial_freeze_bn: checkpoint False, now True\)"):
     run.check_compatible(task(new))
+  # A folder whose settings hold the values although its architecture lists neither
+  # (written by a version that had the flags but did not list them) resumes with them.
+  run.write_flags('adversarial', new.to_dict(), architecture)
+  run.check_compatible(task(new))
+  with pytest.raises(run_lib.PhaseError, match="disc_fake_2d: checkpoint 'truth'"):
+    run.check_compatible(task(old))

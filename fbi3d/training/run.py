@@ -142,12 +142,15 @@ class Run:
                dict(phase=phase, config=config, architecture=architecture))
 
   def saved_architecture(self, phase):
-    """The network settings a phase folder's flags.json holds (None without one)."""
+    """The network settings a phase folder's flags.json holds (None without one): its
+    architecture, and for a setting that a version listed there only later, the value
+    its flat settings hold."""
     path = os.path.join(self.phase_dir(phase), FLAGS_FILE)
     if not os.path.exists(path):
       return None
     with open(path) as f:
-      return json.load(f).get('architecture', {})
+      doc = json.load(f)
+    return dict(doc.get('config', {}), **doc.get('architecture', {}))
 
   def config(self, phase):
     """The Config a finished phase ran with, from its results.json, pointed at this
