@@ -27,8 +27,10 @@ Its tf.functions are the SavedModel's signatures (`fbi3d/export.py`):
                    or, when the export is given a pose-bank lifter (`fbi3d/lifter.py`,
                    `python -m fbi3d.export --lifter=FOLDER`), with that lifter: the
                    joints are scaled from the crop of side S to the lifter's own crop
-                   side (crop pixels are proportional to the box, so this is exact) and
-                   pose3d is in the camera frame, root-relative, mm.
+                   side (crop pixels are proportional to the box, so this is exact),
+                   averaged with its mirror image when the lifter was saved so
+                   (`lifter.mirror_averaged`), and pose3d is in the camera frame,
+                   root-relative, mm.
 Every input is checked in the graph: a wrong shape fails with a message that names the
 signature and what it expects (a wrong dtype is refused by the signature itself). The
 module also carries, as non-trainable variables, the crop size S, the frame of pose3d

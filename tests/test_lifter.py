@@ -246,6 +246,32 @@ def test_settings_are_checked():
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
 
 
+def test_mirror_averaged_by_hand():
+  import tensorflow as tf   # pylint: disable=g-import-not-at-top
+  # A linear "lifter": pose joint 11's x = crop x of joint 13 (LWrist); constant 30 mm in
+  # joint 12's x and 5 mm in joint 14's y.
+  inputs = tf.keras.Input((34,))
+  dense = tf.keras.layers.Dense(51)
+  net = tf.keras.Model(inputs, tf.keras.layers.Reshape((17, 3))(dense(inputs)))
+  kernel = np.zeros((34, 51), np.float32)
+  kernel[13 * 2, 11 * 3] = 1.0
+  bias = np.zeros(51, np.float32)
+  bias[12 * 3], bias[14 * 3 + 1] = 30.0, 5.0
+  dense.set_weights([kernel, bias])
+  x = np.zeros((1, 17, 2), np.float32)
+  x[0, 13, 0], x[0, 16, 0] = 100.0, 40.0    # left wrist at x 100, right wrist at x 40
+  out = lifter.mirror_averaged(net, crop_size=256).predict(x.reshape(1, 34), verbose=0)[0]
+  # Direct: joint 11 x 100, joint 12 x 30, joint 14 y 5. Mirrored 2D: the left wrist is
+  # the right one at 256 - 40 = 216, so the net gives joint 11 x 216, joint 12 x 30,
+  # joint 14 y 5; mirrored back (x negated, sides swapped): joint 14 x -216, joint 15 x
+  # -30, joint 11 y 5. The mean of the two:
+  want = np.zeros((17, 3), np.float32)
+  want[11] = [50.0, 2.5, 0.0]
+  want[14] = [-108.0, 2.5, 0.0]
+  want[12, 0], want[15, 0] = 15.0, -15.0
+  np.testing.assert_allclose(out, want, atol=1e-4)
+
+
 @pytest.mark.slow
 def test_train_save_load_and_command_line(tmp_path):
   net, info = lifter.train(_poses(64), val_poses=_poses(8, 1), epochs=2, batch_size=16,
@@ -255,11 +281,19 @@ def test_train_save_load_and_command_line(tmp_path):
   folder = lifter.save(net, dict(info, results={'val': info['val']}), str(tmp_path / 'l'))
   loaded, config = lifter.load(folder)
   x = lifter.test_inputs(_poses(5, 2))[0]
-  np.testing.assert_allclose(loaded.predict(x, verbose=0), net.predict(x, verbose=0),
-                             atol=1e-4)
+  np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                             lifter.mirror_averaged(net).predict(x, verbose=0), atol=1e-4)
+  assert config['mirror_average'] is True
   assert config['crop_size'] == 256 and config['missing_joints'] == 'ancestor'
   assert config['frame'] == 'ray' and 'ray-aligned frame' in config['output']
   assert config['network'] == dict(input_dim=34, hidden=16, blocks=2, dropout_rate=0.1)
+  # A lifter saved before the mirror average existed is served as it was measured.
+  doc = json.load(open(tmp_path / 'l' / 'lifter.json'))
+  del doc['mirror_average']
+  json.dump(doc, open(tmp_path / 'l' / 'lifter.json', 'w'))
+  old, config = lifter.load(folder)
+  np.testing.assert_allclose(old.predict(x, verbose=0), net.predict(x, verbose=0), atol=1e-4)
+  assert config['mirror_average'] is False
   with pytest.raises(ValueError, match='is not a saved lifter: lifter.json is missing'):
     lifter.load(str(tmp_path))
   # The command line on a tiny bank.

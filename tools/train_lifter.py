@@ -54,6 +54,9 @@ flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply ev
                    lower_bound=0.0, upper_bound=0.5)
 flags.DEFINE_boolean('mirror', D['mirror'], 'Mirror each training pose left/right with '
                      'probability 1/2 every epoch.')
+flags.DEFINE_boolean('mirror_average', D['mirror_average'], 'Measure (and, through the '
+                     'saved lifter.json, serve) the mean of the pose for the 2D and, '
+                     'mirrored back, for the 2D mirrored left/right (lifter.mirror_averaged).')
 flags.DEFINE_enum('frame', D['frame'], list(lifter.FRAMES), 'Output frame: ray (the '
                   'crop\'s ray-aligned frame, turned back into the camera frame for the '
                   'figures) or camera.')
@@ -85,7 +88,8 @@ def main(argv):
     for name, poses in groups:
       if len(poses):
         results[name] = lifter.evaluate_split(network, poses, FLAGS.seed, FLAGS.noise_px,
-                                              frame=FLAGS.frame)
+                                              frame=FLAGS.frame,
+                                              mirror_average=FLAGS.mirror_average)
         say(f'{name}: {lifter.format_result(results[name])}')
     info.update(bank=os.path.abspath(FLAGS.bank), results=results)
     lifter.save(network, info, FLAGS.out)
