@@ -5,7 +5,6 @@ import os
 
 import tensorflow as tf
 
-from fbi3d import cpu
 from fbi3d.training import run as run_lib
 
 # The multi-worker strategy of this process, made once (see make_strategy).
@@ -67,7 +66,12 @@ def barrier(strategy):
 
 def cpu_has_bfloat16():
   """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
-  return cpu.has_native_bfloat16(cpu.cpu_flags())
+  try:
+    with open('/proc/cpuinfo') as f:
+      flags_line = next((ln for ln in f if ln.startswith('flags')), '')
+  except OSError:
+    return False
+  return any(flag in flags_line.split() for flag in ('avx512_bf16', 'amx_bf16'))
 
 
 def set_precision(name):
