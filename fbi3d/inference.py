@@ -35,7 +35,8 @@ Every input is checked in the graph: a wrong shape fails with a message that nam
 signature and what it expects (a wrong dtype is refused by the signature itself). The
 module also carries, as non-trainable variables, the crop size S, the frame of pose3d
 and the names of the joints, FBI bones and FBI classes, and which network `lift` runs
-(`lift_model`: 'base' or 'lifter') with how a caller fills joints its 2D lacks
+(`lift_model`: 'base' or 'lifter'; `lift_mirror_average`: whether the lifter is averaged
+with its mirror image) with how a caller fills joints its 2D lacks
 (`lift_missing_joints`: 'estimator', from the model's own 2D, for Base; 'ancestor',
 `lifter_inputs.fill_missing`, for the lifter), so a loaded SavedModel needs nothing else.
 """
@@ -178,6 +179,10 @@ class PoseModel(tf.Module):
     self.lift_missing_joints = tf.Variable(missing, trainable=False,
                                            name='lift_missing_joints')
     self.lift_frame = tf.Variable(lift_frame, trainable=False, name='lift_frame')
+    # Whether `lift` averages the lifter with its mirror image (lifter.mirror_averaged).
+    self.lift_mirror_average = tf.Variable(
+        bool(lift_config is not None and lift_config.get('mirror_average', False)),
+        trainable=False, name='lift_mirror_average')
 
     self.serving_default = tf.function(self._serve_pixels, input_signature=[
         tf.TensorSpec([None, size, size, 3], tf.uint8, name='images')])

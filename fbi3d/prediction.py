@@ -84,6 +84,8 @@ class ExportedModel:
     self.lift_model = text('lift_model', 'base')
     self.lift_missing_joints = text('lift_missing_joints', 'estimator')
     self.lift_frame = text('lift_frame', self.pose3d_frame)
+    average = getattr(self.module, 'lift_mirror_average', None)
+    self.lift_mirror_average = bool(average is not None and average.numpy())
 
   def predict(self, crops):
     out = self.module.signatures['serving_default'](images=tf.constant(crops, tf.uint8))
@@ -211,8 +213,10 @@ def result_json(model, entry):
   source = entry.get('pose2d_source', 'estimator')
   if lifted:
     main_frame = POSE3D_FRAMES.get(model.lift_frame, POSE3D_FRAMES['camera'])
-    main_from = (f'{LIFT_NAMES.get(model.lift_model, model.lift_model)} on the 2D from '
-                 f'{source}')
+    averaged = (', averaged with its left/right mirror image,'
+                if getattr(model, 'lift_mirror_average', False) else '')
+    main_from = (f'{LIFT_NAMES.get(model.lift_model, model.lift_model)}{averaged} on the 2D '
+                 f'from {source}')
     main_2d = entry['lift_input2d']
     main_2d_from = (f'{source}; joints it lacks filled with '
                     f'{MISSING_FILLS.get(model.lift_missing_joints, "?")}')

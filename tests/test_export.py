@@ -58,6 +58,7 @@ def test_fresh_process_without_fbi3d_matches_in_process_models(exported, tmp_pat
   expected = model.predict(crops)
   pose2d = expected['pose2d'] + np.float32(0.5)
   lifted = model.lift_2d(pose2d)
+  assert bool(model.lift_mirror_average.numpy()) is False    # Base: one pass
   np.savez(tmp_path / 'in.npz', crops=crops, jpegs=np.array(jpegs, dtype=object),
            pose2d=pose2d)
   # Without the project on the path: python -c from an empty folder, PYTHONPATH unset.
@@ -258,6 +259,7 @@ def test_lift_runs_the_given_lifter_on_its_own_crop_scale(exported_with_lifter, 
   assert loaded.lift_model.numpy() == b'lifter'
   assert loaded.lift_missing_joints.numpy() == config['missing_joints'].encode()
   assert loaded.lift_frame.numpy() == b'ray'
+  assert config['mirror_average'] and bool(loaded.lift_mirror_average.numpy()) is True
   # The export names the lifter's weights beside the run's checkpoints.
   with open(os.path.join(path, 'assets.extra', inference.CHECKPOINTS_FILE)) as f:
     named = json.load(f)

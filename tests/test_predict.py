@@ -251,7 +251,8 @@ def test_keypoints_lift_with_the_pose_bank_lifter(exported_with_lifter, tmp_path
   json_path, png_path = prediction.write_outputs(model, entry, str(tmp_path / 'out'), 'b')
   doc = json.load(open(json_path))
   assert doc['pose3d_model'] == 'lift'
-  assert doc['pose3d_from'].startswith('the pose-bank lifter (lift signature) on the 2D')
+  assert doc['pose3d_from'].startswith('the pose-bank lifter (lift signature), averaged '
+                                       'with its left/right mirror image, on the 2D')
   # The lifter predicts in the crop's ray-aligned frame; the image-based Final in the
   # tiny run's own (the camera frame).
   assert doc['pose3d_frame'].startswith("the crop's ray-aligned camera frame")
