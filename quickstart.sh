@@ -43,7 +43,10 @@ stage_done "contact sheet"
 
 MODEL="$RUN/model"
 echo "== 4/7 every training phase (flags/quickstart.cfg): $MODEL"
-if ! grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo 2>/dev/null; then
+# The CPU flags of fbi3d/training/runtime.py cpu_has_bfloat16 (which --mixed_precision=auto
+# reads); with a GPU the image phases run there and this does not apply.
+if ! grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo 2>/dev/null && \
+   ! nvidia-smi -L >/dev/null 2>&1; then
   echo "   this CPU has no native bfloat16: the image phases train in float32, about half as"
   echo "   fast (on 2 AVX2 cores the whole quickstart takes about 13 minutes, not 9; README)"
 fi

@@ -181,7 +181,7 @@ class PoseModel(tf.Module):
     self.lift_frame = tf.Variable(lift_frame, trainable=False, name='lift_frame')
     # Whether `lift` averages the lifter with its mirror image (lifter.mirror_averaged).
     self.lift_mirror_average = tf.Variable(
-        bool(lift_config is not None and lift_config.get('mirror_average', False)),
+        bool(lift_config is not None and lift_config['mirror_average']),
         trainable=False, name='lift_mirror_average')
 
     self.serving_default = tf.function(self._serve_pixels, input_signature=[

@@ -214,7 +214,7 @@ def result_json(model, entry):
   if lifted:
     main_frame = POSE3D_FRAMES.get(model.lift_frame, POSE3D_FRAMES['camera'])
     averaged = (', averaged with its left/right mirror image,'
-                if getattr(model, 'lift_mirror_average', False) else '')
+                if model.lift_mirror_average else '')
     main_from = (f'{LIFT_NAMES.get(model.lift_model, model.lift_model)}{averaged} on the 2D '
                  f'from {source}')
     main_2d = entry['lift_input2d']
