@@ -236,3 +236,54 @@ def test_the_joint_fbi_head_lives_in_the_fbi_branch_on_the_shared_backbone():
   assert {id(v) for v in model.trainable_variables} == coarse
   with pytest.raises(ValueError, match="unknown fbi_head 'global'"):
     generator.build_generator(32, coarse_depth=2, fbi_head='global', **TINY_GENERATOR)
+
+
+def _random_estimator(stacks, channels, depth, joints=skeleton.NUM_JOINTS):
+  """A 2D estimator whose weights and batch statistics are all random (nothing at zero
+  or one), so that a copy that misses any of them shows."""
+  net = hourglass.build_stacked_hourglass(16, num_joints=joints, num_stacks=stacks,
+                                          channels=channels, depth=depth, name='hourglass2d')
+  rng = np.random.default_rng(0)
+  for v in net.weights:
+    shape = tuple(v.shape)
+    if 'moving_variance' in v.name:
+      v.assign(rng.uniform(0.5, 2.0, shape).astype(np.float32))
+    else:
+      v.assign(rng.normal(0.0, 0.3, shape).astype(np.float32))
+  return net
+
+
+@pytest.mark.parametrize('estimator_stacks', [1, 2])
+def test_generator_from_estimator_gives_its_2d_and_depth_zero(estimator_stacks):
+  """The coarse-3D branch started from a 2D estimator returns that estimator's
+  soft-argmax 2D of the stack it copies (the last, or the first of two), depth 0."""
+  tf.keras.utils.set_random_seed(1)
+  estimator = _random_estimator(estimator_stacks, 8, 1)
+  net = generator.build_generator(16, coarse_stacks=1, coarse_channels=8, coarse_depth=1,
+                                  depth_bins=4, depth_range_mm=1000.0,
+                                  fbi_channels=(4, 4))
+  # Layers with weights: the stem's conv and bn, its residuals 2->4 (3 bn, 3 conv and a
+  # skip conv), 4->4 (6) and 4->8 (7); the depth-1 hourglass's 4 residuals of 6; the
+  # output residual (6); the lin conv and bn; and the volume conv.
+  assert generator.init_from_estimator(net, estimator) == 2 + 7 + 6 + 7 + 24 + 6 + 2 + 1
+  images = tf.constant(np.random.default_rng(2).uniform(0, 1, (3, 16, 16, 3)), tf.float32)
+  heads = estimator(images, training=False)
+  want = hourglass.soft_argmax_2d(heads[0] if estimator_stacks > 1 else heads)
+  got = net(images, training=False)['coarse3d']
+  np.testing.assert_allclose(got[..., :2].numpy(), want.numpy(), atol=1e-4)
+  np.testing.assert_allclose(got[..., 2].numpy(), 0.0, atol=1e-3)
+
+
+def test_generator_init_refuses_an_estimator_of_another_shape_and_changes_nothing():
+  estimator = _random_estimator(1, 16, 1)
+  net = generator.build_generator(16, coarse_stacks=1, coarse_channels=8, coarse_depth=1,
+                                  depth_bins=4, fbi_channels=(4, 4))
+  before = [v.numpy().copy() for v in net.weights]
+  with pytest.raises(ValueError, match='coarse3d_stem_conv.*as many channels'):
+    generator.init_from_estimator(net, estimator)
+  for a, v in zip(before, net.weights):
+    np.testing.assert_array_equal(a, v.numpy())
+  two_stacks = generator.build_generator(16, coarse_stacks=2, coarse_channels=8,
+                                         coarse_depth=1, depth_bins=4, fbi_channels=(4, 4))
+  with pytest.raises(ValueError, match='coarse3d_s0_feat_back'):
+    generator.init_from_estimator(two_stacks, _random_estimator(1, 8, 1))

@@ -334,7 +334,15 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
     ({'hg_stacks': 0}, '--hg_stacks=0 must be an integer from 1 up'),
     ({'base_epochs': 0}, '--base_epochs=0 must be an integer from 1 up'),
     ({'fbi_weight': float('inf')}, '--fbi_weight=inf must be a finite number from 0.0 up'),
-    ({'box_shift': -0.1}, '--box_shift=-0.1 must be a finite number from 0.0 to 0.5')])
+    ({'box_shift': -0.1}, '--box_shift=-0.1 must be a finite number from 0.0 to 0.5'),
+    ({'generator_init': 'pose2d', 'gen_stacks': 3},
+     '--generator_init=pose2d needs --gen_channels=64 and --gen_depth=3 equal to '
+     '--hg_channels=64 and --hg_depth=3, and --gen_stacks=3 at most --hg_stacks=2 (or '
+     '--generator_init=none)'),
+    ({'generator_init': 'pose2d', 'gen_depth': 2},
+     '--generator_init=pose2d needs --gen_channels=64 and --gen_depth=2 equal to '
+     '--hg_channels=64 and --hg_depth=3, and --gen_stacks=1 at most --hg_stacks=2 (or '
+     '--generator_init=none)')])
 def test_settings_out_of_range_are_named(setting, message):
   cfg = config_lib.make(**setting)
   with pytest.raises(ValueError) as raised:
@@ -403,6 +411,28 @@ def test_no_phase_starts_on_weights_that_are_not_finite(trained_run, tmp_path):
   with pytest.raises(run_lib.PhaseError, match=r'the pose2d checkpoint .*ckpt-1 holds NaN or '
                      r'infinite weights \(1 of \d+ variables\)'):
     _weights(cfg, 'pose2d')     # as every phase, evaluation and export read a predecessor
+
+
+@pytest.mark.slow
+def test_the_generator_phase_can_start_from_the_2d_estimator(trained_run, tmp_path):
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',), generator_init='pose2d')
+  images = tf.constant(np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)), tf.float32)
+  estimator = phases.make_task('pose2d', cfg).build_network()
+  run_lib.Run.of_config(cfg).restore(estimator, 'pose2d')
+  want = pose2d_phase.decode(estimator(images, training=False), 'integral').numpy()
+  task = phases.make_task('generator', cfg)
+  network = task.build_network()
+  task.load_predecessors(network)
+  np.testing.assert_allclose(network(images, training=False)['coarse3d'][..., :2].numpy(),
+                             want, atol=1e-4)
+  fresh = phases.make_task('generator', cfg.replace(generator_init='none'))
+  untouched = fresh.build_network()
+  fresh.load_predecessors(untouched)
+  assert np.abs(untouched(images, training=False)['coarse3d'][..., :2].numpy()
+                - want).max() > 0.1
+  # The phase trains from there and says how it started.
+  results = trainer.run_phase(task, log=_quiet)
+  assert results['finished'] and results['config']['generator_init'] == 'pose2d'
 
 
 @pytest.mark.slow

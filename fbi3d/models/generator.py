@@ -26,6 +26,7 @@ the FBI branch's BatchNormalization layers run in inference mode. `branch_model(
 'coarse3d')` gives one branch as its own model sharing the generator's layers.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from fbi3d import keys
@@ -266,6 +267,55 @@ def build_generator(input_size, *, num_joints=skeleton.NUM_JOINTS, coarse_stacks
     outputs['coarse3d_features'] = layers.Activation(
         'linear', dtype='float32', name='coarse3d_features')(features)
   return tf.keras.Model(image, outputs, name=name)
+
+
+def init_from_estimator(generator, estimator):
+  """Starts a generator's coarse-3D branch from a trained 2D estimator (a model of
+  `hourglass.build_stacked_hourglass`). Each coarse-3D layer takes the weights of the
+  estimator's layer of the same name (the estimator's prefix read as 'coarse3d') and
+  shapes: centring, stem, each stack's hourglass and output layers, batch statistics
+  included. The volume's 1x1 conv takes the heatmap head of the estimator's stack that
+  feeds it, each joint's kernel and bias repeated over the depth bins. With as many
+  stacks on both sides the branch then returns the estimator's soft-argmax 2D exactly,
+  every depth bin equally likely (depth 0), and learns depth on top.
+
+  Returns the number of layers set. Raises ValueError, and changes nothing, when a
+  coarse-3D layer has no counterpart of the same shapes (other channels or depth, more
+  stacks than the estimator, other joints).
+  """
+  prefix = estimator.name
+  theirs = {layer.name: layer for layer in estimator.layers if layer.weights}
+
+  def shapes(layer):
+    return [tuple(w.shape) for w in layer.weights]
+
+  pairs, missing = [], []
+  for layer in branch_layers(generator, 'coarse3d'):
+    if not layer.weights or layer.name == 'coarse3d_volume_conv':
+      continue
+    source = theirs.get(prefix + layer.name[len('coarse3d'):])
+    if source is None or shapes(source) != shapes(layer):
+      missing.append(layer.name)
+    else:
+      pairs.append((layer, source))
+  stacks = len([1 for layer, _ in pairs if layer.name.endswith('_lin')])
+  head = theirs.get(f'{prefix}_s{stacks - 1}_head')
+  volume_conv = generator.get_layer('coarse3d_volume_conv')
+  kernel = tuple(volume_conv.weights[0].shape)
+  head_kernel = tuple(head.weights[0].shape) if head is not None else None
+  if (missing or head_kernel is None or head_kernel[:-1] != kernel[:-1]
+      or kernel[-1] % head_kernel[-1]):
+    raise ValueError(
+        f'the 2D estimator {prefix!r} does not fit the coarse-3D branch (nothing of the '
+        f'same shapes for {", ".join(missing[:3]) or "the volume conv"}): the branch needs '
+        'as many channels and down-sampling levels as the estimator, no more stacks, '
+        'and the same joints.')
+  for layer, source in pairs:
+    layer.set_weights(source.get_weights())
+  bins = kernel[-1] // head_kernel[-1]
+  values = head.get_weights()
+  volume_conv.set_weights([np.repeat(v, bins, axis=-1) for v in values])
+  return len(pairs) + 1
 
 
 def _in_branch(layer_name, branch):

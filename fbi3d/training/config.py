@@ -44,6 +44,7 @@ class GeneratorConfig:
   depth_range_mm: float = _flag('depth_range_mm', 1000.0)
   fbi_channels: Tuple[int, ...] = _flag('fbi_channels', (32, 64, 128, 256))
   fbi_head: str = _flag('fbi_head', 'convnet')        # convnet | joints
+  init: str = _flag('generator_init', 'none')         # none | pose2d
   coarse3d_weight: float = _flag('coarse3d_weight', 1.0)
   fbi_weight: float = _flag('fbi_weight', 0.2)
 
@@ -236,6 +237,12 @@ _HELP = {
     'gen_depth': 'Down-sampling levels inside each coarse-3D hourglass.',
     'depth_bins': 'Depth bins of the volumetric heatmaps.',
     'depth_range_mm': 'Root-relative depth covered by the volume: [-range, range] mm.',
+    'generator_init': 'none: the coarse-3D hourglass starts from random weights; pose2d: '
+                      'from the finished 2D estimator\'s (stem, hourglasses, batch '
+                      'statistics; its heatmap head repeated over the depth bins), so the '
+                      'branch starts with the estimator\'s 2D and depth 0 and learns depth '
+                      'on top. Needs --gen_channels and --gen_depth equal to --hg_channels '
+                      'and --hg_depth, and --gen_stacks at most --hg_stacks.',
     'fbi_channels': 'Channels of the FBI convnet stages, comma separated (--fbi_head='
                     'convnet).',
     'fbi_head': 'convnet: the FBI branch is a convnet of its own on the image; joints: a '
@@ -316,6 +323,7 @@ CHOICES = {
     'regressor_frame': ['camera', 'ray'],
     'crops': ['estimated', 'gt'],
     'fbi_head': ['convnet', 'joints'],
+    'generator_init': ['none', 'pose2d'],
 }
 
 
@@ -364,7 +372,8 @@ def _range_text(name, value_type):
 
 
 def check(cfg):
-  """Raises ValueError naming every setting of `cfg` outside its range of sense."""
+  """Raises ValueError naming every setting of `cfg` outside its range of sense (and
+  --generator_init=pose2d with hourglasses of other shapes)."""
   wrong = []
   for name, (_, field) in _FIELDS.items():
     value = cfg.flat(name)
@@ -374,6 +383,13 @@ def check(cfg):
       continue
     if not _in_range(name, value):
       wrong.append(f'--{name}={value} must be {_range_text(name, type(field.default))}')
+  g, p = cfg.generator, cfg.pose2d
+  if g.init == 'pose2d' and ((g.channels, g.depth) != (p.channels, p.depth)
+                             or g.stacks > p.stacks):
+    wrong.append(f'--generator_init=pose2d needs --gen_channels={g.channels} and '
+                 f'--gen_depth={g.depth} equal to --hg_channels={p.channels} and '
+                 f'--hg_depth={p.depth}, and --gen_stacks={g.stacks} at most '
+                 f'--hg_stacks={p.stacks} (or --generator_init=none)')
   if wrong:
     raise ValueError('settings out of range: ' + '; '.join(wrong) + '.')
 
@@ -427,7 +443,7 @@ def from_flags(flag_values=flags.FLAGS):
 SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
                 'regressor_frame': 'camera', 'box_shift': 0.0, 'crops': 'gt',
                 'fbi_head': 'convnet', 'disc_fake_2d': 'prediction',
-                'adversarial_freeze_bn': False}
+                'adversarial_freeze_bn': False, 'generator_init': 'none'}
 
 
 def from_dict(values, **overrides):
