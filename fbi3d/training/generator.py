@@ -21,7 +21,6 @@ from fbi3d import viz
 from fbi3d.models import generator as generator_lib
 from fbi3d.training import image_task
 from fbi3d.training import pose2d as pose2d_phase
-from fbi3d.training import run as run_lib
 from fbi3d.training import split_outputs
 
 
@@ -47,20 +46,14 @@ class GeneratorTask(image_task.ImagePhase):
 
   def load_predecessors(self, network):
     """With --generator_init=pose2d, the coarse-3D branch starts from the finished 2D
-    estimator (generator.init_from_estimator); a resumed run then reads its checkpoint."""
+    estimator (generator.init_from_estimator); a resumed run then reads its checkpoint.
+    Hourglasses of other shapes never get here: config.check refuses them when the
+    phase starts."""
     if self.cfg.generator.init != 'pose2d':
       return
     estimator = pose2d_phase.Pose2DTask(self.cfg).build_network()
     self.run.restore(estimator, 'pose2d')
-    try:
-      generator_lib.init_from_estimator(network, estimator)
-    except ValueError as e:
-      c = self.cfg
-      raise run_lib.PhaseError(
-          f'--generator_init=pose2d: {e} Here --gen_stacks={c.generator.stacks} '
-          f'--gen_channels={c.generator.channels} --gen_depth={c.generator.depth} against '
-          f'--hg_stacks={c.pose2d.stacks} --hg_channels={c.pose2d.channels} '
-          f'--hg_depth={c.pose2d.depth}; make them fit, or use --generator_init=none.') from e
+    generator_lib.init_from_estimator(network, estimator)
 
   def joint_weights(self, batch):
     """[B, J]: joints known in 2D, inside the crop, of examples with 3D."""
