@@ -10,7 +10,6 @@ import os
 import cv2
 import numpy as np
 import pytest
-import fbi3d  # noqa: F401  (first: it picks TensorFlow's CPU kernels)
 import tensorflow as tf
 
 from fbi3d import fbi

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import fbi3d  # noqa: F401  (first: it picks TensorFlow's CPU kernels)
 import tensorflow as tf
 
 

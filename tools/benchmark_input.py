@@ -25,7 +25,6 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
-import fbi3d  # noqa: F401  (first: it picks TensorFlow's CPU kernels)
 import tensorflow as tf
 
 import bench

@@ -24,7 +24,6 @@ import time
 from absl import app
 from absl import flags
 import numpy as np
-import fbi3d  # noqa: F401  (first: it picks TensorFlow's CPU kernels)
 import tensorflow as tf
 
 import bench

@@ -48,7 +48,6 @@ import os
 import time
 
 import numpy as np
-import fbi3d  # noqa: F401  (first: it picks TensorFlow's CPU kernels)
 import tensorflow as tf
 
 from fbi3d import geometry
