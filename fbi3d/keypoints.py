@@ -187,6 +187,16 @@ class KeypointFile:
       images = data.get('images') or ([data['image']] if 'image' in data else [])
     names = {im.get('id'): im.get('file_name') for im in images if isinstance(im, dict)}
     single = len(names) <= 1
+    if not names:
+      ids = sorted({str(a.get('image_id')) for a in annotations if isinstance(a, dict)})
+      if len(ids) > 1:
+        # A detector's results list: nothing says which picture each image_id is.
+        raise ValueError(
+            f'{path}: annotations of {len(ids)} images (image_id {", ".join(ids[:5])}'
+            f'{", ..." if len(ids) > 5 else ""}) but no "images" list that names their '
+            'files, so they cannot be matched to pictures. Add COCO\'s "images" list '
+            '({"id": ..., "file_name": ...} for each) or give one image\'s annotations '
+            'per file.')
     for ann in annotations:
       values = ann.get('keypoints') if isinstance(ann, dict) else None
       if values is None or len(values) != 51:

@@ -19,6 +19,10 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 MARGIN = 0.2
 # With given 2D keypoints, a person needs this many known joints to place the crop.
 MIN_KEYPOINTS = 6
+# Given keypoints must be in the picture's pixels: at least half the known joints inside
+# it, widened by this fraction of its longer side, and spanning at least MIN_SPAN_PX.
+OUTSIDE_MARGIN = 0.1
+MIN_SPAN_PX = 4.0
 
 
 class PredictError(ValueError):
@@ -75,6 +79,33 @@ def box_from_bbox(bbox, shape):
     raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
                        f'{width}x{height} image.')
   return geometry.square_box([[x, y], [x + w, y + h]], MARGIN)
+
+
+def check_joints_fit(joints, valid, shape, source):
+  """Raises PredictError unless the known joints of `joints` [17, 2] could be in the
+  pixels of a picture of `shape` (H, W, ...): at least half of them inside it, widened by
+  OUTSIDE_MARGIN of its longer side, and together spanning at least MIN_SPAN_PX in x or y.
+  Keypoints of another resolution, of the unrotated frame of a photo with an EXIF
+  rotation, or normalised to 0..1 fail; `source` names where they came from."""
+  points = np.asarray(joints, np.float64)[np.asarray(valid, bool)]
+  if not len(points):
+    return
+  h, w = shape[:2]
+  pad = OUTSIDE_MARGIN * max(h, w)
+  inside = ((points[:, 0] >= -pad) & (points[:, 0] <= w - 1 + pad)
+            & (points[:, 1] >= -pad) & (points[:, 1] <= h - 1 + pad))
+  if 2 * int(inside.sum()) < len(points):
+    raise PredictError(
+        f'{source}: {len(points) - int(inside.sum())} of the {len(points)} known joints lie '
+        f'outside the {w}x{h} picture (x from {points[:, 0].min():.0f} to '
+        f'{points[:, 0].max():.0f}, y from {points[:, 1].min():.0f} to '
+        f'{points[:, 1].max():.0f}): give keypoints in this picture\'s pixels, as it is '
+        'shown (after any EXIF rotation).')
+  span = float(np.max(points.max(axis=0) - points.min(axis=0)))
+  if span < MIN_SPAN_PX:
+    raise PredictError(
+        f'{source}: the known joints span {span:.2f} px in the {w}x{h} picture: give '
+        'keypoints in pixels, not normalised to 0..1.')
 
 
 def box_from_joints(joints, valid):

@@ -125,6 +125,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
         if found is None:
           raise pictures.PredictError(f'no person: {keypoint_file.path} has no keypoints '
                                       f'for {os.path.basename(name)}.')
+        pictures.check_joints_fit(*found, image.shape, keypoint_file.path)
         plans.append((pictures.box_from_joints(*found), 'keypoints2d') + found)
       elif detector == 'mediapipe':
         found = pictures.mediapipe_joints(image)
@@ -307,6 +308,19 @@ def write_outputs(model, entry, out_dir, stem):
   return json_path, png_path
 
 
+def unique_stem(path, taken):
+  """The name of `path`'s outputs (its file name without extension), with _2, _3, ...
+  added until no picture before it in this call has it; adds the name to `taken`.
+  a.jpg, a.png, a_2.jpg give a, a_2, a_2_2: no picture's files replace another's."""
+  stem = os.path.splitext(os.path.basename(path))[0]
+  name, number = stem, 1
+  while name in taken:
+    number += 1
+    name = f'{stem}_{number}'
+  taken.add(name)
+  return name
+
+
 def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options):
   """Predicts every picture of `paths` (files or folders) in batches, writing a JSON and a
   figure per picture into out_dir and reporting progress. Returns (written, failed):
@@ -314,7 +328,7 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
   files = pictures.list_images(paths)
   if not files:
     raise ValueError(f'no image files in {", ".join(paths)}.')
-  stems = {}
+  stems = set()      # output names taken in this call
   written, failed = [], []
   for start in range(0, len(files), batch_size):
     batch = []
@@ -330,12 +344,8 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
         failed.append((path, f'{path}: {result}'))
         log(f'predict: {path}: {result}')
         continue
-      stem = os.path.splitext(os.path.basename(path))[0]
-      stems[stem] = stems.get(stem, 0) + 1
-      if stems[stem] > 1:
-        stem = f'{stem}_{stems[stem]}'
       result['image'] = image
-      written.append((path, write_outputs(model, result, out_dir, stem)))
+      written.append((path, write_outputs(model, result, out_dir, unique_stem(path, stems))))
     log(f'predict: {min(start + batch_size, len(files))}/{len(files)} pictures '
         f'({len(written)} written, {len(failed)} failed)')
   return written, failed

@@ -130,6 +130,30 @@ def test_coco_json_matches_images_by_name_and_takes_the_fullest_person(tmp_path)
   assert file.joints('c.jpg') is None
 
 
+def test_a_coco_results_list_over_several_images_without_file_names_is_refused(tmp_path):
+  full = np.concatenate([upright_coco(), np.full((17, 1), 2.0)], axis=1)
+  shifted = full + [100, 0, 0]
+  path = tmp_path / 'results.json'
+  # A detector's results list for images 1 and 2: nothing names their files.
+  path.write_text(json.dumps([
+      {'image_id': 1, 'keypoints': full.reshape(-1).tolist()},
+      {'image_id': 2, 'keypoints': shifted.reshape(-1).tolist()}]))
+  with pytest.raises(ValueError) as e:
+    keypoints.KeypointFile(str(path))
+  assert str(e.value) == (
+      f'{path}: annotations of 2 images (image_id 1, 2) but no "images" list that names '
+      'their files, so they cannot be matched to pictures. Add COCO\'s "images" list '
+      '({"id": ..., "file_name": ...} for each) or give one image\'s annotations per file.')
+  # Two people of one image still serve any picture: the one with more keypoints.
+  partial = shifted.copy()
+  partial[:5, 2] = 0
+  path.write_text(json.dumps([
+      {'image_id': 7, 'keypoints': partial.reshape(-1).tolist()},
+      {'image_id': 7, 'keypoints': full.reshape(-1).tolist()}]))
+  joints, _ = keypoints.KeypointFile(str(path)).joints('any.jpg')
+  np.testing.assert_allclose(joints, EXPECTED)
+
+
 def test_csv_keypoints_with_header_and_wildcard(tmp_path):
   path = tmp_path / 'kp.csv'
   row = ','.join(f'{v:g}' for v in upright_coco().reshape(-1))

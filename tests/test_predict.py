@@ -45,6 +45,37 @@ def test_parse_bbox_says_what_is_wrong(values, message):
   assert pictures.parse_bbox(['1', '2.5', '3', '4']) == [1.0, 2.5, 3.0, 4.0]
 
 
+def test_output_names_never_repeat():
+  taken = set()
+  paths = ['x/a.jpg', 'y/a.png', 'a_2.jpg', 'b.jpeg', 'z/a.jpg', 'a_2_2.png']
+  assert [prediction.unique_stem(p, taken) for p in paths] == [
+      'a', 'a_2', 'a_2_2', 'b', 'a_3', 'a_2_2_2']
+  assert taken == {'a', 'a_2', 'a_2_2', 'b', 'a_3', 'a_2_2_2'}
+
+
+def test_given_keypoints_must_be_in_the_pictures_pixels():
+  shape = (90, 120, 3)                           # W 120, H 90: 12 px of margin around it
+  i = np.arange(17.0)
+  # Shape = [17, 2]: x 10..90, y 20..68, inside the picture.
+  joints = np.stack([10 + 5 * i, 20 + 3 * i], axis=1)
+  valid = np.ones(17, bool)
+  joints[16], valid[16] = (5000, 5000), False    # an unknown joint is not looked at
+  assert pictures.check_joints_fit(joints, valid, shape, 'kp.csv') is None
+  # Three times too large (keypoints of another resolution): x 30..240, y 60..195;
+  # inside the widened picture (x <= 131, y <= 101) are i = 0..4 only.
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.check_joints_fit(3 * joints, valid, shape, 'kp.csv')
+  assert str(e.value) == (
+      'kp.csv: 11 of the 16 known joints lie outside the 120x90 picture (x from 30 to 255, '
+      'y from 60 to 195): give keypoints in this picture\'s pixels, as it is shown (after '
+      'any EXIF rotation).')
+  # Normalised to 0..1 by the width: x 0.083..0.708, y 0.167..0.542.
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.check_joints_fit(joints / 120, valid, shape, 'kp.csv')
+  assert str(e.value) == ('kp.csv: the known joints span 0.62 px in the 120x90 picture: '
+                          'give keypoints in pixels, not normalised to 0..1.')
+
+
 def test_crop_image_follows_image_to_crop():
   # A linear image I(x, y) = 2x + 3y: every crop pixel must hold I at crop_to_image of it.
   ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
