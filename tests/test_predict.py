@@ -53,6 +53,33 @@ def test_output_names_never_repeat():
   assert taken == {'a', 'a_2', 'a_2_2', 'b', 'a_3', 'a_2_2_2'}
 
 
+def test_pictures_sharing_a_file_name_are_refused_with_named_keypoints(tmp_path):
+  for folder in ('a', 'b'):
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / '0001.jpg').write_bytes(b'not read before the check')
+  row = ','.join(f'{v:g}' for v in upright_coco().reshape(-1))
+  named, anyone = tmp_path / 'named.csv', tmp_path / 'any.csv'
+  named.write_text(f'0001.jpg,{row}\n')
+  anyone.write_text(f'*,{row}\n')
+  folders = [str(tmp_path / 'a'), str(tmp_path / 'b')]
+  with pytest.raises(ValueError) as e:
+    # The model is never reached: the names are checked first.
+    prediction.predict_files(None, folders, str(tmp_path / 'out'),
+                             keypoint_file=keypoints.KeypointFile(str(named)))
+  assert str(e.value) == (
+      f'{tmp_path}/a/0001.jpg and {tmp_path}/b/0001.jpg have the same file name, and '
+      f'{named} matches keypoints to pictures by file name alone: predict them in separate '
+      'calls.')
+  assert not (tmp_path / 'out').exists()
+  # Keypoints for any picture, or a box, do not depend on the name: no refusal there
+  # (the unreadable pictures then fail one by one).
+  for options in ({'keypoint_file': keypoints.KeypointFile(str(anyone))},
+                  {'keypoint_file': keypoints.KeypointFile(str(named)), 'bbox': [0, 0, 9, 9]}):
+    written, failed = prediction.predict_files(None, folders, str(tmp_path / 'out'),
+                                               log=lambda _: None, **options)
+    assert (written, len(failed)) == ([], 2)
+
+
 def test_given_keypoints_must_be_in_the_pictures_pixels():
   shape = (90, 120, 3)                           # W 120, H 90: 12 px of margin around it
   i = np.arange(17.0)
