@@ -249,6 +249,19 @@ class KeypointFile:
         raise ValueError(f'{path}:{number}: expected numbers in x0..y16.') from None
       self._add(row[0].strip() + '.jpg', values, (len(values), 0.0))
 
+  def check_names(self, image_paths):
+    """Raises ValueError when two of `image_paths` share a file name and this file names
+    its pictures: joints() matches by file name alone, so both would get one person."""
+    if not set(self.rows) - {'*'}:
+      return
+    seen = {}
+    for path in image_paths:
+      other = seen.setdefault(os.path.basename(path), path)
+      if other != path:
+        raise ValueError(
+            f'{other} and {path} have the same file name, and {self.path} matches '
+            'keypoints to pictures by file name alone: predict them in separate calls.')
+
   def joints(self, image_path):
     """(joints [17, 2], validity [17]) of the person in `image_path`, or None when the
     file has no keypoints for it."""

@@ -328,17 +328,8 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
   files = pictures.list_images(paths)
   if not files:
     raise ValueError(f'no image files in {", ".join(paths)}.')
-  keypoint_file = options.get('keypoint_file')
-  if (keypoint_file is not None and options.get('bbox') is None
-      and set(keypoint_file.rows) - {'*'}):
-    seen = {}
-    for path in files:
-      other = seen.setdefault(os.path.basename(path), path)
-      if other != path:
-        raise ValueError(
-            f'{other} and {path} have the same file name, and {keypoint_file.path} '
-            'matches keypoints to pictures by file name alone: predict them in separate '
-            'calls.')
+  if options.get('keypoint_file') is not None and options.get('bbox') is None:
+    options['keypoint_file'].check_names(files)
   stems = set()      # output names taken in this call
   written, failed = [], []
   for start in range(0, len(files), batch_size):
