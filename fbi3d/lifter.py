@@ -60,7 +60,8 @@ STREAM_EVAL_NOISE = 21
 DEFAULTS = dict(epochs=24, batch_size=256, learning_rate=4e-3, hidden=512, blocks=2,
                 dropout_rate=0.1, loss='l2', noise_max_px=8.0, swap_prob=0.01,
                 missing_prob=0.02, mirror=True, max_train_poses=80000, bone_scale_std=0.0,
-                seed=0, frame='ray', truncate_prob=0.1, mirror_average=True)
+                seed=0, frame='ray', truncate_prob=0.1, mirror_average=True,
+                limb_mix_prob=0.0)
 FRAMES = ('camera', 'ray')
 
 
@@ -80,6 +81,8 @@ def _check_settings(s):
   for key in ('swap_prob', 'missing_prob', 'truncate_prob'):
     if not 0.0 <= s[key] <= 0.5:
       problems.append(f'{key} must lie in [0, 0.5] (got {s[key]})')
+  if not 0.0 <= s['limb_mix_prob'] <= 1.0:
+    problems.append(f'limb_mix_prob is a probability in [0, 1] (got {s["limb_mix_prob"]})')
   if not 0.0 <= s['bone_scale_std'] <= 0.5:
     problems.append(f'bone_scale_std must lie in [0, 0.5] (got {s["bone_scale_std"]})')
   if not s['noise_max_px'] >= 0.0:
@@ -96,6 +99,7 @@ def training_examples(poses, rng, settings):
   """One epoch's (inputs [N, 34], targets [N, 17, 3] in settings['frame']) of world
   poses [N, 17, 3]."""
   poses = lifter_cameras.scale_bones(poses, rng, settings['bone_scale_std'])
+  poses = lifter_cameras.mix_limbs(poses, rng, settings['limb_mix_prob'])
   if settings['mirror']:
     flip = rng.random(len(poses)) < 0.5
     poses = poses.copy()

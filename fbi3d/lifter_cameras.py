@@ -135,6 +135,54 @@ def scale_bones(poses, rng, std):
   return out
 
 
+# Limbs that `mix_limbs` exchanges between poses: (name, the joint its chain hangs from,
+# the chain's joints in order, the frame it is carried in).
+LIMBS = (('RLeg', 1, (2, 3), 'pelvis'), ('LLeg', 4, (5, 6), 'pelvis'),
+         ('LArm', 11, (12, 13), 'chest'), ('RArm', 14, (15, 16), 'chest'))
+# Each frame: its x axis from the right joint to the left one, its second axis the
+# component of (top - bottom) at right angles to x, its third their cross product.
+TORSO_FRAMES = dict(pelvis=dict(right=1, left=4, bottom=0, top=8),
+                    chest=dict(right=14, left=11, bottom=7, top=8))
+
+
+def torso_frames(poses, frame):
+  """Rotations [N, 3, 3] (columns: the axes of TORSO_FRAMES[frame]) of poses [N, 17, 3]."""
+  f = TORSO_FRAMES[frame]
+  x = poses[:, f['left']] - poses[:, f['right']]
+  x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+  up = poses[:, f['top']] - poses[:, f['bottom']]
+  up = up - np.sum(up * x, axis=-1, keepdims=True) * x
+  up = up / np.linalg.norm(up, axis=-1, keepdims=True)
+  return np.stack([x, up, np.cross(x, up)], axis=-1)
+
+
+def mix_limbs(poses, rng, prob):
+  """Poses [N, 17, 3] in which each limb of LIMBS is, with probability `prob`, bent as
+  the same limb of another pose drawn at random: the donor's bone directions, taken in
+  the donor's torso frame (`torso_frames`), are put into the pose's own torso frame, and
+  the pose keeps its own bone lengths and every other joint. The torso, the head and the
+  joints the limbs hang from never change. prob 0 returns the poses unchanged."""
+  poses = np.asarray(poses, np.float64)
+  out = poses.copy()
+  if prob <= 0 or len(poses) < 2:
+    return out
+  frames = {name: torso_frames(poses, name) for name in TORSO_FRAMES}
+  for _, root, chain, frame in LIMBS:
+    mixed = np.flatnonzero(rng.random(len(poses)) < prob)
+    donors = rng.integers(0, len(poses), len(mixed))
+    # The donor's frame to the pose's own: R_pose @ R_donor^T.
+    turn = frames[frame][mixed] @ np.swapaxes(frames[frame][donors], 1, 2)
+    parent = root
+    for joint in chain:
+      own = np.linalg.norm(poses[mixed, joint] - poses[mixed, parent], axis=-1)
+      bone = poses[donors, joint] - poses[donors, parent]
+      bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+      out[mixed, joint] = out[mixed, parent] + own[:, None] * np.einsum('nij,nj->ni', turn,
+                                                                         bone)
+      parent = joint
+  return out
+
+
 def view(poses_world, rng):
   """One photographer's view of each world pose [N, 17, 3]: dict(joints2d [N, 17, 2]
   image px, pose3d [N, 17, 3] root-relative camera mm, intrinsics [N, 4], size [N, 2],

@@ -184,6 +184,60 @@ def test_scale_bones_keeps_directions_and_symmetry():
     assert np.all(np.sum(a * b, axis=-1) > 0)
 
 
+def _standing_pose():
+  """A pose facing -y, z up: legs and arms hanging straight down."""
+  p = np.zeros((17, 3))
+  p[[1, 2, 3]] = [[-100, 0, 0], [-100, 0, -400], [-100, 0, -800]]
+  p[[4, 5, 6]] = [[100, 0, 0], [100, 0, -400], [100, 0, -800]]
+  p[[7, 8, 9, 10]] = [[0, 0, 200], [0, 0, 500], [0, 0, 550], [0, 0, 650]]
+  p[[11, 12, 13]] = [[150, 0, 450], [150, 0, 150], [150, 0, -100]]
+  p[[14, 15, 16]] = [[-150, 0, 450], [-150, 0, 150], [-150, 0, -100]]
+  return p
+
+
+class _Donors:
+  """Stands in for a numpy Generator: every limb is exchanged (random() gives zeros), and
+  pose i takes its limbs from pose `donors[i]`."""
+
+  def __init__(self, donors):
+    self.donors = np.asarray(donors)
+
+  def random(self, size):
+    return np.zeros(size)
+
+  def integers(self, low, high, size):
+    assert (low, high, size) == (0, len(self.donors), len(self.donors))
+    return self.donors
+
+
+def test_mix_limbs_carries_the_donor_limb_in_the_torso_frame_by_hand():
+  own = _standing_pose()
+  # The donor: the same body with its left arm held straight forward (-y) and a forearm
+  # of 400 mm, then turned by 90 degrees about z (x -> y, y -> -x).
+  donor = own.copy()
+  donor[[12, 13]] = [[150, -300, 450], [150, -700, 450]]
+  turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+  donor = donor @ turn.T
+  # Frames: x from right to left, then up, then x cross up (here -y, the way it faces).
+  frame = lifter_cameras.torso_frames(own[None], 'chest')[0]
+  np.testing.assert_array_equal(frame, [[1, 0, 0], [0, 0, -1], [0, 1, 0]])
+  np.testing.assert_allclose(lifter_cameras.torso_frames(donor[None], 'chest')[0],
+                             turn @ frame, atol=1e-12)
+  got = lifter_cameras.mix_limbs(np.stack([own, donor]), _Donors([1, 0]), 1.0)
+  # The pose takes the donor's forward arm in its own frame, with its own forearm (250).
+  want = own.copy()
+  want[[12, 13]] = [[150, -300, 450], [150, -550, 450]]
+  np.testing.assert_allclose(got[0], want, atol=1e-9)
+  # The donor takes the hanging arm, turned with it, with its own forearm (400): straight
+  # down from its left shoulder at (0, 150, 450). Its legs and right arm were the pose's.
+  want = donor.copy()
+  want[[12, 13]] = [[0, 150, 150], [0, 150, -250]]
+  np.testing.assert_allclose(got[1], want, atol=1e-9)
+  np.testing.assert_array_equal(lifter_cameras.mix_limbs(np.stack([own, donor]),
+                                                         _Donors([1, 0]), 0.0),
+                                np.stack([own, donor]))
+
+
 class _FixedDraws:
   """Stands in for a numpy Generator: random() and normal() give zeros, uniform() its
   interval's middle."""
@@ -242,6 +296,8 @@ def test_settings_are_checked():
     lifter.train(_poses(4), swap_prob=0.9)
   with pytest.raises(ValueError, match='truncate_prob must lie in'):
     lifter.train(_poses(4), truncate_prob=float('nan'))
+  with pytest.raises(ValueError, match=r'limb_mix_prob is a probability in \[0, 1\] \(got 1.5\)'):
+    lifter.train(_poses(4), limb_mix_prob=1.5)
   assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
 

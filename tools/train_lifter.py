@@ -52,6 +52,10 @@ flags.DEFINE_float('truncate_prob', D['truncate_prob'], 'Training 2D noise: prob
 flags.DEFINE_float('bone_scale_std', D['bone_scale_std'], 'Training: multiply every bone '
                    'length by exp(N(0, this)), a bone and its mirror alike (0: off).',
                    lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_float('limb_mix_prob', D['limb_mix_prob'], 'Training: probability that each '
+                   'limb (either arm, either leg) of a pose is bent as the same limb of '
+                   'another training pose (lifter_cameras.mix_limbs), for poses the bank '
+                   'lacks; 0 for none.')
 flags.DEFINE_boolean('mirror', D['mirror'], 'Mirror each training pose left/right with '
                      'probability 1/2 every epoch.')
 flags.DEFINE_boolean('mirror_average', D['mirror_average'], 'Measure (and, through the '
