@@ -135,10 +135,12 @@ def scale_bones(poses, rng, std):
   return out
 
 
-# Limbs that `mix_limbs` exchanges between poses: (name, the joint its chain hangs from,
-# the chain's joints in order, the frame it is carried in).
-LIMBS = (('RLeg', 1, (2, 3), 'pelvis'), ('LLeg', 4, (5, 6), 'pelvis'),
-         ('LArm', 11, (12, 13), 'chest'), ('RArm', 14, (15, 16), 'chest'))
+# Limbs that `mix_limbs` exchanges between poses: (the joint a chain hangs from, the
+# chain's joints in order, the torso frame it is carried in), named.
+LIMBS = dict(RLeg=(1, (2, 3), 'pelvis'), LLeg=(4, (5, 6), 'pelvis'),
+             LArm=(11, (12, 13), 'chest'), RArm=(14, (15, 16), 'chest'))
+# The limbs that take one donor together, each group with its own draw.
+LIMB_GROUPS = (('RLeg',), ('LLeg',), ('LArm',), ('RArm',))
 # Each frame: its x axis from the right joint to the left one, its second axis the
 # component of (top - bottom) at right angles to x, its third their cross product.
 TORSO_FRAMES = dict(pelvis=dict(right=1, left=4, bottom=0, top=8),
@@ -156,30 +158,33 @@ def torso_frames(poses, frame):
   return np.stack([x, up, np.cross(x, up)], axis=-1)
 
 
-def mix_limbs(poses, rng, prob):
-  """Poses [N, 17, 3] in which each limb of LIMBS is, with probability `prob`, bent as
-  the same limb of another pose drawn at random: the donor's bone directions, taken in
-  the donor's torso frame (`torso_frames`), are put into the pose's own torso frame, and
-  the pose keeps its own bone lengths and every other joint. The torso, the head and the
-  joints the limbs hang from never change. prob 0 returns the poses unchanged."""
+def mix_limbs(poses, rng, prob, groups=LIMB_GROUPS):
+  """Poses [N, 17, 3] in which each group of limbs (LIMBS, LIMB_GROUPS) is, with
+  probability `prob`, bent as the same limbs of another pose drawn at random: the donor's
+  bone directions, taken in the donor's torso frame (`torso_frames`), are put into the
+  pose's own torso frame, and the pose keeps its own bone lengths and every other joint.
+  The torso, the head and the joints the limbs hang from never change. prob 0 returns the
+  poses unchanged."""
   poses = np.asarray(poses, np.float64)
   out = poses.copy()
   if prob <= 0 or len(poses) < 2:
     return out
   frames = {name: torso_frames(poses, name) for name in TORSO_FRAMES}
-  for _, root, chain, frame in LIMBS:
+  for group in groups:
     mixed = np.flatnonzero(rng.random(len(poses)) < prob)
     donors = rng.integers(0, len(poses), len(mixed))
-    # The donor's frame to the pose's own: R_pose @ R_donor^T.
-    turn = frames[frame][mixed] @ np.swapaxes(frames[frame][donors], 1, 2)
-    parent = root
-    for joint in chain:
-      own = np.linalg.norm(poses[mixed, joint] - poses[mixed, parent], axis=-1)
-      bone = poses[donors, joint] - poses[donors, parent]
-      bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
-      out[mixed, joint] = out[mixed, parent] + own[:, None] * np.einsum('nij,nj->ni', turn,
-                                                                         bone)
-      parent = joint
+    for limb in group:
+      root, chain, frame = LIMBS[limb]
+      # The donor's frame to the pose's own: R_pose @ R_donor^T.
+      turn = frames[frame][mixed] @ np.swapaxes(frames[frame][donors], 1, 2)
+      parent = root
+      for joint in chain:
+        own = np.linalg.norm(poses[mixed, joint] - poses[mixed, parent], axis=-1)
+        bone = poses[donors, joint] - poses[donors, parent]
+        bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+        out[mixed, joint] = out[mixed, parent] + own[:, None] * np.einsum(
+            'nij,nj->ni', turn, bone)
+        parent = joint
   return out
 
 
