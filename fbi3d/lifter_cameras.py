@@ -163,28 +163,32 @@ def mix_limbs(poses, rng, prob, groups=LIMB_GROUPS):
   probability `prob`, bent as the same limbs of another pose drawn at random: the donor's
   bone directions, taken in the donor's torso frame (`torso_frames`), are put into the
   pose's own torso frame, and the pose keeps its own bone lengths and every other joint.
-  The torso, the head and the joints the limbs hang from never change. prob 0 returns the
-  poses unchanged."""
+  The torso, the head and the joints the limbs hang from never change. A pose that a
+  degenerate frame or bone (two joints at one point) would turn to NaN is kept as it was.
+  prob 0 returns the poses unchanged."""
   poses = np.asarray(poses, np.float64)
   out = poses.copy()
   if prob <= 0 or len(poses) < 2:
     return out
-  frames = {name: torso_frames(poses, name) for name in TORSO_FRAMES}
-  for group in groups:
-    mixed = np.flatnonzero(rng.random(len(poses)) < prob)
-    donors = rng.integers(0, len(poses), len(mixed))
-    for limb in group:
-      root, chain, frame = LIMBS[limb]
-      # The donor's frame to the pose's own: R_pose @ R_donor^T.
-      turn = frames[frame][mixed] @ np.swapaxes(frames[frame][donors], 1, 2)
-      parent = root
-      for joint in chain:
-        own = np.linalg.norm(poses[mixed, joint] - poses[mixed, parent], axis=-1)
-        bone = poses[donors, joint] - poses[donors, parent]
-        bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
-        out[mixed, joint] = out[mixed, parent] + own[:, None] * np.einsum(
-            'nij,nj->ni', turn, bone)
-        parent = joint
+  with np.errstate(invalid='ignore', divide='ignore'):
+    frames = {name: torso_frames(poses, name) for name in TORSO_FRAMES}
+    for group in groups:
+      mixed = np.flatnonzero(rng.random(len(poses)) < prob)
+      donors = rng.integers(0, len(poses), len(mixed))
+      for limb in group:
+        root, chain, frame = LIMBS[limb]
+        # The donor's frame to the pose's own: R_pose @ R_donor^T.
+        turn = frames[frame][mixed] @ np.swapaxes(frames[frame][donors], 1, 2)
+        parent = root
+        for joint in chain:
+          own = np.linalg.norm(poses[mixed, joint] - poses[mixed, parent], axis=-1)
+          bone = poses[donors, joint] - poses[donors, parent]
+          bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+          out[mixed, joint] = out[mixed, parent] + own[:, None] * np.einsum(
+              'nij,nj->ni', turn, bone)
+          parent = joint
+  broken = ~np.all(np.isfinite(out), axis=(1, 2))
+  out[broken] = poses[broken]
   return out
 
 

@@ -236,6 +236,13 @@ def test_mix_limbs_carries_the_donor_limb_in_the_torso_frame_by_hand():
   np.testing.assert_array_equal(lifter_cameras.mix_limbs(np.stack([own, donor]),
                                                          _Donors([1, 0]), 0.0),
                                 np.stack([own, donor]))
+  # A donor whose left elbow sits on its wrist has no forearm direction to give: the pose
+  # keeps its own limbs rather than NaN; the donor still takes the pose's.
+  broken = donor.copy()
+  broken[13] = broken[12]
+  got = lifter_cameras.mix_limbs(np.stack([own, broken]), _Donors([1, 0]), 1.0)
+  np.testing.assert_array_equal(got[0], own)
+  assert np.all(np.isfinite(got[1])) and np.any(got[1] != broken)
 
 
 class _FixedDraws:
