@@ -7,14 +7,15 @@ The cameras are `fbi3d.lifter_cameras`'s (`view`); the 2D noise, the filling of 
 joints, the crop inputs and the output frame `fbi3d.lifter_inputs`'.
 
 Training (`train`): every epoch, each training pose gets a new yaw, camera and noise draw
-(optionally mirrored left/right with probability 1/2); `build_regressor(34)` with the
-first epoch's normalisation statistics, the L2 loss (`regression_model`; the weighted loss
-is an option), Adam whose rate decays exponentially to a tenth over the run; the settings
-chosen on val are DEFAULTS. `evaluate_split` measures MPJPE and PA-MPJPE on one camera
-per pose from fixed seeds, with ground-truth 2D and with `noise_px` Gaussian noise (no
-swaps, nothing missing). With `mirror_average` (the default) the lifter in use is
-`mirror_averaged`: it also lifts the 2D mirrored left/right, mirrors that pose back and
-averages the two.
+(optionally mirrored left/right with probability 1/2, and each arm and leg bent, with
+probability limb_mix_prob, as another training pose's: `lifter_cameras.mix_limbs`);
+`build_regressor(34)` with the first epoch's normalisation statistics, the L2 loss
+(`regression_model`; the weighted loss is an option), Adam whose rate decays
+exponentially to a tenth over the run; the settings chosen on val are DEFAULTS.
+`evaluate_split` measures MPJPE and PA-MPJPE on one camera per pose from fixed seeds,
+with ground-truth 2D and with `noise_px` Gaussian noise (no swaps, nothing missing).
+With `mirror_average` (the default) the lifter in use is `mirror_averaged`: it also lifts
+the 2D mirrored left/right, mirrors that pose back and averages the two.
 
 Saved lifter (`save`, `load`): a folder with `lifter.weights.h5` and `lifter.json` (the
 network's sizes, the input convention, the training settings and the measured figures).
@@ -56,12 +57,16 @@ STREAM_EVAL_NOISE = 21
 # edge (truncate_prob 0.1): val 55.2 / 64.2 against 55.5 / 64.3 (PA-MPJPE 42.2 against
 # 41.6), and a portrait that shows six joints becomes a person standing instead of a
 # tangle (README, Side by side with MediaPipe). mirror_average: 1.0 to 1.4 mm lower
-# MPJPE on val and the test subjects under two seeds for twice the inference.
+# MPJPE on val and the test subjects under two seeds for twice the inference. Limbs
+# exchanged between poses (lifter_cameras.mix_limbs), two seeds each, val MPJPE GT 2D /
+# 5 px: limb_mix_prob 0.25 52.1 / 62.1 mm, 0.5 53.5 / 63.9, both legs from one donor at
+# 0.5 53.0 / 63.0, none 54.6 / 63.2 (0.75, seed 0 only: 56.1 / 66.4); the test subjects
+# gain 8 to 9 mm (README, A lifter trained on the pose bank).
 DEFAULTS = dict(epochs=24, batch_size=256, learning_rate=4e-3, hidden=512, blocks=2,
                 dropout_rate=0.1, loss='l2', noise_max_px=8.0, swap_prob=0.01,
                 missing_prob=0.02, mirror=True, max_train_poses=80000, bone_scale_std=0.0,
                 seed=0, frame='ray', truncate_prob=0.1, mirror_average=True,
-                limb_mix_prob=0.0)
+                limb_mix_prob=0.25)
 FRAMES = ('camera', 'ray')
 
 

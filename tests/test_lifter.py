@@ -303,7 +303,8 @@ def test_settings_are_checked():
     lifter.train(_poses(4), swap_prob=0.9)
   with pytest.raises(ValueError, match='truncate_prob must lie in'):
     lifter.train(_poses(4), truncate_prob=float('nan'))
-  with pytest.raises(ValueError, match=r'limb_mix_prob is a probability in \[0, 1\] \(got 1.5\)'):
+  with pytest.raises(ValueError,
+                     match=r'limb_mix_prob is a probability in \[0, 1\] \(got 1.5\)'):
     lifter.train(_poses(4), limb_mix_prob=1.5)
   assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
