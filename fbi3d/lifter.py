@@ -61,7 +61,7 @@ STREAM_EVAL_NOISE = 21
 # exchanged between poses (lifter_cameras.mix_limbs), two seeds each, val MPJPE GT 2D /
 # 5 px: limb_mix_prob 0.25 52.1 / 62.1 mm, 0.5 53.5 / 63.9, both legs from one donor at
 # 0.5 53.0 / 63.0, none 54.6 / 63.2 (0.75, seed 0 only: 56.1 / 66.4); the test subjects
-# gain 8 to 9 mm (README, A lifter trained on the pose bank).
+# gain 7.2 and 8.6 mm (README, A lifter trained on the pose bank).
 DEFAULTS = dict(epochs=24, batch_size=256, learning_rate=4e-3, hidden=512, blocks=2,
                 dropout_rate=0.1, loss='l2', noise_max_px=8.0, swap_prob=0.01,
                 missing_prob=0.02, mirror=True, max_train_poses=80000, bone_scale_std=0.0,

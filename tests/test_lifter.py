@@ -236,13 +236,16 @@ def test_mix_limbs_carries_the_donor_limb_in_the_torso_frame_by_hand():
   np.testing.assert_array_equal(lifter_cameras.mix_limbs(np.stack([own, donor]),
                                                          _Donors([1, 0]), 0.0),
                                 np.stack([own, donor]))
-  # A donor whose left elbow sits on its wrist has no forearm direction to give: the pose
-  # keeps its own limbs rather than NaN; the donor still takes the pose's.
+  # A donor whose left wrist sits on its elbow has no forearm direction to give: the pose
+  # keeps its own limbs rather than NaN. The donor still takes the pose's hanging arm,
+  # with its own forearm of length 0.
   broken = donor.copy()
   broken[13] = broken[12]
   got = lifter_cameras.mix_limbs(np.stack([own, broken]), _Donors([1, 0]), 1.0)
   np.testing.assert_array_equal(got[0], own)
-  assert np.all(np.isfinite(got[1])) and np.any(got[1] != broken)
+  want = broken.copy()
+  want[[12, 13]] = [[0, 150, 150], [0, 150, 150]]
+  np.testing.assert_allclose(got[1], want, atol=1e-9)
 
 
 class _FixedDraws:
