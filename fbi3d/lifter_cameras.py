@@ -135,10 +135,11 @@ def scale_bones(poses, rng, std):
   return out
 
 
-# Limbs that `mix_limbs` exchanges between poses: (the joint a chain hangs from, the
-# chain's joints in order, the torso frame it is carried in), named.
-LIMBS = dict(RLeg=(1, (2, 3), 'pelvis'), LLeg=(4, (5, 6), 'pelvis'),
-             LArm=(11, (12, 13), 'chest'), RArm=(14, (15, 16), 'chest'))
+# Limbs that `mix_limbs` exchanges between poses: (the chain's joints from the body
+# outwards, each hanging from its skeleton.PARENTS joint; the torso frame it is carried
+# in), named.
+LIMBS = dict(RLeg=((2, 3), 'pelvis'), LLeg=((5, 6), 'pelvis'),
+             LArm=((12, 13), 'chest'), RArm=((15, 16), 'chest'))
 # The limbs that take one donor together, each group with its own draw.
 LIMB_GROUPS = (('RLeg',), ('LLeg',), ('LArm',), ('RArm',))
 # Each frame: its x axis from the right joint to the left one, its second axis the
@@ -176,17 +177,16 @@ def mix_limbs(poses, rng, prob, groups=LIMB_GROUPS):
       mixed = np.flatnonzero(rng.random(len(poses)) < prob)
       donors = rng.integers(0, len(poses), len(mixed))
       for limb in group:
-        root, chain, frame = LIMBS[limb]
+        chain, frame = LIMBS[limb]
         # The donor's frame to the pose's own: R_pose @ R_donor^T.
         turn = frames[frame][mixed] @ np.swapaxes(frames[frame][donors], 1, 2)
-        parent = root
         for joint in chain:
+          parent = skeleton.PARENTS[joint]
           own = np.linalg.norm(poses[mixed, joint] - poses[mixed, parent], axis=-1)
           bone = poses[donors, joint] - poses[donors, parent]
           bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
           out[mixed, joint] = out[mixed, parent] + own[:, None] * np.einsum(
               'nij,nj->ni', turn, bone)
-          parent = joint
   broken = ~np.all(np.isfinite(out), axis=(1, 2))
   out[broken] = poses[broken]
   return out
