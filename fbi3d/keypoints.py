@@ -137,6 +137,38 @@ def to_joints(values, layout):
   return joints, valid
 
 
+# A CSV row of 17 points is either COCO's keypoints or the 17 joints, and its numbers do
+# not say which. In COCO's order points 1 to 4 (eyes, ears) lie around point 0 (the nose):
+# 0.06 of the body's size (the diagonal of the box around the points) for the COCO photo
+# in ../shared/data/photos. In the 17 joints' order they are the hips, the right knee and
+# the right ankle around point 0 (the pelvis): over 10,092 views of pose-bank poses
+# (lifter.test_views) the median is 0.48, 99% lie above 0.25 and the least is 0.08. A
+# file read as COCO by default is refused above FACE_SPREAD_MAX; the check needs
+# FACE_SPREAD_MIN_POINTS of the 17 points, since a close-up of a face fills its own box.
+FACE_SPREAD_MAX = 0.2
+FACE_SPREAD_MIN_POINTS = 15
+
+
+def face_spread(values):
+  """The largest distance of points 1 to 4 from point 0 over the diagonal of the box
+  around every point, of a flat row of 17 points (x, y pairs or x, y, visibility
+  triplets; a visibility of 0 or a non-finite coordinate marks a missing point). None
+  when point 0, all of points 1 to 4, or more than 17 - FACE_SPREAD_MIN_POINTS points are
+  missing, or the box is a single point."""
+  values = np.asarray(values, np.float64).reshape(17, -1)
+  points = values[:, :2]
+  valid = np.all(np.isfinite(points), axis=1)
+  if values.shape[1] == 3:
+    valid &= values[:, 2] > 0
+  if not valid[0] or not valid[1:5].any() or valid.sum() < FACE_SPREAD_MIN_POINTS:
+    return None
+  diagonal = np.linalg.norm(points[valid].max(axis=0) - points[valid].min(axis=0))
+  if diagonal <= 0:
+    return None
+  near = np.flatnonzero(valid[1:5]) + 1
+  return float(np.linalg.norm(points[near] - points[0], axis=1).max() / diagonal)
+
+
 class KeypointFile:
   """2D keypoints per image from a file, mapped to the 17 joints.
 
@@ -154,7 +186,9 @@ class KeypointFile:
                fx,fy,cx,cy`): the 17 joints of image `<id>.jpg`.
   """
 
-  def __init__(self, path, layout='coco17'):
+  def __init__(self, path, layout=None):
+    self.layout_given = layout is not None
+    layout = 'coco17' if layout is None else layout
     if layout not in LAYOUTS:
       raise ValueError(f'unknown keypoint layout {layout!r}: use one of {", ".join(LAYOUTS)}.')
     self.path = path
@@ -231,7 +265,23 @@ class KeypointFile:
         to_joints(values, self.layout)
       except ValueError as e:
         raise ValueError(f'{path}:{number}: {e}') from None
+      self._check_coco(path, number, values)
       self._add(os.path.basename(row[0].strip()), values, (len(values), 0.0))
+
+  def _check_coco(self, path, number, values):
+    """Refuses a row read as COCO's keypoints by default (no layout given) whose points 1
+    to 4 lie too far from point 0 for eyes and ears around a nose (face_spread)."""
+    if self.layout_given or self.layout != 'coco17':
+      return
+    spread = face_spread(values)
+    if spread is not None and spread > FACE_SPREAD_MAX:
+      raise ValueError(
+          f'{path}:{number}: no keypoint layout was given, and these 17 points do not look '
+          f'like COCO\'s: points 1 to 4 (COCO\'s eyes and ears) lie up to {spread:.2f} of '
+          f'the body\'s size from point 0 (the nose), where a face keeps them within '
+          f'{FACE_SPREAD_MAX:g}. If they are the 17 joints of fbi3d/skeleton.py (pelvis '
+          'first), pass --keypoints_layout=h36m17; if they are COCO keypoints, pass '
+          '--keypoints_layout=coco17.')
 
   def _read_meta(self, path, rows):
     columns = [f'{a}{i}' for i in range(skeleton.NUM_JOINTS) for a in 'xy']

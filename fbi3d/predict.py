@@ -34,7 +34,9 @@ flags.DEFINE_list('bbox', None, 'Person box x,y,w,h in image pixels (every pictu
 flags.DEFINE_string('keypoints2d', None, '2D keypoints per picture: a COCO annotation JSON '
                     'or a CSV image,x0,y0,... (fbi3d/keypoints.py).')
 flags.DEFINE_enum('keypoints_layout', 'coco17', list(keypoints.LAYOUTS),
-                  'Layout of the --keypoints2d values.')
+                  'Layout of the --keypoints2d values. Left out, a CSV is read as coco17 '
+                  'and a row whose points do not look like COCO\'s (eyes and ears far '
+                  'from the nose: the 17 joints\' order, pelvis first) is refused.')
 flags.DEFINE_enum('detector', 'estimator', ['estimator', 'mediapipe'],
                   'Without --bbox or --keypoints2d: the model\'s own 2D estimator on the '
                   'centred square of the picture (the main pose is then the image-based '
@@ -57,7 +59,8 @@ def main(argv):
     bbox = pictures.parse_bbox(f.bbox) if f.bbox is not None else None
     if os.path.exists(f.out) and not os.path.isdir(f.out):
       raise ValueError(f'--out={f.out} is a file; give a folder (it is made if missing).')
-    kp = keypoints.KeypointFile(f.keypoints2d, f.keypoints_layout) if f.keypoints2d else None
+    layout = f.keypoints_layout if f['keypoints_layout'].present else None
+    kp = keypoints.KeypointFile(f.keypoints2d, layout) if f.keypoints2d else None
     model = prediction.ExportedModel(f.export_dir)
     written, failed = prediction.predict_files(
         model, argv[1:], f.out, batch_size=f.batch_size, bbox=bbox, keypoint_file=kp,

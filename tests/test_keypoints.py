@@ -189,3 +189,61 @@ def test_synthetic_meta_csv_gives_the_17_joints_of_each_image(tmp_path):
   np.testing.assert_allclose(joints, EXPECTED)
   assert valid.all()
   assert file.joints('00008.jpg') is None
+
+
+def test_face_spread_by_hand():
+  # COCO's person: the ears (55, 20) and (45, 20) lie sqrt(50) from the nose (50, 25); the
+  # box around every point is 36 x 140 (x 32..68, y 20..160).
+  coco = upright_coco().reshape(-1)
+  assert keypoints.face_spread(coco) == pytest.approx(np.sqrt(50.0) / np.sqrt(36 ** 2 + 140 ** 2))
+  # The 17 joints in their order: point 3, the right ankle (38, 160), lies sqrt(12**2 +
+  # 60**2) from the pelvis (50, 100); the box is 36 x 150 (x 32..68, y 10..160).
+  joints = EXPECTED.reshape(-1)
+  assert keypoints.face_spread(joints) == pytest.approx(np.sqrt(3744.0) / np.sqrt(23796.0))
+  assert round(keypoints.face_spread(joints), 2) == 0.40
+  # Triplets: a visibility of 0 leaves a point out. Without the right ankle (point 3) the
+  # farthest is point 2, the right knee (39, 130): sqrt(11**2 + 30**2).
+  triplets = np.concatenate([EXPECTED, np.ones((17, 1))], axis=1)
+  triplets[3, 2] = 0
+  assert keypoints.face_spread(triplets.reshape(-1)) == pytest.approx(
+      np.sqrt(1021.0) / np.sqrt(23796.0))
+  pairs = EXPECTED.copy()
+  pairs[3, 0] = np.nan                       # a non-finite coordinate: the same
+  assert keypoints.face_spread(pairs.reshape(-1)) == pytest.approx(
+      np.sqrt(1021.0) / np.sqrt(23796.0))
+  # Not measurable: point 0 missing, points 1 to 4 all missing, or 3 of the 17 missing.
+  for missing in ([0], [1, 2, 3, 4], [14, 15, 16]):
+    row = np.concatenate([EXPECTED, np.ones((17, 1))], axis=1)
+    row[missing, 2] = 0
+    assert keypoints.face_spread(row.reshape(-1)) is None, missing
+  row = np.concatenate([EXPECTED, np.ones((17, 1))], axis=1)
+  # 15 of 17 are enough. Without the right elbow and wrist (x 34 and 32) the box is 30 x
+  # 150 (x 38..68: the right shoulder and ankle lie at 38).
+  row[[15, 16], 2] = 0
+  assert keypoints.face_spread(row.reshape(-1)) == pytest.approx(
+      np.sqrt(3744.0) / np.sqrt(30 ** 2 + 150 ** 2))
+  assert keypoints.face_spread(np.full(34, 5.0)) is None   # a box of one point
+
+
+def test_a_csv_of_the_17_joints_read_as_coco_by_default_is_refused(tmp_path):
+  path = tmp_path / 'joints.csv'
+  path.write_text('image,x0,y0\nany.png,' + ','.join(f'{v:g}' for v in EXPECTED.reshape(-1))
+                  + '\n')
+  with pytest.raises(ValueError) as e:
+    keypoints.KeypointFile(str(path))
+  assert str(e.value) == (
+      f'{path}:2: no keypoint layout was given, and these 17 points do not look like '
+      'COCO\'s: points 1 to 4 (COCO\'s eyes and ears) lie up to 0.40 of the body\'s size '
+      'from point 0 (the nose), where a face keeps them within 0.2. If they are the 17 '
+      'joints of fbi3d/skeleton.py (pelvis first), pass --keypoints_layout=h36m17; if '
+      'they are COCO keypoints, pass --keypoints_layout=coco17.')
+  joints, valid = keypoints.KeypointFile(str(path), 'h36m17').joints('any.png')
+  np.testing.assert_allclose(joints, EXPECTED)
+  assert valid.all()
+  # A layout given is taken at its word: read as COCO, the pelvis is the nose.
+  joints, _ = keypoints.KeypointFile(str(path), 'coco17').joints('any.png')
+  np.testing.assert_allclose(joints[9], EXPECTED[0])
+  # COCO's own person passes the default.
+  coco = tmp_path / 'coco.csv'
+  coco.write_text('any.png,' + ','.join(f'{v:g}' for v in upright_coco().reshape(-1)) + '\n')
+  np.testing.assert_allclose(keypoints.KeypointFile(str(coco)).joints('any.png')[0], EXPECTED)

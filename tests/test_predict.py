@@ -255,6 +255,34 @@ def test_command_line_flags_out_of_sense(exported_model, tmp_path, flag, message
   assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
+def test_command_line_refuses_the_17_joints_read_as_coco_unless_the_layout_is_given(tmp_path):
+  picture = tmp_path / 'person.png'
+  cv2.imwrite(str(picture), _picture())
+  # The 17 joints in their own order (pelvis first), hand-placed: the right ankle (38,
+  # 160) lies 0.40 of the body's size from the pelvis (tests/test_keypoints.py).
+  joints = [(50, 100), (40, 100), (39, 130), (38, 160), (60, 100), (61, 130), (62, 160),
+            (50, 71.4), (50, 40), (50, 25), (50, 10), (62, 40), (66, 60), (68, 80),
+            (38, 40), (34, 60), (32, 80)]
+  path = tmp_path / 'joints.csv'
+  path.write_text('person.png,' + ','.join(f'{v:g}' for p in joints for v in p) + '\n')
+  missing = tmp_path / 'no_export'
+  args = [sys.executable, '-m', 'fbi3d.predict', str(picture), f'--keypoints2d={path}',
+          f'--export_dir={missing}', f'--out={tmp_path / "out"}']
+  proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1
+  assert (f'fbi3d.predict: error: {path}:1: no keypoint layout was given, and these 17 '
+          'points do not look like COCO\'s') in proc.stderr
+  assert 'pass --keypoints_layout=h36m17' in proc.stderr
+  # Given the layout, the file is read and the command goes on to the (missing) model.
+  proc = subprocess.run(args + ['--keypoints_layout=h36m17'], cwd=REPO, capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 1
+  assert 'keypoint layout' not in proc.stderr and str(missing) in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not (tmp_path / 'out').exists()
+
+
 PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')
 
 
