@@ -47,6 +47,20 @@ flags.DEFINE_float('min_confidence', prediction.MIN_CONFIDENCE, 'With the estima
                    'person is found.')
 flags.DEFINE_integer('batch_size', 16, 'Pictures per batch.', lower_bound=1)
 flags.mark_flags_as_required(['export_dir', 'out'])
+
+
+@flags.multi_flags_validator(['bbox', 'keypoints2d', 'detector'],
+                             message='--bbox, --keypoints2d and --detector=mediapipe each '
+                             'say where the person is (and the last two give the 2D that '
+                             'is lifted); give one of them.')
+def _one_source_of_the_person(values):
+  """At most one of --bbox, --keypoints2d and --detector=mediapipe: with two, one of them
+  would be dropped without a word."""
+  given = [values['bbox'] is not None, values['keypoints2d'] is not None,
+           values['detector'] == 'mediapipe']
+  return sum(given) <= 1
+
+
 flags.register_validator('min_confidence', lambda v: math.isfinite(v) and 0.0 <= v <= 1.0,
                          message='--min_confidence must be a finite number from 0 to 1.')
 

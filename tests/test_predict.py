@@ -283,6 +283,21 @@ def test_command_line_refuses_the_17_joints_read_as_coco_unless_the_layout_is_gi
   assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('flags', [['--bbox=0,0,9,9', '--keypoints2d=kp.csv'],
+                                   ['--keypoints2d=kp.csv', '--detector=mediapipe'],
+                                   ['--bbox=0,0,9,9', '--detector=mediapipe']])
+def test_command_line_takes_one_source_of_the_person(tmp_path, flags):
+  # Refused when the flags are read, before any file or model is opened.
+  args = [sys.executable, '-m', 'fbi3d.predict', str(tmp_path / 'person.png'),
+          f'--export_dir={tmp_path / "no_export"}', f'--out={tmp_path / "out"}'] + flags
+  proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1
+  assert ('--bbox, --keypoints2d and --detector=mediapipe each say where the person is (and '
+          'the last two give the 2D that is lifted); give one of them.') in proc.stderr
+  assert not (tmp_path / 'out').exists()
+
+
 PHOTO = os.path.join(SHARED_DATA, 'photos', 'coco_000000000785.jpg')
 
 
