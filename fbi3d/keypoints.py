@@ -169,6 +169,15 @@ def face_spread(values):
   return float(np.linalg.norm(points[near] - points[0], axis=1).max() / diagonal)
 
 
+def _person_score(joints, valid):
+  """(joints known, area of the box around them): the larger, the likelier the person
+  a picture is about."""
+  if not valid.any():
+    return (0, 0.0)
+  known = joints[valid]
+  return (int(valid.sum()), float(np.prod(known.max(axis=0) - known.min(axis=0))))
+
+
 class KeypointFile:
   """2D keypoints per image from a file, mapped to the 17 joints.
 
@@ -182,6 +191,8 @@ class KeypointFile:
     CSV        one row per image: `image,v1,v2,...`, the image's file name (or `*` for
                any image) and the values of --keypoints_layout, x, y pairs or x, y,
                visibility triplets. A first row starting with `image` is a header.
+               Several rows for one image (several people): the one with the most of
+               the 17 joints known is used (then the larger box around them).
     META.csv   the synthetic source's side file (`id,action,subject,x0,y0,...,x16,y16,
                fx,fy,cx,cy`): the 17 joints of image `<id>.jpg`.
   """
@@ -262,11 +273,11 @@ class KeypointFile:
       except ValueError:
         raise ValueError(f'{path}:{number}: expected image,x,y,... with numbers.') from None
       try:
-        to_joints(values, self.layout)
+        joints, valid = to_joints(values, self.layout)
       except ValueError as e:
         raise ValueError(f'{path}:{number}: {e}') from None
       self._check_coco(path, number, values)
-      self._add(os.path.basename(row[0].strip()), values, (len(values), 0.0))
+      self._add(os.path.basename(row[0].strip()), values, _person_score(joints, valid))
 
   def _check_coco(self, path, number, values):
     """Refuses a row read as COCO's keypoints by default (no layout given) whose points 1

@@ -247,3 +247,21 @@ def test_a_csv_of_the_17_joints_read_as_coco_by_default_is_refused(tmp_path):
   coco = tmp_path / 'coco.csv'
   coco.write_text('any.png,' + ','.join(f'{v:g}' for v in upright_coco().reshape(-1)) + '\n')
   np.testing.assert_allclose(keypoints.KeypointFile(str(coco)).joints('any.png')[0], EXPECTED)
+
+
+def test_a_csv_with_several_people_for_one_picture_uses_the_most_complete_then_the_largest(
+    tmp_path):
+  coco = np.concatenate([upright_coco(), np.full((17, 1), 2.0)], axis=1)
+  partial = coco * [3, 3, 1]                 # three times as large, its left ankle unlabelled
+  partial[keypoints.COCO['left_ankle'], 2] = 0
+  small = coco + [500, 0, 0]                 # all 17 known, box 36 x 150 (EXPECTED's)
+  large = coco * [2, 2, 1]                   # all 17 known, box 72 x 300
+  rows = [('a.png', partial), ('a.png', small), ('a.png', large), ('b.png', partial),
+          ('b.png', small)]
+  path = tmp_path / 'people.csv'
+  path.write_text(''.join(f'{name},' + ','.join(f'{v:g}' for v in row.reshape(-1)) + '\n'
+                          for name, row in rows))
+  file = keypoints.KeypointFile(str(path))
+  np.testing.assert_allclose(file.joints('a.png')[0], EXPECTED * 2)
+  # b.png: 17 joints known against 16 (the left ankle's joint missing), whatever the size.
+  np.testing.assert_allclose(file.joints('b.png')[0], EXPECTED + [500, 0])
