@@ -2,9 +2,9 @@
 # The main job end to end at quick scale, on the embedded synthetic data:
 # environment, synthetic data set, TFRecord conversion, data summary, contact sheet,
 # then every training phase (2D estimator, generator, adversarial fine-tuning, feature
-# cache, Base and Final regressors), each measured on the synthetic test split, export of
-# one SavedModel, a prediction on a test picture, then the evaluation (Table 1, report
-# and figures), and a table of how long each stage took. The ablations of Final and the
+# cache, Base and Final regressors), each measured on the synthetic test split, the
+# evaluation (Table 1, report and figures) with the export of one SavedModel alongside, a
+# prediction on a test picture, and a table of how long each stage took. The ablations of Final and the
 # rows under other seeds are trained by separate commands, python -m fbi3d.train
 # --phase=ablations and --phase=seeds --seeds=N (README, Evaluation).
 # Reuses what an earlier run made; FBI3D_WORK=... changes the working folder (default .).
@@ -55,27 +55,46 @@ python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all \
 stage_done "training (every phase)"
 
 EXPORT="$RUN/export"
-echo "== 5/7 export for serving: $EXPORT/1"
+# The export and the evaluation both only read the finished run, and each spends most of
+# its time in one Python thread (tracing, saving, start-up), so on two cores they run side
+# by side; the export's output is shown when it ends.
+export_pid=""
 if [ -d "$EXPORT/1" ]; then
-  echo "$EXPORT/1 exists; kept"
+  echo "== 5/7 export for serving: $EXPORT/1 exists; kept"
 else
-  python -m fbi3d.export --model_dir="$MODEL" --export_dir="$EXPORT" --version=1
+  echo "== 5/7 export for serving: $EXPORT/1 (alongside the evaluation; log $RUN/export.log)"
+  python -m fbi3d.export --model_dir="$MODEL" --export_dir="$EXPORT" --version=1 \
+    > "$RUN/export.log" 2>&1 &
+  export_pid=$!
+  # A failing evaluation stops the script (set -e): the export it started stops with it.
+  trap 'kill "$export_pid" 2>/dev/null || true' EXIT
 fi
-stage_done "export"
 
-echo "== 6/7 prediction on a synthetic test picture: $RUN/predict"
+echo "== 6/7 evaluation on the synthetic test split"
+python -m fbi3d.evaluate --model_dir="$MODEL" --split=test
+stage_done "evaluation (export alongside)"
+
+if [ -n "$export_pid" ]; then
+  if ! wait "$export_pid"; then
+    trap - EXIT
+    cat "$RUN/export.log" >&2
+    echo "quickstart: the export failed (its log is above and in $RUN/export.log)." >&2
+    exit 1
+  fi
+  trap - EXIT
+  grep '^exported' "$RUN/export.log" || true
+fi
+stage_done "export (the rest)"
+
+echo "== 7/7 prediction on a synthetic test picture: $RUN/predict"
 python -m fbi3d.predict "$DATA/synthetic/Test/IMG/00001.jpg" \
   --keypoints2d="$DATA/synthetic/Test/META.csv" --export_dir="$EXPORT" --out="$RUN/predict"
 stage_done "prediction"
 
-echo "== 7/7 evaluation on the synthetic test split"
-python -m fbi3d.evaluate --model_dir="$MODEL" --split=test
-stage_done "evaluation"
-
 echo "== quickstart finished in $(( $(date +%s) - start )) s"
-printf '   %-24s %8s\n' stage seconds
+printf '   %-30s %8s\n' stage seconds
 for entry in "${STAGES[@]}"; do
-  printf '   %-24s %8s\n' "${entry%%|*}" "${entry##*|}"
+  printf '   %-30s %8s\n' "${entry%%|*}" "${entry##*|}"
 done
 python - "$MODEL" <<'PY'
 import json, os, sys
@@ -84,7 +103,7 @@ for phase in ('pose2d', 'generator', 'adversarial', 'features', 'base', 'refine'
   if os.path.exists(path):
     with open(path) as f:
       r = json.load(f)
-    print(f'     {phase:<22} {r.get("train_seconds", r.get("seconds", 0)):8.0f}')
+    print(f'     {phase:<28} {r.get("train_seconds", r.get("seconds", 0)):8.0f}')
 PY
 echo "   report: $MODEL/eval/test/report.md"
 echo "   prediction figure: $RUN/predict/00001.png"
