@@ -4,9 +4,9 @@
 # then every training phase (2D estimator, generator, adversarial fine-tuning, feature
 # cache, Base and Final regressors), each measured on the synthetic test split, the
 # evaluation (Table 1, report and figures) with the export of one SavedModel alongside, a
-# prediction on a test picture, and a table of how long each stage took. The ablations of Final and the
-# rows under other seeds are trained by separate commands, python -m fbi3d.train
-# --phase=ablations and --phase=seeds --seeds=N (README, Evaluation).
+# prediction on a test picture, and a table of how long each stage took. The ablations
+# of Final and the rows under other seeds are trained by separate commands, python -m
+# fbi3d.train --phase=ablations and --phase=seeds --seeds=N (README, Evaluation).
 # Reuses what an earlier run made; FBI3D_WORK=... changes the working folder (default .).
 set -euo pipefail
 start=$(date +%s)

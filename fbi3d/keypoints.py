@@ -156,11 +156,9 @@ def face_spread(values):
   triplets; a visibility of 0 or a non-finite coordinate marks a missing point). None
   when point 0, all of points 1 to 4, or more than 17 - FACE_SPREAD_MIN_POINTS points are
   missing, or the box is a single point."""
-  values = np.asarray(values, np.float64).reshape(17, -1)
-  points = values[:, :2]
-  valid = np.all(np.isfinite(points), axis=1)
-  if values.shape[1] == 3:
-    valid &= values[:, 2] > 0
+  # The 17 joints' layout keeps the points in their order, with to_joints's reading of
+  # pairs, triplets and missing points.
+  points, valid = to_joints(values, 'h36m17')
   if not valid[0] or not valid[1:5].any() or valid.sum() < FACE_SPREAD_MIN_POINTS:
     return None
   diagonal = np.linalg.norm(points[valid].max(axis=0) - points[valid].min(axis=0))
