@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import lifter_cameras
+from fbi3d import losses as losses_lib
 from fbi3d import lifter_inputs
 from fbi3d import metrics
 from fbi3d import skeleton
@@ -94,8 +95,9 @@ def _check_settings(s):
     problems.append(f'noise_max_px must be >= 0 (got {s["noise_max_px"]})')
   if s['frame'] not in FRAMES:
     problems.append(f'frame must be one of {", ".join(FRAMES)} (got {s["frame"]!r})')
-  if s['loss'] not in ('weighted', 'l2'):
-    problems.append(f'loss must be weighted or l2 (got {s["loss"]!r})')
+  if s['loss'] not in losses_lib.LOSSES:
+    problems.append(f'loss must be one of {", ".join(losses_lib.LOSSES)} (got '
+                    f'{s["loss"]!r})')
   if problems:
     raise ValueError('lifter settings: ' + '; '.join(problems) + '.')
 

@@ -6,6 +6,8 @@
 Each averages over the entries its weights mark as known, so missing labels never count.
 - weighted_loss: the lifting regressor's weighted regression loss (below), from the
   per-example L2 losses of l0_per_example.
+- joint_distance_per_example: the mean Euclidean distance of the joints in mm, per
+  example, which the lifting regressor can train on instead ('joint').
 
 The weighted regression loss:
 
@@ -93,7 +95,10 @@ def fbi_cross_entropy(probabilities, labels, valid):
 
 DEFAULT_EPS = 0.001
 DEFAULT_MAX_EXPONENT = 5.0
-LOSSES = ('weighted', 'l2')
+LOSSES = ('weighted', 'l2', 'joint')
+# The 'joint' loss is the mean joint distance in units of this many mm, so that it is
+# O(1) like L0.
+JOINT_LOSS_UNIT_MM = 100.0
 
 
 def l0_per_example(pred, target):
@@ -103,6 +108,22 @@ def l0_per_example(pred, target):
   sq = tf.square(pred - target)
   batch = tf.shape(sq)[0]
   return tf.reduce_mean(tf.reshape(sq, [batch, -1]), axis=-1)
+
+
+def joint_distance_per_example(pred, target):
+  """Mean over joints of the Euclidean distance between pred and target [B, J * 3] or
+  [B, J, 3] (any unit; the result is in it). -> [B].
+
+  Unlike the squared error, its minimiser over an ambiguous depth is a median, not a
+  mean: where a limb points forward in most of the poses that share a 2D, the loss keeps
+  it forward instead of folding it toward the image plane.
+  """
+  pred = tf.cast(pred, tf.float32)
+  target = tf.cast(target, tf.float32)
+  batch = tf.shape(pred)[0]
+  diff = tf.reshape(pred - target, [batch, -1, 3])
+  # The small constant keeps the gradient finite where a joint is exactly right.
+  return tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1) + _EPS), axis=-1)
 
 
 def weighted_loss(l0, mean_l0, eps=DEFAULT_EPS, max_exponent=DEFAULT_MAX_EXPONENT):

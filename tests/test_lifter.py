@@ -309,6 +309,8 @@ def test_settings_are_checked():
   with pytest.raises(ValueError,
                      match=r'limb_mix_prob is a probability in \[0, 1\] \(got 1.5\)'):
     lifter.train(_poses(4), limb_mix_prob=1.5)
+  with pytest.raises(ValueError, match=r"loss must be one of weighted, l2, joint \(got 'l1'\)"):
+    lifter.train(_poses(4), loss='l1')
   assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
 

@@ -46,3 +46,22 @@ def test_integral2d_l1_exact():
   weights = tf.constant([[1.0, 0.0]])
   value = losses.integral2d_l1([off, target], target, weights, 10.0)
   np.testing.assert_allclose(value.numpy(), 0.7, rtol=1e-6)
+
+
+def test_joint_distance_per_example_exact():
+  # Example 0: joints off by (3, 4, 0) and (0, 0, 12): distances 5 and 12, mean 8.5.
+  # Example 1: one joint off by (1, 2, 2), the other exact: distances 3 and 0, mean 1.5
+  # (the exact joint counts sqrt(1e-6) = 0.001, which keeps its gradient finite).
+  pred = np.array([[[3.0, 4.0, 0.0], [0.0, 0.0, 12.0]],
+                   [[1.0, 2.0, 2.0], [7.0, 7.0, 7.0]]], np.float32)
+  target = np.array([[[0.0] * 3] * 2, [[0.0] * 3, [7.0, 7.0, 7.0]]], np.float32)
+  got = losses.joint_distance_per_example(pred, target).numpy()
+  np.testing.assert_allclose(got, [8.5, 1.5005], rtol=1e-6)
+  # Flat [B, J * 3] inputs give the same.
+  flat = losses.joint_distance_per_example(pred.reshape(2, 6), target.reshape(2, 6))
+  np.testing.assert_array_equal(flat.numpy(), got)
+  with tf.GradientTape() as tape:
+    p = tf.constant(target)
+    tape.watch(p)
+    d = losses.joint_distance_per_example(p, target)
+  assert np.all(np.isfinite(tape.gradient(d, p).numpy()))

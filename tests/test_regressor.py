@@ -291,6 +291,21 @@ def test_l2_loss_ignores_alpha():
     regression_model.WeightedRegressionModel(network, loss='l1')
 
 
+def test_joint_loss_is_the_mean_joint_distance_in_units_of_100_mm():
+  tf.keras.utils.set_random_seed(2)
+  network = regressor.build_regressor(34, dropout_rate=0.0, **TINY)
+  model = regression_model.WeightedRegressionModel(network, loss='joint')
+  model.mean_l0.assign(0.01)          # alpha plays no part
+  model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+  x = np.linspace(-1.0, 1.0, 4 * 34, dtype=np.float32).reshape(4, 34)
+  y = np.full((4, 17, 3), 30.0, np.float32)
+  pred = network(x).numpy().reshape(4, 17, 3)
+  expected = np.linalg.norm(pred - y, axis=-1).mean() / 100.0
+  logs = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+  assert logs['loss'] == pytest.approx(expected, rel=1e-5)
+  assert logs['loss'] != pytest.approx(logs['l0'], rel=1e-2)
+
+
 def test_ray_frame_targets_and_predictions_round_trip():
   from fbi3d import geometry  # pylint: disable=g-import-not-at-top
   from fbi3d.training import config as config_lib  # pylint: disable=g-import-not-at-top

@@ -19,6 +19,7 @@ from absl import flags
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fbi3d import lifter   # pylint: disable=g-import-not-at-top
+from fbi3d import losses   # pylint: disable=g-import-not-at-top
 from fbi3d.data import posebank   # pylint: disable=g-import-not-at-top
 
 D = lifter.DEFAULTS
@@ -37,7 +38,9 @@ flags.DEFINE_integer('hidden', D['hidden'], 'Units of every hidden layer.', lowe
 flags.DEFINE_integer('blocks', D['blocks'], 'Residual blocks.', lower_bound=1)
 flags.DEFINE_float('dropout_rate', D['dropout_rate'], 'Probability of dropping a unit, '
                    'in [0, 1).', lower_bound=0.0, upper_bound=0.99)
-flags.DEFINE_enum('loss', D['loss'], ['weighted', 'l2'], 'Regression loss.')
+flags.DEFINE_enum('loss', D['loss'], list(losses.LOSSES), 'Regression loss: the weighted '
+                  'regression loss, plain L2 on normalised coordinates, or the mean joint '
+                  'distance in mm (joint).')
 flags.DEFINE_float('noise_max_px', D['noise_max_px'], 'Training 2D noise: per-example std '
                    'drawn uniformly in [0, this] image pixels.', lower_bound=0.0)
 flags.DEFINE_float('swap_prob', D['swap_prob'], 'Training 2D noise: probability of '

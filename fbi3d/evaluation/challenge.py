@@ -161,8 +161,8 @@ def _regressor_predictions(cfg, split, log):
 
 def _row_label(cfg, name):
   label = phases.REGRESSOR_ROWS[name]
-  if name in ('base', 'refine') and cfg.regressor.loss == 'l2':
-    label += ', L2 loss'
+  if name in ('base', 'refine') and cfg.regressor.loss != 'weighted':
+    label += {'l2': ', L2 loss', 'joint': ', joint-distance loss'}[cfg.regressor.loss]
   return label
 
 

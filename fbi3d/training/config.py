@@ -15,6 +15,8 @@ from typing import Tuple
 
 from absl import flags
 
+from fbi3d import losses as losses_lib
+
 
 def _flag(name, default):
   """A section field set by the flag --name."""
@@ -89,7 +91,7 @@ class RegressorConfig:
   learning_rate: float = _flag('regressor_learning_rate', 1e-3)
   dropout: float = _flag('regressor_dropout', 0.5)
   units: int = _flag('regressor_units', 1024)
-  loss: str = _flag('regressor_loss', 'weighted')     # weighted | l2
+  loss: str = _flag('regressor_loss', 'weighted')     # weighted | l2 | joint
   weighted_eps: float = _flag('weighted_eps', 0.001)
   weighted_max_exponent: float = _flag('weighted_max_exponent', 5.0)
   two_d: str = _flag('regressor_2d', 'detected')      # detected | gt
@@ -282,7 +284,8 @@ _HELP = {
                                'steps).',
     'regressor_dropout': 'Dropout of the regressors: the probability of dropping a unit.',
     'regressor_units': 'Units of every hidden layer of the regressors (the paper: 1024).',
-    'regressor_loss': 'weighted (L0 + eps * L1, alpha from the previous epoch) or l2.',
+    'regressor_loss': 'weighted (L0 + eps * L1, alpha from the previous epoch), l2, or joint '
+                      '(the mean joint distance in mm, fbi3d/losses.py).',
     'weighted_eps': 'eps of the weighted regression loss.',
     'weighted_max_exponent': 'Cap of the exponent L0 / (1 - alpha) in the weighted loss: '
                              'keeps exp() finite and the emphasis on hard examples bounded '
@@ -318,7 +321,7 @@ CHOICES = {
     'disc_condition': ['pose2d', 'features'],
     'disc_fake_2d': ['prediction', 'truth'],
     'features_generator': ['adversarial', 'generator'],
-    'regressor_loss': ['weighted', 'l2'],
+    'regressor_loss': list(losses_lib.LOSSES),
     'regressor_2d': ['detected', 'gt'],
     'regressor_frame': ['camera', 'ray'],
     'crops': ['estimated', 'gt'],

@@ -21,7 +21,9 @@ class WeightedRegressionModel(tf.keras.Model):
   """Trains a regressor on (raw inputs [B, D], raw targets [B, J, 3] mm) batches.
 
   L0 is computed in the regressor's normalised target space (its `Denormalise` layer's
-  statistics); the loss is the weighted regression loss ('weighted') or mean L0 ('l2').
+  statistics); the loss is the weighted regression loss ('weighted'), mean L0 ('l2') or
+  the mean joint distance in the raw output's mm, over `losses.JOINT_LOSS_UNIT_MM`
+  ('joint').
   Tracks `loss`, `l0` and `mpjpe_mm` (root-aligned, from the raw output) with
   keras.metrics.Mean; train steps also report the current `mean_l0` (1 - alpha).
   Train steps add their L0 values to the epoch's running sum and count; test steps do
@@ -62,11 +64,15 @@ class WeightedRegressionModel(tf.keras.Model):
   def _forward(self, inputs, targets, training):
     normalised = self._normalised_network(inputs, training=training)
     l0 = losses_lib.l0_per_example(normalised, self._denormalise.normalise(targets))
+    pred = self._denormalise(normalised)
     if self.loss_kind == 'weighted':
       loss = losses_lib.weighted_loss(l0, self.mean_l0, self.eps, self.max_exponent)
+    elif self.loss_kind == 'joint':
+      loss = tf.reduce_mean(losses_lib.joint_distance_per_example(
+          pred, targets)) / losses_lib.JOINT_LOSS_UNIT_MM
     else:
       loss = tf.reduce_mean(l0)
-    return self._denormalise(normalised), l0, loss
+    return pred, l0, loss
 
   def _record(self, pred, targets, l0, loss):
     targets = tf.reshape(tf.cast(targets, tf.float32), tf.shape(pred))
