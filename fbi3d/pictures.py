@@ -12,6 +12,7 @@ import numpy as np
 
 from fbi3d import geometry
 from fbi3d import keypoints
+from fbi3d.data import crop_worker
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # The crop around a person: a square around the 2D joints or the box, with this margin of
@@ -30,7 +31,8 @@ class PredictError(ValueError):
 
 
 def read_image(path):
-  """An image file as RGB uint8 [H, W, 3]; PredictError when it is not a readable image."""
+  """An image file as RGB uint8 [H, W, 3] (a picture with an alpha channel laid over white:
+  `data.crop_worker.decode_image`); PredictError when it is not a readable image."""
   try:
     with open(path, 'rb') as f:
       data = f.read()
@@ -38,8 +40,8 @@ def read_image(path):
     raise PredictError(f'{path}: cannot read: {e.strerror}') from None
   if not data:
     raise PredictError(f'{path}: empty file')
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if image is None or image.size == 0:
+  image = crop_worker.decode_image(data)
+  if image is None:
     raise PredictError(f'{path}: not a readable image')
   if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
     raise PredictError(f'{path}: truncated JPEG (no end marker)')

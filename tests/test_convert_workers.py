@@ -139,3 +139,34 @@ def test_a_task_that_fails_in_a_worker_is_a_conversion_error_with_its_traceback(
       next(convert._from_workers(pool.imap([broken], lookahead=1)))
   finally:
     pool.close(kill=True)
+
+
+def _rgba_png(tmp_path):
+  """A 2x2 BGRA PNG: opaque blue, transparent red, half-transparent orange, opaque black."""
+  bgra = np.array([[[255, 0, 0, 255], [0, 0, 255, 0]],
+                   [[0, 100, 200, 128], [0, 0, 0, 255]]], np.uint8)
+  path = tmp_path / 'cutout.png'
+  path.write_bytes(cv2.imencode('.png', bgra)[1].tobytes())
+  return path
+
+
+# Each colour over white: stored * a + 255 * (1 - a); a = 128/255 gives
+# 200 * 128/255 + 255 * 127/255 = 227.39 -> 227, 100 -> 177.20 -> 177, 0 -> 127.
+RGBA_OVER_WHITE_BGR = [[[255, 0, 0], [255, 255, 255]], [[127, 177, 227], [0, 0, 0]]]
+
+
+def test_a_picture_with_alpha_is_laid_over_white(tmp_path):
+  from fbi3d.data import crop_worker  # pylint: disable=g-import-not-at-top
+  from fbi3d import pictures  # pylint: disable=g-import-not-at-top
+  path = _rgba_png(tmp_path)
+  np.testing.assert_array_equal(crop_worker.read_image(str(path)), RGBA_OVER_WHITE_BGR)
+  np.testing.assert_array_equal(pictures.read_image(str(path)),
+                                np.array(RGBA_OVER_WHITE_BGR)[..., ::-1])
+  # Without alpha, and for a JPEG, the colour decoding is kept as it was.
+  bgr = np.array([[[10, 20, 30], [40, 50, 60]]], np.uint8)
+  np.testing.assert_array_equal(
+      crop_worker.decode_image(cv2.imencode('.png', bgr)[1].tobytes()), bgr)
+  jpeg = cv2.imencode('.jpg', np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
+  np.testing.assert_array_equal(crop_worker.decode_image(jpeg),
+                                cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
+  assert crop_worker.decode_image(b'not an image') is None

@@ -44,8 +44,34 @@ class BadItem(Exception):
     self.detail = message
 
 
+def decode_image(data):
+  """The bytes of an image file as BGR uint8 [H, W, 3], or None when OpenCV cannot decode
+  them.
+
+  OpenCV's colour decoding (which also turns a JPEG by its EXIF orientation and brings
+  16-bit pictures to 8 bits) drops an alpha channel and leaves each transparent pixel
+  whatever colour it stores, often black. A picture with an alpha channel (a PNG, WebP or
+  TIFF cut-out) is therefore laid over white, as a viewer shows it:
+  colour = round(stored * a + 255 * (1 - a)), a the alpha over its maximum.
+  """
+  buffer = np.frombuffer(data, np.uint8)
+  image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    return None
+  if data[:2] == b'\xff\xd8':      # JPEG has no alpha
+    return image
+  full = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+  if (full is None or full.ndim != 3 or full.shape[2] != 4
+      or full.shape[:2] != image.shape[:2]):
+    return image
+  alpha = full[..., 3:].astype(np.float64) / np.iinfo(full.dtype).max \
+      if np.issubdtype(full.dtype, np.integer) else np.clip(full[..., 3:], 0.0, 1.0)
+  return np.round(image * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+
+
 def read_image(path):
-  """Reads and decodes an image (BGR uint8); BadItem when it is unreadable."""
+  """Reads and decodes an image (BGR uint8, `decode_image`); BadItem when it is
+  unreadable."""
   try:
     with open(path, 'rb') as f:
       data = f.read()
@@ -56,8 +82,8 @@ def read_image(path):
   # By content, not by name: a PNG named .jpg is a PNG.
   if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
     raise BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if image is None or image.size == 0:
+  image = decode_image(data)
+  if image is None:
     raise BadItem(CORRUPT_IMAGE, f'{path}: not a readable image')
   return image
 
