@@ -306,6 +306,11 @@ def test_joint_loss_is_the_mean_joint_distance_in_units_of_100_mm():
   assert logs['loss'] != pytest.approx(logs['l0'], rel=1e-2)
 
 
+def test_the_regressor_loss_flag_offers_every_loss():
+  from fbi3d.training import config  # pylint: disable=g-import-not-at-top
+  assert tuple(config.CHOICES['regressor_loss']) == losses.LOSSES
+
+
 def test_ray_frame_targets_and_predictions_round_trip():
   from fbi3d import geometry  # pylint: disable=g-import-not-at-top
   from fbi3d.training import config as config_lib  # pylint: disable=g-import-not-at-top
