@@ -11,7 +11,8 @@ Training (`train`): every epoch, each training pose gets a new yaw, camera and n
 probability limb_mix_prob, as another training pose's: `lifter_cameras.mix_limbs`);
 `build_regressor(34)` with the first epoch's normalisation statistics, the mean joint
 distance as the loss (`regression_model`; L2 and the weighted loss are options), Adam
-whose rate decays exponentially to a tenth over the run; the settings chosen on val are DEFAULTS.
+whose rate decays exponentially to a tenth over the run; the settings chosen on val are
+DEFAULTS.
 `evaluate_split` measures MPJPE and PA-MPJPE on one camera per pose from fixed seeds,
 with ground-truth 2D and with `noise_px` Gaussian noise (no swaps, nothing missing).
 With `mirror_average` (the default) the lifter in use is `mirror_averaged`: it also lifts
@@ -29,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import lifter_cameras
-from fbi3d import losses as losses_lib
 from fbi3d import lifter_inputs
+from fbi3d import losses as losses_lib
 from fbi3d import metrics
 from fbi3d import skeleton
 from fbi3d.models import regressor as regressor_lib
