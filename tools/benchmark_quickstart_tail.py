@@ -47,27 +47,38 @@ def _commands(model_dir, scratch):
 
 
 def _run(arrangement, model_dir):
-  """Wall-clock seconds of one arrangement; RuntimeError when a command fails."""
+  """Wall-clock seconds of one arrangement; RuntimeError when a command fails.
+
+  Each command writes its output to a file, as quickstart.sh does: side by side, a pipe
+  that nobody reads until the other command ends could fill and stall its writer.
+  """
   scratch = tempfile.mkdtemp(prefix='fbi3d-tail-')
+  failures = []
   try:
     commands = _commands(model_dir, scratch)
-    start = time.perf_counter()
-    if arrangement == 'sequential':
-      results = [subprocess.run(c, capture_output=True, text=True) for c in commands]
-    else:
-      procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for c in commands]
-      results = []
-      for p in procs:
-        out, err = p.communicate()
-        results.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
-    seconds = time.perf_counter() - start
+    logs = [open(os.path.join(scratch, f'command{i}.log'), 'w+') for i in range(len(commands))]
+    try:
+      start = time.perf_counter()
+      if arrangement == 'sequential':
+        codes = [subprocess.run(c, stdout=log, stderr=subprocess.STDOUT).returncode
+                 for c, log in zip(commands, logs)]
+      else:
+        procs = [subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT)
+                 for c, log in zip(commands, logs)]
+        codes = [p.wait() for p in procs]
+      seconds = time.perf_counter() - start
+      for command, code, log in zip(commands, codes, logs):
+        if code:
+          log.seek(0)
+          failures.append(f'{" ".join(command[1:3])} failed (exit {code}):\n'
+                          f'{log.read()[-2000:]}')
+    finally:
+      for log in logs:
+        log.close()
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
-  for r in results:
-    if r.returncode:
-      raise RuntimeError(f'{" ".join(r.args[1:3])} failed (exit {r.returncode}):\n'
-                         f'{r.stderr[-2000:]}')
+  if failures:
+    raise RuntimeError('\n'.join(failures))
   return seconds
 
 
