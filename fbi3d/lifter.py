@@ -123,6 +123,22 @@ def training_examples(poses, rng, settings):
   return lifter_inputs.crop_inputs_batch(noisy), targets.astype(np.float32)
 
 
+def check_poses(poses, what):
+  """poses as float64 [N, 17, 3]; ValueError naming `what` and the first pose and joint
+  that is not finite, or the shape when it is not [N, 17, 3]."""
+  poses = np.asarray(poses, np.float64)
+  if poses.ndim != 3 or poses.shape[1:] != (skeleton.NUM_JOINTS, 3):
+    raise ValueError(f'lifter: {what} must be poses [N, {skeleton.NUM_JOINTS}, 3] (mm); '
+                     f'got shape {poses.shape}.')
+  bad = ~np.isfinite(poses).all(axis=-1)
+  if bad.any():
+    i, j = (int(v) for v in np.argwhere(bad)[0])
+    raise ValueError(f'lifter: {what}: pose {i} (of {len(poses)}) has a NaN or infinite '
+                     f'coordinate at {skeleton.JOINT_NAMES[j]}; {int(bad.any(axis=1).sum())} '
+                     'pose(s) in all. Remove them (or make the pose bank again).')
+  return poses
+
+
 def subsample(poses, max_poses):
   """At most `max_poses` of poses [N, ...], evenly spaced (every k-th, k = ceil(N /
   max_poses)), in order: a deterministic thinning that keeps every clip."""
@@ -143,7 +159,10 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
   s = dict(DEFAULTS, **overrides)
   _check_settings(s)
   say = log or (lambda _: None)
-  poses = subsample(np.asarray(train_poses, np.float64), int(s['max_train_poses']))
+  train_poses = check_poses(train_poses, 'training poses')
+  if val_poses is not None:
+    val_poses = check_poses(val_poses, 'val poses')
+  poses = subsample(train_poses, int(s['max_train_poses']))
   if not len(poses):
     raise ValueError('lifter: no training poses.')
   tf.keras.utils.set_random_seed(int(s['seed']))
@@ -244,6 +263,7 @@ def evaluate_split(network, poses, seed=0, noise_px=TEST_NOISE_PX, frame='camera
   """MPJPE and PA-MPJPE (mm) of a lifter whose output is in `frame` on the fixed views of
   poses (`test_views`), with ground-truth 2D ('gt2d') and with noise ('noisy2d'), in the
   camera frame; with `mirror_average`, of `mirror_averaged(network)`."""
+  poses = check_poses(poses, 'poses to measure on')
   if mirror_average:
     network = mirror_averaged(network)
   v = test_views(poses, seed, noise_px)

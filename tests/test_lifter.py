@@ -311,6 +311,19 @@ def test_settings_are_checked():
     lifter.train(_poses(4), limb_mix_prob=1.5)
   with pytest.raises(ValueError, match=r"loss must be one of weighted, l2, joint \(got 'l1'\)"):
     lifter.train(_poses(4), loss='l1')
+  bad = _poses(4)
+  bad[2, 13, 1] = np.nan                  # pose 2's left wrist (joint 13)
+  bad[3, 0, 0] = np.inf
+  with pytest.raises(ValueError, match=r'lifter: training poses: pose 2 \(of 4\) has a NaN '
+                     r'or infinite coordinate at LWrist; 2 pose\(s\) in all'):
+    lifter.train(bad)
+  with pytest.raises(ValueError, match=r'lifter: val poses: pose 2 \(of 4\) .* at LWrist'):
+    lifter.train(_poses(4), val_poses=bad)
+  with pytest.raises(ValueError, match=r'training poses must be poses \[N, 17, 3\] \(mm\); '
+                     r'got shape \(4, 17, 2\)'):
+    lifter.train(_poses(4)[..., :2])
+  with pytest.raises(ValueError, match=r'poses to measure on: pose 3 \(of 4\) .* at Hip;'):
+    lifter.evaluate_split(None, np.delete(bad, 2, 0)[[0, 1, 1, 2]])
   assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
 

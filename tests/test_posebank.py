@@ -137,6 +137,20 @@ def test_save_load_summary_and_table(tmp_path):
     posebank.load(str(tmp_path / 'none.npz'))
   with pytest.raises(ValueError, match='unknown split'):
     loaded.select('dev')
+  # A bank file with a NaN, with a short field, or with poses of another shape.
+  fields = dict(np.load(npz))
+  fields['poses'][3, 5, 2] = np.nan
+  np.savez(str(tmp_path / 'nan.npz'), **fields)
+  with pytest.raises(ValueError, match=r'nan.npz: 1 pose\(s\) hold NaN or infinite '
+                     r'coordinates, the first at row 3 \(subject 13, clip 2, frame 3\)'):
+    posebank.load(str(tmp_path / 'nan.npz'))
+  fields = dict(np.load(npz))
+  np.savez(str(tmp_path / 'short.npz'), **dict(fields, frame=fields['frame'][:4]))
+  with pytest.raises(ValueError, match='short.npz: frame hold'):
+    posebank.load(str(tmp_path / 'short.npz'))
+  np.savez(str(tmp_path / 'flat.npz'), **dict(fields, poses=fields['poses'].reshape(5, 51)))
+  with pytest.raises(ValueError, match=r'flat.npz: poses have shape \(5, 51\)'):
+    posebank.load(str(tmp_path / 'flat.npz'))
 
 
 @needs_shared_mocap

@@ -321,6 +321,21 @@ def load(path):
       clips = json.load(f).get('clips', clips)
   fields['poses'] = fields['poses'].astype(np.float64)
   fields['split'] = fields['split'].astype(str)
+  poses = fields['poses']
+  if poses.ndim != 3 or poses.shape[1:] != (skeleton.NUM_JOINTS, 3):
+    raise ValueError(f'{path}: poses have shape {poses.shape}, not [N, '
+                     f'{skeleton.NUM_JOINTS}, 3]; make the pose bank again.')
+  short = [k for k in ('subject', 'clip', 'frame', 'split') if len(fields[k]) != len(poses)]
+  if short:
+    raise ValueError(f'{path}: {", ".join(short)} hold(s) another number of entries than '
+                     f'the {len(poses)} poses; make the pose bank again.')
+  bad = np.flatnonzero(~np.isfinite(poses).all(axis=(1, 2)))
+  if len(bad):
+    i = int(bad[0])
+    raise ValueError(f'{path}: {len(bad)} pose(s) hold NaN or infinite coordinates, the '
+                     f'first at row {i} (subject {fields["subject"][i]}, clip '
+                     f'{fields["clip"][i]}, frame {fields["frame"][i]}); make the pose '
+                     'bank again.')
   return PoseBank(clips=clips, **fields)
 
 
