@@ -373,6 +373,11 @@ def test_nothing_readable_is_an_error(tmp_path):
     _convert(h36m_original, tmp_path, tmp_path / 'out')
   with pytest.raises(h36m.H36MError, match='no subject folders'):
     list(h36m_original.sequences(str(tmp_path / 'S1')))
+  for threshold in (float('nan'), -1.0, 90.0):
+    with pytest.raises(ValueError, match=r'fbi_threshold_deg must be in \[0, 90\), got '
+                                         f'{threshold}'):
+      h36m_records.write_records([], str(tmp_path / 'out'), source='x', input_dir='x',
+                                 fbi_threshold_deg=threshold)
 
 
 # ---------------------------------------------------------------------------------------

@@ -111,3 +111,81 @@ def test_converter_command_line(tmp_path):
   expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
   np.testing.assert_allclose(joint_maps.bone_lengths(poses), np.tile(expected, (3, 1)),
                              atol=1e-2)
+
+
+def test_converter_refuses_settings_without_sense(tmp_path):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  (src / '07_01.bvh').write_text(_cgspeed_bvh(4))
+  out = str(tmp_path / 'out')
+  for kwargs, message in [
+      (dict(unit_mm=-56.444), r'unit_mm .* must be a positive number, got -56.444; a '
+                              'negative unit would mirror'),
+      (dict(unit_mm=float('nan')), 'unit_mm .* got nan'),
+      (dict(margin=float('nan')), r'margin must be a number >= 0 .* got nan'),
+      (dict(margin=-0.1), 'margin must be a number >= 0'),
+      (dict(fbi_threshold_deg=float('nan')), r'fbi_threshold_deg must be in \[0, 90\), '
+                                             'got nan'),
+      (dict(fbi_threshold_deg=90.0), r'must be in \[0, 90\), got 90.0')]:
+    with pytest.raises(ValueError, match=message):
+      mocap_records.convert_folder(str(src), out, tfrecords=True, log=lambda _: None,
+                                   **kwargs)
+  assert not os.path.exists(out)
+
+
+def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopped(
+    tmp_path, monkeypatch):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  (src / '07_01.bvh').write_text(_cgspeed_bvh(8))
+  (src / '07_02.bvh').write_text(_cgspeed_bvh(8, seed=2))
+  # The BVH reader refuses a non-finite value; a clip of another reader could hold one.
+  to_h36m = joint_maps.to_h36m
+
+  def nan_in_07_02(clip, *args):
+    poses = to_h36m(clip, *args)
+    if clip.positions[0, 1, 0] != to_h36m_first:
+      poses[5, 3, 2] = np.nan
+    return poses
+
+  to_h36m_first = bvh.read_bvh(str(src / '07_01.bvh')).positions[0, 1, 0]
+  monkeypatch.setattr(mocap_records.joint_maps, 'to_h36m', nan_in_07_02)
+  out = str(tmp_path / 'out')
+  quiet = lambda _: None
+  summary = mocap_records.convert_folder(str(src), out, every_nth=1, tfrecords=True,
+                                         shard_size=3, log=quiet)
+  assert [c['name'] for c in summary['clips']] == ['07_01']
+  assert summary['skipped'][0]['reason'].endswith(
+      '07_02.bvh: 1 frame(s) hold NaN or infinite coordinates, the first frame 5')
+  with pytest.raises(motion.MocapError, match='the first frame 5'):
+    mocap_records.convert_folder(str(src), out, every_nth=1, tfrecords=True, strict=True,
+                                 log=quiet)
+  shards = ['train-00000-of-00003.tfrecord', 'train-00001-of-00003.tfrecord',
+            'train-00002-of-00003.tfrecord']
+  assert pipeline.load_manifest(out)['splits']['train']['shards'] == shards
+  before = {name: open(os.path.join(out, name), 'rb').read() for name in shards}
+  # A second conversion (every 2nd frame: 4 records, 2 shards) stopped at its 3rd record.
+  calls = []
+  real = mocap_records.project_example
+
+  def stop_at_third(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:
+      raise KeyboardInterrupt
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(mocap_records, 'project_example', stop_at_third)
+  with pytest.raises(KeyboardInterrupt):
+    mocap_records.convert_folder(str(src), out, every_nth=2, tfrecords=True, shard_size=3,
+                                 log=quiet)
+  assert {name: open(os.path.join(out, name), 'rb').read() for name in shards} == before
+  assert pipeline.load_manifest(out)['splits']['train']['num_examples'] == 8
+  assert len(pipeline.read_examples(out, 'train')) == 8
+  # Run to its end, it replaces the earlier shards and removes the ones it does not list.
+  monkeypatch.setattr(mocap_records, 'project_example', real)
+  mocap_records.convert_folder(str(src), out, every_nth=2, tfrecords=True, shard_size=3,
+                               log=quiet)
+  assert sorted(n for n in os.listdir(out) if n.endswith('.tfrecord')) == [
+      'train-00000-of-00002.tfrecord', 'train-00001-of-00002.tfrecord']
+  assert not [n for n in os.listdir(out) if 'partial' in n]
+  assert len(pipeline.read_examples(out, 'train')) == 4

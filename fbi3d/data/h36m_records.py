@@ -159,6 +159,8 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
   if every_nth < 1 or crop_size < 16 or shard_size < 1 or not 0 <= margin < 2:
     raise ValueError(f'every_nth, crop_size and shard_size must be positive, margin in '
                      f'[0, 2) (got {every_nth}, {crop_size}, {shard_size}, {margin}).')
+  if not 0 <= fbi_threshold_deg < 90:
+    raise ValueError(f'fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}.')
   h36m.check_subjects(train_subjects, val_subjects, test_subjects)
   os.makedirs(output_dir, exist_ok=True)
   settings = dict(every_nth=int(every_nth), crop_size=int(crop_size), margin=float(margin),

@@ -25,6 +25,12 @@ from fbi3d.data import mocap
 from fbi3d.data import motion
 from fbi3d.data import schema
 
+# Shards are written under this suffix and take their names only when every split is
+# whole, just before the manifest that lists them: a run that stops part-way leaves the
+# earlier conversion as it was.
+TMP_SUFFIX = '.partial'
+
+
 def _stable_id(text):
   return zlib.crc32(text.encode('utf-8'))
 
@@ -52,8 +58,8 @@ def project_example(pose_world, rng, image_size=1000, crop_size=256, margin=0.2,
 
 
 def _write_records(output_dir, items, settings, log):
-  """Writes TFRecord shards and the manifest. items: (split, clip name, subject,
-  frame numbers, poses [F, 17, 3])."""
+  """Writes TFRecord shards under temporary names (shard + TMP_SUFFIX; `_publish` gives
+  them their own). items: (split, clip name, subject, frame numbers, poses [F, 17, 3])."""
   splits = {}
   for split in ('Train', 'Val'):
     chosen = [it for it in items if it[0] == split]
@@ -75,7 +81,8 @@ def _write_records(output_dir, items, settings, log):
             if writer is not None:
               writer.close()
             shard_index = written // shard_size
-            writer = tf.io.TFRecordWriter(os.path.join(output_dir, shards[shard_index]))
+            writer = tf.io.TFRecordWriter(
+                os.path.join(output_dir, shards[shard_index] + TMP_SUFFIX))
           rng = np.random.default_rng([settings['seed'], _stable_id(name), int(frame)])
           ex = project_example(pose, rng, settings['image_size'], settings['crop_size'],
                                settings['margin'], settings['fbi_threshold_deg'])
@@ -102,6 +109,37 @@ def _write_records(output_dir, items, settings, log):
   return splits
 
 
+def _publish(output_dir, splits, manifest):
+  """Gives the new shards their names and writes the manifest that lists them. The old
+  manifest goes first, so an interruption in between leaves no manifest (the data set is
+  then refused as unconverted) rather than one that lists other shards; shards of an
+  earlier conversion that the new manifest does not list are removed."""
+  path = manifest_lib.path_in(output_dir)
+  if os.path.exists(path):
+    os.remove(path)
+  names = [name for entry in splits.values() for name in entry['shards']]
+  for name in names:
+    os.replace(os.path.join(output_dir, name + TMP_SUFFIX), os.path.join(output_dir, name))
+  keep = set(names)
+  for name in os.listdir(output_dir):
+    if (name.endswith('.tfrecord') and name not in keep
+        and name.split('-')[0] in ('train', 'val')):
+      os.remove(os.path.join(output_dir, name))
+  manifest_lib.write_json_atomic(path, manifest, indent=2, final_newline=True)
+
+
+def _check_settings(unit_mm, margin, fbi_threshold_deg):
+  if unit_mm is not None and not (np.isfinite(unit_mm) and unit_mm > 0):
+    raise ValueError(f'unit_mm (millimetres per file unit) must be a positive number, got '
+                     f'{unit_mm}; a negative unit would mirror every pose through its '
+                     'origin.')
+  if not (np.isfinite(margin) and margin >= 0):
+    raise ValueError(f'margin must be a number >= 0 (a fraction of the box side), got '
+                     f'{margin}.')
+  if not 0 <= fbi_threshold_deg < 90:
+    raise ValueError(f'fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}.')
+
+
 def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
                    tfrecords=False, crop_size=256, image_size=1000, margin=0.2, seed=0,
                    val_subjects=(), shard_size=5000, unit_mm=None,
@@ -119,6 +157,7 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
   if crop_size < 1 or image_size < 16 or shard_size < 1:
     raise ValueError('crop_size, image_size and shard_size must be positive '
                      f'(got {crop_size}, {image_size}, {shard_size}).')
+  _check_settings(unit_mm, margin, fbi_threshold_deg)
   if not os.path.isdir(input_dir):
     raise motion.MocapError(f'{input_dir}: not a folder')
   files = mocap.find_motion_files(input_dir)
@@ -135,6 +174,10 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
     try:
       clip = mocap.load_clip(path, unit_mm=unit_mm)
       poses = joint_maps.to_h36m(clip)
+      bad = np.flatnonzero(~np.isfinite(poses).all(axis=(1, 2)))
+      if len(bad):
+        raise motion.MocapError(f'{path}: {len(bad)} frame(s) hold NaN or infinite '
+                                f'coordinates, the first frame {int(bad[0])}')
     except (motion.MocapError, OSError) as e:
       if strict:
         raise
@@ -148,10 +191,13 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
       poses = joint_maps.retarget(poses)
     subject = mocap.subject_of(path)
     rate = clip.frame_rate / every_nth
-    np.savez(os.path.join(output_dir, name + '.npz'), poses=poses.astype(np.float32),
+    # Written whole or not at all: a stop while writing keeps the clip's earlier file.
+    partial = os.path.join(output_dir, name + '.partial.npz')
+    np.savez(partial, poses=poses.astype(np.float32),
              frames=frames, frame_rate=rate, source=os.path.abspath(path), subject=subject,
              joint_names=np.array(skeleton.JOINT_NAMES), every_nth=every_nth,
              retargeted=bool(retarget_bones))
+    os.replace(partial, os.path.join(output_dir, name + '.npz'))
     clips.append(dict(name=name, source=os.path.abspath(path), subject=subject,
                       frames=int(len(frames)), frame_rate=rate))
     items.append(('Val' if subject in val_subjects else 'Train', name, subject, frames,
@@ -184,7 +230,6 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
       retargeted=bool(retarget_bones), clips=clips, notes=notes, splits=splits,
       skipped=skipped, skipped_by_reason={'bad_file': len(skipped)} if skipped else {},
       normalisation=manifest_lib.normalisation(n, sums2d, sums3d))
-  manifest_lib.write_json_atomic(manifest_lib.path_in(output_dir), manifest, indent=2,
-                                 final_newline=True)
+  _publish(output_dir, splits, manifest)
   summary['manifest'] = manifest
   return summary
