@@ -441,6 +441,31 @@ def test_fatal_errors(tmp_path):
   with pytest.raises(convert_plan.ConversionError, match=r'--output_dir .*a_file is a file; give a '
                      r'folder \(it is made if missing\)\.'):
     run(tmp_path / 'in', tmp_path / 'a_file')
+  # Split folders with no pictures: nothing converted is an error, not an empty data set.
+  for split in ('Train', 'Val'):
+    os.makedirs(tmp_path / 'none' / split / 'IMG')
+    os.makedirs(tmp_path / 'none' / split / 'POSE')
+  with pytest.raises(convert_plan.ConversionError,
+                     match=r'none: nothing converted in Train, Val \(0 item\(s\) skipped: '
+                           r'no pictures found\); no manifest written\.'):
+    run(tmp_path / 'none', tmp_path / 'out_none')
+  assert not os.path.exists(manifest_lib.path_in(str(tmp_path / 'out_none')))
+
+
+def test_shards_of_another_input_folder_are_not_kept(tmp_path):
+  first, second, out = str(tmp_path / 'a'), str(tmp_path / 'b'), str(tmp_path / 'out')
+  make_layout(first, counts=(('Val', 3),))
+  make_layout(second, counts=(('Train', 4), ('Val', 2)))
+  run(first, out, splits='Val')
+  with pytest.raises(convert_plan.ConversionError,
+                     match=r'holds val-00000-of-00001.tfrecord \(and the rest of its split\) '
+                           r'converted from .*/a, not from .*/b; one data set would mix the '
+                           r'two\. Use a new --output_dir, or pass --overwrite'):
+    run(second, out, splits='Train')
+  assert not [n for n in os.listdir(out) if n.startswith('train-')]
+  manifest = run(second, out, splits='Train,Val', overwrite=True)
+  assert {k: v['num_examples'] for k, v in manifest['splits'].items()} == {'train': 4,
+                                                                           'val': 2}
 
 
 def test_command_line(tmp_path):

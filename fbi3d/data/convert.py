@@ -24,6 +24,7 @@ module and never load TensorFlow. This process serializes the prepared examples 
 writes every shard and sidecar, in plan order, while the workers prepare the next shards.
 """
 
+import json
 import os
 import time
 
@@ -371,6 +372,7 @@ def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
         'names and sizes only; their content is not checked: pass --overwrite to convert '
         'them again')
   if kept:
+    _check_kept_source(output_dir, input_dir, kept)
     log(f'keeping {len(kept)} shards of splits not in this run')
   skipped_before = sum(s['num_skipped'] for s in done.values())
   try:
@@ -381,5 +383,26 @@ def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
 
   manifest = _build_manifest(output_dir, input_dir, [t['shard'] for t in tasks] + kept,
                              settings, side.paths, plan_notes)
+  if not any(entry['num_examples'] for entry in manifest['splits'].values()):
+    raise convert_plan.ConversionError(
+        f'{input_dir}: nothing converted in {", ".join(run_splits)} '
+        f'({len(manifest["skipped"])} item(s) skipped'
+        + (f', e.g. {manifest["skipped"][0]["reason"]}' if manifest['skipped'] else
+           ': no pictures found') + '); no manifest written.')
   manifest_lib.write_json_atomic(manifest_lib.path_in(output_dir), manifest)
   return manifest
+
+
+def _check_kept_source(output_dir, input_dir, kept):
+  """Refuses to keep shards of other splits that the folder's manifest says were
+  converted from another input folder (its input_dir): one data set would mix two."""
+  try:
+    with open(manifest_lib.path_in(output_dir)) as f:
+      before = json.load(f).get('input_dir')
+  except (OSError, ValueError, AttributeError):
+    return
+  if before and os.path.realpath(before) != os.path.realpath(input_dir):
+    raise convert_plan.ConversionError(
+        f'{output_dir} holds {kept[0]} (and the rest of its split) converted from '
+        f'{before}, not from {input_dir}; one data set would mix the two. Use a new '
+        '--output_dir, or pass --overwrite to replace it.')
