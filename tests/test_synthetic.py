@@ -329,3 +329,23 @@ def test_left_colour_with_red_and_blue_swapped_is_a_right_colour():
     colours = render._colours(np.random.default_rng(seed))
     for bgr in (colours['L'][::-1], colours['R']):
       assert 8.0 <= bgr[0] <= 70.0 and 148.0 <= bgr[2] <= 245.0, seed
+
+
+def test_a_pose_folder_refuses_non_finite_poses_and_skips_clips_still_being_written(
+    tmp_path):
+  folder = tmp_path / 'poses'
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  good = np.stack([body.sample_pose(rng, 0) for _ in range(3)])
+  np.savez(str(folder / '21_01.npz'), poses=good, subject=21)
+  # A clip tools/convert_mocap.py was still writing is not read.
+  np.savez(str(folder / '21_02.partial.npz'), poses=good[:1], subject=21)
+  bank = pose_folder.load_pose_bank(str(folder))
+  assert len(bank.poses) == 3 and [os.path.basename(s) for s in bank.sources] == ['21_01.npz']
+  bad = good.copy()
+  bad[2, 7, 1] = np.inf
+  (tmp_path / 'bad').mkdir()
+  np.savez(str(tmp_path / 'bad' / '22_01.npz'), poses=bad, subject=22)
+  with pytest.raises(ValueError, match=r'load_pose_bank: .*22_01.npz: 1 pose\(s\) hold NaN or '
+                                       r'infinite coordinates, the first pose 2; convert'):
+    pose_folder.load_pose_bank(str(tmp_path / 'bad'))

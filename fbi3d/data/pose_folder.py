@@ -44,8 +44,10 @@ def load_pose_bank(folder, every_nth=4):
   paths = []
   for root, dirs, files in os.walk(folder):
     dirs.sort()
+    # A .partial.npz is a clip that tools/convert_mocap.py was still writing.
     paths.extend(os.path.join(root, f) for f in files
-                 if os.path.splitext(f)[1].lower() in ('.npz', '.bvh', '.amc'))
+                 if os.path.splitext(f)[1].lower() in ('.npz', '.bvh', '.amc')
+                 and not f.lower().endswith('.partial.npz'))
   paths.sort(key=lambda p: os.path.relpath(p, folder))
   poses, subjects, sources = [], [], []
   for path in paths:
@@ -61,6 +63,11 @@ def load_pose_bank(folder, every_nth=4):
     if clip_poses.ndim != 3 or clip_poses.shape[1:] != (skeleton.NUM_JOINTS, 3):
       raise ValueError(f'load_pose_bank: {path}: poses must be [N, 17, 3], got '
                        f'{clip_poses.shape}.')
+    bad = np.flatnonzero(~np.isfinite(clip_poses).all(axis=(1, 2)))
+    if len(bad):
+      raise ValueError(f'load_pose_bank: {path}: {len(bad)} pose(s) hold NaN or infinite '
+                       f'coordinates, the first pose {int(bad[0])}; convert the clip again '
+                       'or remove it from the folder.')
     poses.append(clip_poses)
     subjects.append(np.full(len(clip_poses), subject))
     sources.append(path)
