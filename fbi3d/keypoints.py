@@ -29,6 +29,7 @@ A derived joint is missing when a point it needs is missing. MediaPipe landmarks
 as missing below a visibility of 0.5.
 """
 
+import codecs
 import csv
 import json
 import os
@@ -168,6 +169,25 @@ def face_spread(values):
   return float(np.linalg.norm(points[near] - points[0], axis=1).max() / diagonal)
 
 
+# Too few points for face_spread: in the 17 joints' order point 0 (the pelvis) is the
+# midpoint of points 1 and 4 (the hips); in COCO's, the nose lies about a quarter of the
+# left eye to right ear distance from their midpoint, or more.
+PELVIS_MIDPOINT_MAX = 0.05
+
+
+def pelvis_between_hips(values):
+  """Whether point 0 of a flat row of 17 points lies within PELVIS_MIDPOINT_MAX of the
+  distance between points 1 and 4 from their midpoint (all three known)."""
+  points, valid = to_joints(values, 'h36m17')
+  if not valid[[0, 1, 4]].all():
+    return False
+  width = np.linalg.norm(points[1] - points[4])
+  if width <= 0:
+    return False
+  return bool(np.linalg.norm(points[0] - (points[1] + points[4]) / 2) <=
+              PELVIS_MIDPOINT_MAX * width)
+
+
 def _person_score(joints, valid):
   """(joints known, area of the box around them): the larger, the likelier the person
   a picture is about."""
@@ -207,8 +227,10 @@ class KeypointFile:
     if not os.path.isfile(path):
       raise ValueError(f'keypoint file {path} not found.')
     with open(path, 'rb') as f:
-      head = f.read(64).lstrip()
-    if head[:1] in (b'{', b'['):
+      head = f.read(64)
+    # A byte-order mark (a CSV saved as "UTF-8 with BOM") is not part of the text.
+    head = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
+    if head.lstrip()[:1] in (b'{', b'['):
       self._read_coco(path)
     else:
       self._read_csv(path)
@@ -220,7 +242,7 @@ class KeypointFile:
     if self.layout != 'coco17':
       raise ValueError(f'{path}: a COCO JSON file holds coco17 keypoints, not {self.layout}.')
     try:
-      with open(path) as f:
+      with open(path, encoding='utf-8-sig') as f:
         data = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:
       raise ValueError(f'{path}: not a readable JSON file ({e}).') from None
@@ -231,6 +253,8 @@ class KeypointFile:
       images = data.get('images') or ([data['image']] if 'image' in data else [])
     names = {im.get('id'): im.get('file_name') for im in images if isinstance(im, dict)}
     single = len(names) <= 1
+    # The one image a file names: annotations of other image ids are not of it.
+    only_id = next(iter(names)) if len(names) == 1 else None
     if not names:
       ids = sorted({str(a.get('image_id')) for a in annotations if isinstance(a, dict)})
       if len(ids) > 1:
@@ -243,19 +267,26 @@ class KeypointFile:
             'per file.')
     for ann in annotations:
       values = ann.get('keypoints') if isinstance(ann, dict) else None
-      if values is None or len(values) != 51:
+      if not isinstance(values, (list, tuple)) or len(values) != 51:
         raise ValueError(f'{path}: every annotation needs "keypoints", 51 numbers (17 COCO '
                          'keypoints as x, y, visibility).')
-      v = np.asarray(values, np.float64).reshape(17, 3)
-      box = ann.get('bbox') or [0, 0, 0, 0]
+      try:
+        v = np.asarray(values, np.float64).reshape(17, 3)
+        box = np.asarray(ann.get('bbox') or [0, 0, 0, 0], np.float64).reshape(4)
+      except (TypeError, ValueError):
+        raise ValueError(f'{path}: annotation {ann.get("id", "?")} (image_id '
+                         f'{ann.get("image_id")}): "keypoints" must be 51 numbers and '
+                         '"bbox" 4 numbers (x, y, width, height).') from None
       score = (int((v[:, 2] > 0).sum()), float(box[2]) * float(box[3]))
+      if only_id is not None and ann.get('image_id', only_id) != only_id:
+        continue
       name = '*' if single else names.get(ann.get('image_id'))
       if name is not None:
         self._add(os.path.basename(name), values, score)
 
   def _read_csv(self, path):
     try:
-      with open(path, newline='') as f:
+      with open(path, newline='', encoding='utf-8-sig') as f:
         rows = list(csv.reader(f))
     except UnicodeDecodeError:
       raise ValueError(f'{path}: not a text CSV file.') from None
@@ -284,6 +315,14 @@ class KeypointFile:
     if self.layout_given or self.layout != 'coco17':
       return
     spread = face_spread(values)
+    if spread is None and pelvis_between_hips(values):
+      raise ValueError(
+          f'{path}:{number}: no keypoint layout was given, and these points do not look '
+          'like COCO\'s: point 0 lies halfway between points 1 and 4, as the pelvis of the '
+          '17 joints of fbi3d/skeleton.py lies between the hips (COCO\'s nose is not '
+          'halfway between the left eye and the right ear). If they are those 17 joints, '
+          'pass --keypoints_layout=h36m17; if they are COCO keypoints, pass '
+          '--keypoints_layout=coco17.')
     if spread is not None and spread > FACE_SPREAD_MAX:
       raise ValueError(
           f'{path}:{number}: no keypoint layout was given, and these 17 points do not look '

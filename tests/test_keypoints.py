@@ -265,3 +265,74 @@ def test_a_csv_with_several_people_for_one_picture_uses_the_most_complete_then_t
   np.testing.assert_allclose(file.joints('a.png')[0], EXPECTED * 2)
   # b.png: 17 joints known against 16 (the left ankle's joint missing), whatever the size.
   np.testing.assert_allclose(file.joints('b.png')[0], EXPECTED + [500, 0])
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+  row = 'any.png,' + ','.join(f'{v:g}' for v in upright_coco().reshape(-1)) + '\n'
+  csv_path = tmp_path / 'bom.csv'
+  csv_path.write_bytes(b'\xef\xbb\xbf' + ('image,x0,y0\n' + row).encode())
+  np.testing.assert_allclose(keypoints.KeypointFile(str(csv_path)).joints('any.png')[0],
+                             EXPECTED)
+  full = np.concatenate([upright_coco(), np.full((17, 1), 2.0)], axis=1)
+  json_path = tmp_path / 'bom.json'
+  json_path.write_bytes(b'\xef\xbb\xbf' + json.dumps(
+      {'annotations': [{'keypoints': full.reshape(-1).tolist()}]}).encode())
+  np.testing.assert_allclose(keypoints.KeypointFile(str(json_path)).joints('x.jpg')[0],
+                             EXPECTED)
+
+
+def test_a_coco_file_of_one_image_ignores_other_images_annotations_and_names_bad_ones(
+    tmp_path):
+  full = np.concatenate([upright_coco(), np.full((17, 1), 2.0)], axis=1)
+  other = full.copy()
+  other[:, 0] += 100
+  data = {'images': [{'id': 1, 'file_name': 'a.jpg'}],
+          'annotations': [{'image_id': 2, 'keypoints': other.reshape(-1).tolist(),
+                           'bbox': [0, 0, 900, 900]},
+                          {'image_id': 1, 'keypoints': full.reshape(-1).tolist(),
+                           'bbox': [0, 0, 10, 10]}]}
+  path = tmp_path / 'one.json'
+  path.write_text(json.dumps(data))
+  # Image 2's larger person is not a.jpg's (nor any picture's).
+  np.testing.assert_allclose(keypoints.KeypointFile(str(path)).joints('b.jpg')[0], EXPECTED)
+  del data['annotations'][1]
+  path.write_text(json.dumps(data))
+  assert keypoints.KeypointFile(str(path)).joints('a.jpg') is None
+  for bad, what in [({'bbox': [1, 2]}, 'bbox'), ({'keypoints': 5}, 'keypoints')]:
+    ann = dict({'id': 7, 'image_id': 1, 'keypoints': full.reshape(-1).tolist()}, **bad)
+    path.write_text(json.dumps({'annotations': [ann]}))
+    with pytest.raises(ValueError) as e:
+      keypoints.KeypointFile(str(path))
+    assert str(e.value) == (
+        f'{path}: annotation 7 (image_id 1): "keypoints" must be 51 numbers and "bbox" 4 '
+        'numbers (x, y, width, height).' if what == 'bbox' else
+        f'{path}: every annotation needs "keypoints", 51 numbers (17 COCO keypoints as x, '
+        'y, visibility).')
+
+
+def test_the_17_joints_with_few_points_are_told_by_the_pelvis_between_the_hips(tmp_path):
+  # Head and both wrists missing: 14 points, too few for face_spread.
+  values = EXPECTED.copy()
+  values[[10, 13, 16]] = np.nan
+  assert keypoints.face_spread(values.reshape(-1)) is None
+  assert keypoints.pelvis_between_hips(values.reshape(-1))
+  path = tmp_path / 'joints.csv'
+  path.write_text('any.png,' + ','.join(f'{v:g}' for v in values.reshape(-1)) + '\n')
+  with pytest.raises(ValueError) as e:
+    keypoints.KeypointFile(str(path))
+  assert str(e.value) == (
+      f'{path}:1: no keypoint layout was given, and these points do not look like COCO\'s: '
+      'point 0 lies halfway between points 1 and 4, as the pelvis of the 17 joints of '
+      'fbi3d/skeleton.py lies between the hips (COCO\'s nose is not halfway between the '
+      'left eye and the right ear). If they are those 17 joints, pass '
+      '--keypoints_layout=h36m17; if they are COCO keypoints, pass '
+      '--keypoints_layout=coco17.')
+  joints, valid = keypoints.KeypointFile(str(path), 'h36m17').joints('any.png')
+  assert valid.sum() == 14
+  # COCO's own person with its legs and one wrist missing still passes the default: its
+  # nose is 0.25 of the left eye to right ear distance from their midpoint, or more.
+  coco = upright_coco().copy()
+  coco[[10, 13, 14, 15, 16]] = np.nan
+  assert not keypoints.pelvis_between_hips(coco.reshape(-1))
+  path.write_text('any.png,' + ','.join(f'{v:g}' for v in coco.reshape(-1)) + '\n')
+  assert keypoints.KeypointFile(str(path)).joints('any.png') is not None
