@@ -12,6 +12,7 @@ import numpy as np
 
 from fbi3d import geometry
 from fbi3d import keypoints
+from fbi3d import skeleton
 from fbi3d.data import crop_worker
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -23,6 +24,9 @@ MIN_KEYPOINTS = 6
 # Given keypoints must be in the picture's pixels: at least half the known joints inside
 # it, widened by this fraction of its longer side, and spanning at least MIN_SPAN_PX.
 OUTSIDE_MARGIN = 0.1
+# A known joint farther than this fraction of the picture's longer side outside it is a
+# wrong value, not a joint out of frame.
+FAR_OUTSIDE = 1.0
 MIN_SPAN_PX = 4.0
 
 
@@ -74,8 +78,14 @@ def crop_image(image, box, size):
 def box_from_bbox(bbox, shape):
   """The square crop box around a person box (x, y, w, h) in image pixels."""
   x, y, w, h = (float(v) for v in bbox)
+  if not all(math.isfinite(v) for v in (x, y, w, h)):
+    raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: give four finite numbers.')
   if w <= 0 or h <= 0:
     raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: width and height must be positive.')
+  if max(w, h) < MIN_SPAN_PX:
+    raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: a box of {max(w, h):g} px cannot '
+                       'hold a person: give x, y, width and height in the picture\'s '
+                       'pixels, not normalised to 0..1.')
   height, width = shape[:2]
   if x >= width or y >= height or x + w <= 0 or y + h <= 0:
     raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
@@ -103,6 +113,18 @@ def check_joints_fit(joints, valid, shape, source):
         f'{points[:, 0].max():.0f}, y from {points[:, 1].min():.0f} to '
         f'{points[:, 1].max():.0f}): give keypoints in this picture\'s pixels, as it is '
         'shown (after any EXIF rotation).')
+  far = FAR_OUTSIDE * max(h, w)
+  index = np.flatnonzero(np.asarray(valid, bool))
+  away = ((points[:, 0] < -far) | (points[:, 0] > w - 1 + far)
+          | (points[:, 1] < -far) | (points[:, 1] > h - 1 + far))
+  if away.any():
+    j = int(np.flatnonzero(away)[0])
+    raise PredictError(
+        f'{source}: {int(away.sum())} known joint(s) lie more than {FAR_OUTSIDE:g} of the '
+        f'picture\'s longer side outside the {w}x{h} picture, the first '
+        f'{skeleton.JOINT_NAMES[index[j]]} at ({points[j, 0]:.0f}, {points[j, 1]:.0f}): '
+        'no detector puts a joint there. Mark it missing (visibility 0 or an empty value) '
+        'or correct it.')
   span = float(np.max(points.max(axis=0) - points.min(axis=0)))
   if span < MIN_SPAN_PX:
     raise PredictError(

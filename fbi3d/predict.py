@@ -65,6 +65,21 @@ flags.register_validator('min_confidence', lambda v: math.isfinite(v) and 0.0 <=
                          message='--min_confidence must be a finite number from 0 to 1.')
 
 
+def _check_writable(out):
+  """ValueError unless `out` is, or could be made as, a folder this process can write
+  to: checked before the model loads and the pictures are predicted, not after; nothing
+  is made here."""
+  existing = os.path.abspath(out)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise ValueError(f'--out={out}: {existing} is a file, so the folder cannot be made; '
+                     'give a folder.')
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise ValueError(f'--out={out}: {existing} is not writable; give a folder you can '
+                     'write to.')
+
+
 def main(argv):
   f = flags.FLAGS
   if len(argv) < 2:
@@ -73,6 +88,7 @@ def main(argv):
     bbox = pictures.parse_bbox(f.bbox) if f.bbox is not None else None
     if os.path.exists(f.out) and not os.path.isdir(f.out):
       raise ValueError(f'--out={f.out} is a file; give a folder (it is made if missing).')
+    _check_writable(f.out)
     layout = f.keypoints_layout if f['keypoints_layout'].present else None
     kp = keypoints.KeypointFile(f.keypoints2d, layout) if f.keypoints2d else None
     model = prediction.ExportedModel(f.export_dir)

@@ -101,6 +101,48 @@ def test_given_keypoints_must_be_in_the_pictures_pixels():
     pictures.check_joints_fit(joints / 120, valid, shape, 'kp.csv')
   assert str(e.value) == ('kp.csv: the known joints span 0.62 px in the 120x90 picture: '
                           'give keypoints in pixels, not normalised to 0..1.')
+  # One wrong value far away: the rest fit, but a joint 1e6 px away is no joint.
+  far = joints.copy()
+  far[13] = (1e6, 1e6)
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.check_joints_fit(far, valid, shape, 'kp.csv')
+  assert str(e.value) == (
+      'kp.csv: 1 known joint(s) lie more than 1 of the picture\'s longer side outside the '
+      '120x90 picture, the first LWrist at (1000000, 1000000): no detector puts a joint '
+      'there. Mark it missing (visibility 0 or an empty value) or correct it.')
+  # 119 px to the right of the picture's last column (W - 1 + 120 = 239) still passes.
+  far[13] = (239, 20)
+  assert pictures.check_joints_fit(far, valid, shape, 'kp.csv') is None
+
+
+def test_a_person_box_must_be_in_pixels_and_finite():
+  shape = (90, 120, 3)
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.box_from_bbox([0.1, 0.2, 0.5, 0.7], shape)
+  assert str(e.value) == ('--bbox 0.1,0.2,0.5,0.7: a box of 0.7 px cannot hold a person: '
+                          'give x, y, width and height in the picture\'s pixels, not '
+                          'normalised to 0..1.')
+  with pytest.raises(pictures.PredictError, match='a box of 1 px'):
+    pictures.box_from_bbox([30, 20, 1, 1], shape)
+  with pytest.raises(pictures.PredictError, match='give four finite numbers'):
+    pictures.box_from_bbox([30, 20, float('inf'), 10], shape)
+  # A box of 4 px is the least taken: its square crop box with the margin of 0.2.
+  np.testing.assert_allclose(pictures.box_from_bbox([30, 20, 4, 2], shape),
+                             geometry.square_box([[30, 20], [34, 22]], pictures.MARGIN))
+
+
+def test_command_line_refuses_an_out_folder_it_cannot_make_before_predicting(tmp_path):
+  (tmp_path / 'a_file').write_text('')
+  picture = tmp_path / 'p.png'
+  cv2.imwrite(str(picture), _picture())
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.predict', str(picture),
+       f'--export_dir={tmp_path / "no_export"}', f'--out={tmp_path / "a_file" / "out"}'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+  assert (f'fbi3d.predict: error: --out={tmp_path / "a_file" / "out"}: '
+          f'{tmp_path / "a_file"} is a file, so the folder cannot be made; give a folder.'
+          in proc.stderr)
 
 
 def test_crop_image_follows_image_to_crop():

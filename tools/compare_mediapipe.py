@@ -103,22 +103,26 @@ def main(argv):
     if not files:
       raise ValueError(f'no image files in {", ".join(argv[1:])}.')
     os.makedirs(FLAGS.out, exist_ok=True)
-    rows = []
+    rows, failed, taken = [], [], set()
     for path in files:
-      name = os.path.splitext(os.path.basename(path))[0]
+      # a.jpg and a.png (or x/a.jpg and y/a.jpg) get figures of their own.
+      name = prediction.unique_stem(path, taken)
       try:
         image = pictures.read_image(path)
       except pictures.PredictError as e:
-        print(f'{path}: {e}')
+        failed.append(path)
+        print(f'skipped: {e}')      # the message starts with the path
         continue
       found = mediapipe_pose(image)
       if found is None:
-        print(f'{path}: MediaPipe finds no person')
+        failed.append(path)
+        print(f'{path}: skipped: MediaPipe finds no person')
         continue
       joints2d, valid, theirs = found
       result = prediction.predict_pictures(model, [(path, image)], detector='mediapipe')[0]
       if isinstance(result, pictures.PredictError):
-        print(f'{path}: {result}')
+        failed.append(path)
+        print(f'{path}: skipped: {result}')
         continue
       ours = np.asarray(result['pose3d'], np.float64)
       aligned, distance = aligned_distance(ours, theirs)
@@ -135,7 +139,10 @@ def main(argv):
                        joints_seen=int(valid.sum()),
                        fbi3d_pose3d_mm=ours.tolist(),
                        mediapipe_pose3d_mm=theirs.tolist()))
-  except ValueError as e:
+    if not rows:
+      raise ValueError(f'none of the {len(files)} picture(s) could be compared (above); '
+                       'nothing written.')
+  except (ValueError, OSError) as e:
     print(f'compare_mediapipe: error: {e}', file=sys.stderr)
     sys.exit(1)
   print(f'{"picture":<28} {"joints seen":>11} {"distance, all 17":>17} '
@@ -147,6 +154,10 @@ def main(argv):
     json.dump(dict(export=model.path, lift_model=model.lift_model, pictures=rows), f,
               indent=2)
   print(f'wrote {FLAGS.out}/compare.json and one figure per picture')
+  if failed:
+    print(f'compare_mediapipe: {len(failed)} of {len(files)} picture(s) skipped: '
+          + ', '.join(failed), file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == '__main__':
