@@ -205,6 +205,9 @@ def test_views(poses, seed=0, noise_px=TEST_NOISE_PX):
   stream STREAM_EVAL_CAMERAS, and the same 2D with Gaussian noise of `noise_px` from
   STREAM_EVAL_NOISE. Returns dict(gt2d, noisy2d: image joints [N, 17, 2], intrinsics
   [N, 4], pose3d: camera-frame targets [N, 17, 3])."""
+  if not (np.isfinite(noise_px) and noise_px >= 0):
+    raise ValueError(f'lifter: noise_px (the test 2D noise, image pixels) must be a finite '
+                     f'number >= 0, got {noise_px}.')
   views = lifter_cameras.view(np.asarray(poses, np.float64),
                               _rng(seed, STREAM_EVAL_CAMERAS))
   noise = _rng(seed, STREAM_EVAL_NOISE).normal(0.0, noise_px, views['joints2d'].shape)

@@ -324,6 +324,9 @@ def test_settings_are_checked():
     lifter.train(_poses(4)[..., :2])
   with pytest.raises(ValueError, match=r'poses to measure on: pose 3 \(of 4\) .* at Hip;'):
     lifter.evaluate_split(None, np.delete(bad, 2, 0)[[0, 1, 1, 2]])
+  with pytest.raises(ValueError, match=r'lifter: noise_px \(the test 2D noise, image pixels\) '
+                                       'must be a finite number >= 0, got nan'):
+    lifter.evaluate_split(None, _poses(2), noise_px=float('nan'))
   assert lifter.subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
   assert lifter.subsample(np.arange(3), 4).tolist() == [0, 1, 2]
 

@@ -139,3 +139,17 @@ def test_load_mocap_poses_subject_11():
 def test_load_mocap_poses_missing_subject():
   with pytest.raises(ValueError, match='subject'):
     mocap_lifting.load_mocap_poses(MOCAP_DIR, [999])
+
+
+def test_run_refuses_overlapping_subjects_and_rates_without_sense(tmp_path):
+  # Checked before any motion file is read: the folder need not exist.
+  with pytest.raises(ValueError, match=r'subject\(s\) 11 are both training and test '
+                                       'subjects: the test would measure poses the lifter '
+                                       'trained on'):
+    mocap_lifting.run(str(tmp_path), train_subjects=(2, 11), test_subjects=(11,))
+  with pytest.raises(ValueError, match='learning_rate must be a finite number above 0, got nan'):
+    mocap_lifting.run(str(tmp_path), learning_rate=float('nan'))
+  with pytest.raises(ValueError, match='learning_rate must be a finite number above 0, got 0.0'):
+    mocap_lifting.run(str(tmp_path), learning_rate=0.0)
+  with pytest.raises(ValueError, match='noise_px must be a finite number >= 0, got -1.0'):
+    mocap_lifting.run(str(tmp_path), noise_px=-1.0)

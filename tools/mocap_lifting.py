@@ -387,6 +387,16 @@ def run(mocap_dir, *, train_subjects=TRAIN_SUBJECTS, test_subjects=TEST_SUBJECTS
   Returns compare's dict, its settings extended with the pose-set settings.
   """
   say = log or (lambda _: None)
+  both = sorted({int(s) for s in train_subjects} & {int(s) for s in test_subjects})
+  if both:
+    raise ValueError(f'subject(s) {", ".join(map(str, both))} are both training and test '
+                     'subjects: the test would measure poses the lifter trained on.')
+  for name in ('learning_rate', 'noise_px'):
+    value = kwargs.get(name)
+    if value is not None and not (np.isfinite(value) and
+                                  (value > 0 if name == 'learning_rate' else value >= 0)):
+      raise ValueError(f'{name} must be a finite number '
+                       f'{"above 0" if name == "learning_rate" else ">= 0"}, got {value}.')
   start = time.time()
   train = load_mocap_poses(mocap_dir, train_subjects, every_nth, retarget_bones)
   test = load_mocap_poses(mocap_dir, test_subjects, every_nth, retarget_bones)
