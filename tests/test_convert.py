@@ -172,6 +172,32 @@ def _meta_not_a_number(lines):
   return lines
 
 
+def _meta_unknown_action(lines):
+  i = _row(lines, '00002')
+  parts = lines[i].split(',')
+  parts[1] = 'Walkng'
+  lines[i] = ','.join(parts)
+  return lines
+
+
+def _meta_negative_focal(lines):
+  i = _row(lines, '00002')
+  parts = lines[i].split(',')
+  parts[-4:-2] = ['0', '-5']
+  lines[i] = ','.join(parts)
+  return lines
+
+
+def _meta_joints_elsewhere(lines):
+  # Every joint 1000 px to the right of the 64-px picture.
+  i = _row(lines, '00002')
+  parts = lines[i].split(',')
+  for k in range(3, 3 + 2 * 17, 2):
+    parts[k] = f'{float(parts[k]) + 1000:g}'
+  lines[i] = ','.join(parts)
+  return lines
+
+
 def _meta_nan_joint(lines):
   i = _row(lines, '00002')
   parts = lines[i].split(',')
@@ -186,10 +212,18 @@ BAD_INPUTS = {
     'corrupt image': [_corrupt_empty_image, corrupt_garbage_image, _corrupt_truncated_image],
     'bad pose': [_edit_pose(lambda ls: ls[:-1]), _edit_pose(lambda ls: ls[:3] + ['1,2'] + ls[4:]),
                  _edit_pose(lambda ls: ls[:3] + ['1,x,2'] + ls[4:]),
-                 _edit_pose(lambda ls: ls[:3] + ['1,nan,2'] + ls[4:])],
+                 _edit_pose(lambda ls: ls[:3] + ['1,nan,2'] + ls[4:]),
+                 # In metres, and not root-relative.
+                 _edit_pose(lambda ls: [','.join(f'{float(v) / 1000:g}' for v in l.split(','))
+                                        for l in ls]),
+                 _edit_pose(lambda ls: [','.join([*l.split(',')[:2],
+                                                  f'{float(l.split(",")[2]) + 5000:g}'])
+                                        for l in ls])],
     'duplicate id': [_duplicate_image, _edit_meta(_meta_duplicate)],
-    'bad meta': [_edit_meta(_meta_short_row), _edit_meta(_meta_not_a_number)],
+    'bad meta': [_edit_meta(_meta_short_row), _edit_meta(_meta_not_a_number),
+                 _edit_meta(_meta_unknown_action), _edit_meta(_meta_negative_focal)],
     'nan 2d joints': [_edit_meta(_meta_nan_joint)],
+    'crop outside picture': [_edit_meta(_meta_joints_elsewhere)],
 }
 CASES = [(kind, fn) for kind, fns in BAD_INPUTS.items() for fn in fns]
 

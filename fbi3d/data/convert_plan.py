@@ -281,16 +281,19 @@ def plan_split(input_dir, split, side, strict):
     else:
       problem = side.problem(key)
     record = (meta or {}).get(rid)
-    joints2d = box = None
+    joints2d = box = placed_by = None
     action, subject, intrinsics = skeleton.UNKNOWN_ACTION, -1, None
     if record is not None:
+      placed_by = os.path.join(split_path, layout.META_FILE)
       joints2d = np.asarray(record['joints2d'], np.float64).tolist()
       action, subject = int(record['action']), int(record['subject'])
       intrinsics = np.asarray(record['intrinsics'], np.float64).tolist()
     if joints2d is None and side.get('keypoints2d', key) is not None:
+      placed_by = side.paths['keypoints2d']
       joints2d = np.reshape(side.get('keypoints2d', key), (-1, 2)).tolist()
     if side.get('boxes', key) is not None:
       box = side.get('boxes', key)
+      placed_by = placed_by if joints2d is not None else side.paths['boxes']
     if action < 0 and side.get('actions', key) is not None:
       action = skeleton.action_index(side.get('actions', key))
     if problem and strict:
@@ -304,7 +307,7 @@ def plan_split(input_dir, split, side, strict):
         pose_rel=pose_rel,
         pose_bytes=file_size(os.path.join(input_dir, pose_rel)) if pose_rel else -1,
         joints2d=joints2d, box=box, action=action, subject=subject,
-        intrinsics=intrinsics))
+        intrinsics=intrinsics, placed_by=placed_by))
   if not ids:
     notes.append(f'{split}: no images found in {img_dir}')
   return items, has_pose, notes

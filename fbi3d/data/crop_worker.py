@@ -29,6 +29,7 @@ BAD_POSE = 'bad pose'
 DUPLICATE_ID = 'duplicate id'
 BAD_META = 'bad meta'
 NAN_2D = 'nan 2d joints'
+OUTSIDE = 'crop outside picture'
 BAD_SIDE_ROW = 'bad side file row'
 DEGENERATE_POSE = 'degenerate pose'
 
@@ -100,6 +101,25 @@ def crop_box(item, image_shape, margin):
   return 'whole_image', np.array([(w - side) / 2.0, (h - side) / 2.0, side])
 
 
+# A POSE file is root-relative millimetres: the pelvis within ROOT_TOLERANCE_MM of the
+# origin and the bones' mean length within BONE_MEAN_MM (an adult's is about 250 mm).
+ROOT_TOLERANCE_MM = 1.0
+BONE_MEAN_MM = (20.0, 2000.0)
+
+
+def _check_pose_convention(pose3d, path):
+  """BadItem unless pose3d [17, 3] is root-relative and in millimetres."""
+  root = np.asarray(pose3d[0], np.float64)
+  if np.linalg.norm(root) > ROOT_TOLERANCE_MM:
+    raise BadItem(BAD_POSE, f'{path}: the pelvis (row 1) is at ({root[0]:g}, {root[1]:g}, '
+                            f'{root[2]:g}), not at the origin: POSE files are root-relative')
+  mean = float(np.mean([np.linalg.norm(pose3d[c] - pose3d[p]) for p, c in skeleton.BONES]))
+  if not BONE_MEAN_MM[0] <= mean <= BONE_MEAN_MM[1]:
+    raise BadItem(BAD_POSE, f'{path}: the bones are {mean:.3g} long on average, not '
+                            f'{BONE_MEAN_MM[0]:g} to {BONE_MEAN_MM[1]:g} mm: POSE files are '
+                            'in millimetres')
+
+
 def prepare_item(item, settings):
   """One item -> (example fields for schema.serialize_example, crop mode).
 
@@ -118,11 +138,18 @@ def prepare_item(item, settings):
       labels = fbi.fbi_labels(pose3d, settings['fbi_threshold_deg'])
     except ValueError as e:
       raise BadItem(DEGENERATE_POSE, f'{item["pose"]}: {e}') from None
+    _check_pose_convention(pose3d, item['pose'])
   else:
     pose3d = np.zeros((skeleton.NUM_JOINTS, 3), np.float32)
     labels = np.zeros(skeleton.NUM_FBI_BONES, np.int64)
   image = read_image(item['image'])
   mode, box = crop_box(item, image.shape, settings['margin'])
+  height, width = image.shape[:2]
+  if box[0] >= width or box[1] >= height or box[0] + box[2] <= 0 or box[1] + box[2] <= 0:
+    raise BadItem(OUTSIDE, f'{item["image"]}: the crop around its {mode} from '
+                           f'{item.get("placed_by")} (x {box[0]:.0f}, y {box[1]:.0f}, side '
+                           f'{box[2]:.0f}) lies outside the {width}x{height} picture: they '
+                           'are of another picture or resolution')
   crop = cv2.warpAffine(image, geometry.crop_affine(box, crop_size), (crop_size, crop_size),
                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                         borderValue=0)

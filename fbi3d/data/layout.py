@@ -127,6 +127,16 @@ def read_meta(path):
         problems[rid] = f'{path}: line {line_no}: NaN or infinity'
         continue
       action_name = row[1].strip()
+      if action_name and skeleton.action_index(action_name) == skeleton.UNKNOWN_ACTION:
+        problems[rid] = (f'{path}: line {line_no}: unknown action {action_name!r} (the '
+                         f'actions: {", ".join(skeleton.ACTIONS)}; empty for none)')
+        continue
+      focal = values[2 * skeleton.NUM_JOINTS:2 * skeleton.NUM_JOINTS + 2]
+      if np.any(values[2 * skeleton.NUM_JOINTS:]) and not np.all(focal > 0):
+        problems[rid] = (f'{path}: line {line_no}: focal lengths fx, fy must be positive '
+                         f'(got {focal[0]:g}, {focal[1]:g}); all four intrinsics 0 when '
+                         'unknown')
+        continue
       records[rid] = dict(
           action=skeleton.action_index(action_name) if action_name else -1,
           subject=subject,
