@@ -268,8 +268,28 @@ def test_missing_camera_is_skipped_and_counted(tmp_path):
   assert manifest['skipped_by_reason'] == {'missing_camera': 2}
   assert 'no camera 55011271 for subject 9' in manifest['skipped'][0]['reason']
   assert manifest['splits']['test']['num_examples'] == 2 * 3 * FRAMES
+  # The takes hold subjects 1 and 9 only: the protocol's others are named in the notes.
+  assert [n for n in manifest['notes'] if 'of the protocol' in n] == [
+      'train: subject(s) S5, S6, S7, S8 of the protocol have no converted sequence: the '
+      'split is not the protocol\'s',
+      'test: subject(s) S11 of the protocol have no converted sequence: the split is not '
+      'the protocol\'s']
   with pytest.raises(h36m.H36MError, match='no camera 55011271 for subject 9'):
     _convert(h36m_martinez, root, tmp_path / 'strict', strict=True)
+
+
+def test_3d_of_another_unit_is_skipped_and_counted(tmp_path):
+  takes = _takes()
+  for key in [k for k in takes if k[0] == 9]:
+    takes[key] = takes[key] / 1000.0               # subject 9 in metres
+  root = tmp_path / 'martinez'
+  h36m_layout.write_martinez(str(root), takes, detections=False)
+  manifest = _convert(h36m_martinez, root, tmp_path / 'out')
+  assert manifest['skipped_by_reason'] == {'bad_units': 8}       # 2 takes x 4 cameras
+  assert manifest['skipped'][0]['reason'].endswith(
+      'long (median), not 300 to 650 mm: the 3D is not in the millimetres its reader '
+      'expects (a file of another unit or release)')
+  assert list(manifest['splits']) == ['train']
 
 
 def test_short_video_is_skipped_whole(tmp_path):

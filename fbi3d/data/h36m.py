@@ -130,7 +130,7 @@ ACTION_ALIASES = {'takingphoto': 'Photo', 'walkingdog': 'WalkDog'}
 
 # Why an item was skipped: the manifest counts skips by these kinds.
 SKIP_KINDS = ('missing_camera', 'unknown_action', 'unknown_subject', 'short_video',
-              'short_2d', 'bad_file', 'empty_subject', 'bad_frame')
+              'short_2d', 'bad_file', 'empty_subject', 'bad_frame', 'bad_units')
 
 
 class H36MError(ValueError):

@@ -92,11 +92,23 @@ def _frames(seq, every_nth):
     capture.release()
 
 
+# Human3.6M's thighs (hip to knee) are about 450 mm long; outside this range (mm) the 3D
+# of a sequence is in another unit.
+THIGH_MM = (300.0, 650.0)
+
+
 def _examples(seq, settings, split):
   """The serialized examples of one sequence (all or none: h36m.H36MError for a sequence that
   cannot be converted whole) and the number of frames skipped for bad values."""
   cam = seq.camera_dict()
   pose3d = np.asarray(seq.pose3d, np.float64)
+  thighs = np.linalg.norm(pose3d[:, [2, 5]] - pose3d[:, [1, 4]], axis=-1)
+  thigh = float(np.nanmedian(thighs)) if np.isfinite(thighs).any() else float('nan')
+  if not THIGH_MM[0] <= thigh <= THIGH_MM[1]:
+    raise h36m.H36MError(f'{seq.source}: the thighs are {thigh:.3g} long (median), not '
+                         f'{THIGH_MM[0]:g} to {THIGH_MM[1]:g} mm: the 3D is not in the '
+                         'millimetres its reader expects (a file of another unit or '
+                         'release)', 'bad_units')
   if seq.pose2d is None:
     # A frame with NaN is skipped below, with the frames it spoils counted.
     if np.any(pose3d[..., 2] <= 0):
@@ -243,6 +255,16 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
   lifting_only = not with_images
   if lifting_only:
     notes.append('lifting-only records: no pictures (image/size 0)')
+  # A protocol subject the input lacks leaves its split short of the protocol.
+  for split, wanted in (('Train', train_subjects), ('Val', val_subjects),
+                        ('Test', test_subjects)):
+    found = writers[split].subjects if split in writers else set()
+    missing = sorted(int(s) for s in wanted if int(s) not in found)
+    if missing:
+      notes.append(f'{split.lower()}: subject(s) {", ".join(f"S{s}" for s in missing)} of '
+                   'the protocol have no converted sequence: the split is not the '
+                   "protocol's")
+      log(f'warning: {notes[-1]}')
   by_kind = {}
   for s in skipped:
     by_kind[s['kind']] = by_kind.get(s['kind'], 0) + 1
