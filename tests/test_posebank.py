@@ -179,6 +179,12 @@ def test_build_from_shared_clips(tmp_path):
   assert summary['kept_at_threshold_mm']['0'] == summary['frames_read']
   assert summary['kept_at_threshold_mm']['20'] == len(bank)
   assert sum(s['poses'] for s in summary['splits'].values()) == len(bank)
+  # Subject 131 (test) has no clip here, nor has 2 (val): the summary says so.
+  assert summary['warnings'] == [f'test subject(s) 131 have no clip in {tmp_path}: the test '
+                                 'split lacks them']
+  _, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(2, 13))
+  assert summary['warnings'][1] == (f'val subject(s) 2 have no clip in {tmp_path}: the val '
+                                    'split lacks them')
 
 
 def test_command_line_refuses_test_subjects_in_val(tmp_path):

@@ -64,6 +64,8 @@ def main(argv):
     sys.exit(1)
   print(posebank.format_table(summary))
   print(f'\nWrote {npz} and {json_path} ({summary["seconds"]:.0f} s).')
+  for warning in summary['warnings']:
+    print(f'pose_bank: warning: {warning}', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -247,12 +247,15 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
   subject = np.concatenate(subjects)
   bank = PoseBank(np.concatenate(poses), subject, np.concatenate(clip_ids),
                   np.concatenate(frames), split_names(subject, val), clips)
-  missing_test = [s for s in TEST_SUBJECTS if s not in set(subject.tolist())]
-  if missing_test:
-    say(f'warning: test subject(s) {", ".join(map(str, missing_test))} have no clip in '
-        f'{mocap_dir}')
+  warnings = []
+  for name, wanted in (('test', TEST_SUBJECTS), ('val', val)):
+    missing = [s for s in wanted if s not in set(subject.tolist())]
+    if missing:
+      warnings.append(f'{name} subject(s) {", ".join(map(str, missing))} have no clip in '
+                      f'{mocap_dir}: the {name} split lacks them')
+      say(f'warning: {warnings[-1]}')
   summary = summarise(bank, threshold_mm=threshold_mm, val_subjects=val)
-  summary.update(mocap_dir=os.path.abspath(mocap_dir), skipped=skipped,
+  summary.update(mocap_dir=os.path.abspath(mocap_dir), skipped=skipped, warnings=warnings,
                  kept_at_threshold_mm={f'{t:g}': int(n) for t, n in sorted(kept_at.items())},
                  seconds=round(time.time() - start, 1))
   return bank, summary
