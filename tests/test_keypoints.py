@@ -330,7 +330,7 @@ def test_the_17_joints_with_few_points_are_told_by_the_pelvis_between_the_hips(t
   joints, valid = keypoints.KeypointFile(str(path), 'h36m17').joints('any.png')
   assert valid.sum() == 14
   # COCO's own person with its legs and one wrist missing still passes the default: its
-  # nose is 0.25 of the left eye to right ear distance from their midpoint, or more.
+  # nose is 0.57 of the left eye to right ear distance from their midpoint.
   coco = upright_coco().copy()
   coco[[10, 13, 14, 15, 16]] = np.nan
   assert not keypoints.pelvis_between_hips(coco.reshape(-1))
