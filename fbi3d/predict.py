@@ -89,6 +89,9 @@ def main(argv):
     if os.path.exists(f.out) and not os.path.isdir(f.out):
       raise ValueError(f'--out={f.out} is a file; give a folder (it is made if missing).')
     _check_writable(f.out)
+    if f['keypoints_layout'].present and not f.keypoints2d:
+      raise ValueError('--keypoints_layout says how to read --keypoints2d, which is not '
+                       'given: give both, or neither.')
     layout = f.keypoints_layout if f['keypoints_layout'].present else None
     kp = keypoints.KeypointFile(f.keypoints2d, layout) if f.keypoints2d else None
     model = prediction.ExportedModel(f.export_dir)

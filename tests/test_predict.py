@@ -143,6 +143,14 @@ def test_command_line_refuses_an_out_folder_it_cannot_make_before_predicting(tmp
   assert (f'fbi3d.predict: error: --out={tmp_path / "a_file" / "out"}: '
           f'{tmp_path / "a_file"} is a file, so the folder cannot be made; give a folder.'
           in proc.stderr)
+  # A layout without the file it says how to read would be dropped without a word.
+  proc = subprocess.run(
+      [sys.executable, '-m', 'fbi3d.predict', str(picture),
+       f'--export_dir={tmp_path / "no_export"}', f'--out={tmp_path / "out"}',
+       '--keypoints_layout=h36m17'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+  assert ('fbi3d.predict: error: --keypoints_layout says how to read --keypoints2d, which is '
+          'not given: give both, or neither.' in proc.stderr)
 
 
 def test_crop_image_follows_image_to_crop():
