@@ -24,7 +24,6 @@ module and never load TensorFlow. This process serializes the prepared examples 
 writes every shard and sidecar, in plan order, while the workers prepare the next shards.
 """
 
-import json
 import os
 import time
 
@@ -396,11 +395,7 @@ def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
 def _check_kept_source(output_dir, input_dir, kept):
   """Refuses to keep shards of other splits that the folder's manifest says were
   converted from another input folder (its input_dir): one data set would mix two."""
-  try:
-    with open(manifest_lib.path_in(output_dir)) as f:
-      before = json.load(f).get('input_dir')
-  except (OSError, ValueError, AttributeError):
-    return
+  before = manifest_lib.json_field(manifest_lib.path_in(output_dir), 'input_dir')
   if before and os.path.realpath(before) != os.path.realpath(input_dir):
     raise convert_plan.ConversionError(
         f'{output_dir} holds {kept[0]} (and the rest of its split) converted from '

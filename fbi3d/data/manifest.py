@@ -20,6 +20,17 @@ MANIFEST = 'manifest.json'
 TMP_SUFFIX = '.tmp'   # a file being written; a converter removes leftovers by this ending
 
 
+def json_field(path, key):
+  """The value of `key` in the JSON object in the file `path`; None when the file is
+  missing or unreadable, is not a JSON object, or lacks the key."""
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return data.get(key) if isinstance(data, dict) else None
+
+
 def write_json_atomic(path, obj, indent=1, final_newline=False, default=None):
   """Writes `obj` as JSON to `path` all at once: into a temporary file beside it
   (`<path>.<pid>.tmp`), synced, then renamed over `path`, so that a reader never sees
