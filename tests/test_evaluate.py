@@ -139,6 +139,19 @@ def _train_flags(command):
   return values
 
 
+def test_row_labels_name_the_loss_and_never_repeat():
+  weighted = config_lib.make()
+  assert [challenge._row_label(weighted, n) for n in ('base', 'refine', 'refine_l2')] == [
+      'Base', 'Final', 'Final, L2 loss']
+  l2 = config_lib.make(regressor_loss='l2')
+  assert [challenge._row_label(l2, n) for n in ('base', 'refine', 'refine_l2')] == [
+      'Base, L2 loss', 'Final, L2 loss', 'Final, L2 loss (ablation)']
+  joint = config_lib.make(regressor_loss='joint')
+  labels = [challenge._row_label(joint, n) for n in phases.REGRESSOR_ROWS]
+  assert labels[:2] == ['Base, joint-distance loss', 'Final, joint-distance loss']
+  assert len(set(labels)) == len(labels)
+
+
 def test_train_command_gives_back_the_settings(tmp_path):
   cfg = config_lib.make(data_dir=str(tmp_path / 'my records'), model_dir='runs/m',
                         image_size=32, fbi_channels=(8, 8, 8, 8), augment=False,
@@ -359,6 +372,32 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   pred = network(inputs, training=False).numpy()
   expected = metrics.mpjpe(pred - pred[:, :1], targets - targets[:, :1])
   assert abs(results['table1_mpjpe'].loc['Final', 'Avg'] - expected) < 1e-3
+  # The data set converted again in place: its features are made again, not reused.
+  shutil.rmtree(other)
+  examples = write_tiny_dataset(other, num_examples=4, splits=('test',), seed=8)['test']
+  results = challenge.evaluate(model_dir, 'test', data_dir=other, gallery=0, log=_quiet)
+  assert results['num_labelled'] == 4
+  with np.load(os.path.join(out, 'features_cache', 'features', 'test.npz')) as cache:
+    np.testing.assert_array_equal(cache['pose3d'], np.stack([e['pose3d'] for e in examples]))
+  # Another data folder of the same name would take the same default output folder.
+  twin = str(tmp_path / 'b' / 'other_records')
+  write_tiny_dataset(twin, num_examples=3, splits=('test',), seed=9)
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge.evaluate(model_dir, 'test', data_dir=twin, gallery=0, log=_quiet)
+  assert str(e.value) == (f'{out} holds the evaluation of {os.path.abspath(other)}, not of '
+                          f'{twin}; give --out_dir=FOLDER for this one, so that neither '
+                          'replaces the other.')
+  # FBI labelled at another threshold than the run learned from.
+  manifest_path = os.path.join(twin, 'manifest.json')
+  manifest = json.load(open(manifest_path))
+  manifest['fbi_threshold_deg'] = 5.0
+  json.dump(manifest, open(manifest_path, 'w'))
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge.evaluate(model_dir, 'test', data_dir=twin, out_dir=str(tmp_path / 'twin_eval'),
+                       gallery=0, log=_quiet)
+  assert str(e.value) == (f'{twin} labels FBI at 5 degrees, but the run learned from labels '
+                          f'at 10 ({cfg.data_dir}); convert it again with '
+                          '--fbi_threshold_deg=10.')
 
 
 @pytest.mark.slow
@@ -394,6 +433,31 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   assert 'different sizes' in proc.stderr and 'Traceback' not in proc.stderr
   with pytest.raises(run_lib.PhaseError, match='no finished phase'):
     challenge.evaluate(str(tmp_path / 'empty'), 'val', log=_quiet)
+  # The 2D estimator trained again after the features cache was made: the cache, and the
+  # regressors that learned from it, are not of the models the run holds now.
+  model_dir = str(tmp_path / 'pose2d_again')
+  shutil.copytree(cfg.model_dir, model_dir)
+  moved = dataclasses.replace(cfg, model_dir=model_dir)
+  network = phases.make_task('pose2d', moved).build_network()
+  run_lib.Run.of_config(moved).restore(network, 'pose2d')
+  network.trainable_variables[0].assign_add(tf.ones_like(network.trainable_variables[0]))
+  path = tf.train.Checkpoint(network=network).write(
+      os.path.join(model_dir, 'pose2d', 'checkpoints', 'again'))
+  results_path = os.path.join(model_dir, 'pose2d', 'results.json')
+  results = json.load(open(results_path))
+  results['checkpoint'] = 'checkpoints/again'
+  results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)
+  json.dump(results, open(results_path, 'w'))
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge.evaluate(model_dir, 'val', log=_quiet)
+  made = json.load(open(os.path.join(model_dir, 'features', 'results.json')))['made_from']
+  assert str(e.value) == (
+      f'{model_dir}: the features cache in {os.path.join(model_dir, "features")} was made '
+      f'from other image models than the run holds now (pose2d {made["pose2d"]["path"]} '
+      f'({made["pose2d"]["sha256"][:12]}), now pose2d/checkpoints/again '
+      f'({results["checkpoint_sha256"][:12]})): its 2D, coarse 3D and FBI are not those '
+      'models\' outputs. Make it again (python -m fbi3d.train --phase=features with the '
+      'run\'s flags), then train the regressors again.')
 
 
 def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):

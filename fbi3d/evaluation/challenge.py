@@ -37,6 +37,7 @@ from fbi3d import fbi as fbi_lib
 from fbi3d import keys
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import pipeline
 from fbi3d.evaluation import figures as figures_lib
 from fbi3d.evaluation import image_models
@@ -77,6 +78,10 @@ def check_run(cfg):
         f'{cfg.model_dir}: phase(s) {", ".join(missing)} not finished; run python -m '
         f'fbi3d.train --phase=all with the flags of this run and --model_dir='
         f'{cfg.model_dir} first.')
+  reason = phases.make_task('features', cfg).stale_images_reason(
+      results['features']['made_from'])
+  if reason:
+    raise run_lib.PhaseError(f'{cfg.model_dir}: {reason}')
   for name in phases.REGRESSOR_ROWS:
     phases.trained(name, cfg)
   sizes = {p: r['config']['image_size'] for p, r in results.items()
@@ -88,6 +93,30 @@ def check_run(cfg):
         + ', '.join(f'{p} {s} px' for p, s in sizes.items())
         + '); their checkpoints cannot be evaluated together. Train the run again with '
         'one --image_size.')
+
+
+def _check_fbi_threshold(own_dir, data_dir, manifest):
+  """Refuses another data set whose FBI labels were drawn at another threshold than those
+  the run learned from: the FBI accuracies would score a different question."""
+  try:
+    own = pipeline.load_manifest(own_dir).get('fbi_threshold_deg')
+  except pipeline.DataError:
+    return                                    # the run's data moved: nothing to compare
+  other = manifest.get('fbi_threshold_deg')
+  if own is not None and other is not None and float(own) != float(other):
+    raise run_lib.PhaseError(
+        f'{data_dir} labels FBI at {other:g} degrees, but the run learned from labels at '
+        f'{own:g} ({own_dir}); convert it again with --fbi_threshold_deg={own:g}.')
+
+
+def _check_same_data(out_dir, data_dir):
+  """Refuses to write the default output folder when it holds the evaluation of another
+  data set (two data folders of one name share the default name)."""
+  before = manifest_lib.json_field(os.path.join(out_dir, RESULTS), 'data_dir')
+  if before and os.path.realpath(before) != os.path.realpath(data_dir):
+    raise run_lib.PhaseError(
+        f'{out_dir} holds the evaluation of {before}, not of {data_dir}; give '
+        '--out_dir=FOLDER for this one, so that neither replaces the other.')
 
 
 def train_command(cfg, phase, seeds=None):
@@ -163,6 +192,8 @@ def _row_label(cfg, name):
   label = phases.REGRESSOR_ROWS[name]
   if name in ('base', 'refine') and cfg.regressor.loss != 'weighted':
     label += {'l2': ', L2 loss', 'joint': ', joint-distance loss'}[cfg.regressor.loss]
+  elif name == 'refine_l2' and cfg.regressor.loss == 'l2':
+    label += ' (ablation)'      # not the same row as Final's own L2 label
   return label
 
 
@@ -223,6 +254,8 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   if split not in manifest['splits']:
     raise pipeline.DataError(f'{cfg.data_dir} has no split {split!r}; it has '
                              f'{", ".join(sorted(manifest["splits"]))}.')
+  if other_data:
+    _check_fbi_threshold(run_cfg.data_dir, cfg.data_dir, manifest)
   if ablations:
     _require_ablations(run_cfg)
   runtime.set_precision(cfg.mixed_precision)
@@ -231,10 +264,13 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     _require_seeds(run_cfg, regressors, seeds)
   default_dir = split if not other_data else (
       f'{os.path.basename(os.path.normpath(data_dir))}-{split}')
+  given_out_dir = out_dir is not None
   out_dir = out_dir or os.path.join(model_dir, 'eval', default_dir)
   if os.path.exists(out_dir) and not os.path.isdir(out_dir):
     raise run_lib.PhaseError(f'--out_dir={out_dir} is a file; give a folder (it is made '
                              'if missing).')
+  if not given_out_dir:
+    _check_same_data(out_dir, cfg.data_dir)
   os.makedirs(out_dir, exist_ok=True)
   if other_data:
     # The image models run over the other data set once, into the output folder; the
@@ -307,7 +343,8 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
   train = features_phase.load(dataclasses.replace(cfg, features_root=''), 'train')
   mean_pose = train[keys.POSE3D][train[keys.POSE3D_VALID] > 0].mean(axis=0)
   difficulty = report.pose_difficulty(truth, mean_pose)
-  shown = {k: v for k, v in tables['per_example'].items() if k in ('Base', 'Final')}
+  final_row = labels['refine']
+  shown = {k: v for k, v in tables['per_example'].items() if k in (labels['base'], final_row)}
   shown = shown or tables['per_example']
   by_difficulty = report.error_by_difficulty(difficulty, shown)
 
@@ -324,7 +361,9 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
           tables['mpjpe'], os.path.join(out_dir, 'per_action.png'),
           title=f'MPJPE per action, {split} split'),
       fbi_per_bone=figures_lib.fbi_accuracy_bars(
-          fbi_table[[c for c in fbi_table.columns if c in FBI_FIGURE_SERIES]],
+          fbi_table[[c for c in fbi_table.columns
+                     if c in FBI_FIGURE_SERIES or c in (f'implied by {labels["base"]}',
+                                                        f'implied by {final_row}')]],
           os.path.join(out_dir, 'fbi_per_bone.png')),
       difficulty=figures_lib.error_vs_difficulty(
           difficulty, shown, by_difficulty,
@@ -346,13 +385,14 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
       ablations=[dict(row=r, mpjpe_mm=float(tables['mpjpe'].loc[r, 'Avg']),
                       pa_mpjpe_mm=float(tables['pa_mpjpe'].loc[r, 'Avg']),
                       change_vs_final_mm=float(tables['mpjpe'].loc[r, 'Avg']
-                                               - tables['mpjpe'].loc['Final', 'Avg']))
+                                               - tables['mpjpe'].loc[final_row, 'Avg']))
                  for r in ablation_rows],
       oracles=[dict(row=labels[n], mpjpe_mm=float(tables['mpjpe'].loc[labels[n], 'Avg']),
                     pa_mpjpe_mm=float(tables['pa_mpjpe'].loc[labels[n], 'Avg']),
-                    final_minus_oracle_mm=float(tables['mpjpe'].loc['Final', 'Avg']
+                    final_minus_oracle_mm=float(tables['mpjpe'].loc[final_row, 'Avg']
                                                 - tables['mpjpe'].loc[labels[n], 'Avg']))
                for n in predictions if n in phases.ORACLES],
+      final_row=final_row, fbi_branch_phase=cfg.features.generator,
       pose2d=image['pose2d'], coarse3d={k: v for k, v in image.items() if k != 'pose2d'},
       per_action_counts={c: int((actions == i).sum())
                          for i, c in enumerate(skeleton.ACTION_COLUMNS)})

@@ -146,9 +146,10 @@ def write_markdown(r, path):
   if r['ablations']:
     lines += ['## Ablations of Final', '', '| variant | MPJPE | PA-MPJPE | MPJPE - Final |',
               '|---|---|---|---|']
-    final = r['table1_mpjpe'].loc['Final']
-    lines.append(f'| Final | {final["Avg"]:.1f} | '
-                 f'{r["table1_pa_mpjpe"].loc["Final", "Avg"]:.1f} | |')
+    row = r.get('final_row', 'Final')
+    final = r['table1_mpjpe'].loc[row]
+    lines.append(f'| {row} | {final["Avg"]:.1f} | '
+                 f'{r["table1_pa_mpjpe"].loc[row, "Avg"]:.1f} | |')
     for a in r['ablations']:
       lines.append(f'| {a["row"]} | {a["mpjpe_mm"]:.1f} | {a["pa_mpjpe_mm"]:.1f} | '
                    f'{a["change_vs_final_mm"]:+.1f} |')
@@ -198,9 +199,12 @@ def write_markdown(r, path):
             '|left - right| length of the six paired bones (mm), a plausibility measure'
             + ('' if truth is None else f'; the ground truth\'s own: {truth:.1f} mm')
             + '.', '']
-  coarse = next(iter(r['coarse3d'].values()))
+  # The branch Final reads (after adversarial fine-tuning, when the run has it).
+  phase = r.get('fbi_branch_phase')
+  coarse = r['coarse3d'].get(phase) or next(iter(r['coarse3d'].values()))
   lines += ['## FBI accuracy (%)', '',
-            f'FBI branch {_pct(coarse.get("fbi_accuracy"))}; always each bone\'s most '
+            f'FBI branch{f" ({phase})" if phase in r["coarse3d"] else ""} '
+            f'{_pct(coarse.get("fbi_accuracy"))}; always each bone\'s most '
             f'frequent training class {_pct(coarse.get("fbi_majority_accuracy"))}; implied '
             'by the 3D output: '
             + ', '.join(f'{k} {_pct(v)}' for k, v in r['implied_fbi_accuracy'].items())

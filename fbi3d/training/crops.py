@@ -7,10 +7,13 @@ same rule by which `predict` crops a picture around the estimator's joints. The 
 models then read that crop, so no ground truth decides where they look.
 """
 
+import os
+
 import numpy as np
 
 from fbi3d import geometry
 from fbi3d import keys
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import pipeline
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import run as run_lib
@@ -19,7 +22,8 @@ from fbi3d.training import split_outputs
 # The converter's default margin, for a manifest that does not name its own.
 DEFAULT_MARGIN = 0.2
 
-# Boxes already found, by (data set, split, image size, the pose2d checkpoint's hash).
+# Boxes already found, by (data set, its manifest's hash, split, image size, the pose2d
+# checkpoint's hash).
 _FOUND = {}
 
 
@@ -36,7 +40,9 @@ def estimated_boxes(cfg, split, log=print):
   manifest = pipeline.load_manifest(cfg.data_dir)
   run = run_lib.Run.of_config(cfg)
   record = run.checkpoint_record('pose2d')
-  key = (cfg.data_dir, split.lower(), cfg.image_size, record['sha256'])
+  # The manifest's hash: a data set converted again in place has boxes of its own.
+  key = (os.path.abspath(cfg.data_dir), run_lib.file_sha256(manifest_lib.path_in(
+      cfg.data_dir)), split.lower(), cfg.image_size, record['sha256'])
   if key not in _FOUND:
     task = pose2d_phase.Pose2DTask(cfg)
     network = task.build_network()

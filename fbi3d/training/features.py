@@ -97,7 +97,37 @@ class FeaturesTask(base_task.InferenceTask):
     return dict(pose2d=self.run.checkpoint_record('pose2d'),
                 generator=self.run.checkpoint_record(self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
+                manifest_sha256=run_lib.file_sha256(manifest_lib.path_in(c.data_dir)),
                 image_size=c.image_size, crops=c.crops, cache_version=CACHE_VERSION)
+
+  def stale_images_reason(self, made_from):
+    """Why a cache made from `made_from` (its results.json's key) is not of the image
+    models the run holds now, or None: another pose2d or generator checkpoint."""
+    if self.lifting_only or made_from.get('records'):
+      return None
+    now = dict(pose2d=self.run.checkpoint_record('pose2d'),
+               generator=self.run.checkpoint_record(made_from.get('generator_phase',
+                                                                  self.source)))
+    changed = [f'{part} {made_from.get(part, {}).get("path")} '
+               f'({str(made_from.get(part, {}).get("sha256"))[:12]}), now '
+               f'{now[part]["path"]} ({now[part]["sha256"][:12]})'
+               for part in ('pose2d', 'generator')
+               if (made_from.get(part) or {}).get('sha256') != now[part]['sha256']]
+    if not changed:
+      return None
+    return (f'the {self.name} cache in {self.run.phase_dir(self.name)} was made from other '
+            f'image models than the run holds now ({"; ".join(changed)}): its 2D, coarse 3D '
+            f'and FBI are not those models\' outputs. Make it again (python -m fbi3d.train '
+            f'--phase={self.name} with the run\'s flags), then train the regressors again.')
+
+  def is_current(self, made_from):
+    """Whether a cache made from `made_from` is what produce would make now. A cache of
+    image records made before the data set's manifest was part of the key is taken as
+    current when everything else agrees."""
+    now = self._key()
+    if 'manifest_sha256' not in (made_from or {}) and not self.lifting_only:
+      now.pop('manifest_sha256')
+    return made_from == now
 
   def produce(self, manifest, log):
     c = self.cfg
@@ -105,7 +135,7 @@ class FeaturesTask(base_task.InferenceTask):
     folder = self.run.phase_dir(self.name)
     previous = self.run.results(self.name)
     splits = list(manifest['splits'])
-    if (previous and previous.get('finished') and previous.get('made_from') == key
+    if (previous and previous.get('finished') and self.is_current(previous.get('made_from'))
         and all(os.path.exists(cache_path(c, s, self.name)) for s in splits)):
       log(f'{self.name}: cache in {folder} is up to date')
       return previous
