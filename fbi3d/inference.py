@@ -23,6 +23,8 @@ Its tf.functions are the SavedModel's signatures (`fbi3d/export.py`):
                    pixels, z mm root-relative);
   serving_jpeg     the same from encoded images [N] (JPEG, PNG, GIF or BMP bytes), decoded,
                    padded to a centred square and resized to S x S inside the graph;
+                   pixels as stored (no EXIF turn, no white under transparency, unlike
+                   predict's reading of a picture file);
   lift             2D joints [N, 17, 2] in crop pixels -> pose3d with the Base regressor,
                    or, when the export is given a pose-bank lifter (`fbi3d/lifter.py`,
                    `python -m fbi3d.export --lifter=FOLDER`), with that lifter: the
@@ -43,6 +45,7 @@ with its mirror image) with how a caller fills joints its 2D lacks
 
 import json
 import os
+import shutil
 
 import numpy as np
 import tensorflow as tf
@@ -52,6 +55,7 @@ from fbi3d import keys
 from fbi3d import lifter as lifter_lib
 from fbi3d import skeleton
 from fbi3d.training import generator as generator_phase
+from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
 from fbi3d.training import regressor as regressor_phase
 from fbi3d.training import run as run_lib
@@ -81,6 +85,23 @@ class _Untracked:
     return getattr(self.model, name)
 
 
+def _check_current(run, cfg):
+  """PhaseError when the run's regressors learned from inputs unlike those its image
+  models give now, as fbi3d.evaluate refuses it: a features cache made from other pose2d
+  or generator checkpoints, or a regressor trained on another cache than the one
+  there. A run without its features phase (or with the caches removed) is not checked."""
+  features = run.results('features')
+  if not (features and features.get('finished')):
+    return
+  reason = phases.make_task('features', cfg).stale_images_reason(
+      features.get('made_from') or {})
+  for name in ('base', 'refine'):
+    reason = reason or phases.make_task(name, cfg).stale_reason(run.results(name))
+  if reason:
+    raise run_lib.PhaseError(f'{run.model_dir}: {reason} Export the run once it is whole '
+                             'again.')
+
+
 class PoseModel(tf.Module):
   """The trained networks of a run and the inference functions over them."""
 
@@ -100,6 +121,7 @@ class PoseModel(tf.Module):
           f'pose2d ran at --image_size={size} but {generator_name} at '
           f'{configs[generator_name].image_size}; both read the same crops: train '
           f'{generator_name} again with --image_size={size}.')
+    _check_current(run, configs['refine'])
     self.model_dir = model_dir
     self._build(configs, generator_name, lifter_dir)
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
@@ -315,17 +337,22 @@ def export(model, export_dir, version=None):
     raise ValueError(f'{path} exists; choose another --version or remove it.')
   os.makedirs(export_dir, exist_ok=True)
   tmp = os.path.join(export_dir, f'.tmp-{version}-{os.getpid()}')
-  tf.saved_model.save(model, tmp, signatures=model.signatures())
-  if model.model_dir:
-    # Which weights this version holds: TensorFlow Serving ignores assets.extra.
-    os.makedirs(os.path.join(tmp, 'assets.extra'), exist_ok=True)
-    named = dict(model_dir=model.model_dir, checkpoints=model.checkpoints)
-    if getattr(model, 'lifter_dir', None):
-      named['lifter'] = dict(dir=model.lifter_dir, sha256=run_lib.file_sha256(
-          os.path.join(model.lifter_dir, lifter_lib.WEIGHTS)))
-    with open(os.path.join(tmp, 'assets.extra', CHECKPOINTS_FILE), 'w') as f:
-      json.dump(named, f, indent=2)
-  os.replace(tmp, path)
+  try:
+    tf.saved_model.save(model, tmp, signatures=model.signatures())
+    if model.model_dir:
+      # Which weights this version holds: TensorFlow Serving ignores assets.extra.
+      os.makedirs(os.path.join(tmp, 'assets.extra'), exist_ok=True)
+      named = dict(model_dir=model.model_dir, checkpoints=model.checkpoints)
+      if getattr(model, 'lifter_dir', None):
+        named['lifter'] = dict(dir=model.lifter_dir, sha256=run_lib.file_sha256(
+            os.path.join(model.lifter_dir, lifter_lib.WEIGHTS)))
+      with open(os.path.join(tmp, 'assets.extra', CHECKPOINTS_FILE), 'w') as f:
+        json.dump(named, f, indent=2)
+    os.replace(tmp, path)
+  except BaseException:
+    # A failed export (a full disk, an interrupt) leaves no temporary folder behind.
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
   return path
 
 

@@ -197,6 +197,25 @@ def test_a_checkpoint_that_does_not_fit_is_refused(exported, tmp_path):
     inference.PoseModel(copy)
 
 
+@pytest.mark.slow
+def test_a_run_whose_regressors_learned_from_another_features_cache_is_refused(exported,
+                                                                              tmp_path):
+  model_dir, _, _ = exported
+  copy = str(tmp_path / 'model')
+  shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns('logs'))
+  path = os.path.join(copy, 'features', 'results.json')
+  with open(path) as f:
+    results = json.load(f)
+  results['train_sha256'] = '0' * 16         # the cache was made again since
+  with open(path, 'w') as f:
+    json.dump(results, f)
+  with pytest.raises(run_lib.PhaseError) as e:
+    inference.PoseModel(copy)
+  assert str(e.value).startswith(f'{copy}: base in {os.path.join(copy, "base")} was trained '
+                                 'on another features cache than the one there now')
+  assert str(e.value).endswith('Export the run once it is whole again.')
+
+
 def test_versions(tmp_path):
   base = str(tmp_path / 'export')
   assert inference.next_version(base) == 1
