@@ -403,20 +403,27 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
                           '--fbi_threshold_deg=10.')
 
 
+def _put_checkpoint(model_dir, phase, network, name):
+  """Writes `network` as checkpoint `name` of `phase` in the run and points the phase's
+  results.json at it; returns its hash."""
+  path = tf.train.Checkpoint(network=network).write(
+      os.path.join(model_dir, phase, 'checkpoints', name))
+  results_path = os.path.join(model_dir, phase, 'results.json')
+  results = json.load(open(results_path))
+  results['checkpoint'] = f'checkpoints/{name}'
+  results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)
+  json.dump(results, open(results_path, 'w'))
+  return results['checkpoint_sha256']
+
+
 @pytest.mark.slow
 def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   cfg = trained_run
   # Another joint count: a 16-joint regressor's checkpoint in place of Base's.
   model_dir = str(tmp_path / 'joints')
   shutil.copytree(cfg.model_dir, model_dir)
-  other = regressor_lib.build_regressor(32, num_joints=16, hidden=16)
-  path = tf.train.Checkpoint(network=other).write(
-      os.path.join(model_dir, 'base', 'checkpoints', 'other'))
-  results_path = os.path.join(model_dir, 'base', 'results.json')
-  results = json.load(open(results_path))
-  results['checkpoint'] = 'checkpoints/other'
-  results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)
-  json.dump(results, open(results_path, 'w'))
+  _put_checkpoint(model_dir, 'base', regressor_lib.build_regressor(32, num_joints=16,
+                                                                    hidden=16), 'other')
   with pytest.raises(run_lib.PhaseError, match='base checkpoint .* does not fit'):
     challenge.evaluate(model_dir, 'val', log=_quiet)
   # Another crop size: the generator was trained on 48-px crops, the 2D estimator on 32.
@@ -444,13 +451,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   network = phases.make_task('pose2d', moved).build_network()
   run_lib.Run.of_config(moved).restore(network, 'pose2d')
   network.trainable_variables[0].assign_add(tf.ones_like(network.trainable_variables[0]))
-  path = tf.train.Checkpoint(network=network).write(
-      os.path.join(model_dir, 'pose2d', 'checkpoints', 'again'))
-  results_path = os.path.join(model_dir, 'pose2d', 'results.json')
-  results = json.load(open(results_path))
-  results['checkpoint'] = 'checkpoints/again'
-  results['checkpoint_sha256'] = run_lib.checkpoint_sha256(path)
-  json.dump(results, open(results_path, 'w'))
+  sha = _put_checkpoint(model_dir, 'pose2d', network, 'again')
   with pytest.raises(run_lib.PhaseError) as e:
     challenge.evaluate(model_dir, 'val', log=_quiet)
   made = json.load(open(os.path.join(model_dir, 'features', 'results.json')))['made_from']
@@ -458,7 +459,7 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
       f'{model_dir}: the features cache in {os.path.join(model_dir, "features")} was made '
       f'from other image models than the run holds now (pose2d {made["pose2d"]["path"]} '
       f'({made["pose2d"]["sha256"][:12]}), now pose2d/checkpoints/again '
-      f'({results["checkpoint_sha256"][:12]})): its 2D, coarse 3D and FBI are not those '
+      f'({sha[:12]})): its 2D, coarse 3D and FBI are not those '
       'models\' outputs. Make it again (python -m fbi3d.train --phase=features with the '
       'run\'s flags), then train the regressors again.')
 
