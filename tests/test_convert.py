@@ -518,3 +518,37 @@ def test_command_line(tmp_path):
        f'--output_dir={tmp_path / "out2"}'], capture_output=True, text=True, check=False)
   assert bad.returncode != 0
   assert 'error: --input_dir' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def test_publish_shards_names_the_new_and_removes_the_old(tmp_path):
+  out = tmp_path / 'out'
+  out.mkdir()
+  # An earlier conversion: its manifest lists train 0-1 of 2 and a shard of odd name;
+  # a val shard of an interrupted conversion that no manifest lists lies beside them.
+  for name in ('train-00000-of-00002.tfrecord', 'train-00001-of-00002.tfrecord',
+               'old.tfrecord', 'val-00000-of-00003.tfrecord', 'notes.txt'):
+    (out / name).write_text('old')
+  (out / manifest_lib.MANIFEST).write_text(json.dumps(dict(splits=dict(train=dict(
+      shards=['train-00000-of-00002.tfrecord', 'train-00001-of-00002.tfrecord',
+              'old.tfrecord'])))))
+  (out / '.t0.tmp').write_text('new0')
+  (out / '.v0.tmp').write_text('new1')
+  manifest = dict(splits=dict(train=dict(shards=['train-00000-of-00001.tfrecord']),
+                              val=dict(shards=['val-00000-of-00001.tfrecord'])))
+  moves = [(str(out / '.t0.tmp'), 'train-00000-of-00001.tfrecord'),
+           (str(out / '.v0.tmp'), 'val-00000-of-00001.tfrecord')]
+  manifest_lib.publish_shards(str(out), moves, manifest)
+  assert sorted(os.listdir(out)) == [manifest_lib.MANIFEST, 'notes.txt',
+                                     'train-00000-of-00001.tfrecord',
+                                     'val-00000-of-00001.tfrecord']
+  assert (out / 'train-00000-of-00001.tfrecord').read_text() == 'new0'
+  assert (out / 'val-00000-of-00001.tfrecord').read_text() == 'new1'
+  assert json.loads((out / manifest_lib.MANIFEST).read_text()) == manifest
+
+  # A shard that cannot be named leaves no manifest: never one listing other shards.
+  (out / '.t1.tmp').write_text('new2')
+  with pytest.raises(FileNotFoundError):
+    manifest_lib.publish_shards(str(out), [
+        (str(out / '.t1.tmp'), 'train-00000-of-00002.tfrecord'),
+        (str(out / '.gone.tmp'), 'train-00001-of-00002.tfrecord')], manifest)
+  assert not (out / manifest_lib.MANIFEST).exists()

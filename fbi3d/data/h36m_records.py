@@ -4,7 +4,6 @@ like the challenge converter's, split by subject (the standard protocol: train o
 S6, S7, S8; test on S9 and S11; see `fbi3d.data.h36m`).
 """
 
-import json
 import os
 import time
 
@@ -232,15 +231,13 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
         if os.path.exists(path):
           os.remove(path)
     raise
-  splits, new_files = {}, set()
+  splits, moves = {}, []
   for split in ('Train', 'Val', 'Test'):
     w = writers.get(split)
     if w is None:
       continue
     names = w.final_names()
-    for temp, name in zip(w.temp, names):
-      os.replace(temp, os.path.join(output_dir, name))
-    new_files.update(names)
+    moves += list(zip(w.temp, names))
     n = w.written
     splits[split.lower()] = dict(
         shards=names, num_examples=n, shard_examples=list(w.counts), num_skipped=0,
@@ -279,23 +276,8 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
                     frame_rate=h36m.FRAME_RATE / every_nth, pose2d=pose2d_source),
       sequences=sequences, notes=notes, splits=splits, skipped=skipped,
       skipped_by_reason=by_kind, normalisation=norm)
-  path = manifest_lib.path_in(output_dir)
-  old = _old_shards(path)
-  manifest_lib.write_json_atomic(path, manifest)
-  for name in old - new_files:
-    if os.path.exists(os.path.join(output_dir, name)):
-      os.remove(os.path.join(output_dir, name))
+  manifest_lib.publish_shards(output_dir, moves, manifest)
   counts = ', '.join(f'{k} {v["num_examples"]}' for k, v in splits.items())
   log(f'{sum(s["num_examples"] for s in splits.values())} examples ({counts}), '
       f'{len(skipped)} skipped, {time.time() - start:.1f} s -> {output_dir}')
   return manifest
-
-
-def _old_shards(manifest_path):
-  """The shard names a previous manifest in the same folder lists (removed once replaced)."""
-  try:
-    with open(manifest_path) as f:
-      old = json.load(f)
-    return {s for split in old.get('splits', {}).values() for s in split.get('shards', [])}
-  except (OSError, ValueError, AttributeError):
-    return set()

@@ -11,6 +11,7 @@ record in the order they are written: the same numbers whichever converter wrote
 
 import json
 import os
+import re
 
 import numpy as np
 
@@ -44,6 +45,38 @@ def write_json_atomic(path, obj, indent=1, final_newline=False, default=None):
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)
+
+
+SHARD_NAME = re.compile(r'^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$')
+
+
+def publish_shards(output_dir, moves, manifest, **dump):
+  """Gives newly written shards their names and writes the manifest that lists them.
+
+  `moves` is [(temporary path, final shard name)]. The old manifest goes first, so an
+  interruption in between leaves no manifest (the data set is then refused as
+  unconverted) rather than one listing shards of another conversion; then the shards
+  are renamed, every shard name of an earlier conversion that the new manifest does not
+  list is removed (those the old manifest listed, and any `<split>-NNNNN-of-NNNNN`
+  .tfrecord), and the manifest is written (write_json_atomic; `dump` are its options).
+  """
+  path = path_in(output_dir)
+  try:
+    with open(path) as f:
+      old = json.load(f)
+    listed = {s for split in old.get('splits', {}).values() for s in split.get('shards', [])}
+  except (OSError, ValueError, AttributeError, TypeError):
+    listed = set()
+  if os.path.exists(path):
+    os.remove(path)
+  for temp, name in moves:
+    os.replace(temp, os.path.join(output_dir, name))
+  keep = {name for _, name in moves}
+  stale = {n for n in os.listdir(output_dir) if SHARD_NAME.match(n)} | listed
+  for name in sorted(stale - keep):
+    if os.path.basename(name) == name and os.path.isfile(os.path.join(output_dir, name)):
+      os.remove(os.path.join(output_dir, name))
+  write_json_atomic(path, manifest, **dump)
 
 
 def path_in(data_dir):

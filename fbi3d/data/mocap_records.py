@@ -58,8 +58,9 @@ def project_example(pose_world, rng, image_size=1000, crop_size=256, margin=0.2,
 
 
 def _write_records(output_dir, items, settings, log):
-  """Writes TFRecord shards under temporary names (shard + TMP_SUFFIX; `_publish` gives
-  them their own). items: (split, clip name, subject, frame numbers, poses [F, 17, 3])."""
+  """Writes TFRecord shards under temporary names (shard + TMP_SUFFIX;
+  manifest.publish_shards gives them their own). items: (split, clip name, subject,
+  frame numbers, poses [F, 17, 3])."""
   splits = {}
   for split in ('Train', 'Val'):
     chosen = [it for it in items if it[0] == split]
@@ -107,25 +108,6 @@ def _write_records(output_dir, items, settings, log):
         action_histogram=histogram, fbi_class_balance=(fbi_counts / written).tolist(),
         subjects=sorted({it[2] for it in chosen}), sums=(sums2d, sums3d))
   return splits
-
-
-def _publish(output_dir, splits, manifest):
-  """Gives the new shards their names and writes the manifest that lists them. The old
-  manifest goes first, so an interruption in between leaves no manifest (the data set is
-  then refused as unconverted) rather than one that lists other shards; shards of an
-  earlier conversion that the new manifest does not list are removed."""
-  path = manifest_lib.path_in(output_dir)
-  if os.path.exists(path):
-    os.remove(path)
-  names = [name for entry in splits.values() for name in entry['shards']]
-  for name in names:
-    os.replace(os.path.join(output_dir, name + TMP_SUFFIX), os.path.join(output_dir, name))
-  keep = set(names)
-  for name in os.listdir(output_dir):
-    if (name.endswith('.tfrecord') and name not in keep
-        and name.split('-')[0] in ('train', 'val')):
-      os.remove(os.path.join(output_dir, name))
-  manifest_lib.write_json_atomic(path, manifest, indent=2, final_newline=True)
 
 
 def _check_settings(unit_mm, margin, fbi_threshold_deg):
@@ -230,6 +212,9 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
       retargeted=bool(retarget_bones), clips=clips, notes=notes, splits=splits,
       skipped=skipped, skipped_by_reason={'bad_file': len(skipped)} if skipped else {},
       normalisation=manifest_lib.normalisation(n, sums2d, sums3d))
-  _publish(output_dir, splits, manifest)
+  manifest_lib.publish_shards(
+      output_dir, [(os.path.join(output_dir, name + TMP_SUFFIX), name)
+                   for entry in splits.values() for name in entry['shards']],
+      manifest, indent=2, final_newline=True)
   summary['manifest'] = manifest
   return summary
