@@ -32,8 +32,8 @@ def cached_outputs(cfg, split, cache):
     if not (results and results.get('finished')):
       continue
     made = results['made_from']
-    current = (made.get('pose2d') == run.checkpoint_record('pose2d') and
-               made.get('generator') == run.checkpoint_record(made['generator_phase'])
+    task = features_phase.FeaturesTask(cfg, name, made.get('generator_phase'))
+    current = (not made.get('records') and task.stale_images_reason(made) is None
                and made.get('crops', 'gt') == cfg.crops and 'visible' in cache)
     if not current:
       continue
