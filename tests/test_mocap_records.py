@@ -179,6 +179,9 @@ def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopp
     mocap_records.convert_folder(str(src), out, every_nth=2, tfrecords=True, shard_size=3,
                                  log=quiet)
   assert {name: open(os.path.join(out, name), 'rb').read() for name in shards} == before
+  assert not [n for n in os.listdir(out) if n.endswith('.tfrecord.partial')]
+  # What a killed conversion leaves under temporary names goes with the next one.
+  open(os.path.join(out, 'val-00004-of-00009.tfrecord.partial'), 'wb').close()
   assert pipeline.load_manifest(out)['splits']['train']['num_examples'] == 8
   assert len(pipeline.read_examples(out, 'train')) == 8
   # Run to its end, it replaces the earlier shards and removes the ones it does not list.

@@ -57,10 +57,28 @@ def project_example(pose_world, rng, image_size=1000, crop_size=256, margin=0.2,
               intrinsics=np.asarray(camera['intrinsics'], np.float64))
 
 
+def _remove_partial_shards(output_dir):
+  """Removes shards under temporary names: those of a run that stopped (a killed run
+  leaves them), which no manifest lists."""
+  for name in os.listdir(output_dir):
+    if (name.endswith(TMP_SUFFIX)
+        and manifest_lib.SHARD_NAME.match(name[:-len(TMP_SUFFIX)])):
+      os.remove(os.path.join(output_dir, name))
+
+
 def _write_records(output_dir, items, settings, log):
   """Writes TFRecord shards under temporary names (shard + TMP_SUFFIX;
-  manifest.publish_shards gives them their own). items: (split, clip name, subject,
-  frame numbers, poses [F, 17, 3])."""
+  manifest.publish_shards gives them their own), removing them if it stops. items:
+  (split, clip name, subject, frame numbers, poses [F, 17, 3])."""
+  _remove_partial_shards(output_dir)
+  try:
+    return _write_splits(output_dir, items, settings, log)
+  except BaseException:
+    _remove_partial_shards(output_dir)
+    raise
+
+
+def _write_splits(output_dir, items, settings, log):
   splits = {}
   for split in ('Train', 'Val'):
     chosen = [it for it in items if it[0] == split]
