@@ -413,3 +413,24 @@ def test_keypoints_lift_with_the_pose_bank_lifter(exported_with_lifter, tmp_path
   assert doc['pose2d_px']['LWrist'] == doc['pose2d_px']['LShoulder']
   assert set(doc['final_pose3d_mm']) == set(skeleton.JOINT_NAMES)
   assert cv2.imread(png_path).shape[:2] == (480, 1500)
+
+
+def test_measure_confidence_averages_each_pictures_joint_confidence():
+  from tools import measure_confidence  # pylint: disable=g-import-not-at-top
+
+  class Model:   # picture i's joint j: (i + 1) (j + 1) / 9, a mean of i + 1 over joints
+    crop_size = 4
+    shapes = []
+
+    def predict(self, crops):
+      self.shapes.append(crops.shape)
+      n = len(crops)
+      return {'pose2d_confidence': np.arange(1, n + 1)[:, None] * np.arange(1, 18) / 9}
+
+  grey = np.full((8, 8, 3), 0.25, np.float32)
+  wide = np.full((4, 8, 3), 1.0, np.float32)
+  model = Model()
+  out = measure_confidence.measure(model, {'blank': [('grey', grey), ('wide', wide)],
+                                           'empty': []})
+  assert out == {'blank': {'grey': 1.0, 'wide': 2.0}}
+  assert model.shapes == [(2, 4, 4, 3)]      # one batch of whole-picture crops

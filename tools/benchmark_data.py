@@ -56,13 +56,16 @@ def main(argv):
   rows = []
   try:
     # Rendering on one core, in this process: the per-core rate.
+    # Made afresh each time: make_synthetic finds a complete data set and does nothing.
     out = os.path.join(work, 'synthetic_w1')
+    shutil.rmtree(out, ignore_errors=True)
     seconds = _time(lambda: synthetic.write_split(
         out, 'Train', n, 0, FLAGS.image_size, workers=1))
     rows.append(dict(stage='render + write', setting='1 core, in process', items=n,
                      seconds=seconds, per_second=n / seconds, per_second_per_core=n / seconds))
     # The tool end to end with 2 worker processes (start-up included).
     out = os.path.join(work, 'synthetic_w2')
+    shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, os.path.join(os.path.dirname(__file__), 'make_synthetic.py'),
                f'--out_dir={out}', f'--num_train={n}', '--num_val=0', '--num_test=0',
                f'--image_size={FLAGS.image_size}', '--workers=2']

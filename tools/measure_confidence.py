@@ -109,13 +109,13 @@ def measure(model, groups):
   """{group: {name: mean joint confidence on the whole-picture crop}}."""
   s = model.crop_size
   out = {}
-  for group, pictures in groups.items():
-    if not pictures:
+  for group, items in groups.items():
+    if not items:
       continue
     crops = np.stack([pictures.crop_image(image, pictures.whole_image_box(image.shape), s)
-                      for _, image in pictures])
+                      for _, image in items])
     confidence = model.predict(crops)['pose2d_confidence'].mean(axis=1)
-    out[group] = {name: float(c) for (name, _), c in zip(pictures, confidence)}
+    out[group] = {name: float(c) for (name, _), c in zip(items, confidence)}
   return out
 
 
