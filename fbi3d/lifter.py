@@ -83,8 +83,8 @@ def _check_settings(s):
   for key in ('epochs', 'batch_size', 'hidden', 'blocks', 'max_train_poses'):
     if not int(s[key]) >= 1:
       problems.append(f'{key} must be >= 1 (got {s[key]})')
-  if not s['learning_rate'] > 0:
-    problems.append(f'learning_rate must be > 0 (got {s["learning_rate"]})')
+  if not (np.isfinite(s['learning_rate']) and s['learning_rate'] > 0):
+    problems.append(f'learning_rate must be a finite number > 0 (got {s["learning_rate"]})')
   if not 0.0 <= s['dropout_rate'] < 1.0:
     problems.append(f'dropout_rate is a drop probability in [0, 1) (got {s["dropout_rate"]})')
   for key in ('swap_prob', 'missing_prob', 'truncate_prob'):
@@ -94,8 +94,8 @@ def _check_settings(s):
     problems.append(f'limb_mix_prob is a probability in [0, 1] (got {s["limb_mix_prob"]})')
   if not 0.0 <= s['bone_scale_std'] <= 0.5:
     problems.append(f'bone_scale_std must lie in [0, 0.5] (got {s["bone_scale_std"]})')
-  if not s['noise_max_px'] >= 0.0:
-    problems.append(f'noise_max_px must be >= 0 (got {s["noise_max_px"]})')
+  if not (np.isfinite(s['noise_max_px']) and s['noise_max_px'] >= 0.0):
+    problems.append(f'noise_max_px must be a finite number >= 0 (got {s["noise_max_px"]})')
   if s['frame'] not in FRAMES:
     problems.append(f'frame must be one of {", ".join(FRAMES)} (got {s["frame"]!r})')
   if s['loss'] not in losses_lib.LOSSES:
@@ -188,6 +188,10 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
     out = model.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
                     callbacks=[alpha])
     logs = {k: float(v[-1]) for k, v in out.history.items()}
+    if not np.isfinite(logs.get('loss', 0.0)):
+      raise ValueError(f'lifter: the training loss is {logs["loss"]} after epoch '
+                       f'{epoch + 1}; nothing is saved. Lower --learning_rate (it is '
+                       f'{s["learning_rate"]}) and train again.')
     history.append(logs)
     say(f'lifter: epoch {epoch + 1}/{s["epochs"]}, loss {logs.get("loss", 0):.4f}, train '
         f'MPJPE {logs.get("mpjpe_mm", 0):.1f} mm ({time.time() - start:.0f} s)')

@@ -309,6 +309,10 @@ def test_settings_are_checked():
   with pytest.raises(ValueError,
                      match=r'limb_mix_prob is a probability in \[0, 1\] \(got 1.5\)'):
     lifter.train(_poses(4), limb_mix_prob=1.5)
+  with pytest.raises(ValueError, match=r'learning_rate must be a finite number > 0 \(got inf\)'):
+    lifter.train(_poses(4), learning_rate=float('inf'))
+  with pytest.raises(ValueError, match=r'noise_max_px must be a finite number >= 0 \(got nan\)'):
+    lifter.train(_poses(4), noise_max_px=float('nan'))
   with pytest.raises(ValueError, match=r"loss must be one of weighted, l2, joint \(got 'l1'\)"):
     lifter.train(_poses(4), loss='l1')
   bad = _poses(4)
@@ -355,6 +359,15 @@ def test_mirror_averaged_by_hand():
   want[14] = [-108.0, 2.5, 0.0]
   want[12, 0], want[15, 0] = 15.0, -15.0
   np.testing.assert_allclose(out, want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_training_stops_when_the_loss_is_not_finite():
+  # Adam's steps are about the rate itself: at 1e30 the first epoch's loss is NaN.
+  with pytest.raises(ValueError, match=r'lifter: the training loss is nan after epoch 1; '
+                     r'nothing is saved. Lower --learning_rate \(it is 1e\+30\)'):
+    lifter.train(_poses(64), epochs=2, batch_size=16, hidden=16, blocks=1,
+                 learning_rate=1e30)
 
 
 @pytest.mark.slow
