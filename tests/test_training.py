@@ -270,6 +270,11 @@ def test_adversarial_warmup_trains_only_the_discriminator_first(trained_run, tmp
   model.train_step(batch)          # step 2: both
   assert not unchanged(coarse0, snapshot(coarse))
   assert (int(items['optimizer'].iterations), int(items['d_optimizer'].iterations)) == (1, 2)
+  # A warm-up as long as the phase (10 steps here) would leave the generator untouched.
+  task = phases.make_task('adversarial', trained_run.replace(disc_warmup_steps=10))
+  with pytest.raises(run_lib.PhaseError, match=r'--disc_warmup_steps=10 covers the whole '
+                     r'adversarial phase \(10 steps\): the generator would never be'):
+    task.build_training(network, 10)
 
 
 @pytest.mark.slow
@@ -616,3 +621,67 @@ def test_adversarial_phase_refuses_to_resume_under_other_sample_settings(tmp_pat
   run.check_compatible(task(new))
   with pytest.raises(run_lib.PhaseError, match="disc_fake_2d: checkpoint 'truth'"):
     run.check_compatible(task(old))
+
+
+def test_schedule_settings_of_each_kind():
+  assert config_lib.schedule_settings('pose2d') == (
+      'pose2d_epochs', 'pose2d_learning_rate', 'pose2d_loss', 'batch_size',
+      'steps_per_epoch', 'seed', 'augment', 'flip_swaps_red_blue', 'box_shift',
+      'heatmap_sigma')
+  assert config_lib.schedule_settings('base') == (
+      'base_epochs', 'regressor_batch_size', 'regressor_learning_rate', 'regressor_dropout',
+      'regressor_loss', 'weighted_eps', 'weighted_max_exponent', 'gt2d_noise_px', 'seed')
+
+
+def test_a_resumed_phase_keeps_its_schedule_and_inputs(tmp_path):
+  import types   # pylint: disable=g-import-not-at-top
+  run = run_lib.Run(str(tmp_path / 'model'), '')
+  inputs = {'generator_checkpoint_sha256': 'a' * 64}
+
+  def task(cfg):
+    return types.SimpleNamespace(name='adversarial', kind='adversarial', cfg=cfg,
+                                 inputs=lambda: dict(inputs))
+
+  started = config_lib.make(model_dir=run.model_dir)
+  os.makedirs(run.phase_dir('adversarial'))
+  run.write_flags('adversarial', started.to_dict(), started.architecture('adversarial'),
+                  dict(inputs))
+  # Settings that only say what to measure, or how fast, change freely.
+  run.check_compatible(task(started.replace(eval_split='val', val_steps=2,
+                                            mixed_precision='bfloat16')), resuming=True)
+  shorter = started.replace(adversarial_epochs=2, adversarial_learning_rate=0.001,
+                            batch_size=8)
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      'adversarial_epochs: checkpoint 4, now 2; adversarial_learning_rate: checkpoint '
+      '0.0005, now 0.001; batch_size: checkpoint 32, now 8). Use the same flags to resume')):
+    run.check_compatible(task(shorter), resuming=True)
+  # Nothing to resume (no checkpoint): the phase starts afresh with them.
+  run.check_compatible(task(shorter), resuming=False)
+  # The generator trained again since the phase started.
+  inputs['generator_checkpoint_sha256'] = 'b' * 64
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      f'(generator_checkpoint_sha256: {"a" * 16} when it started, now {"b" * 16})')):
+    run.check_compatible(task(started), resuming=True)
+  # A folder written before inputs were recorded resumes on its flags alone.
+  run.write_flags('adversarial', started.to_dict(), started.architecture('adversarial'))
+  run.check_compatible(task(started), resuming=True)
+
+
+def test_restore_refuses_a_checkpoint_of_a_larger_network(tmp_path):
+  from fbi3d.models import hourglass  # pylint: disable=g-import-not-at-top
+  run = run_lib.Run(str(tmp_path / 'model'), '')
+  two = hourglass.build_stacked_hourglass(16, num_stacks=2, channels=8, depth=1)
+  path = tf.train.Checkpoint(network=two).save(
+      os.path.join(run.phase_dir('pose2d'), 'checkpoints', 'ckpt'))
+  run_lib.write_json(os.path.join(run.phase_dir('pose2d'), 'results.json'), dict(
+      finished=True, checkpoint='checkpoints/ckpt-1',
+      checkpoint_sha256=run_lib.checkpoint_sha256(path)))
+  assert run_lib.count_network_variables(path) == len(two.variables)
+  run.restore(hourglass.build_stacked_hourglass(16, num_stacks=2, channels=8, depth=1),
+              'pose2d')
+  # One hourglass restores from the first of two without an error of TensorFlow's.
+  one = hourglass.build_stacked_hourglass(16, num_stacks=1, channels=8, depth=1)
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      f'(the checkpoint holds {len(two.variables)} network variables, the network '
+      f'{len(one.variables)})')):
+    run.restore(one, 'pose2d')

@@ -34,6 +34,7 @@ from fbi3d import skeleton
 from fbi3d.models import discriminator as discriminator_lib
 from fbi3d.models import generator as generator_lib
 from fbi3d.training import generator as generator_phase
+from fbi3d.training import run as run_lib
 
 _bce = tf.keras.losses.BinaryCrossentropy(from_logits=True,
                                           reduction=tf.keras.losses.Reduction.NONE)
@@ -194,6 +195,11 @@ class AdversarialTask(generator_phase.GeneratorTask):
 
   def build_training(self, network, total_steps):
     c = self.cfg.adversarial
+    if c.warmup_steps >= total_steps:
+      raise run_lib.PhaseError(
+          f'--disc_warmup_steps={c.warmup_steps} covers the whole adversarial phase '
+          f'({total_steps} steps): the generator would never be fine-tuned. Give fewer '
+          'warm-up steps or more --adversarial_epochs.')
     feature_shape = None
     if c.condition == 'features':
       feature_shape = tuple(network.output['coarse3d_features'].shape[1:])
@@ -219,7 +225,14 @@ class AdversarialTask(generator_phase.GeneratorTask):
     out = super().evaluate(network, manifest, boxes)
     if boxes is not None:     # the generator phase measured on the converted crops
       return out
-    before = self.run.results('generator')['metrics']
+    generator = self.run.results('generator')
+    before = generator['metrics']
+    if generator.get('eval_split', self.cfg.eval_split) != self.cfg.eval_split:
+      # The generator phase was measured on another split: measure its weights here.
+      task = generator_phase.GeneratorTask(self.cfg)
+      net = task.build_network()
+      self.run.restore(net, 'generator')
+      before = task.evaluate(net, manifest)
     for key in ('coarse3d_mpjpe_mm', 'coarse3d_pa_mpjpe_mm', 'depth_error_mm',
                 'fbi_accuracy', 'coarse3d_bone_asymmetry_mm'):
       if key in before:

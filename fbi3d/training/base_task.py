@@ -67,6 +67,13 @@ class TrainedTask(Task):
     before training starts or resumes."""
     del network
 
+  def inputs(self):
+    """What the phase reads from the phases before it, by content hash: recorded when
+    it starts, and a resume with other inputs is refused. Here the checkpoints of the
+    phases it requires."""
+    return {f'{phase}_checkpoint_sha256': self.run.checkpoint_record(phase)['sha256']
+            for phase in self.requires}
+
   def steps_per_epoch(self, manifest):
     raise NotImplementedError
 

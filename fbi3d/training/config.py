@@ -198,7 +198,9 @@ _HELP = {
     'model_dir': 'Run folder; each phase writes to <model_dir>/<phase>/.',
     'image_size': 'Side of the square crops the image models read (a multiple of 4 * 2**depth).',
     'batch_size': 'Global batch size (split across replicas).',
-    'steps_per_epoch': 'Training steps per epoch; 0 means one pass over the training split.',
+    'steps_per_epoch': 'Training steps per epoch of the image phases (pose2d, generator, '
+                       'adversarial); 0 means one pass over the training split. The '
+                       'regressors always take one pass over their cached features.',
     'val_steps': 'Validation batches after each epoch (0: none).',
     'eval_split': 'Split measured when a phase finishes (results.json).',
     'seed': 'Seed of initialisation, shuffling and augmentation.',
@@ -311,6 +313,24 @@ ARCHITECTURE = {
     'base': ('regressor_2d', 'regressor_units', 'regressor_frame'),
     'refine': ('regressor_2d', 'regressor_units', 'regressor_frame'),
 }
+
+# What a phase kind's training depends on besides its networks (ARCHITECTURE): its
+# section's settings and those of the stream it reads. A run resumed from a checkpoint
+# with other values would go on under another schedule (a cosine decay already at its
+# end, batches already seen, another loss), so resuming with them is refused.
+_IMAGE_STREAM = ('batch_size', 'steps_per_epoch', 'seed', 'augment', 'flip_swaps_red_blue',
+                 'box_shift', 'heatmap_sigma')
+
+
+def schedule_settings(kind):
+  """The flag names a phase kind's training depends on besides ARCHITECTURE[kind]."""
+  sections = {'base': ('base', 'regressor'), 'refine': ('refine', 'regressor')}.get(
+      kind, (kind,))
+  names = [sub.metadata['flag'] for name in sections
+           for sub in dataclasses.fields(SECTIONS[name])]
+  names += ['seed'] if kind in ('base', 'refine') else list(_IMAGE_STREAM)
+  return tuple(n for n in names if n not in ARCHITECTURE.get(kind, ()))
+
 
 CHOICES = {
     'strategy': ['default', 'mirrored', 'multi_worker'],

@@ -34,6 +34,7 @@ from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import pipeline
 from fbi3d.data import schema
 from fbi3d.training import base_task
+from fbi3d.training import config as config_lib
 from fbi3d.training import crops as crops_lib
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import pose2d as pose2d_phase
@@ -85,7 +86,8 @@ class FeaturesTask(base_task.InferenceTask):
     # The networks are built from this phase's settings: they must be the ones the
     # image phases trained with.
     self.requires = {} if self.lifting_only else {
-        'pose2d': ('image_size', 'pose2d_loss'), self.source: ('image_size', 'fbi_head')}
+        'pose2d': config_lib.ARCHITECTURE['pose2d'] + ('pose2d_loss',),
+        self.source: config_lib.ARCHITECTURE['generator']}
 
   def _key(self):
     c = self.cfg

@@ -27,8 +27,9 @@ from fbi3d.training import split_outputs
 class GeneratorTask(image_task.ImagePhase):
   name = 'generator'
   kind = 'generator'
-  # The generator reads the crops the 2D estimator reads: same crop size.
-  requires = {'pose2d': ('image_size',)}
+  # The generator reads the crops the 2D estimator reads (same crop size), and with
+  # --generator_init=pose2d starts from the estimator built from these settings.
+  requires = {'pose2d': ('image_size', 'hg_stacks', 'hg_channels', 'hg_depth')}
 
   def check_data(self, manifest):
     super().check_data(manifest)

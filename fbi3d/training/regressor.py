@@ -122,6 +122,9 @@ class RegressorTask(base_task.TrainedTask):
     phase recorded it (None for a cache made before it recorded one)."""
     return (self.run.results(self.features) or {}).get('train_sha256')
 
+  def inputs(self):
+    return {'features_train_sha256': self._features_sha256()}
+
   def stale_reason(self, results):
     """Why a finished run of this phase (its results.json) no longer fits its features
     cache, or None: the cache it learned from was made again since (other image models,

@@ -74,6 +74,13 @@ def weights_sha256(network):
   return digest.hexdigest()[:16]
 
 
+def count_network_variables(path):
+  """How many variables of the `network` a checkpoint holds (not optimizer slots)."""
+  return sum(1 for name, _ in tf.train.list_variables(path)
+             if name.startswith('network/') and name.endswith('/.ATTRIBUTES/VARIABLE_VALUE')
+             and '.OPTIMIZER_SLOT' not in name)
+
+
 def count_non_finite(variables):
   """How many of `variables` hold a NaN or an infinity."""
   return sum(1 for v in variables
@@ -137,9 +144,21 @@ class Run:
   def write_results(self, phase, results):
     write_json(os.path.join(self.phase_dir(phase), RESULTS_FILE), results)
 
-  def write_flags(self, phase, config, architecture):
-    write_json(os.path.join(self.phase_dir(phase), FLAGS_FILE),
-               dict(phase=phase, config=config, architecture=architecture))
+  def write_flags(self, phase, config, architecture, inputs=None):
+    """flags.json of a phase: its settings, its network settings and, for a trained
+    phase, what it reads besides (`inputs`, checked when it resumes)."""
+    doc = dict(phase=phase, config=config, architecture=architecture)
+    if inputs is not None:
+      doc['inputs'] = inputs
+    write_json(os.path.join(self.phase_dir(phase), FLAGS_FILE), doc)
+
+  def saved_inputs(self, phase):
+    """The inputs a phase folder's flags.json records ({} when none)."""
+    path = os.path.join(self.phase_dir(phase), FLAGS_FILE)
+    if not os.path.exists(path):
+      return {}
+    with open(path) as f:
+      return json.load(f).get('inputs') or {}
 
   def saved_architecture(self, phase):
     """The network settings a phase folder's flags.json holds (None without one): its
@@ -211,6 +230,12 @@ class Run:
     try:
       status = tf.train.Checkpoint(network=network).restore(path).expect_partial()
       status.assert_existing_objects_matched()
+      # A smaller network (one hourglass where the checkpoint has two) restores without
+      # a word from the part it shares: the checkpoint must hold no more of its own.
+      saved = count_network_variables(path)
+      if saved > len(network.variables):
+        raise AssertionError(f'the checkpoint holds {saved} network variables, the network '
+                             f'{len(network.variables)}')
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       detail = str(e).strip().splitlines()[0][:300]
       raise PhaseError(
@@ -246,18 +271,32 @@ class Run:
               f'{self.phase_dir(required)} ran with {key}={theirs}; use the same value or '
               'a new --model_dir.')
 
-  def check_compatible(self, task):
+  def check_compatible(self, task, resuming=False):
     """Refuses to resume `task` in a folder whose flags.json names other network
-    settings."""
+    settings; when `resuming` (a checkpoint is there), also other training settings
+    (config.schedule_settings) or other inputs (task.inputs(): the predecessors'
+    checkpoints, the regressors' features cache) than the run started with."""
     saved = self.saved_architecture(task.name)
     if saved is None:
       return
     ours = task.cfg.architecture(task.kind)
-    # A setting the saved run predates ran with its value of that time.
-    saved = {k: saved.get(k, config_lib.SAVED_BEFORE.get(k)) for k in ours}
+    if resuming:
+      ours.update({k: task.cfg.flat(k) for k in config_lib.schedule_settings(task.kind)})
+    ours = {k: list(v) if isinstance(v, tuple) else v for k, v in ours.items()}
+    # A setting the saved run predates ran with its value of that time; one that no
+    # version saved without is not compared.
+    known = {k for k in ours if k in saved or k in config_lib.SAVED_BEFORE}
+    saved = {k: saved.get(k, config_lib.SAVED_BEFORE.get(k)) for k in known}
     diffs = [f'{k}: checkpoint {saved[k]!r}, now {v!r}'
-             for k, v in ours.items() if saved[k] != v]
+             for k, v in ours.items() if k in known and saved[k] != v]
+    if resuming:
+      started = self.saved_inputs(task.name)
+      now = task.inputs()
+      diffs += [f'{k}: {str(started[k])[:16]} when it started, now {str(now.get(k))[:16]}'
+                for k in sorted(started) if started[k] != now.get(k)]
     if diffs:
       raise PhaseError(
-          f'{self.phase_dir(task.name)} holds a {task.name} run with other network or phase settings '
-          '(' + '; '.join(diffs) + '). Use the same flags to resume, or a new --model_dir.')
+          f'{self.phase_dir(task.name)} holds a {task.name} run with other network, '
+          'training or input settings (' + '; '.join(diffs) + '). Use the same flags to '
+          f'resume it, or a new --model_dir (or remove {self.phase_dir(task.name)} to train '
+          'the phase again).')

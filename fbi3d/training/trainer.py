@@ -114,7 +114,10 @@ def run_phase(task, log=print, extra_callbacks=()):
   run.check_predecessors(task)
   manifest = pipeline.load_manifest(cfg.data_dir)
   task.check_data(manifest)
-  run.check_compatible(task)
+  trained = isinstance(task, base_task.TrainedTask)
+  resuming = trained and bool(tf.train.latest_checkpoint(
+      os.path.join(directory, run_lib.CHECKPOINTS)))
+  run.check_compatible(task, resuming)
   # Before any network is built, also for phases that only run inference: the same
   # policy must give the same outputs whether a phase runs alone or within `all`.
   policy = runtime.set_precision(cfg.mixed_precision)
@@ -122,7 +125,8 @@ def run_phase(task, log=print, extra_callbacks=()):
   chief = runtime.is_chief(strategy)
   if chief:
     os.makedirs(directory, exist_ok=True)
-    run.write_flags(task.name, cfg.to_dict(), cfg.architecture(task.kind))
+    run.write_flags(task.name, cfg.to_dict(), cfg.architecture(task.kind),
+                    task.inputs() if trained else None)
   if isinstance(task, base_task.InferenceTask):
     results = task.produce(manifest, log) if chief else None
     runtime.barrier(strategy)
