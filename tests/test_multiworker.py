@@ -1,6 +1,6 @@
 """--strategy=multi_worker with two worker processes on this machine (TF_CONFIG on
-localhost ports): they end with equal weights, only the chief writes the run, and a
-killed pair resumes from the chief's last checkpoint."""
+localhost ports): a killed pair resumes from the chief's last checkpoint, both end with
+equal weights, and only the chief writes the run."""
 
 import glob
 import json
@@ -32,44 +32,21 @@ def _wait(procs):
   return bench.wait_all(procs, timeout=300)
 
 
-def _weights_lines(log):
-  with open(log) as f:
-    return [line.strip() for line in f if line.startswith('pose2d: weights ')]
-
-
 @pytest.mark.slow
-def test_two_workers_train_alike_and_resume_after_a_kill(tmp_path):
+def test_two_workers_resume_after_a_kill_and_train_alike(tmp_path):
   data_dir = str(tmp_path / 'records')
   write_tiny_dataset(data_dir, num_examples=16)
   tmp_dir = tmp_path / 'tmp'
   tmp_dir.mkdir()
-
-  # Uninterrupted.
-  whole = str(tmp_path / 'whole')
-  os.makedirs(whole)
-  procs, logs = _start_workers(data_dir, str(tmp_path / 'model_whole'), whole, str(tmp_dir))
-  assert _wait(procs) == [0, 0], open(logs[1]).read()[-3000:]
-  lines = [_weights_lines(log) for log in logs]
-  assert len(lines[0]) == 1 and lines[0] == lines[1]
-  assert lines[0][0].endswith(f'after optimizer step {EPOCHS * STEPS}')
-  phase = tmp_path / 'model_whole' / 'pose2d'
-  results = json.loads((phase / 'results.json').read_text())
-  assert results['replicas'] == 2 and results['optimizer_steps'] == EPOCHS * STEPS
-  assert lines[0][0].split()[2] == results['weights_sha256']
-  # Only the chief wrote the run: one TensorBoard file, the chief's checkpoints; the
-  # other worker's temporary folder is gone.
-  assert len(glob.glob(str(phase / 'logs' / '**' / 'events.out.tfevents.*'),
-                       recursive=True)) == 1
-  assert sorted(os.listdir(phase)) == ['checkpoints', 'flags.json', 'logs', 'results.json']
-  assert [n for n in os.listdir(tmp_dir) if n.startswith('fbi3d-')] == []
+  logs_dir = str(tmp_path / 'logs')
+  os.makedirs(logs_dir)
+  model = tmp_path / 'model'
+  phase = model / 'pose2d'
 
   # Killed after the first checkpoint, then started again with the same command.
-  killed = str(tmp_path / 'killed')
-  os.makedirs(killed)
-  model = tmp_path / 'model_killed'
-  procs, logs = _start_workers(data_dir, str(model), killed, str(tmp_dir))
+  procs, logs = _start_workers(data_dir, str(model), logs_dir, str(tmp_dir))
   # The manager's state file names a checkpoint once its files are complete.
-  state = model / 'pose2d' / 'checkpoints' / 'checkpoint'
+  state = phase / 'checkpoints' / 'checkpoint'
   deadline = time.time() + 240
   while not state.exists() and time.time() < deadline and procs[0].poll() is None:
     time.sleep(0.02)
@@ -77,17 +54,29 @@ def test_two_workers_train_alike_and_resume_after_a_kill(tmp_path):
     p.send_signal(signal.SIGKILL)
   _wait(procs)
   assert state.exists(), open(logs[0]).read()[-3000:]
-  assert not (model / 'pose2d' / 'results.json').exists(), 'finished before the kill'
-  procs, logs = _start_workers(data_dir, str(model), killed, str(tmp_dir))
+  assert not (phase / 'results.json').exists(), 'finished before the kill'
+  killed_logs = [open(log).read() for log in logs]
+  procs, logs = _start_workers(data_dir, str(model), logs_dir, str(tmp_dir))
   assert _wait(procs) == [0, 0], open(logs[1]).read()[-3000:]
-  for log in logs:
-    assert 'pose2d: resuming from ' in open(log).read()
-  resumed = [_weights_lines(log) for log in logs]
-  assert resumed[0] == resumed[1] and len(resumed[0]) == 1
-  results = json.loads((model / 'pose2d' / 'results.json').read_text())
-  assert results['optimizer_steps'] == EPOCHS * STEPS
-  # Not bit for bit where the uninterrupted pair ended: the strategy splits each global
+  # Each worker's log holds both of its runs: the second resumed from the chief's
+  # checkpoint, and both workers end with the same weights.
+  resumed = [open(log).read()[len(before):] for log, before in zip(logs, killed_logs)]
+  for text in resumed:
+    assert 'pose2d: resuming from ' in text
+  lines = [[line.strip() for line in text.splitlines() if line.startswith('pose2d: weights ')]
+           for text in resumed]
+  assert len(lines[0]) == 1 and lines[0] == lines[1]
+  assert lines[0][0].endswith(f'after optimizer step {EPOCHS * STEPS}')
+  results = json.loads((phase / 'results.json').read_text())
+  assert results['replicas'] == 2 and results['optimizer_steps'] == EPOCHS * STEPS
+  assert lines[0][0].split()[2] == results['weights_sha256']
+  # Only the chief wrote the run: one TensorBoard file per run of the pair, the chief's
+  # checkpoints. The other worker's temporary folder of the second run is gone; only the
+  # killed one's is left (a SIGKILL gives no chance to remove it).
+  assert len(glob.glob(str(phase / 'logs' / '**' / 'events.out.tfevents.*'),
+                       recursive=True)) == 2
+  assert sorted(os.listdir(phase)) == ['checkpoints', 'flags.json', 'logs', 'results.json']
+  assert len([n for n in os.listdir(tmp_dir) if n.startswith('fbi3d-')]) == 1
+  # Not bit for bit where an uninterrupted pair ends: the strategy splits each global
   # batch between the workers, so the step count that seeds a batch's augmentation
   # counts other batches after a resume (README, Training).
-  # Only the killed worker's folder is left: a SIGKILL gives no chance to remove it.
-  assert len([n for n in os.listdir(tmp_dir) if n.startswith('fbi3d-')]) == 1
