@@ -22,10 +22,8 @@ import os
 import re
 
 import numpy as np
-import tensorflow as tf
 
 from fbi3d import geometry
-from fbi3d import inference
 from fbi3d import lifter_inputs
 from fbi3d import pictures
 from fbi3d import viz
@@ -64,6 +62,9 @@ class ExportedModel:
   """A SavedModel written by export(), loaded with TensorFlow alone."""
 
   def __init__(self, path):
+    # TensorFlow loads with the first model, so that `predict` checks its flags at once.
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from fbi3d import inference  # pylint: disable=import-outside-toplevel
     self.path = inference.resolve_export(path)
     try:
       self.module = tf.saved_model.load(self.path)
@@ -88,12 +89,25 @@ class ExportedModel:
     self.lift_mirror_average = bool(average is not None and average.numpy())
 
   def predict(self, crops):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     out = self.module.signatures['serving_default'](images=tf.constant(crops, tf.uint8))
     return {k: v.numpy() for k, v in out.items()}
 
   def lift(self, pose2d):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     out = self.module.signatures['lift'](pose2d=tf.constant(pose2d, tf.float32))
     return out['pose3d'].numpy()
+
+
+def whole_picture_confidence(model, images):
+  """{name: the 2D estimator's mean joint confidence on the centred square of the whole
+  picture} of images [(name, RGB image)], the measure --min_confidence is a threshold
+  of (tools/measure_confidence.py)."""
+  s = model.crop_size
+  crops = np.stack([pictures.crop_image(image, pictures.whole_image_box(image.shape), s)
+                    for _, image in images])
+  confidence = model.predict(crops)['pose2d_confidence'].mean(axis=1)
+  return {name: float(c) for (name, _), c in zip(images, confidence)}
 
 
 def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='estimator',
@@ -109,6 +123,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
 
   Returns one entry per picture: a result dict (see result_json) or a pictures.PredictError.
   """
+  from fbi3d import inference  # pylint: disable=import-outside-toplevel
   s = model.crop_size
   plans = []      # (box, crop_from, given joints, their validity) or a pictures.PredictError
   first = []      # pictures whose box the estimator finds

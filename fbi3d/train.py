@@ -31,24 +31,21 @@ import sys
 
 from absl import app
 from absl import flags
-import tensorflow as tf
 
-from fbi3d.data import pipeline
 from fbi3d.training import config
-from fbi3d.training import phases
-from fbi3d.training import run as run_lib
-from fbi3d.training import seeds as seeds_lib
-from fbi3d.training import trainer
+from fbi3d.training import phase_names as names
 
+# TensorFlow and the tasks load in main, once the flags are known to make sense: a wrong
+# flag is answered in a fraction of a second, not after TensorFlow's start-up.
 flags.DEFINE_enum('phase', None,
-                  list(phases.PHASES) + [phases.ALL] + list(phases.ABLATIONS)
-                  + [phases.ALL_ABLATIONS, phases.SEEDS],
+                  list(names.PHASES) + [names.ALL] + list(names.ABLATIONS)
+                  + [names.ALL_ABLATIONS, names.SEEDS],
                   'The phase to train; all runs every phase in order, skipping finished '
                   'ones. The others are ablations of Final (fbi3d/training/phases.py); '
                   'ablations runs them all in order; seeds trains the finished regressor '
                   'rows again under other seeds (--seeds).')
 flags.DEFINE_integer('seeds', None, 'With --phase=seeds only: the number of seeds in all, '
-                     f'from {seeds_lib.MIN_SEEDS} up (the run\'s own and the next ones). '
+                     f'from {names.MIN_SEEDS} up (the run\'s own and the next ones). '
                      'Every regressor row that has finished in the run (Base, Final, the '
                      'trained ablations and oracles) is trained again under seed + 1 .. '
                      'seed + N - 1 into <model_dir>/seeds/<seed>/, rows already there '
@@ -62,12 +59,12 @@ config.define_flags()
 def _check_seeds(values):
   """--seeds goes with --phase=seeds alone, and that phase needs two seeds or more."""
   phase, seeds = values['phase'], values['seeds']
-  if phase == phases.SEEDS and (seeds is None or seeds < seeds_lib.MIN_SEEDS):
+  if phase == names.SEEDS and (seeds is None or seeds < names.MIN_SEEDS):
     raise flags.ValidationError(
-        f'--phase=seeds needs --seeds=N with N from {seeds_lib.MIN_SEEDS} up (the run\'s '
+        f'--phase=seeds needs --seeds=N with N from {names.MIN_SEEDS} up (the run\'s '
         f'own seed and the further ones), got '
         f'{"none" if seeds is None else f"--seeds={seeds}"}.')
-  if phase != phases.SEEDS and seeds is not None:
+  if phase != names.SEEDS and seeds is not None:
     raise flags.ValidationError(f'--seeds is for --phase=seeds only, not --phase={phase}.')
   return True
 
@@ -77,21 +74,34 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     cfg = config.from_flags()
+  except ValueError as e:
+    print(f'fbi3d.train: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf
+
+  from fbi3d.data import pipeline
+  from fbi3d.training import phases
+  from fbi3d.training import run as run_lib
+  from fbi3d.training import seeds as seeds_lib
+  from fbi3d.training import trainer
+  # pylint: enable=import-outside-toplevel
+  try:
     if flags.FLAGS.phase == phases.SEEDS:
       seeds_lib.train(cfg, flags.FLAGS.seeds)
       return
-    names = {phases.ALL: list(phases.PHASES),
-             phases.ALL_ABLATIONS: list(phases.ABLATIONS)}.get(flags.FLAGS.phase,
-                                                             [flags.FLAGS.phase])
+    todo = {phases.ALL: list(phases.PHASES),
+            phases.ALL_ABLATIONS: list(phases.ABLATIONS)}.get(flags.FLAGS.phase,
+                                                            [flags.FLAGS.phase])
     lifting_only = {phases.ALL: phases.LIFTING_PHASES,
                     phases.ALL_ABLATIONS: phases.LIFTING_ABLATIONS}.get(flags.FLAGS.phase)
     if lifting_only and pipeline.data_is_lifting_only(cfg.data_dir):
-      names = list(lifting_only)
-      print(f'{cfg.data_dir} holds lifting-only records: training {", ".join(names)}')
-    if any(name in phases.ABLATIONS for name in names):
+      todo = list(lifting_only)
+      print(f'{cfg.data_dir} holds lifting-only records: training {", ".join(todo)}')
+    if any(name in phases.ABLATIONS for name in todo):
       phases.check_run_settings(cfg, 'the ablations', 'python -m fbi3d.evaluate '
                                 '--ablations prints the command')
-    for name in names:
+    for name in todo:
       trainer.run_phase(phases.make_task(name, cfg))
   except tf.errors.DataLossError as e:
     print(f'fbi3d.train: error: {pipeline.explain_data_loss(cfg.data_dir, e)}',

@@ -415,9 +415,7 @@ def test_keypoints_lift_with_the_pose_bank_lifter(exported_with_lifter, tmp_path
   assert cv2.imread(png_path).shape[:2] == (480, 1500)
 
 
-def test_measure_confidence_averages_each_pictures_joint_confidence():
-  from tools import measure_confidence  # pylint: disable=g-import-not-at-top
-
+def test_whole_picture_confidence_averages_each_pictures_joint_confidence():
   class Model:   # picture i's joint j: (i + 1) (j + 1) / 9, a mean of i + 1 over joints
     crop_size = 4
     shapes = []
@@ -430,7 +428,6 @@ def test_measure_confidence_averages_each_pictures_joint_confidence():
   grey = np.full((8, 8, 3), 0.25, np.float32)
   wide = np.full((4, 8, 3), 1.0, np.float32)
   model = Model()
-  out = measure_confidence.measure(model, {'blank': [('grey', grey), ('wide', wide)],
-                                           'empty': []})
-  assert out == {'blank': {'grey': 1.0, 'wide': 2.0}}
+  out = prediction.whole_picture_confidence(model, [('grey', grey), ('wide', wide)])
+  assert out == {'grey': 1.0, 'wide': 2.0}
   assert model.shapes == [(2, 4, 4, 3)]      # one batch of whole-picture crops

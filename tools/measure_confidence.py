@@ -105,20 +105,6 @@ def collect(photos_dir, synthetic_dir, num_person):
   return groups
 
 
-def measure(model, groups):
-  """{group: {name: mean joint confidence on the whole-picture crop}}."""
-  s = model.crop_size
-  out = {}
-  for group, items in groups.items():
-    if not items:
-      continue
-    crops = np.stack([pictures.crop_image(image, pictures.whole_image_box(image.shape), s)
-                      for _, image in items])
-    confidence = model.predict(crops)['pose2d_confidence'].mean(axis=1)
-    out[group] = {name: float(c) for (name, _), c in zip(items, confidence)}
-  return out
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -131,7 +117,8 @@ def main(argv):
   if not groups['person']:
     print(f'measure_confidence: note: no pictures in {FLAGS.synthetic_dir}; run '
           'bash quickstart.sh first for the pictures with a person.', file=sys.stderr)
-  results = measure(model, groups)
+  results = {group: prediction.whole_picture_confidence(model, items)
+             for group, items in groups.items() if items}
   print(f'mean joint confidence on whole pictures ({model.path}); threshold '
         f'{FLAGS.threshold:g}')
   print(f'{"group":<10} {"n":>4} {"lowest":>8} {"median":>8} {"highest":>8} {">= thr":>8}')

@@ -23,6 +23,7 @@ from fbi3d.training import adversarial
 from fbi3d.training import config as config_lib
 from fbi3d.training import features
 from fbi3d.training import generator
+from fbi3d.training import phase_names
 from fbi3d.training import pose2d
 from fbi3d.training import regressor
 from fbi3d.training import run as run_lib
@@ -35,7 +36,7 @@ PHASES = {
     'base': functools.partial(regressor.RegressorTask, name='base'),
     'refine': functools.partial(regressor.RegressorTask, name='refine'),
 }
-ALL = 'all'
+ALL = phase_names.ALL
 # What `all` trains from lifting-only records (no pictures).
 LIFTING_PHASES = ('features', 'base')
 # What `ablations` trains from lifting-only records: the rows that read 2D alone.
@@ -43,7 +44,7 @@ LIFTING_ABLATIONS = ('oracle_gt2d',)
 
 
 # `--phase=ablations` trains every phase of ABLATIONS in this order.
-ALL_ABLATIONS = 'ablations'
+ALL_ABLATIONS = phase_names.ALL_ABLATIONS
 ABLATIONS = {
     'features_noadv': functools.partial(features.FeaturesTask, name='features_noadv',
                                         source='generator'),
@@ -78,7 +79,10 @@ REGRESSOR_ROWS = {
 ORACLES = ('oracle_gt2d', 'oracle_gt2d_fbi')
 
 # `--phase=seeds` trains every finished regressor row again under other seeds.
-SEEDS = 'seeds'
+SEEDS = phase_names.SEEDS
+
+# The names the command line takes before it loads the tasks.
+assert tuple(PHASES) == phase_names.PHASES and tuple(ABLATIONS) == phase_names.ABLATIONS
 
 
 def make_task(name, cfg):

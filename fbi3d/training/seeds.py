@@ -16,12 +16,13 @@ a row under another seed differs from the run's in the seed alone.
 import dataclasses
 import os
 
+from fbi3d.training import phase_names
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
 from fbi3d.training import trainer
 
 # Under --phase=seeds: the run's own seed and at least one more.
-MIN_SEEDS = 2
+MIN_SEEDS = phase_names.MIN_SEEDS
 # The folder under --model_dir that holds one run folder per further seed.
 SEEDS_DIR = 'seeds'
 
