@@ -47,10 +47,10 @@ def test_dedup_compares_with_the_last_kept_frame():
 
 
 def test_dedup_refuses_bad_thresholds_and_shapes():
-  with pytest.raises(ValueError, match='threshold must be >= 0 mm'):
-    posebank.dedup_indices(np.zeros((2, 17, 3)), -1.0)
-  with pytest.raises(ValueError, match='threshold must be >= 0 mm'):
-    posebank.dedup_indices(np.zeros((2, 17, 3)), float('nan'))
+  for bad in (-1.0, float('nan'), float('inf')):
+    with pytest.raises(ValueError, match=f'threshold must be a finite number >= 0 mm, got '
+                                         f'{bad}'):
+      posebank.dedup_indices(np.zeros((2, 17, 3)), bad)
   with pytest.raises(ValueError, match=r'expected poses \[F, 17, 3\]'):
     posebank.dedup_indices(np.zeros((2, 16, 3)), 1.0)
 

@@ -12,6 +12,7 @@ and every clip. Subjects 11 and 131 are always the test split. Prints the per-sp
 (`tools/convert_mocap.py` writes per-clip arrays and lifting-only TFRecords instead.)
 """
 
+import math
 import os
 import sys
 
@@ -49,8 +50,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
-    if not FLAGS.dedup_mm >= 0:
-      raise ValueError(f'--dedup_mm must be >= 0 mm, got {FLAGS.dedup_mm}.')
+    if not (math.isfinite(FLAGS.dedup_mm) and FLAGS.dedup_mm >= 0):
+      raise ValueError(f'--dedup_mm must be a finite number >= 0 mm, got {FLAGS.dedup_mm}.')
     if not FLAGS.out.endswith('.npz'):
       raise ValueError(f'--out must name an .npz file, got {FLAGS.out!r}.')
     val = _subjects(FLAGS.val_subjects, 'val_subjects')

@@ -96,8 +96,9 @@ def dedup_indices(poses, threshold_mm=DEFAULT_DEDUP_MM):
   """Indices of the frames of one clip [F, 17, 3] (mm) to keep: the first, then each
   frame whose root-relative pose has a joint at least `threshold_mm` from the last kept
   frame's. threshold_mm 0 keeps every frame."""
-  if not threshold_mm >= 0.0:   # also refuses NaN
-    raise ValueError(f'the de-duplication threshold must be >= 0 mm, got {threshold_mm}.')
+  if not (np.isfinite(threshold_mm) and threshold_mm >= 0.0):
+    raise ValueError(f'the de-duplication threshold must be a finite number >= 0 mm, got '
+                     f'{threshold_mm} (an infinite one keeps one frame of each clip).')
   poses = np.asarray(poses, np.float64)
   if poses.ndim != 3 or poses.shape[1:] != (skeleton.NUM_JOINTS, 3):
     raise ValueError(f'dedup_indices: expected poses [F, {skeleton.NUM_JOINTS}, 3], got '
