@@ -375,7 +375,10 @@ def test_a_nan_frame_is_skipped_alone(tmp_path):
 def test_failed_conversion_keeps_the_previous_one(layouts, tmp_path):
   root, _ = layouts
   out = tmp_path / 'out'
+  out.mkdir()
+  (out / '.train-00000.4242-1700000000000.tmp').write_bytes(b'of a killed conversion')
   first = _convert(h36m_videopose3d, root / 'videopose3d', out)
+  assert not [p for p in os.listdir(out) if p.endswith('.tmp')]
   before = {p: (out / p).read_bytes() for p in os.listdir(out)}
   broken = tmp_path / 'broken'
   h36m_layout.write_martinez(str(broken), _takes(), detections=False)

@@ -104,10 +104,24 @@ class _KillAfterEpoch(tf.keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_resume_with_other_network_settings_is_refused(trained_run, tmp_path):
-  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d',))
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d', 'features', 'base'))
   other = cfg.replace(hg_channels=16)
   with pytest.raises(run_lib.PhaseError, match='hg_channels: checkpoint 8, now 16'):
     trainer.run_phase(phases.make_task('pose2d', other), log=_quiet)
+  # Nor with another schedule: 3 epochs would go on from the end of a 1-epoch decay.
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      '(pose2d_epochs: checkpoint 1, now 3). Use the same flags to resume it')):
+    trainer.run_phase(phases.make_task('pose2d', cfg.replace(pose2d_epochs=3)), log=_quiet)
+  # A regressor stopped before it finished, resumed on a features cache made again.
+  run = run_lib.Run.of_config(cfg)
+  os.remove(os.path.join(run.phase_dir('base'), 'results.json'))
+  features = json.load(open(os.path.join(run.phase_dir('features'), 'results.json')))
+  learned = features['train_sha256']
+  features['train_sha256'] = 'f' * 64
+  run_lib.write_json(os.path.join(run.phase_dir('features'), 'results.json'), features)
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      f'(features_train_sha256: {learned[:16]} when it started, now {"f" * 16}).')):
+    trainer.run_phase(phases.make_task('base', cfg), log=_quiet)
 
 
 MIRRORED_SCRIPT = r'''
@@ -640,7 +654,7 @@ def test_a_resumed_phase_keeps_its_schedule_and_inputs(tmp_path):
 
   def task(cfg):
     return types.SimpleNamespace(name='adversarial', kind='adversarial', cfg=cfg,
-                                 inputs=lambda: dict(inputs))
+                                 started_from=lambda: dict(inputs))
 
   started = config_lib.make(model_dir=run.model_dir)
   os.makedirs(run.phase_dir('adversarial'))

@@ -5,6 +5,7 @@ S6, S7, S8; test on S9 and S11; see `fbi3d.data.h36m`).
 """
 
 import os
+import re
 import time
 
 import cv2
@@ -59,6 +60,10 @@ class _SplitWriter:
   def final_names(self):
     n = len(self.temp)
     return [f'{self.split.lower()}-{k:05d}-of-{n:05d}.tfrecord' for k in range(n)]
+
+
+# A shard under its temporary name: .<split>-NNNNN.<pid>-<milliseconds>.tmp
+_TEMP_SHARD = re.compile(r'^\.(train|val|test)-\d{5}\.\d+-\d+\.tmp$')
 
 
 def _frames(seq, every_nth):
@@ -177,6 +182,10 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
   settings = dict(every_nth=int(every_nth), crop_size=int(crop_size), margin=float(margin),
                   jpeg_quality=int(jpeg_quality), fbi_threshold_deg=float(fbi_threshold_deg))
   tag = f'{os.getpid()}-{int(time.time() * 1000)}'
+  # Shards a killed conversion left under temporary names (no manifest lists them).
+  for name in os.listdir(output_dir):
+    if _TEMP_SHARD.match(name):
+      os.remove(os.path.join(output_dir, name))
   writers, sequences, skipped = {}, [], []
   with_images = without_images = 0
   start = time.time()

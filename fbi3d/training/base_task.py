@@ -67,7 +67,7 @@ class TrainedTask(Task):
     before training starts or resumes."""
     del network
 
-  def inputs(self):
+  def started_from(self):
     """What the phase reads from the phases before it, by content hash: recorded when
     it starts, and a resume with other inputs is refused. Here the checkpoints of the
     phases it requires."""

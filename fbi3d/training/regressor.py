@@ -122,7 +122,7 @@ class RegressorTask(base_task.TrainedTask):
     phase recorded it (None for a cache made before it recorded one)."""
     return (self.run.results(self.features) or {}).get('train_sha256')
 
-  def inputs(self):
+  def started_from(self):
     return {'features_train_sha256': self._features_sha256()}
 
   def stale_reason(self, results):

@@ -274,8 +274,9 @@ class Run:
   def check_compatible(self, task, resuming=False):
     """Refuses to resume `task` in a folder whose flags.json names other network
     settings; when `resuming` (a checkpoint is there), also other training settings
-    (config.schedule_settings) or other inputs (task.inputs(): the predecessors'
-    checkpoints, the regressors' features cache) than the run started with."""
+    (config.schedule_settings) and, before it has finished, other inputs
+    (task.started_from(): the predecessors' checkpoints, the regressors' features cache)
+    than the run started with."""
     saved = self.saved_architecture(task.name)
     if saved is None:
       return
@@ -289,9 +290,10 @@ class Run:
     saved = {k: saved.get(k, config_lib.SAVED_BEFORE.get(k)) for k in known}
     diffs = [f'{k}: checkpoint {saved[k]!r}, now {v!r}'
              for k, v in ours.items() if k in known and saved[k] != v]
-    if resuming:
+    # (A finished phase names a changed input itself: task.stale_reason.)
+    if resuming and not self.finished(task.name):
       started = self.saved_inputs(task.name)
-      now = task.inputs()
+      now = task.started_from()
       diffs += [f'{k}: {str(started[k])[:16]} when it started, now {str(now.get(k))[:16]}'
                 for k in sorted(started) if started[k] != now.get(k)]
     if diffs:

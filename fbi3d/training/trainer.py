@@ -126,7 +126,7 @@ def run_phase(task, log=print, extra_callbacks=()):
   if chief:
     os.makedirs(directory, exist_ok=True)
     run.write_flags(task.name, cfg.to_dict(), cfg.architecture(task.kind),
-                    task.inputs() if trained else None)
+                    task.started_from() if trained else None)
   if isinstance(task, base_task.InferenceTask):
     results = task.produce(manifest, log) if chief else None
     runtime.barrier(strategy)
