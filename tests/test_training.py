@@ -642,6 +642,8 @@ def test_schedule_settings_of_each_kind():
       'pose2d_epochs', 'pose2d_learning_rate', 'pose2d_loss', 'batch_size',
       'steps_per_epoch', 'seed', 'augment', 'flip_swaps_red_blue', 'box_shift',
       'heatmap_sigma')
+  assert config_lib.schedule_settings('adversarial')[-2:] == ('heatmap_sigma',
+                                                               'coarse3d_weight')
   assert config_lib.schedule_settings('base') == (
       'base_epochs', 'regressor_batch_size', 'regressor_learning_rate', 'regressor_dropout',
       'regressor_loss', 'weighted_eps', 'weighted_max_exponent', 'gt2d_noise_px', 'seed')

@@ -329,6 +329,8 @@ def schedule_settings(kind):
   names = [sub.metadata['flag'] for name in sections
            for sub in dataclasses.fields(SECTIONS[name])]
   names += ['seed'] if kind in ('base', 'refine') else list(_IMAGE_STREAM)
+  if kind == 'adversarial':   # its supervised loss is the generator's, so weighted
+    names.append('coarse3d_weight')
   return tuple(n for n in names if n not in ARCHITECTURE.get(kind, ()))
 
 
