@@ -305,10 +305,27 @@ def test_changed_plan_needs_overwrite(tmp_path):
   layout.write_pose_csv(os.path.join(root, 'Train/POSE/00001.csv'), np.full((17, 3), 1000.0))
   with pytest.raises(convert_plan.ConversionError, match='input files changed'):
     run(root, out)
+  # An --overwrite that fails (strict, on the changed pose) leaves the earlier conversion
+  # as it was: its manifest, shards and records, and nothing of the attempt.
+  def files():
+    found = {}
+    for folder, _, names in os.walk(out):
+      for name in names:
+        path = os.path.join(folder, name)
+        found[os.path.relpath(path, out)] = open(path, 'rb').read()
+    return found
+
+  before = files()
+  with pytest.raises(convert_plan.ConversionError, match='00001'):
+    run(root, out, shard_size=2, overwrite=True, strict=True)
+  assert files() == before
   manifest = run(root, out, shard_size=2, overwrite=True)
   assert sorted(n for n in os.listdir(out) if n.endswith('.tfrecord')) == [
       f'train-{k:05d}-of-00003.tfrecord' for k in range(3)]
   assert manifest['skipped_by_reason'] == {'degenerate pose': 1}
+  assert json.loads(open(manifest_lib.path_in(out)).read()) == json.loads(json.dumps(manifest))
+  assert sorted(os.listdir(os.path.join(out, '.parts'))) == ['input_hashes.json'] + [
+      f'train-{k:05d}-of-00003.tfrecord.json' for k in range(3)]
 
 
 def test_an_edit_that_keeps_the_file_size_is_noticed(tmp_path):

@@ -331,14 +331,27 @@ def _convert(input_dir, output_dir, pool, run_splits, crop_size, margin, shard_s
   os.makedirs(os.path.join(output_dir, convert_plan.PARTS_DIR), exist_ok=True)
   lock = convert_output.Lock(output_dir, log)
   try:
-    return _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
-                           overwrite, side, settings, log)
+    if not overwrite:
+      convert_output.remove_staging(output_dir)   # of an --overwrite that was killed
+      return _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
+                             side, settings, log)
+    # --overwrite converts into a folder of its own inside the output folder and replaces
+    # the earlier conversion only once it has succeeded: a failed or stopped conversion
+    # leaves the earlier one as it was.
+    staging = convert_output.make_staging(output_dir)
+    try:
+      manifest = _convert_locked(input_dir, staging, pool, run_splits, shard_size, strict,
+                                 side, settings, log)
+      convert_output.replace_with_staging(output_dir, log)
+    finally:
+      convert_output.remove_staging(output_dir)
+    return manifest
   finally:
     lock.release()
 
 
-def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict, overwrite,
-                    side, settings, log):
+def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict, side,
+                    settings, log):
   """_convert() while holding the output folder's lock."""
   content = convert_plan.ContentHashes(input_dir, output_dir)
   tasks, plan_notes, matched = [], list(side.notes), set()
@@ -358,8 +371,6 @@ def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
   plan_notes.extend(side.unmatched_notes(matched))
 
   convert_output.remove_temporaries(output_dir)
-  if overwrite:
-    convert_output.remove_outputs(output_dir, log)
   content.save()
   done, todo, kept = convert_output.check_existing(
       output_dir, tasks, {s.lower() for s in run_splits}, settings)

@@ -6,6 +6,7 @@ check of the shards already there against a new plan (kept, to resume, or refuse
 import json
 import os
 import re
+import shutil
 
 from fbi3d.data import convert_plan
 from fbi3d.data import manifest
@@ -84,18 +85,54 @@ def remove_temporaries(output_dir):
         os.remove(os.path.join(folder, name))
 
 
-def remove_outputs(output_dir, log):
+STAGING_DIR = '.overwrite'
+
+
+def make_staging(output_dir):
+  """An empty folder in which --overwrite converts (<output>/.overwrite, with its .parts
+  and the input hashes already known, so that unchanged inputs are not read twice);
+  returns its path."""
+  staging = os.path.join(output_dir, STAGING_DIR)
+  shutil.rmtree(staging, ignore_errors=True)
+  os.makedirs(os.path.join(staging, convert_plan.PARTS_DIR))
+  hashes = os.path.join(output_dir, convert_plan.PARTS_DIR, convert_plan.HASHES)
+  if os.path.exists(hashes):
+    shutil.copy2(hashes, os.path.join(staging, convert_plan.PARTS_DIR, convert_plan.HASHES))
+  return staging
+
+
+def remove_staging(output_dir):
+  shutil.rmtree(os.path.join(output_dir, STAGING_DIR), ignore_errors=True)
+
+
+def replace_with_staging(output_dir, log):
+  """Replaces the conversion in `output_dir` by the finished one in its staging folder:
+  the old manifest goes first (an interruption then leaves no manifest, and the data set
+  is refused as unconverted, never one that lists other shards), then the old shards and
+  their records, then the new ones move in, and the manifest last."""
+  staging = os.path.join(output_dir, STAGING_DIR)
+  parts = os.path.join(output_dir, convert_plan.PARTS_DIR)
+  new_parts = os.path.join(staging, convert_plan.PARTS_DIR)
+  path = manifest.path_in(output_dir)
   removed = 0
+  if os.path.exists(path):
+    os.remove(path)
+    removed += 1
   for name in os.listdir(output_dir):
-    if SHARD_PATTERN.match(name) or name == manifest.MANIFEST:
+    if SHARD_PATTERN.match(name):
       os.remove(os.path.join(output_dir, name))
       removed += 1
-  parts = os.path.join(output_dir, convert_plan.PARTS_DIR)
   for name in os.listdir(parts):
     if name.endswith('.json'):
       os.remove(os.path.join(parts, name))
+  for name in os.listdir(new_parts):
+    os.replace(os.path.join(new_parts, name), os.path.join(parts, name))
+  for name in os.listdir(staging):
+    if SHARD_PATTERN.match(name):
+      os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+  os.replace(manifest.path_in(staging), path)
   if removed:
-    log(f'--overwrite: removed {removed} files of an earlier conversion in {output_dir}')
+    log(f'--overwrite: replaced {removed} files of an earlier conversion in {output_dir}')
 
 
 def _settings_diff(old, new):
