@@ -211,9 +211,13 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert [line for line in proc.stdout.splitlines() if line.startswith('seeds: ')] == [
       f'seeds: training {name} under seed 1' for name in phases.REGRESSOR_ROWS]
+  # A submission an earlier evaluation wrote there is not left beside these results.
+  out = os.path.join(cfg.model_dir, 'eval', 'train')
+  os.makedirs(os.path.join(out, 'submission'))
+  open(os.path.join(out, 'submission', '00001.csv'), 'w').close()
+  open(os.path.join(out, 'submission.zip'), 'w').close()
   results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
                                seeds=2, log=_quiet)
-  out = os.path.join(cfg.model_dir, 'eval', 'train')
   t1 = results['table1_mpjpe']
   assert list(t1.index) == ['Base', 'Final', 'Final without FBI', 'Final without coarse 3D',
                             'Final without adversarial', 'Final, L2 loss',
@@ -263,6 +267,7 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
                'gallery.png'):
     assert os.path.getsize(os.path.join(out, name)) > 0, name
   assert not os.path.exists(os.path.join(out, 'submission'))   # labelled: none asked
+  assert not os.path.exists(os.path.join(out, 'submission.zip'))
   text = open(os.path.join(out, 'report.md')).read()
   assert '## Table 1' in text and '## Ablations of Final' in text
   assert '| Final without FBI |' in text

@@ -298,6 +298,8 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     results['files']['submission_zip'] = os.path.relpath(zip_path, out_dir)
     log(f'evaluate: Final\'s predictions for {len(labelled)} {split} images in {folder} '
         f'and {zip_path}')
+  else:
+    submission.remove_submission(os.path.join(out_dir, 'submission'))
 
   if labelled.any():
     _measure(cfg, split, manifest, cache, predictions, labelled, results, out_dir,

@@ -61,6 +61,16 @@ def write_submission(folder, ids, poses):
   return folder, zip_path
 
 
+def remove_submission(folder):
+  """Removes `folder` and `folder`.zip of an earlier write_submission, if there: an
+  evaluation that writes none must not leave another model's predictions beside its
+  results."""
+  folder = os.path.abspath(folder)
+  shutil.rmtree(folder, ignore_errors=True)
+  if os.path.exists(folder + '.zip'):
+    os.remove(folder + '.zip')
+
+
 def read_submission(folder):
   """Reads a submission folder back: {id: [17, 3] float32}, through the layout reader."""
   out = {}
