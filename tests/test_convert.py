@@ -306,20 +306,26 @@ def test_changed_plan_needs_overwrite(tmp_path):
   with pytest.raises(convert_plan.ConversionError, match='input files changed'):
     run(root, out)
   # An --overwrite that fails (strict, on the changed pose) leaves the earlier conversion
-  # as it was: its manifest, shards and records, and nothing of the attempt.
+  # as it was, its manifest, shards and records; what it made waits in .overwrite/.
   def files():
     found = {}
     for folder, _, names in os.walk(out):
       for name in names:
-        path = os.path.join(folder, name)
-        found[os.path.relpath(path, out)] = open(path, 'rb').read()
+        path = os.path.relpath(os.path.join(folder, name), out)
+        if not path.startswith('.overwrite'):
+          found[path] = open(os.path.join(out, path), 'rb').read()
     return found
 
   before = files()
   with pytest.raises(convert_plan.ConversionError, match='00001'):
     run(root, out, shard_size=2, overwrite=True, strict=True)
   assert files() == before
+  assert os.path.isdir(os.path.join(out, '.overwrite'))
+  # Stray temporaries of the folder go with the next --overwrite, as with a conversion.
+  open(os.path.join(out, 'train-00000-of-00002.tfrecord.tmp'), 'w').close()
   manifest = run(root, out, shard_size=2, overwrite=True)
+  assert sorted(os.listdir(out)) == ['.parts', 'manifest.json'] + [
+      f'train-{k:05d}-of-00003.tfrecord' for k in range(3)]
   assert sorted(n for n in os.listdir(out) if n.endswith('.tfrecord')) == [
       f'train-{k:05d}-of-00003.tfrecord' for k in range(3)]
   assert manifest['skipped_by_reason'] == {'degenerate pose': 1}
@@ -569,3 +575,37 @@ def test_publish_shards_names_the_new_and_removes_the_old(tmp_path):
         (str(out / '.t1.tmp'), 'train-00000-of-00002.tfrecord'),
         (str(out / '.gone.tmp'), 'train-00001-of-00002.tfrecord')], manifest)
   assert not (out / manifest_lib.MANIFEST).exists()
+
+
+def test_a_failed_overwrite_is_resumed_by_the_same_command(tmp_path):
+  root, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+  make_layout(root, counts=(('Train', 5),))
+  run(root, out)
+  pose = os.path.join(root, 'Train/POSE/00005.csv')
+  good = open(pose).read()
+  layout.write_pose_csv(pose, np.full((17, 3), 1000.0))
+  # In shards of 2, the bad pose is in the last of three: the first two are finished in
+  # .overwrite/ when the strict conversion stops.
+  with pytest.raises(convert_plan.ConversionError, match='00005'):
+    run(root, out, shard_size=2, overwrite=True, strict=True)
+  assert sorted(n for n in os.listdir(os.path.join(out, '.overwrite'))
+                if n.endswith('.tfrecord')) == ['train-00000-of-00003.tfrecord',
+                                                'train-00001-of-00003.tfrecord']
+  open(pose, 'w').write(good)
+  lines = []
+  manifest = run(root, out, shard_size=2, overwrite=True, log=lines.append)
+  assert 'resuming: 2 of 3 shards already converted' in lines
+  assert manifest['splits']['train']['num_examples'] == 5
+  assert '.overwrite' not in os.listdir(out)
+  # What a stopped --overwrite of other settings left is not resumed: it starts afresh.
+  layout.write_pose_csv(pose, np.full((17, 3), 1000.0))
+  with pytest.raises(convert_plan.ConversionError, match='00005'):
+    run(root, out, shard_size=2, overwrite=True, strict=True, crop_size=48)
+  open(pose, 'w').write(good)
+  lines = []
+  manifest = run(root, out, shard_size=2, overwrite=True, log=lines.append)
+  assert any(line.startswith('--overwrite: the unfinished conversion in ') and
+             line.endswith('was of other settings or inputs; starting it afresh')
+             for line in lines)
+  assert manifest['crop_size'] == CROP and manifest['splits']['train']['num_examples'] == 5
+  assert '.overwrite' not in os.listdir(out)

@@ -216,6 +216,8 @@ def test_evaluate_writes_tables_ablations_figures_and_report(trained_run):
   os.makedirs(os.path.join(out, 'submission'))
   open(os.path.join(out, 'submission', '00001.csv'), 'w').close()
   open(os.path.join(out, 'submission.zip'), 'w').close()
+  run_lib.write_json(os.path.join(out, 'results.json'), dict(files=dict(
+      submission='submission', submission_zip='submission.zip')))
   results = challenge.evaluate(cfg.model_dir, 'train', ablations=True, gallery=2,
                                seeds=2, log=_quiet)
   t1 = results['table1_mpjpe']
@@ -297,6 +299,21 @@ def _assert_close(a, b, path=''):
     assert a == pytest.approx(b, rel=1e-5, abs=1e-6), path
   else:
     assert a == b, path
+
+
+def test_only_a_submission_an_earlier_evaluation_listed_is_removed(tmp_path):
+  out = str(tmp_path)
+  os.makedirs(os.path.join(out, 'submission'))
+  open(os.path.join(out, 'submission.zip'), 'w').close()
+  said = []
+  challenge._remove_earlier_submission(out, said.append)   # no results.json: a user's
+  assert sorted(os.listdir(out)) == ['submission', 'submission.zip'] and said == []
+  run_lib.write_json(os.path.join(out, 'results.json'), dict(files=dict(
+      submission='submission', submission_zip='submission.zip')))
+  challenge._remove_earlier_submission(out, said.append)
+  assert os.listdir(out) == ['results.json']
+  assert said == [f'evaluate: removed {out}/submission and its .zip, written by an '
+                  'earlier evaluation in this folder']
 
 
 @pytest.mark.slow

@@ -26,7 +26,10 @@ flags.DEFINE_float('margin', 0.2, 'Fraction of the joints\' box side added on ea
 flags.DEFINE_integer('shard_size', 500, 'Planned items per shard.')
 flags.DEFINE_integer('workers', 2, 'Processes preparing crops (1: in this process); this process writes.')
 flags.DEFINE_boolean('strict', False, 'Stop at the first bad input item.')
-flags.DEFINE_boolean('overwrite', False, 'Delete shards of an earlier conversion first.')
+flags.DEFINE_boolean('overwrite', False, 'Replace an earlier conversion in --output_dir '
+                     '(of other settings or inputs). The new one is made in '
+                     '<output_dir>/.overwrite/ and replaces it only once it has succeeded; '
+                     'the same command resumes one that failed or was stopped.')
 flags.DEFINE_string('keypoints2d', None, 'CSV split,id,x0,y0,...,x16,y16 (image pixels).')
 flags.DEFINE_string('boxes', None, 'CSV split,id,x,y,w,h: person boxes (image pixels).')
 flags.DEFINE_string('actions', None, 'CSV split,id,action with names from skeleton.ACTIONS.')

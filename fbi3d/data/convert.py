@@ -332,19 +332,24 @@ def _convert(input_dir, output_dir, pool, run_splits, crop_size, margin, shard_s
   lock = convert_output.Lock(output_dir, log)
   try:
     if not overwrite:
-      convert_output.remove_staging(output_dir)   # of an --overwrite that was killed
       return _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
                              side, settings, log)
     # --overwrite converts into a folder of its own inside the output folder and replaces
     # the earlier conversion only once it has succeeded: a failed or stopped conversion
-    # leaves the earlier one as it was.
+    # leaves the earlier one as it was, and the same command resumes it.
+    convert_output.remove_temporaries(output_dir)
     staging = convert_output.make_staging(output_dir)
     try:
       manifest = _convert_locked(input_dir, staging, pool, run_splits, shard_size, strict,
                                  side, settings, log)
-      convert_output.replace_with_staging(output_dir, log)
-    finally:
-      convert_output.remove_staging(output_dir)
+    except convert_output.PlanMismatch:
+      log(f'--overwrite: the unfinished conversion in {staging} was of other settings or '
+          'inputs; starting it afresh')
+      staging = convert_output.make_staging(output_dir, afresh=True)
+      manifest = _convert_locked(input_dir, staging, pool, run_splits, shard_size, strict,
+                                 side, settings, log)
+    convert_output.replace_with_staging(output_dir, log)
+    convert_output.remove_staging(output_dir)
     return manifest
   finally:
     lock.release()

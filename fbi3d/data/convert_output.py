@@ -88,16 +88,19 @@ def remove_temporaries(output_dir):
 STAGING_DIR = '.overwrite'
 
 
-def make_staging(output_dir):
-  """An empty folder in which --overwrite converts (<output>/.overwrite, with its .parts
-  and the input hashes already known, so that unchanged inputs are not read twice);
-  returns its path."""
+def make_staging(output_dir, afresh=False):
+  """The folder in which --overwrite converts, <output>/.overwrite with its .parts;
+  returns its path. What an earlier --overwrite that failed or was stopped left there is
+  kept (the conversion resumes from it) unless `afresh`; a new one starts with the input
+  hashes already known, so that unchanged inputs are not read twice."""
   staging = os.path.join(output_dir, STAGING_DIR)
-  shutil.rmtree(staging, ignore_errors=True)
-  os.makedirs(os.path.join(staging, convert_plan.PARTS_DIR))
+  if afresh:
+    shutil.rmtree(staging, ignore_errors=True)
+  os.makedirs(os.path.join(staging, convert_plan.PARTS_DIR), exist_ok=True)
   hashes = os.path.join(output_dir, convert_plan.PARTS_DIR, convert_plan.HASHES)
-  if os.path.exists(hashes):
-    shutil.copy2(hashes, os.path.join(staging, convert_plan.PARTS_DIR, convert_plan.HASHES))
+  staged = os.path.join(staging, convert_plan.PARTS_DIR, convert_plan.HASHES)
+  if os.path.exists(hashes) and not os.path.exists(staged):
+    shutil.copy2(hashes, staged)
   return staging
 
 
@@ -142,8 +145,12 @@ def _settings_diff(old, new):
   return 'settings changed: ' + ', '.join(changes)
 
 
+class PlanMismatch(convert_plan.ConversionError):
+  """A folder holds shards of another conversion than the one planned."""
+
+
 def _plan_mismatch(output_dir, shard, why):
-  return convert_plan.ConversionError(
+  return PlanMismatch(
       f'{output_dir} holds {shard} from a different conversion ({why}); use a new '
       f'--output_dir or pass --overwrite to replace it')
 

@@ -226,6 +226,20 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
   return rows
 
 
+def _remove_earlier_submission(out_dir, log):
+  """Removes the submission an earlier evaluation wrote in out_dir (its results.json
+  lists it), so that another model's predictions are not left beside these results;
+  files it does not list are never touched."""
+  files = manifest_lib.json_field(os.path.join(out_dir, RESULTS), 'files') or {}
+  folder = files.get('submission') if isinstance(files, dict) else None
+  if folder and os.path.basename(folder) == folder == 'submission':
+    path = os.path.join(out_dir, folder)
+    if os.path.exists(path) or os.path.exists(path + '.zip'):
+      submission.remove_submission(path)
+      log(f'evaluate: removed {path} and its .zip, written by an earlier evaluation '
+          'in this folder')
+
+
 def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
              write_submission=False, gallery=8, seeds=1, log=print):
   """Evaluates the run in `model_dir` on `split`; returns the results dict (also
@@ -298,8 +312,6 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
     results['files']['submission_zip'] = os.path.relpath(zip_path, out_dir)
     log(f'evaluate: Final\'s predictions for {len(labelled)} {split} images in {folder} '
         f'and {zip_path}')
-  else:
-    submission.remove_submission(os.path.join(out_dir, 'submission'))
 
   if labelled.any():
     _measure(cfg, split, manifest, cache, predictions, labelled, results, out_dir,
@@ -312,6 +324,8 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   else:
     results['note'] = f'the {split} split has no 3D ground truth: predictions only'
   results['seconds'] = round(time.time() - start, 1)
+  if 'submission' not in results['files']:
+    _remove_earlier_submission(out_dir, log)
   report.write_json(results, os.path.join(out_dir, RESULTS))
   report.write_markdown(results, os.path.join(out_dir, REPORT))
   results['report'] = os.path.join(out_dir, REPORT)
