@@ -5,7 +5,6 @@ check of the shards already there against a new plan (kept, to resume, or refuse
 
 import json
 import os
-import re
 import shutil
 
 from fbi3d.data import convert_plan
@@ -14,7 +13,7 @@ from fbi3d.data import manifest
 # 2: the input fingerprint covers file content (version 1: names and sizes).
 SIDECAR_VERSION = 2
 LOCK = 'LOCK'
-SHARD_PATTERN = re.compile(r'^(train|val|test)-(\d{5})-of-(\d{5})\.tfrecord$')
+SHARD_PATTERN = manifest.SHARD_NAME
 
 
 class Lock:

@@ -47,7 +47,8 @@ def write_json_atomic(path, obj, indent=1, final_newline=False, default=None):
   os.replace(tmp, path)
 
 
-SHARD_NAME = re.compile(r'^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$')
+# A shard's name: <split>-<index>-of-<count>.tfrecord (the groups: split, index, count).
+SHARD_NAME = re.compile(r'^(train|val|test)-(\d{5})-of-(\d{5})\.tfrecord$')
 
 
 def publish_shards(output_dir, moves, manifest, **dump):
