@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fbi3d import keys
 from fbi3d import metrics
 from fbi3d import skeleton
 from fbi3d.data import pipeline
@@ -511,3 +512,33 @@ def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):
   np.testing.assert_array_equal(base_inputs, gt2d.reshape(2, 34))
   detected, _, _ = phases.make_task('base', cfg).arrays('train')
   np.testing.assert_array_equal(detected, gt2d.reshape(2, 34) + 100.0)
+
+
+def test_the_report_counts_examples_of_unknown_action():
+  counts = {'A1': 3, 'A2': 2}
+  assert report._unknown_action_note({'num_labelled': 7}, counts) == (
+      ', and 2 of unknown action (in Avg only)')
+  assert report._unknown_action_note({'num_labelled': 5}, counts) == ''
+
+
+def test_the_fbi_baseline_says_whose_most_frequent_class_it_is():
+  from fbi3d.training import generator as generator_phase  # pylint: disable=g-import-not-at-top
+  task = generator_phase.GeneratorTask(config_lib.make(image_size=32, model_dir='unused'))
+  rng = np.random.default_rng(0)
+  pose3d = rng.normal(0, 200, (2, 17, 3)) + [0.0, 0.0, 4000.0]
+  gt = {keys.POSE3D_VALID: np.ones(2, np.float32), keys.POSE2D: rng.uniform(0, 32, (2, 17, 2)),
+        keys.POSE3D: pose3d, keys.FBI: np.full((2, 14), 2),
+        keys.CROP_BOX: np.tile([0.0, 0.0, 256.0], (2, 1)),
+        keys.INTRINSICS: np.tile([500.0, 500.0, 128.0, 128.0], (2, 1))}
+  pred = {'coarse3d': np.concatenate([gt[keys.POSE2D], np.zeros((2, 17, 1))], -1),
+          'fbi': np.tile(np.eye(3)[0], (2, 14, 1))}          # always forward: all wrong
+  # Every true class is 2 (parallel). The training split's most frequent class is 0:
+  # that baseline is never right; without a train split the measured labels' own
+  # class 2 is always right, and the report says whose it is.
+  train = {'crop_size': 32, 'splits': {'train': {'fbi_class_balance': [[0.6, 0.3, 0.1]] * 14}}}
+  out = task.metrics_of(pred, gt, train)
+  assert (out['fbi_accuracy'], out['fbi_majority_accuracy'], out['fbi_majority_of']) == (
+      0.0, 0.0, 'training')
+  out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {'test': {}}})
+  assert (out['fbi_accuracy'], out['fbi_majority_accuracy'], out['fbi_majority_of']) == (
+      0.0, 1.0, "measured split's own (no train split)")

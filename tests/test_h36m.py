@@ -449,3 +449,7 @@ def test_lifting_only_training_from_videopose3d_archives(layouts, tmp_path):
   # same number here.
   assert row['Mean of actions'] == pytest.approx(row['Avg'])
   assert row['Avg'] == pytest.approx((row['Directions'] + row['Walking']) / 2)
+  assert results['actions_with_examples'] == 2
+  report = open(os.path.join(run, 'eval', 'test', 'report.md')).read()
+  assert ('Mean of actions: the mean of the 2 action(s) with examples (of 15: not '
+          'comparable with a mean of all 15).') in report

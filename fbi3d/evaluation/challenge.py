@@ -219,7 +219,7 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
   rows = []
   for name in names:
     e, change = errors[name], errors[name] - errors['refine']
-    rows.append(dict(row=phases.REGRESSOR_ROWS[name], mpjpe_mm=e.tolist(),
+    rows.append(dict(row=_row_label(cfg, name), mpjpe_mm=e.tolist(),
                      mean_mm=float(e.mean()), std_mm=float(e.std(ddof=1)),
                      minus_final_mean_mm=float(change.mean()),
                      minus_final_std_mm=float(change.std(ddof=1))))

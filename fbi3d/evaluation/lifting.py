@@ -4,8 +4,9 @@ of the papers, protocol 1 (MPJPE after the root joints are aligned) and protocol
 (PA-MPJPE: after a similarity transform).
 
 Two averages are given: `Avg`, the mean over the examples (the challenge's score), and
-`Mean of actions`, the mean of the 15 action columns (how Martinez et al. 2017 and later
-lifting papers average Human3.6M's S9 and S11).
+`Mean of actions`, the mean of the action columns that have examples (all 15 on
+Human3.6M's S9 and S11, how Martinez et al. 2017 and later lifting papers average; the
+report says how many when fewer).
 """
 
 import json
@@ -31,7 +32,7 @@ def is_lifting_run(model_dir):
 
 def action_table(errors, actions):
   """per_action_table with the actions' names as columns, its Avg (over examples) and
-  the mean of the action columns."""
+  the mean of the action columns that have examples (an empty one is left out)."""
   table = metrics_lib.per_action_table(errors, actions)
   table.columns = list(skeleton.ACTIONS) + ['Avg']
   table['Mean of actions'] = table[list(skeleton.ACTIONS)].mean(axis=1, skipna=True)
@@ -76,7 +77,8 @@ def evaluate(model_dir, split, out_dir=None, log=print):
   t1.to_csv(os.path.join(out_dir, 'table1_p1.csv'))
   t2.to_csv(os.path.join(out_dir, 'table1_p2.csv'))
   protocol = manifest.get('protocol', {})
-  results = dict(
+  present = int(t1[list(skeleton.ACTIONS)].notna().any(axis=0).sum())
+  results = dict(actions_with_examples=present,
       split=split, num_examples=sizes, data_dir=os.path.abspath(cfg.data_dir),
       source=manifest.get('source'), protocol=protocol,
       table1_p1=json.loads(t1.to_json(orient='index')),
@@ -87,6 +89,11 @@ def evaluate(model_dir, split, out_dir=None, log=print):
            f'Source {manifest.get("source")}; 2D {protocol.get("pose2d", "?")}; every '
            f'{protocol.get("every_nth", "?")}. frame; test subjects '
            f'{protocol.get("test_subjects", "?")}; {max(sizes.values())} examples.', '',
+           f'Avg: the mean over the examples. Mean of actions: the mean of the '
+           f'{present} action(s) with examples'
+           + ('' if present == len(skeleton.ACTIONS) else
+              f' (of {len(skeleton.ACTIONS)}: not comparable with a mean of all 15)')
+           + '.', '',
            '## Protocol 1: MPJPE (mm)', '', metrics_lib.format_table(t1), '',
            '## Protocol 2: PA-MPJPE (mm)', '', metrics_lib.format_table(t2), '']
   report = os.path.join(out_dir, 'report.md')

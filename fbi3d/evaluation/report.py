@@ -118,6 +118,13 @@ def _pct(value):
   return '' if value is None else f'{100 * value:.1f}%'
 
 
+def _unknown_action_note(r, counts):
+  """', and N of unknown action (in Avg only)' when the listed counts miss some of the
+  labelled examples, else ''."""
+  unknown = int(r.get('num_labelled', 0)) - sum(int(v) for v in counts.values())
+  return f', and {unknown} of unknown action (in Avg only)' if unknown > 0 else ''
+
+
 def write_markdown(r, path):
   """report.md: every table of the evaluation's results `r` laid out, with the figures."""
   lines = [f'# Evaluation on the {r["split"]} split', '',
@@ -139,7 +146,9 @@ def write_markdown(r, path):
   lines += ['## Table 1: MPJPE per action (protocol 1)', '',
             metrics.format_table(r['table1_mpjpe']), '',
             'Examples per action: ' + ', '.join(f'{k} {v}' for k, v in counts.items())
-            + '. An empty cell: no example of that action.', '',
+            + _unknown_action_note(r, counts)
+            + '. An empty cell: no example of that action. Avg is the mean over all '
+            'examples (not the mean of the actions\' cells).', '',
             '![MPJPE per action](per_action.png)', '',
             '## PA-MPJPE per action (protocol 2)', '',
             metrics.format_table(r['table1_pa_mpjpe']), '']
@@ -157,8 +166,8 @@ def write_markdown(r, path):
   if r.get('seed_spread'):
     lines += [f'## Over {len(r["seeds"])} seeds', '', f'Every regressor row trained under '
               f'seeds {", ".join(map(str, r["seeds"]))} (the first is the run\'s own; the '
-              'others in `seeds/<seed>/`), on the same features: MPJPE mean and standard '
-              'deviation, and the row minus Final paired by seed.', '',
+              'others in `seeds/<seed>/`), on the same features: MPJPE mean and sample '
+              'standard deviation (n - 1), and the row minus Final paired by seed.', '',
               '| row | MPJPE per seed | mean +- sd | row - Final, mean +- sd |',
               '|---|---|---|---|']
     for row in r['seed_spread']:
@@ -205,7 +214,8 @@ def write_markdown(r, path):
   lines += ['## FBI accuracy (%)', '',
             f'FBI branch{f" ({phase})" if phase in r["coarse3d"] else ""} '
             f'{_pct(coarse.get("fbi_accuracy"))}; always each bone\'s most '
-            f'frequent training class {_pct(coarse.get("fbi_majority_accuracy"))}; implied '
+            f'frequent {coarse.get("fbi_majority_of", "training")} class '
+            f'{_pct(coarse.get("fbi_majority_accuracy"))}; implied '
             'by the 3D output: '
             + ', '.join(f'{k} {_pct(v)}' for k, v in r['implied_fbi_accuracy'].items())
             + '.', '', metrics.format_table(r['fbi_per_bone_pct'], index_name='bone'),

@@ -133,12 +133,14 @@ class GeneratorTask(image_task.ImagePhase):
     balance = manifest['splits'].get('train', {}).get('fbi_class_balance')
     if balance is not None:
       majority = np.argmax(np.asarray(balance), axis=-1)
+      majority_of = 'training'
     else:
       majority = np.array([np.bincount(b, minlength=3).argmax() for b in gt[keys.FBI].T])
+      majority_of = 'measured split\'s own (no train split)'
     base_overall, base_per_bone = fbi_lib.fbi_accuracy(
         np.broadcast_to(majority, gt[keys.FBI].shape), gt[keys.FBI])
     out.update(
-        fbi_accuracy=overall, fbi_majority_accuracy=base_overall,
+        fbi_accuracy=overall, fbi_majority_accuracy=base_overall, fbi_majority_of=majority_of,
         fbi_per_bone={name: dict(accuracy=float(a), majority_accuracy=float(b),
                                  majority_class=fbi_lib.CLASS_NAMES[int(m)])
                       for name, a, b, m in zip(skeleton.FBI_BONE_NAMES, per_bone,
