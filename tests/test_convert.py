@@ -164,46 +164,37 @@ def _meta_short_row(lines):
   return lines
 
 
-def _meta_not_a_number(lines):
-  i = _row(lines, '00002')
-  parts = lines[i].split(',')
+def _edit_fields(change):
+  """A META corruption: `change` rewrites the fields of row 00002 in place."""
+  def edit(lines):
+    i = _row(lines, '00002')
+    parts = lines[i].split(',')
+    change(parts)
+    lines[i] = ','.join(parts)
+    return lines
+  return _edit_meta(edit)
+
+
+def _not_a_number(parts):
   parts[-1] = 'abc'
-  lines[i] = ','.join(parts)
-  return lines
 
 
-def _meta_unknown_action(lines):
-  i = _row(lines, '00002')
-  parts = lines[i].split(',')
+def _unknown_action(parts):
   parts[1] = 'Walkng'
-  lines[i] = ','.join(parts)
-  return lines
 
 
-def _meta_negative_focal(lines):
-  i = _row(lines, '00002')
-  parts = lines[i].split(',')
+def _negative_focal(parts):
   parts[-4:-2] = ['0', '-5']
-  lines[i] = ','.join(parts)
-  return lines
 
 
-def _meta_joints_elsewhere(lines):
+def _joints_elsewhere(parts):
   # Every joint 1000 px to the right of the 64-px picture.
-  i = _row(lines, '00002')
-  parts = lines[i].split(',')
   for k in range(3, 3 + 2 * 17, 2):
     parts[k] = f'{float(parts[k]) + 1000:g}'
-  lines[i] = ','.join(parts)
-  return lines
 
 
-def _meta_nan_joint(lines):
-  i = _row(lines, '00002')
-  parts = lines[i].split(',')
+def _nan_joint(parts):
   parts[5] = 'nan'
-  lines[i] = ','.join(parts)
-  return lines
 
 
 BAD_INPUTS = {
@@ -220,10 +211,10 @@ BAD_INPUTS = {
                                                   f'{float(l.split(",")[2]) + 5000:g}'])
                                         for l in ls])],
     'duplicate id': [_duplicate_image, _edit_meta(_meta_duplicate)],
-    'bad meta': [_edit_meta(_meta_short_row), _edit_meta(_meta_not_a_number),
-                 _edit_meta(_meta_unknown_action), _edit_meta(_meta_negative_focal)],
-    'nan 2d joints': [_edit_meta(_meta_nan_joint)],
-    'crop outside picture': [_edit_meta(_meta_joints_elsewhere)],
+    'bad meta': [_edit_meta(_meta_short_row), _edit_fields(_not_a_number),
+                 _edit_fields(_unknown_action), _edit_fields(_negative_focal)],
+    'nan 2d joints': [_edit_fields(_nan_joint)],
+    'crop outside picture': [_edit_fields(_joints_elsewhere)],
 }
 CASES = [(kind, fn) for kind, fns in BAD_INPUTS.items() for fn in fns]
 
