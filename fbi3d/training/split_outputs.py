@@ -11,6 +11,18 @@ from fbi3d import keys as keys_lib
 from fbi3d.data import pipeline
 
 
+# Pixels per inference batch: 64 crops of 64 px. Inference keeps no activations for a
+# backward pass, and at quick scale batches of 64 ran about 1.4 times as many crops a
+# second as the training batch of 16 (tools/benchmark_models.py, "inference").
+INFERENCE_BATCH_PIXELS = 64 * 64 * 64
+
+
+def inference_batch_size(cfg):
+  """Crops per batch when a network runs over a whole split: INFERENCE_BATCH_PIXELS of
+  crops at cfg.image_size, and never fewer than the training batch."""
+  return max(int(cfg.batch_size), INFERENCE_BATCH_PIXELS // int(cfg.image_size) ** 2)
+
+
 def collect(network, cfg, split, outputs_fn,
             keys=(keys_lib.POSE2D, keys_lib.POSE3D, keys_lib.FBI, keys_lib.VISIBLE,
                   keys_lib.POSE3D_VALID, keys_lib.CROP_BOX, keys_lib.INTRINSICS,
@@ -18,10 +30,12 @@ def collect(network, cfg, split, outputs_fn,
   """Runs `network` over every example of `split` (no augmentation, fixed order).
 
   outputs_fn(network_outputs) -> dict of arrays per batch. Returns (predictions, targets),
-  each a dict of arrays concatenated over the split. boxes: crop every example again to
+  each a dict of arrays concatenated over the split, read in batches of
+  inference_batch_size(cfg). boxes: crop every example again to
   these boxes first (see pipeline.make_dataset; crops.boxes_for gives the run's).
   """
-  ds = pipeline.make_dataset(cfg.data_dir, split, cfg.batch_size, image_size=cfg.image_size,
+  ds = pipeline.make_dataset(cfg.data_dir, split, inference_batch_size(cfg),
+                             image_size=cfg.image_size,
                              heatmap_sigma=cfg.heatmap_sigma, deterministic=True,
                              boxes=boxes)
   manifest = pipeline.load_manifest(cfg.data_dir)
