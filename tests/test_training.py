@@ -64,6 +64,17 @@ def test_one_training_step_changes_weights_and_loss_is_finite(tiny_run, phase, o
   assert expected <= set(logs)
 
 
+def test_inference_batch_holds_64_crops_of_64_px_and_never_fewer_than_training():
+  # 64 * 64 * 64 pixels: 64 crops of 64 px, 16 of 128, 4 of 256 (then the batch of 16).
+  batch = lambda size, train: split_outputs.inference_batch_size(
+      tiny_config('d', 'm', image_size=size, batch_size=train))
+  assert batch(64, 16) == 64
+  assert batch(128, 8) == 16
+  assert batch(256, 16) == 16
+  assert batch(32, 4) == 256
+  assert batch(64, 100) == 100
+
+
 @pytest.mark.slow
 def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   data_dir, model_dir = tiny_run
