@@ -12,8 +12,8 @@ from fbi3d.data import pipeline
 
 
 # Pixels per inference batch: 64 crops of 64 px. Inference keeps no activations for a
-# backward pass, and at quick scale batches of 64 ran about 1.4 times as many crops a
-# second as the training batch of 16 (tools/benchmark_models.py, "inference").
+# backward pass, and at quick scale batches of 64 ran 1.3 to 1.6 times as many crops a
+# second as the training batch of 16 (tools/benchmark_models.py).
 INFERENCE_BATCH_PIXELS = 64 * 64 * 64
 
 
