@@ -75,6 +75,32 @@ def test_inference_batch_holds_64_crops_of_64_px_and_never_fewer_than_training()
   assert batch(64, 100) == 100
 
 
+def test_collect_gives_the_same_outputs_in_one_batch_or_several(tiny_dataset, monkeypatch):
+  data_dir, examples = tiny_dataset   # 6 crops of 32 px
+  image = tf.keras.Input((32, 32, 3))
+  network = tf.keras.Model(image, tf.reduce_mean(image, axis=[1, 2, 3]))
+  cfg = tiny_config(data_dir, 'unused', batch_size=4)
+  sizes = []
+
+  def outputs_fn(out):
+    sizes.append(int(out.shape[0]))
+    return {'mean': out.numpy()}
+
+  whole, targets = split_outputs.collect(network, cfg, 'train', outputs_fn, verbose=0)
+  assert sizes == [6]                   # 64 * 64 * 64 pixels: 256 crops of 32 px
+  # 4 * 32 * 32 pixels: the training batch of 4, then the 2 left over.
+  monkeypatch.setattr(split_outputs, 'INFERENCE_BATCH_PIXELS', 4 * 32 * 32)
+  sizes.clear()
+  parts, part_targets = split_outputs.collect(network, cfg, 'train', outputs_fn, verbose=0)
+  assert sizes == [4, 2]
+  # The crop's own pixels (no resize at 32 px): each output is its decoded JPEG's mean.
+  means = [e['decoded'].mean() / 255.0 for e in examples['train']]
+  np.testing.assert_allclose(whole['mean'], means, rtol=1e-6)
+  np.testing.assert_array_equal(parts['mean'], whole['mean'])
+  for key, value in targets.items():
+    np.testing.assert_array_equal(part_targets[key], value)
+
+
 @pytest.mark.slow
 def test_phase_writes_its_folder_and_generator_needs_pose2d(tiny_run):
   data_dir, model_dir = tiny_run
