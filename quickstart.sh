@@ -48,7 +48,8 @@ echo "== 4/7 every training phase (flags/quickstart.cfg): $MODEL"
 if ! grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo 2>/dev/null && \
    ! nvidia-smi -L >/dev/null 2>&1; then
   echo "   this CPU has no native bfloat16: the image phases train in float32, about half as"
-  echo "   fast (on 2 AVX2 cores the whole quickstart took 680 s from a fresh clone; README)"
+  echo "   fast (on 2 AVX2 cores the whole quickstart took 680 s from a fresh clone, and 872 s"
+  echo "   in one with a stall of the machine; README)"
 fi
 python -m fbi3d.train --flagfile=flags/quickstart.cfg --phase=all \
   --data_dir="$DATA/synthetic_records" --model_dir="$MODEL"
