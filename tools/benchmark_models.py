@@ -137,17 +137,17 @@ def _bench(scale_name, precision, model_name):
   params = count_params(model, trainable_only=True)
   train_rate, train_seconds = _train_rate(model, cfg.image_size, scale, batch,
                                           scale['steps'])
-  batches = sorted({cfg.batch_size, split_outputs.inference_batch_size(cfg)})
-  ms_per_example, rates = _inference(model, cfg.image_size, batches, scale)
+  inference_batch = split_outputs.inference_batch_size(cfg)
+  ms_per_example, rates = _inference(model, cfg.image_size,
+                                     sorted({cfg.batch_size, inference_batch}), scale)
   return dict(model=model_name, scale=scale_name, flagfile=scale['flagfile'],
               precision=precision, input_size=cfg.image_size, params=params,
               train_batch=batch, train_steps=scale['steps'], train_seconds=train_seconds,
               train_examples_per_s=train_rate, infer_ms_per_example_b1=ms_per_example,
               flag_file_batch=cfg.batch_size,
               infer_examples_per_s_flag_file_batch=rates[cfg.batch_size],
-              inference_batch=split_outputs.inference_batch_size(cfg),
-              infer_examples_per_s_inference_batch=rates[
-                  split_outputs.inference_batch_size(cfg)],
+              inference_batch=inference_batch,
+              infer_examples_per_s_inference_batch=rates[inference_batch],
               timed_inference_batches=scale['batch_runs'])
 
 
