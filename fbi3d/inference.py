@@ -36,7 +36,10 @@ Its tf.functions are the SavedModel's signatures (`fbi3d/export.py`):
 Every input is checked in the graph: a wrong shape fails with a message that names the
 signature and what it expects (a wrong dtype is refused by the signature itself). The
 module also carries, as non-trainable variables, the crop size S, the frame of pose3d
-and the names of the joints, FBI bones and FBI classes, and which network `lift` runs
+and the names of the joints, FBI bones and FBI classes, whether the image models'
+outputs are averaged over each crop and its mirror image (`image_flip_average`, as the
+run's features cache was made with --flip_test: fbi3d/flip_test.py; twice the image
+inference), and which network `lift` runs
 (`lift_model`: 'base' or 'lifter'; `lift_mirror_average`: whether the lifter is averaged
 with its mirror image) with how a caller fills joints its 2D lacks
 (`lift_missing_joints`: 'estimator', from the model's own 2D, for Base; 'ancestor',
@@ -51,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import flip_test
 from fbi3d import keys
 from fbi3d import lifter as lifter_lib
 from fbi3d import skeleton
@@ -83,6 +87,14 @@ class _Untracked:
 
   def __getattr__(self, name):
     return getattr(self.model, name)
+
+
+def _flip_setting(run, cfg):
+  """(flip averaging, red and blue swapped in the mirror) as the run's features cache,
+  from which its regressors learned, was made; `cfg`'s flags for a run without one."""
+  made = ((run.results('features') or {}).get('made_from') or {})
+  flip = bool(made.get('flip_test', cfg.flip_test))
+  return flip, bool(flip and made.get('flip_swaps_red_blue', cfg.flip_swaps_red_blue))
 
 
 def _check_current(run, cfg):
@@ -123,7 +135,7 @@ class PoseModel(tf.Module):
           f'{generator_name} again with --image_size={size}.')
     _check_current(run, configs['refine'])
     self.model_dir = model_dir
-    self._build(configs, generator_name, lifter_dir)
+    self._build(configs, generator_name, lifter_dir, _flip_setting(run, configs['refine']))
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
                        ('base', self.base_net), ('refine', self.refine_net)):
       run.restore(net.model, phase)
@@ -138,14 +150,18 @@ class PoseModel(tf.Module):
     tf.Module.__init__(model, name='fbi3d_pose')
     model.model_dir = None
     configs = {'pose2d': cfg, cfg.features.generator: cfg, 'base': cfg, 'refine': cfg}
-    model._build(configs, cfg.features.generator, lifter_dir)  # pylint: disable=protected-access
+    model._build(configs, cfg.features.generator, lifter_dir,  # pylint: disable=protected-access
+                 (bool(cfg.flip_test), bool(cfg.flip_test and cfg.flip_swaps_red_blue)))
     return model
 
-  def _build(self, configs, generator_name, lifter_dir=None):
+  def _build(self, configs, generator_name, lifter_dir=None, flip=(False, False)):
     """Builds the networks (float32) and the signatures' functions; `lift` runs the
-    lifter saved in `lifter_dir` when given, else the Base regressor."""
+    lifter saved in `lifter_dir` when given, else the Base regressor. flip: (flip
+    averaging, red and blue swapped in the mirror image), as the features the regressors
+    learned from were made."""
     size = configs['pose2d'].image_size
     self.image_size = size
+    self.flip_average, self.flip_swaps_red_blue = bool(flip[0]), bool(flip[1])
     self.pose2d_loss = configs['pose2d'].pose2d.loss
     self.generator_phase = generator_name
     self.checkpoints = {}
@@ -184,6 +200,9 @@ class PoseModel(tf.Module):
                                       name='fbi_bone_names')
     self.fbi_class_names = tf.Variable(list(fbi_lib.CLASS_NAMES), trainable=False,
                                        name='fbi_class_names')
+    # Whether the image models' outputs are averaged over each crop and its mirror.
+    self.image_flip_average = tf.Variable(bool(flip[0]), trainable=False,
+                                          name='image_flip_average')
     # 'camera', or 'ray': pose3d in the crop's ray-aligned frame (regressor_frame).
     self.pose3d_frame = tf.Variable(configs['refine'].regressor.frame, trainable=False,
                                     name='pose3d_frame')
@@ -220,22 +239,35 @@ class PoseModel(tf.Module):
             'lift': self.lift.get_concrete_function()}
 
   # The traced inference path.
-  def _infer(self, images):
-    """float32 crops [N, S, S, 3] in [0, 1] -> dict of the OUTPUTS."""
+  def _image_outputs(self, images):
+    """The image models' outputs on crops [N, S, S, 3] in [0, 1]: the 2D estimator's
+    joints and confidences, the coarse 3D and the FBI probabilities; with flip
+    averaging, each the mean over the crop and its mirror image (fbi3d/flip_test.py)."""
+    flip = self.flip_average
+    if flip:
+      images = flip_test.with_mirror(images, self.flip_swaps_red_blue)
     heatmaps = pose2d_phase.final_heatmaps(self.pose2d_net(images, training=False))
     pose2d, confidence = pose2d_phase.decode(heatmaps, self.pose2d_loss,
                                              return_confidence=True)
     gen = self.generator_net(images, training=False)
-    features = keys.regressor_input({keys.INPUT_2D: pose2d,
-                                     keys.INPUT_COARSE3D: gen['coarse3d'],
-                                     keys.INPUT_FBI: gen['fbi']},
+    out = {'pose2d': pose2d, 'pose2d_confidence': confidence, 'fbi': gen['fbi'],
+           'coarse3d': gen['coarse3d']}
+    return flip_test.average_halves(out, self.image_size) if flip else out
+
+  def _infer(self, images):
+    """float32 crops [N, S, S, 3] in [0, 1] -> dict of the OUTPUTS."""
+    out = self._image_outputs(images)
+    features = keys.regressor_input({keys.INPUT_2D: out['pose2d'],
+                                     keys.INPUT_COARSE3D: out['coarse3d'],
+                                     keys.INPUT_FBI: out['fbi']},
                                     regressor_phase.INPUTS['refine'])
     pose3d = self.refine_net(features, training=False)
     return {'pose3d': tf.identity(pose3d, name='pose3d'),
-            'pose2d': tf.identity(pose2d, name='pose2d'),
-            'pose2d_confidence': tf.identity(confidence, name='pose2d_confidence'),
-            'fbi': tf.identity(gen['fbi'], name='fbi'),
-            'coarse3d': tf.identity(gen['coarse3d'], name='coarse3d')}
+            'pose2d': tf.identity(out['pose2d'], name='pose2d'),
+            'pose2d_confidence': tf.identity(out['pose2d_confidence'],
+                                             name='pose2d_confidence'),
+            'fbi': tf.identity(out['fbi'], name='fbi'),
+            'coarse3d': tf.identity(out['coarse3d'], name='coarse3d')}
 
   def _check_shape(self, tensor, expected, message, signature):
     """Asserts the trailing axes of `tensor` and a batch of at least one; returns it."""

@@ -34,7 +34,8 @@ def cached_outputs(cfg, split, cache):
     made = results['made_from']
     task = features_phase.FeaturesTask(cfg, name, made.get('generator_phase'))
     current = (not made.get('records') and task.stale_images_reason(made) is None
-               and made.get('crops', 'gt') == cfg.crops and 'visible' in cache)
+               and made.get('crops', 'gt') == cfg.crops
+               and made.get('flip_test', False) == bool(cfg.flip_test) and 'visible' in cache)
     if not current:
       continue
     arrays = cache if name == 'features' else features_phase.load(cfg, split, name)

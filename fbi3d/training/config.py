@@ -129,6 +129,7 @@ class Config:
   flip_swaps_red_blue: bool = True
   box_shift: float = 0.0
   crops: str = 'estimated'        # estimated | gt
+  flip_test: bool = False
   # The phases' sections.
   pose2d: Pose2DConfig = dataclasses.field(default_factory=Pose2DConfig)
   generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
@@ -224,6 +225,13 @@ _HELP = {
              'estimator runs on each converted crop, and the person is cropped again '
              'around the joints it found, as predict crops a picture) or gt (the '
              'converted crops, cut around the ground-truth 2D).',
+    'flip_test': 'Flip averaging at test time: wherever the image models run over a whole '
+                 'split (the crops found, the features cache, the phases\' and the '
+                 'evaluation\'s measures) and in the export (so in predict), they read each '
+                 'crop and its mirror image (red and blue swapped with '
+                 '--flip_swaps_red_blue, as in training) and every output is the mean of '
+                 'the two, the mirror\'s turned back (fbi3d/flip_test.py): twice the '
+                 'inference.',
     'pose2d_epochs': 'Epochs of the pose2d phase.',
     'pose2d_learning_rate': 'Adam learning rate of the pose2d phase (cosine decay to 0).',
     'pose2d_loss': 'integral: L1 on the soft-argmax of each stack\'s heatmaps, decoded by '
@@ -466,6 +474,7 @@ def from_flags(flag_values=flags.FLAGS):
 # What a run saved before a setting existed ran with (its default may differ now).
 SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
                 'regressor_frame': 'camera', 'box_shift': 0.0, 'crops': 'gt',
+                'flip_test': False,
                 'fbi_head': 'convnet', 'disc_fake_2d': 'prediction',
                 'adversarial_freeze_bn': False, 'generator_init': 'none'}
 

@@ -23,7 +23,7 @@ from fbi3d.training import split_outputs
 DEFAULT_MARGIN = 0.2
 
 # Boxes already found, by (data set, its manifest's hash, split, image size, the pose2d
-# checkpoint's hash).
+# checkpoint's hash, flip averaging and the colour swap of its mirror images).
 _FOUND = {}
 
 
@@ -42,7 +42,8 @@ def estimated_boxes(cfg, split, log=print):
   record = run.checkpoint_record('pose2d')
   # The manifest's hash: a data set converted again in place has boxes of its own.
   key = (os.path.abspath(cfg.data_dir), run_lib.file_sha256(manifest_lib.path_in(
-      cfg.data_dir)), split.lower(), cfg.image_size, record['sha256'])
+      cfg.data_dir)), split.lower(), cfg.image_size, record['sha256'], bool(cfg.flip_test),
+      bool(cfg.flip_test and cfg.flip_swaps_red_blue))
   if key not in _FOUND:
     task = pose2d_phase.Pose2DTask(cfg)
     network = task.build_network()

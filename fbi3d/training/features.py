@@ -7,7 +7,8 @@ Per split, <model_dir>/features/<split>.npz holds, per example: detected 2D join
 and FBI labels, validity (of the 2D, the 3D, and `visible` per joint), action,
 subject, source id, crop box (image pixels) and camera intrinsics (zeros when unknown),
 and `box`, the crop inside the converted crop (converted-crop pixels); the keys are
-named in fbi3d/keys.py. With --crops=estimated (see crops.py) every split, train
+named in fbi3d/keys.py. With --flip_test every output is the mean over the crop and its
+mirror image (fbi3d/flip_test.py). With --crops=estimated (see crops.py) every split, train
 included, is read from the crops the 2D estimator finds, as at test time and in
 `predict`; all 2D above is in that crop's pixels. results.json records which checkpoints
 made the cache; a later run rebuilds it when they change.
@@ -100,7 +101,9 @@ class FeaturesTask(base_task.InferenceTask):
                 generator=self.run.checkpoint_record(self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
                 manifest_sha256=run_lib.file_sha256(manifest_lib.path_in(c.data_dir)),
-                image_size=c.image_size, crops=c.crops, cache_version=CACHE_VERSION)
+                image_size=c.image_size, crops=c.crops, flip_test=bool(c.flip_test),
+                flip_swaps_red_blue=bool(c.flip_test and c.flip_swaps_red_blue),
+                cache_version=CACHE_VERSION)
 
   def stale_images_reason(self, made_from):
     """Why a cache made from `made_from` (its results.json's key) is not of the image
@@ -124,11 +127,15 @@ class FeaturesTask(base_task.InferenceTask):
 
   def is_current(self, made_from):
     """Whether a cache made from `made_from` is what produce would make now. A cache of
-    image records made before the data set's manifest was part of the key is taken as
-    current when everything else agrees."""
+    image records made before the data set's manifest (or flip averaging) was part of
+    the key is taken as current when everything else agrees."""
     now = self._key()
     if 'manifest_sha256' not in (made_from or {}) and not self.lifting_only:
       now.pop('manifest_sha256')
+    # A cache made before flip averaging existed read every crop once.
+    if 'flip_test' not in (made_from or {}) and not self.lifting_only and not now['flip_test']:
+      now.pop('flip_test')
+      now.pop('flip_swaps_red_blue')
     return made_from == now
 
   def produce(self, manifest, log):

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from fbi3d import flip_test
 from fbi3d import geometry
 from fbi3d import keys as keys_lib
 from fbi3d.data import pipeline
@@ -33,6 +34,9 @@ def collect(network, cfg, split, outputs_fn,
   each a dict of arrays concatenated over the split, read in batches of
   inference_batch_size(cfg). boxes: crop every example again to
   these boxes first (see pipeline.make_dataset; crops.boxes_for gives the run's).
+  With cfg.flip_test the network reads every batch followed by its mirror image, and
+  each output of outputs_fn is the mean of the two (fbi3d/flip_test.py: its keys must
+  be outputs it knows how to turn back).
   """
   ds = pipeline.make_dataset(cfg.data_dir, split, inference_batch_size(cfg),
                              image_size=cfg.image_size,
@@ -46,11 +50,19 @@ def collect(network, cfg, split, outputs_fn,
   # One traced function for every batch size (the last batch may be smaller): calling
   # the networks eagerly, batch by batch, took several times longer.
   size = cfg.image_size
-  infer = tf.function(lambda images: network(images, training=False),
-                      input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+  flip = bool(cfg.flip_test)
+
+  def run(images):
+    if flip:
+      images = flip_test.with_mirror(images, cfg.flip_swaps_red_blue)
+    return network(images, training=False)
+
+  infer = tf.function(run, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
   preds, targets = {}, {}
   for batch in ds:
     out = outputs_fn(infer(batch[keys_lib.IMAGE]))
+    if flip:
+      out = {k: v.numpy() for k, v in flip_test.average_halves(out, size).items()}
     for k, v in out.items():
       preds.setdefault(k, []).append(np.asarray(v))
     for k in keys:
