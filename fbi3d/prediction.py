@@ -87,6 +87,9 @@ class ExportedModel:
     self.lift_frame = text('lift_frame', self.pose3d_frame)
     average = getattr(self.module, 'lift_mirror_average', None)
     self.lift_mirror_average = bool(average is not None and average.numpy())
+    # Exports made before flip averaging existed read each crop once.
+    flip = getattr(self.module, 'image_flip_average', None)
+    self.image_flip_average = bool(flip is not None and flip.numpy())
 
   def predict(self, crops):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -267,7 +270,9 @@ def result_json(model, entry):
       coarse3d=_by_name(names, entry['coarse3d'], 2),
       coarse3d_frame='x, y crop pixels, z millimetres relative to the pelvis',
       image_model_note='joint_confidence, fbi and coarse3d come from the image model on the '
-                       'crop (its 2D estimator and generator)')
+                       'crop (its 2D estimator and generator)'
+                       + (', each the mean over the crop and its mirror image'
+                          if model.image_flip_average else ''))
   if 'lifted3d' in entry:
     valid = np.asarray(entry['keypoints_valid'], bool)
     filled = [n for n, ok in zip(names, valid) if not ok]

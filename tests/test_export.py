@@ -14,6 +14,9 @@ import pytest
 import tensorflow as tf
 
 from fbi3d import inference
+from fbi3d import keys
+from fbi3d.data import pipeline
+from fbi3d.training import features as features_phase
 from fbi3d.training import run as run_lib
 from tests.conftest import REPO
 
@@ -84,6 +87,23 @@ def test_fresh_process_without_fbi3d_matches_in_process_models(exported, tmp_pat
   # ... and is near serving_default on the pixels before JPEG compression.
   assert np.abs(got['jpeg_fbi'] - expected['fbi']).max() < 0.05
   assert np.abs(got['jpeg_coarse3d'][..., :2] - expected['coarse3d'][..., :2]).max() < 1.0
+
+
+@pytest.mark.slow
+def test_export_gives_the_features_cache_on_the_crops_it_was_made_from(exported, trained_run):
+  # The run averages over each crop and its mirror (--flip_test): the export's graph and
+  # the features phase do it apart, and must agree on the same crops.
+  _, model, _ = exported
+  assert bool(model.image_flip_average.numpy()) is True
+  cache = features_phase.load(trained_run, 'val')
+  ds = pipeline.make_dataset(trained_run.data_dir, 'val', 16, image_size=32,
+                             deterministic=True, boxes=cache[keys.BOX])
+  images = np.concatenate([b[keys.IMAGE].numpy() for b in ds])
+  got = tf.function(model._infer)(images)   # pylint: disable=protected-access
+  for key, name in ((keys.DETECTED2D, 'pose2d'), (keys.COARSE3D, 'coarse3d'),
+                    (keys.FBI_PROBS, 'fbi')):
+    np.testing.assert_allclose(got[name].numpy(), cache[key], rtol=0, atol=1e-3,
+                               err_msg=name)
 
 
 @pytest.mark.slow

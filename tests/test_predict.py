@@ -184,6 +184,8 @@ def test_bbox_crop_and_json(exported_model, tmp_path):
   assert doc['crop_from'] == 'bbox' and doc['crop_size'] == 32
   assert doc['pose3d_model'] == 'final' and doc['pose2d_source'] == 'estimator'
   assert 'final_pose3d_mm' not in doc and 'keypoints2d' not in doc
+  # The tiny run averages its image models over each crop and its mirror (--flip_test).
+  assert doc['image_model_note'].endswith(', each the mean over the crop and its mirror image')
   assert doc['pose2d_px']['Hip'] == [round(float(v), 2) for v in entry['pose2d'][0]]
   assert [b['bone'] for b in doc['fbi']] == list(skeleton.FBI_BONE_NAMES)
   for bone, probs in zip(doc['fbi'], entry['fbi']):
