@@ -73,6 +73,10 @@ CHECKPOINTS_FILE = 'checkpoints.json'
 # a whole person cannot be told apart. serving_jpeg and predict refuse smaller pictures.
 MIN_IMAGE_SIDE = 32
 OUTPUTS = ('pose3d', 'pose2d', 'pose2d_confidence', 'fbi', 'coarse3d')
+# The 2D that `lift` takes, in crop sides: joints of a crop with the margin of
+# geometry.square_box lie between about 0.14 and 0.86; beyond these bounds the 2D is
+# refused as not of a crop of side S.
+LIFT_RANGE = (-0.5, 1.5)
 
 
 class _Untracked:
@@ -325,6 +329,18 @@ class PoseModel(tf.Module):
         'lift')
     check = tf.debugging.assert_all_finite(pose2d, 'lift: pose2d contains NaN or infinity')
     with tf.control_dependencies([check]):
+      # Joints in crop pixels lie inside the crop (its margin keeps them off the edges);
+      # far outside it they are pixels of the whole picture, or of another crop size,
+      # and the network would answer them with a pose all the same.
+      low, high = LIFT_RANGE[0] * self.image_size, LIFT_RANGE[1] * self.image_size
+      inside = tf.debugging.Assert(
+          tf.reduce_all((pose2d >= low) & (pose2d <= high)),
+          [f'lift: pose2d lies outside its crop: every x and y must be within [{low:g}, '
+           f'{high:g}], crop pixels of the square box around the person (margin 0.2 of its '
+           f'side) resized to S = {self.image_size}, not pixels of the whole picture; the '
+           'smallest and largest values sent:', tf.reduce_min(pose2d),
+           tf.reduce_max(pose2d)], name='inside_crop')
+    with tf.control_dependencies([inside]):
       flat = tf.reshape(pose2d, [-1, NUM_JOINTS * 2])
     if self.lift_scale != 1.0:
       flat = flat * self.lift_scale

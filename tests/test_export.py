@@ -168,6 +168,19 @@ def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
     sig['lift'](pose2d=tf.zeros([1, 17, 2], tf.int32))
   with pytest.raises(tf.errors.InvalidArgumentError, match='lift: pose2d contains NaN'):
     sig['lift'](pose2d=tf.fill([1, 17, 2], np.nan))
+  # S = 32: joints between -16 and 48 crop pixels are taken, a picture's pixels are not.
+  edges = np.full([2, 17, 2], 10.0, np.float32)
+  edges[0, 3, 0], edges[1, 5, 1] = -16.0, 48.0
+  assert sig['lift'](pose2d=tf.constant(edges))['pose3d'].shape == (2, 17, 3)
+  picture = edges.copy()
+  picture[1, 16] = (48.25, 7.0)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'lift: pose2d lies outside its crop: every x and y must be within '
+                           r'\[-16, 48\], crop pixels of the square box around the person '
+                           r'\(margin 0.2 of its side\) resized to S = 32, not pixels of the '
+                           r'whole picture; the smallest and largest values sent:\] '
+                           r'\[-16\] \[48.25\]'):
+    sig['lift'](pose2d=tf.constant(picture))
 
 
 def _fake_results(model_dir, phase, finished=True, **config):
