@@ -96,9 +96,13 @@ class _Untracked:
 def _flip_setting(run, cfg):
   """(flip averaging, red and blue swapped in the mirror) as the run's features cache,
   from which its regressors learned, was made; `cfg`'s flags for a run without one."""
-  made = ((run.results('features') or {}).get('made_from') or {})
-  flip = bool(made.get('flip_test', cfg.flip_test))
-  return flip, bool(flip and made.get('flip_swaps_red_blue', cfg.flip_swaps_red_blue))
+  features = run.results('features')
+  if not (features and features.get('made_from')):
+    return bool(cfg.flip_test), bool(cfg.flip_test and cfg.flip_swaps_red_blue)
+  # A cache made before flip averaging existed read each crop once.
+  made = features['made_from']
+  flip = bool(made.get('flip_test', False))
+  return flip, bool(flip and made.get('flip_swaps_red_blue', False))
 
 
 def _check_current(run, cfg):

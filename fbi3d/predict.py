@@ -42,9 +42,10 @@ flags.DEFINE_enum('detector', 'estimator', ['estimator', 'mediapipe'],
                   'centred square of the picture (the main pose is then the image-based '
                   'Final), or MediaPipe (pip install fbi3d[mediapipe]; its 2D is lifted and '
                   'the lift is the main pose).')
-flags.DEFINE_float('min_confidence', prediction.MIN_CONFIDENCE, 'With the estimator: the '
-                   'mean joint confidence (fbi3d/prediction.py says what it is) below which no '
-                   'person is found.')
+flags.DEFINE_float('min_confidence', None, 'With the estimator: the mean joint confidence '
+                   '(fbi3d/prediction.py says what it is) below which no person is found. '
+                   f'Default: {prediction.BLANK_FACTOR:g} times what the estimator says of a '
+                   'black, a grey and a white picture.')
 flags.DEFINE_integer('batch_size', 16, 'Pictures per batch.', lower_bound=1)
 flags.mark_flags_as_required(['export_dir', 'out'])
 
@@ -61,7 +62,8 @@ def _one_source_of_the_person(values):
   return sum(given) <= 1
 
 
-flags.register_validator('min_confidence', lambda v: math.isfinite(v) and 0.0 <= v <= 1.0,
+flags.register_validator('min_confidence',
+                         lambda v: v is None or (math.isfinite(v) and 0.0 <= v <= 1.0),
                          message='--min_confidence must be a finite number from 0 to 1.')
 
 

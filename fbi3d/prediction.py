@@ -37,17 +37,27 @@ POSE3D_FRAMES = {
            'the pelvis (Hip)',
 }
 # "No detectable person" with the project's own 2D estimator: the mean of the 17 joints'
-# confidences on the whole picture is below this. The quickstart estimator is trained
-# with the integral loss, and a joint's confidence is the probability mass of the 3x3
-# heatmap cells around it (9 / 256 = 0.035 when spread evenly over a 16x16 map). Measured
-# with tools/measure_confidence.py on the quickstart export: black, grey and white
-# pictures 0.107 to 0.114, a photograph with its person painted over 0.111, tiny pictures
-# up to 0.108; whole synthetic test pictures 0.164 to 0.456 (median 0.292, 300 of them),
-# the skier and the astronaut 0.28; noise 0.109 to 0.206. So 0.13 turns away empty
-# pictures but not every noise picture; give --bbox or --keypoints2d where the crop
-# matters. (A heatmap-trained estimator's confidence is its heatmap
-# peak: blank 0.07, whole synthetic pictures as low as 0.12; use --min_confidence=0.1.)
-MIN_CONFIDENCE = 0.13
+# confidences on the whole picture is below a threshold. By default the threshold is
+# BLANK_FACTOR times the estimator's own highest mean confidence on a black, a grey and
+# a white picture (`blank_confidence`), so that it follows the model: what a trained
+# estimator says of an empty picture moves from one training to the next. The quickstart
+# estimator is trained with the integral loss, and a joint's confidence is the
+# probability mass of the 3x3 heatmap cells around it (9 / 256 = 0.035 when spread evenly
+# over a 16x16 map). Measured with tools/measure_confidence.py on two quickstart exports:
+#   - the one of the 16-epoch float32 estimator: blank pictures 0.107 to 0.114, a
+#     photograph with its person painted over 0.111, tiny pictures up to 0.108, whole
+#     synthetic test pictures 0.164 to 0.456 (300 of them), the skier and the astronaut
+#     0.28, noise 0.109 to 0.206; 1.4 x 0.114 = 0.160;
+#   - the one of the 14-epoch bfloat16 estimator with flip averaging: blank 0.139 to
+#     0.150, the painted-over photograph 0.207, tiny pictures 0.136 to 0.145, synthetic
+#     test pictures 0.315 to 0.756 (60 of them), the photographs 0.46 and 0.64, noise
+#     0.145 to 0.484; 1.4 x 0.150 = 0.209. (A fixed 0.13, the threshold before, passed
+#     every blank picture here.)
+# So the default turns away empty pictures but not every noise picture; give --bbox or
+# --keypoints2d where the crop matters, or --min_confidence for a fixed threshold.
+BLANK_FACTOR = 1.4
+# The blank pictures: every pixel this grey level.
+BLANK_LEVELS = (0, 128, 255)
 # What fills the joints a given 2D lacks, by the export's lift_missing_joints.
 MISSING_FILLS = {
     'ancestor': 'the 2D of the nearest known ancestor joint (the rule the lifter was '
@@ -90,6 +100,17 @@ class ExportedModel:
     # Exports made before flip averaging existed read each crop once.
     flip = getattr(self.module, 'image_flip_average', None)
     self.image_flip_average = bool(flip is not None and flip.numpy())
+    self._blank_confidence = None
+
+  def blank_confidence(self):
+    """The 2D estimator's highest mean joint confidence on pictures of one grey level
+    (BLANK_LEVELS), computed once."""
+    if self._blank_confidence is None:
+      s = self.crop_size
+      crops = np.stack([np.full((s, s, 3), v, np.uint8) for v in BLANK_LEVELS])
+      self._blank_confidence = float(
+          self.predict(crops)['pose2d_confidence'].mean(axis=1).max())
+    return self._blank_confidence
 
   def predict(self, crops):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -113,8 +134,17 @@ def whole_picture_confidence(model, images):
   return {name: float(c) for (name, _), c in zip(images, confidence)}
 
 
+def person_threshold(model, min_confidence=None):
+  """(the mean joint confidence below which the estimator finds no person, how it was
+  set): `min_confidence` when given, else BLANK_FACTOR times model.blank_confidence()."""
+  if min_confidence is not None:
+    return float(min_confidence), 'given'
+  blank = model.blank_confidence()
+  return BLANK_FACTOR * blank, f'{BLANK_FACTOR:g} times its {blank:.3f} on blank pictures'
+
+
 def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='estimator',
-                     min_confidence=MIN_CONFIDENCE):
+                     min_confidence=None):
   """Predicts the person in each picture.
 
   model: an ExportedModel; images: list of (name, RGB uint8 image). The crop is the
@@ -122,7 +152,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
   `keypoint_file` (a keypoints.KeypointFile), else around the joints that `detector`
   finds: 'estimator' runs the model's own 2D estimator on the centred square of the whole
   picture (a person whose mean joint confidence is below `min_confidence` counts as not
-  found), 'mediapipe' MediaPipe's pose landmarker.
+  found; None: person_threshold's default), 'mediapipe' MediaPipe's pose landmarker.
 
   Returns one entry per picture: a result dict (see result_json) or a pictures.PredictError.
   """
@@ -156,15 +186,17 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
     except pictures.PredictError as e:
       plans.append(e)
   if first:
+    threshold, how = person_threshold(model, min_confidence)
     boxes = [pictures.whole_image_box(images[i][1].shape) for i in first]
     out = model.predict(np.stack([pictures.crop_image(images[i][1], b, s)
                                   for i, b in zip(first, boxes)]))
     for j, (i, box) in enumerate(zip(first, boxes)):
       confidence = float(out['pose2d_confidence'][j].mean())
-      if confidence < min_confidence:
+      if confidence < threshold:
         plans[i] = pictures.PredictError(
             f'no detectable person: the 2D estimator\'s mean joint confidence is '
-            f'{confidence:.2f} on the whole picture (below {min_confidence:g}).')
+            f'{confidence:.3f} on the whole picture, below {threshold:.3f}'
+            + ('' if how == 'given' else f' ({how})') + '.')
         continue
       joints = geometry.crop_to_image(out['pose2d'][j], box, s)
       plans[i] = (geometry.square_box(joints, pictures.MARGIN), 'estimator', None, None)
@@ -271,8 +303,9 @@ def result_json(model, entry):
       coarse3d_frame='x, y crop pixels, z millimetres relative to the pelvis',
       image_model_note='joint_confidence, fbi and coarse3d come from the image model on the '
                        'crop (its 2D estimator and generator)'
-                       + (', each the mean over the crop and its mirror image'
-                          if model.image_flip_average else ''))
+                       + ('; every output of the image models (the 2D estimator\'s joints '
+                          'and confidences, coarse 3D and FBI, and so Final) is the mean over '
+                          'the crop and its mirror image' if model.image_flip_average else ''))
   if 'lifted3d' in entry:
     valid = np.asarray(entry['keypoints_valid'], bool)
     filled = [n for n, ok in zip(names, valid) if not ok]

@@ -181,6 +181,11 @@ def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
                            r'whole picture; the smallest and largest values sent:\] '
                            r'\[-16\] \[48.25\]'):
     sig['lift'](pose2d=tf.constant(picture))
+  below = edges.copy()
+  below[0, 0] = (-16.5, 3.0)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'values sent:\] \[-16.5\] \[48\]'):
+    sig['lift'](pose2d=tf.constant(below))
 
 
 def _fake_results(model_dir, phase, finished=True, **config):

@@ -123,3 +123,28 @@ def test_export_image_outputs_with_flip_are_the_mean_over_crop_and_mirror():
                      ('pose2d_confidence', flip_test.JOINTS), ('fbi', flip_test.BONES)):
     expected = 0.5 * (plain[name] + flip_test.unmirror(kind, mirror[name], 32))
     np.testing.assert_allclose(got[name].numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+
+
+class _Run:
+  """A run stand-in whose features phase finished with `made_from` (None: no phase)."""
+
+  def __init__(self, made_from):
+    self.made_from = made_from
+
+  def results(self, phase):
+    assert phase == 'features'
+    return None if self.made_from is None else dict(finished=True, made_from=self.made_from)
+
+
+def test_the_export_averages_as_the_features_cache_was_made_not_as_the_flags_say():
+  flip_on = tiny_config('d', 'm', flip_test=True)
+  flip_off = tiny_config('d', 'm', flip_test=False)
+  setting = inference._flip_setting   # pylint: disable=protected-access
+  made = dict(flip_test=True, flip_swaps_red_blue=True)
+  assert setting(_Run(made), flip_off) == (True, True)
+  assert setting(_Run(dict(flip_test=True, flip_swaps_red_blue=False)), flip_on) == (True, False)
+  # A cache made before flip averaging existed read every crop once.
+  assert setting(_Run(dict(crops='estimated')), flip_on) == (False, False)
+  # No features phase: the flags.
+  assert setting(_Run(None), flip_on) == (True, True)
+  assert setting(_Run(None), flip_off) == (False, False)

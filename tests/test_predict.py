@@ -30,6 +30,48 @@ def _picture(h=90, w=120, seed=0):
   return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (7, 7), 0)
 
 
+class _GreyLevelModel(prediction.ExportedModel):
+  """An export stand-in whose estimator's confidence in every joint is 0.1 plus the
+  crop's mean grey level / 1000, with its joints spread over the crop's middle."""
+
+  def __init__(self):  # pylint: disable=super-init-not-called
+    self.crop_size, self.path = 32, 'grey-level stand-in'
+    self._blank_confidence = None
+    self.calls = 0
+
+  def predict(self, crops):
+    self.calls += 1
+    n = len(crops)
+    level = crops.reshape(n, -1).mean(axis=1)
+    joints = np.stack(np.meshgrid(np.linspace(8, 24, 17), [16.0]), -1).reshape(17, 2)
+    return dict(pose2d_confidence=np.repeat((0.1 + level / 1000.0)[:, None], 17, 1),
+                pose2d=np.repeat(joints[None], n, 0), pose3d=np.zeros((n, 17, 3)),
+                fbi=np.full((n, 14, 3), 1 / 3), coarse3d=np.zeros((n, 17, 3)))
+
+
+def test_the_default_person_threshold_is_1_4_times_the_confidence_on_blank_pictures():
+  model = _GreyLevelModel()
+  # Black, grey 128 and white: 0.1, 0.228 and 0.355; the threshold 1.4 x 0.355 = 0.497.
+  threshold, how = prediction.person_threshold(model)
+  assert threshold == pytest.approx(1.4 * 0.355)
+  assert how == '1.4 times its 0.355 on blank pictures'
+  assert prediction.person_threshold(model, 0.3) == (0.3, 'given')
+  assert model.calls == 1                     # measured once per model
+  dim, bright = np.full((40, 40, 3), 200, np.uint8), np.full((40, 40, 3), 250, np.uint8)
+  got = prediction.predict_pictures(model, [('dim.png', dim), ('bright.png', bright)])
+  # 0.1 + 0.2 = 0.3 is below 0.497; 0.1 + 0.25 = 0.35 too; with a fixed 0.3 the bright
+  # one is found (the second call crops it again around its joints).
+  assert str(got[0]) == ('no detectable person: the 2D estimator\'s mean joint confidence is '
+                         '0.300 on the whole picture, below 0.497 (1.4 times its 0.355 on '
+                         'blank pictures).')
+  assert str(got[1]).startswith('no detectable person: ') and '0.350' in str(got[1])
+  got = prediction.predict_pictures(model, [('dim.png', dim), ('bright.png', bright)],
+                                    min_confidence=0.32)
+  assert str(got[0]) == ('no detectable person: the 2D estimator\'s mean joint confidence is '
+                         '0.300 on the whole picture, below 0.320.')
+  assert got[1]['crop_from'] == 'estimator'
+
+
 @pytest.mark.parametrize('values,message', [
     (['a', 'b', 'c', 'd'], '--bbox needs four numbers x,y,w,h in image pixels; got a,b,c,d.'),
     (['1', '2', '3'], '--bbox needs four numbers x,y,w,h in image pixels; got 3 values '
@@ -185,7 +227,10 @@ def test_bbox_crop_and_json(exported_model, tmp_path):
   assert doc['pose3d_model'] == 'final' and doc['pose2d_source'] == 'estimator'
   assert 'final_pose3d_mm' not in doc and 'keypoints2d' not in doc
   # The tiny run averages its image models over each crop and its mirror (--flip_test).
-  assert doc['image_model_note'].endswith(', each the mean over the crop and its mirror image')
+  assert doc['image_model_note'].endswith('; every output of the image models (the 2D '
+                                          'estimator\'s joints and confidences, coarse 3D '
+                                          'and FBI, and so Final) is the mean over the crop '
+                                          'and its mirror image')
   assert doc['pose2d_px']['Hip'] == [round(float(v), 2) for v in entry['pose2d'][0]]
   assert [b['bone'] for b in doc['fbi']] == list(skeleton.FBI_BONE_NAMES)
   for bone, probs in zip(doc['fbi'], entry['fbi']):

@@ -1,9 +1,10 @@
 """Benchmark of the exported SavedModel: latency and throughput of each signature.
 
-At the quickstart and the paper scale (the network settings of flags/quickstart.cfg and
+At the quickstart and the paper scale (the settings of flags/quickstart.cfg and
 flags/paper.cfg), it builds the inference module with freshly initialised networks
 (speed does not depend on the weights), exports it to a temporary folder, loads it back
-with tf.saved_model.load and times each signature:
+with tf.saved_model.load and times each signature, with flip averaging of the image
+models on and off (--flip; the flag files turn it on):
   - latency: milliseconds per call at batch 1, after one untimed call;
   - throughput: examples per second at batch 32.
 serving_default reads uint8 crops, serving_jpeg JPEG bytes of the same crops (quality 90,
@@ -27,26 +28,22 @@ import tensorflow as tf
 import bench
 from fbi3d import inference
 from fbi3d.models import count_params
-from fbi3d.training import config as config_lib
 
+# Each scale's flag file and how many calls to time there.
 SCALES = {
-    'quickstart': dict(
-        config=dict(image_size=64, hg_stacks=2, hg_channels=64, hg_depth=3, gen_stacks=1,
-                    gen_channels=64, gen_depth=3, depth_bins=16,
-                    fbi_channels=(32, 64, 128, 256)),
-        b1_runs=20, b32_runs=5),
-    'paper': dict(
-        config=dict(image_size=256, hg_stacks=8, hg_channels=256, hg_depth=4, gen_stacks=2,
-                    gen_channels=256, gen_depth=4, depth_bins=64,
-                    fbi_channels=(64, 128, 256, 512)),
-        b1_runs=3, b32_runs=1),
+    'quickstart': dict(flagfile='flags/quickstart.cfg', b1_runs=20, b32_runs=5),
+    'paper': dict(flagfile='flags/paper.cfg', b1_runs=3, b32_runs=1),
 }
 SIGNATURES = ('serving_default', 'serving_jpeg', 'lift')
+FLIPS = {'both': (True, False), 'flag_file': (None,), 'on': (True,), 'off': (False,)}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('scales', list(SCALES), f'Scales to run, from {list(SCALES)}.')
 flags.DEFINE_integer('paper_runs', None, 'Timed batch-1 calls at the paper scale (default 3).',
                      lower_bound=1)
+flags.DEFINE_enum('flip', 'both', list(FLIPS), 'Flip averaging of the image models in the '
+                  'module timed: both (on, then off), flag_file (as the scale\'s flag file '
+                  'sets it), on or off.')
 flags.DEFINE_string('out', 'runs/benchmarks/export.json', 'Where to write the JSON.')
 
 
@@ -68,14 +65,17 @@ def _time(fn, inputs, runs):
   return (time.perf_counter() - start) / runs
 
 
-def _bench(scale_name):
+def _bench(scale_name, flip):
+  """The rows of one scale with flip averaging `flip` (None: the flag file's)."""
   scale = SCALES[scale_name]
   b1_runs = scale['b1_runs']
   if scale_name == 'paper' and FLAGS.paper_runs:
     b1_runs = FLAGS.paper_runs
   tf.keras.backend.clear_session()
   tf.keras.utils.set_random_seed(0)
-  cfg = config_lib.make(**scale['config'])
+  cfg = bench.flag_file_config(scale['flagfile'])
+  if flip is not None:
+    cfg = cfg.replace(flip_test=flip)
   module = inference.PoseModel.untrained(cfg)
   params = sum(count_params(n) for n in (module.pose2d_net, module.generator_net,
                                          module.base_net, module.refine_net))
@@ -101,11 +101,13 @@ def _bench(scale_name):
         _time(fn, many, 1)                           # warm-up at batch 32
       rate = 32 / _time(fn, many, runs)
       rows.append(dict(scale=scale_name, signature=name, image_size=cfg.image_size,
+                       flagfile=scale['flagfile'], flip_test=bool(cfg.flip_test),
                        params=params, export_seconds=export_seconds,
                        savedmodel_mb=size_mb, load_seconds=load_seconds,
                        latency_ms_b1=1000.0 * latency, b1_runs=b1_runs,
                        examples_per_s_b32=rate, b32_runs=runs))
-      print(f'{scale_name} {name}: {1000.0 * latency:.1f} ms at batch 1, {rate:.1f} ex/s at '
+      print(f'{scale_name} {name} (flip {"on" if cfg.flip_test else "off"}): '
+            f'{1000.0 * latency:.1f} ms at batch 1, {rate:.1f} ex/s at '
             f'batch 32', flush=True)
   return rows
 
@@ -117,11 +119,13 @@ def main(argv):
     raise app.UsageError(f'--scales: unknown {sorted(unknown)}; choose from {list(SCALES)}.')
   rows = []
   for scale_name in FLAGS.scales:
-    rows.extend(_bench(scale_name))
-  print(f'\n{"scale":<11} {"signature":<16} {"params":>11} {"MB":>6} {"b1 ms":>8} '
+    for flip in FLIPS[FLAGS.flip]:
+      rows.extend(_bench(scale_name, flip))
+  print(f'\n{"scale":<11} {"signature":<16} {"flip":>4} {"params":>11} {"MB":>6} {"b1 ms":>8} '
         f'{"b32 ex/s":>9} {"timed (b1/b32)":>14}')
   for r in rows:
-    print(f'{r["scale"]:<11} {r["signature"]:<16} {r["params"]:>11,} {r["savedmodel_mb"]:>6.0f} '
+    print(f'{r["scale"]:<11} {r["signature"]:<16} {"on" if r["flip_test"] else "off":>4} '
+          f'{r["params"]:>11,} {r["savedmodel_mb"]:>6.0f} '
           f'{r["latency_ms_b1"]:>8.1f} {r["examples_per_s_b32"]:>9.1f} '
           f'{r["b1_runs"]:>7}/{r["b32_runs"]:<6}')
   bench.write_json(FLAGS.out, bench.tensorflow_result(rows))

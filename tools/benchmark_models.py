@@ -20,7 +20,6 @@ the models are built. Prints a table and writes JSON.
   python tools/benchmark_models.py --scales=quickstart --precisions=float32 --steps=5
 """
 
-import os
 import time
 
 from absl import app
@@ -30,12 +29,10 @@ import tensorflow as tf
 
 import bench
 from fbi3d.models import count_params
-from fbi3d.training import config
 from fbi3d.training import phases
 from fbi3d.training import runtime
 from fbi3d.training import split_outputs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each scale's flag file and how much to time there. The paper scale is slow on a CPU:
 # a small training batch (--paper_batch), few steps and one timed inference batch.
 SCALES = {
@@ -62,10 +59,7 @@ flags.DEFINE_string('out', 'runs/benchmarks/models.json', 'Where to write the JS
 
 def scale_config(scale):
   """The run settings of a scale's flag file."""
-  values = flags.FlagValues()
-  config.define_flags(values)
-  values(['benchmark_models', f'--flagfile={os.path.join(ROOT, scale["flagfile"])}'])
-  return config.from_flags(values)
+  return bench.flag_file_config(scale['flagfile'])
 
 
 def _build(model_name, cfg):

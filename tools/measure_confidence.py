@@ -41,8 +41,10 @@ flags.DEFINE_string('synthetic_dir', os.path.join(ROOT, 'data', 'synthetic', 'Te
 flags.DEFINE_integer('num_person', 60, 'Pictures with a person to measure.', lower_bound=1)
 flags.DEFINE_string('photos_dir', os.path.join(ROOT, '..', 'shared', 'data', 'photos'),
                     'Folder of the shared photographs (skipped when absent).')
-flags.DEFINE_float('threshold', prediction.MIN_CONFIDENCE, 'Threshold whose pass rate '
-                   'is shown.')
+flags.DEFINE_float('threshold', None, 'Threshold whose pass rate is shown (default: '
+                   'predict\'s, prediction.person_threshold: '
+                   f'{prediction.BLANK_FACTOR:g} times the estimator\'s confidence on blank '
+                   'pictures).')
 flags.DEFINE_string('out', None, 'JSON file of the measurements (default: none).')
 
 
@@ -119,15 +121,16 @@ def main(argv):
           'bash quickstart.sh first for the pictures with a person.', file=sys.stderr)
   results = {group: prediction.whole_picture_confidence(model, items)
              for group, items in groups.items() if items}
+  threshold, how = prediction.person_threshold(model, FLAGS.threshold)
   print(f'mean joint confidence on whole pictures ({model.path}); threshold '
-        f'{FLAGS.threshold:g}')
+        f'{threshold:.3f} ({how})')
   print(f'{"group":<10} {"n":>4} {"lowest":>8} {"median":>8} {"highest":>8} {">= thr":>8}')
   summary = {}
   for group, values in results.items():
     v = np.array(list(values.values()))
     summary[group] = dict(n=int(len(v)), lowest=float(v.min()), median=float(np.median(v)),
                           highest=float(v.max()),
-                          at_or_above=float((v >= FLAGS.threshold).mean()))
+                          at_or_above=float((v >= threshold).mean()))
     row = summary[group]
     print(f'{group:<10} {row["n"]:>4} {row["lowest"]:>8.3f} {row["median"]:>8.3f} '
           f'{row["highest"]:>8.3f} {row["at_or_above"]:>8.0%}')
@@ -137,7 +140,8 @@ def main(argv):
   if FLAGS.out:
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, 'w') as f:
-      json.dump(dict(export=model.path, threshold=FLAGS.threshold, summary=summary,
+      json.dump(dict(export=model.path, threshold=threshold, threshold_from=how,
+                     summary=summary,
                      pictures=results), f, indent=2)
     print(f'wrote {FLAGS.out}')
 

@@ -82,6 +82,19 @@ def check_run(cfg):
       results['features']['made_from'])
   if reason:
     raise run_lib.PhaseError(f'{cfg.model_dir}: {reason}')
+  noadv = run_lib.Run.of_config(cfg).results('features_noadv')
+  if noadv and noadv.get('finished'):
+    made, own = noadv.get('made_from') or {}, results['features']['made_from']
+    differ = [k for k in ('crops', 'flip_test', 'flip_swaps_red_blue', 'image_size')
+              if made.get(k) != own.get(k)]
+    if differ:
+      raise run_lib.PhaseError(
+          f'{cfg.model_dir}: features_noadv was made with other '
+          + ', '.join(f'{k} ({made.get(k)} against {own.get(k)})' for k in differ)
+          + ' than features, so Final without adversarial fine-tuning would be measured '
+          'on other inputs than Final. Remove its folders features_noadv and '
+          'refine_noadv and run python -m fbi3d.train --phase=ablations with the run\'s '
+          'flags.')
   for name in phases.REGRESSOR_ROWS:
     phases.trained(name, cfg)
   sizes = {p: r['config']['image_size'] for p, r in results.items()
@@ -256,8 +269,13 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   check_run(run_cfg)
   made_from = run_lib.Run.of_config(run_cfg).results('features')['made_from']
   # The crops the run's regressors were trained on (caches made before the choice
-  # existed read the converted crops).
-  run_cfg = dataclasses.replace(run_cfg, crops=made_from.get('crops', 'gt'))
+  # existed read the converted crops), and whether each crop was read with its mirror
+  # image (caches made before flip averaging existed were not).
+  flip = bool(made_from.get('flip_test', False))
+  run_cfg = dataclasses.replace(
+      run_cfg, crops=made_from.get('crops', 'gt'), flip_test=flip,
+      flip_swaps_red_blue=bool(made_from.get('flip_swaps_red_blue', False)) if flip
+      else run_cfg.flip_swaps_red_blue)
   cfg = run_cfg
   own_data = made_from['data_dir']
   other_data = data_dir and os.path.abspath(data_dir) != own_data
@@ -301,6 +319,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   results = dict(split=split, model_dir=os.path.abspath(model_dir),
                  data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
                  num_labelled=int(labelled.sum()), crops=cfg.crops,
+                 flip_test=bool(cfg.flip_test),
                  rows={_row_label(cfg, n): n for n in predictions}, files={},
                  checkpoints={p: run_lib.Run.of_config(run_cfg).checkpoint_record(p)
                               for p in used + list(predictions)})

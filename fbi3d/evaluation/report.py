@@ -130,7 +130,9 @@ def write_markdown(r, path):
   lines = [f'# Evaluation on the {r["split"]} split', '',
            f'Run `{r["model_dir"]}`, data `{r["data_dir"]}`: {r["num_examples"]} examples, '
            f'{r["num_labelled"]} with 3D ground truth. Millimetres throughout.', '',
-           CROPS_TEXT[r.get('crops', 'gt')], '']
+           CROPS_TEXT[r.get('crops', 'gt')]
+           + (' Flip averaging: every image model\'s outputs are the mean over the crop '
+              'and its mirror image.' if r.get('flip_test') else ''), '']
   if 'submission' in r['files']:
     lines += [f'Final\'s predictions, one CSV per image as the evaluation server reads '
               f'them: `{r["files"]["submission"]}/` and `{r["files"]["submission_zip"]}`.',

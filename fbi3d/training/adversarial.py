@@ -227,8 +227,11 @@ class AdversarialTask(generator_phase.GeneratorTask):
       return out
     generator = self.run.results('generator')
     before = generator['metrics']
-    if generator.get('eval_split', self.cfg.eval_split) != self.cfg.eval_split:
-      # The generator phase was measured on another split: measure its weights here.
+    flip = (generator.get('config') or {}).get('flip_test', False)
+    if (generator.get('eval_split', self.cfg.eval_split) != self.cfg.eval_split
+        or flip != bool(self.cfg.flip_test)):
+      # The generator phase was measured on another split, or with flip averaging where
+      # this phase measures without (or the reverse): measure its weights here.
       task = generator_phase.GeneratorTask(self.cfg)
       net = task.build_network()
       self.run.restore(net, 'generator')

@@ -85,10 +85,12 @@ class FeaturesTask(base_task.InferenceTask):
     self.source = source or cfg.features.generator
     self.lifting_only = pipeline.data_is_lifting_only(cfg.data_dir)
     # The networks are built from this phase's settings: they must be the ones the
-    # image phases trained with.
+    # image phases trained with; so must the colours of a mirror image with flip
+    # averaging, the mirror's colours as the training flip made them.
+    mirror = ('flip_swaps_red_blue',) if cfg.flip_test else ()
     self.requires = {} if self.lifting_only else {
-        'pose2d': config_lib.ARCHITECTURE['pose2d'] + ('pose2d_loss',),
-        self.source: config_lib.ARCHITECTURE['generator']}
+        'pose2d': config_lib.ARCHITECTURE['pose2d'] + ('pose2d_loss',) + mirror,
+        self.source: config_lib.ARCHITECTURE['generator'] + mirror}
 
   def _key(self):
     c = self.cfg

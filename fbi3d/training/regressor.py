@@ -136,9 +136,9 @@ class RegressorTask(base_task.TrainedTask):
     return (f'{self.name} in {self.run.phase_dir(self.name)} was trained on '
             f'another {self.features} cache than the one there now (train.npz '
             f'{(learned or "unrecorded")[:16]}, now {(current or "unrecorded")[:16]}): the '
-            'image models or the crops changed since. Remove that folder and train it '
-            'again (python -m fbi3d.train --phase=' + self.name + '), or use a new '
-            '--model_dir.')
+            'image models, the crops or flip averaging changed since. Remove that folder '
+            'and train it again (python -m fbi3d.train --phase=' + self.name + '), or use a '
+            'new --model_dir.')
 
   def build_network(self):
     r = self.cfg.regressor
