@@ -13,8 +13,16 @@ networks say about the mirror image is turned back per kind of output:
           twin's answer (skeleton.FBI_FLIP_PERMUTATION); forward and backward stay, as
           a left/right mirror does not change which end is nearer the camera.
 Both permutations swap pairs, so each is its own inverse.
+
+The same rules mirror the regressors' inputs (`mirror_regressor_inputs`: the 2D joints and
+coarse 3D as points, FBI as bones) and `mirror_pose3d` their 3D output (x to -x, sides
+exchanged), for --regressor_mirror (training on both) and --regressor_mirror_average
+(the mean of the answers for both, `mirror_averaged`). With flip averaging the image models' outputs on a
+mirror image are exactly their outputs on the crop, mirrored: averaged over a crop and
+its mirror, the answer for the mirror is the same two answers in the other order.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from fbi3d import keys
@@ -63,6 +71,51 @@ def average_halves(outputs, size):
     half = tf.shape(values)[0] // 2
     plain, mirrored = values[:half], values[half:]
     averaged[name] = 0.5 * (plain + unmirror(KINDS[name], mirrored, size))
+  return averaged
+
+
+# What mirroring does to each part of the regressor's input (keys.INPUT_SIZES).
+PART_KINDS = {keys.INPUT_2D: POINTS, keys.INPUT_GT2D: POINTS, keys.INPUT_COARSE3D: POINTS,
+              keys.INPUT_FBI: BONES, keys.INPUT_GT_FBI: BONES}
+
+
+def mirror_regressor_inputs(inputs, parts, size):
+  """Regressor inputs [N, D] made of `parts` (keys.regressor_input's layout) for crops of
+  side `size` -> the inputs of the crops' mirror images (a float32 tensor)."""
+  inputs = tf.convert_to_tensor(inputs, tf.float32)
+  widths = [keys.INPUT_SIZES[part] for part in parts]
+  if sum(widths) != inputs.shape[-1]:
+    raise ValueError(f'mirror_regressor_inputs: the parts {list(parts)} are {sum(widths)} '
+                     f'wide, the inputs {inputs.shape[-1]}.')
+  out = []
+  for part, values in zip(parts, tf.split(inputs, widths, axis=-1)):
+    rows = skeleton.NUM_FBI_BONES if PART_KINDS[part] == BONES else skeleton.NUM_JOINTS
+    width = keys.INPUT_SIZES[part]
+    values = tf.reshape(values, [-1, rows, width // rows])
+    out.append(tf.reshape(unmirror(PART_KINDS[part], values, size), [-1, width]))
+  return tf.concat(out, axis=-1)
+
+
+def mirror_pose3d(pose):
+  """3D poses [N, 17, 3] of the mirror image: x to -x, left and right joints exchanged
+  (exact in a crop's ray-aligned frame, where the crop's centre lies straight ahead). A
+  NumPy array in, one out; a tensor in, one out."""
+  if isinstance(pose, np.ndarray):
+    pose = pose[:, list(skeleton.JOINT_FLIP_PERMUTATION)]
+    return pose * np.array([-1.0, 1.0, 1.0], pose.dtype)
+  pose = tf.gather(pose, skeleton.JOINT_FLIP_PERMUTATION, axis=1)
+  return pose * tf.constant([-1.0, 1.0, 1.0], pose.dtype)
+
+
+def mirror_averaged(network, parts, size):
+  """A function of regressor inputs [N, D] (made of `parts`, crops of side `size`): the
+  mean of `network`'s 3D for the inputs and, mirrored back, for the inputs of the mirror
+  images (--regressor_mirror_average)."""
+  def averaged(inputs, training=False):
+    inputs = tf.convert_to_tensor(inputs, tf.float32)
+    direct = network(inputs, training=training)
+    mirrored = network(mirror_regressor_inputs(inputs, parts, size), training=training)
+    return 0.5 * (direct + mirror_pose3d(mirrored))
   return averaged
 
 

@@ -214,9 +214,20 @@ class PoseModel(tf.Module):
     # 'camera', or 'ray': pose3d in the crop's ray-aligned frame (regressor_frame).
     self.pose3d_frame = tf.Variable(configs['refine'].regressor.frame, trainable=False,
                                     name='pose3d_frame')
+    # Final's 3D: with --regressor_mirror_average the mean of its answers for the inputs
+    # and for those of the mirror image, as the run's measures were made.
+    refine_average = bool(configs['refine'].regressor.mirror_average)
+    self.refine_fn = (flip_test.mirror_averaged(self.refine_net, regressor_phase.INPUTS['refine'],
+                                                size) if refine_average else self.refine_net)
+    self.regressor_mirror_average = tf.Variable(refine_average, trainable=False,
+                                                name='regressor_mirror_average')
     # The network behind `lift`, and the scale from this export's crop pixels to its own.
+    base_average = False
     if lift_config is None:
-      self.lift_net, self.lift_scale = self.base_net, 1.0
+      base_average = bool(configs['base'].regressor.mirror_average)
+      self.lift_net = (flip_test.mirror_averaged(self.base_net, regressor_phase.INPUTS['base'],
+                                                 size) if base_average else self.base_net)
+      self.lift_scale = 1.0
       lift_model, missing, lift_frame = 'base', 'estimator', configs['base'].regressor.frame
     else:
       self.lift_net = self.lifter_net
@@ -228,9 +239,10 @@ class PoseModel(tf.Module):
     self.lift_missing_joints = tf.Variable(missing, trainable=False,
                                            name='lift_missing_joints')
     self.lift_frame = tf.Variable(lift_frame, trainable=False, name='lift_frame')
-    # Whether `lift` averages the lifter with its mirror image (lifter.mirror_averaged).
+    # Whether `lift` averages its network with its mirror image (lifter.mirror_averaged,
+    # or Base with --regressor_mirror_average).
     self.lift_mirror_average = tf.Variable(
-        bool(lift_config is not None and lift_config['mirror_average']),
+        bool(base_average or (lift_config is not None and lift_config['mirror_average'])),
         trainable=False, name='lift_mirror_average')
 
     self.serving_default = tf.function(self._serve_pixels, input_signature=[
@@ -269,7 +281,7 @@ class PoseModel(tf.Module):
                                      keys.INPUT_COARSE3D: out['coarse3d'],
                                      keys.INPUT_FBI: out['fbi']},
                                     regressor_phase.INPUTS['refine'])
-    pose3d = self.refine_net(features, training=False)
+    pose3d = self.refine_fn(features, training=False)
     return {'pose3d': tf.identity(pose3d, name='pose3d'),
             'pose2d': tf.identity(out['pose2d'], name='pose2d'),
             'pose2d_confidence': tf.identity(out['pose2d_confidence'],

@@ -141,9 +141,10 @@ def trained_run(tmp_path_factory):
   root = tmp_path_factory.mktemp('trained_run')
   data_dir = str(root / 'records')
   write_tiny_dataset(data_dir, splits=('train', 'val', 'test'), unlabelled=('test',))
-  # With flip averaging, as both flag files run.
+  # With flip averaging and the regressors' mirror images, as both flag files run.
   cfg = tiny_config(data_dir, str(root / 'model'), adversarial_epochs=1, base_epochs=2,
-                    refine_epochs=2, disc_units=16, flip_test=True)
+                    refine_epochs=2, disc_units=16, flip_test=True, regressor_mirror=True,
+                    regressor_mirror_average=True)
   for name in phases.PHASES:
     trainer.run_phase(phases.make_task(name, cfg), log=lambda *args: None)
   return cfg

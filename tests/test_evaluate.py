@@ -348,7 +348,8 @@ def test_unlabelled_split_gives_a_submission(trained_run):
   network = task.build_network()
   run_lib.Run.of_config(cfg).restore(network, 'refine')
   inputs, _, cache = task.arrays('test', labelled_only=False)
-  expected = network.predict(inputs, verbose=0)
+  # task.predict: averaged with the mirror image, as the tiny run's flags say.
+  expected = task.predict(network, inputs, cache)
   got = np.stack([back[i] for i in cache['source_id']])
   np.testing.assert_allclose(got, expected - expected[:, :1], atol=1e-3)
   assert zipfile.ZipFile(os.path.join(out, 'submission.zip')).namelist()
@@ -392,8 +393,9 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   run_lib.Run.of_config(cfg).restore(network, 'refine')
   other_cfg = dataclasses.replace(
       cfg, data_dir=other, features_root=os.path.join(out, 'features_cache'))
-  inputs, targets, _ = phases.make_task('refine', other_cfg).arrays('test')
-  pred = network(inputs, training=False).numpy()
+  other_task = phases.make_task('refine', other_cfg)
+  inputs, targets, other_cache = other_task.arrays('test')
+  pred = other_task.predict(network, inputs, other_cache)
   expected = metrics.mpjpe(pred - pred[:, :1], targets - targets[:, :1])
   assert abs(results['table1_mpjpe'].loc['Final', 'Avg'] - expected) < 1e-3
   # The data set converted again in place: its cache is no longer current (the next

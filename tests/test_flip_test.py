@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from fbi3d import flip_test
 from fbi3d import inference
+from fbi3d import keys
 from fbi3d.training import split_outputs
 from tests.conftest import tiny_config
 
@@ -148,3 +149,60 @@ def test_the_export_averages_as_the_features_cache_was_made_not_as_the_flags_say
   # No features phase: the flags.
   assert setting(_Run(None), flip_on) == (True, True)
   assert setting(_Run(None), flip_off) == (False, False)
+
+
+def test_regressor_inputs_of_the_mirror_image_part_by_part():
+  # Final's input: 2D joint j at (j, 100 + j), coarse 3D joint j at (j, 200 + j, 300 + j),
+  # FBI bone i (i, 0.5, 0.25); crops of 64 px.
+  j = np.arange(17, dtype=np.float32)
+  two_d = np.stack([j, 100 + j], -1)
+  coarse = np.stack([j, 200 + j, 300 + j], -1)
+  bones = np.stack([np.arange(14.0), np.full(14, 0.5), np.full(14, 0.25)], -1)
+  row = np.concatenate([two_d.ravel(), coarse.ravel(), bones.ravel()])[None]
+  mirrored = flip_test.mirror_regressor_inputs(row, keys.FINAL_INPUTS, 64).numpy()[0]
+  two_d_m = mirrored[:34].reshape(17, 2)
+  coarse_m = mirrored[34:85].reshape(17, 3)
+  bones_m = mirrored[85:].reshape(14, 3)
+  np.testing.assert_array_equal(two_d_m[0], [63., 100.])         # Hip
+  np.testing.assert_array_equal(two_d_m[1], [59., 104.])         # RHip <- LHip
+  np.testing.assert_array_equal(coarse_m[13], [47., 216., 316.])  # LWrist <- RWrist (16)
+  np.testing.assert_array_equal(bones_m[0], [2., 0.5, 0.25])      # RHip->RKnee <- left twin
+  np.testing.assert_array_equal(bones_m[5], [5., 0.5, 0.25])      # Spine->Thorax stays
+  np.testing.assert_allclose(flip_test.mirror_regressor_inputs(mirrored[None], keys.FINAL_INPUTS,
+                                                               64), row)
+  with pytest.raises(ValueError, match=r"the parts \['2d'\] are 34 wide, the inputs 127"):
+    flip_test.mirror_regressor_inputs(row, keys.BASE_INPUTS, 64)
+
+
+def test_a_mirrored_pose_has_x_negated_and_sides_exchanged():
+  pose = np.zeros((1, 17, 3))
+  pose[0, 1], pose[0, 4], pose[0, 10] = (100., 1., 2.), (-90., 3., 4.), (5., -600., 7.)
+  got = flip_test.mirror_pose3d(pose)[0]
+  np.testing.assert_array_equal(got[1], [90., 3., 4.])
+  np.testing.assert_array_equal(got[4], [-100., 1., 2.])
+  np.testing.assert_array_equal(got[10], [-5., -600., 7.])
+
+
+def test_export_final_and_lift_with_regressor_mirror_average_are_the_mean_of_both_answers():
+  cfg = tiny_config('unused', 'unused', regressor_mirror_average=True)
+  model = inference.PoseModel.untrained(cfg)
+  assert bool(model.regressor_mirror_average.numpy()) and bool(model.lift_mirror_average.numpy())
+  rng = np.random.default_rng(4)
+  images = tf.constant(rng.uniform(0, 1, (2, 32, 32, 3)), tf.float32)
+  got = model._infer(images)   # pylint: disable=protected-access
+  out = model._image_outputs(images)   # pylint: disable=protected-access
+  features = keys.regressor_input({keys.INPUT_2D: out['pose2d'],
+                                   keys.INPUT_COARSE3D: out['coarse3d'],
+                                   keys.INPUT_FBI: out['fbi']}, keys.FINAL_INPUTS)
+  direct = model.refine_net(features, training=False).numpy()
+  mirrored = model.refine_net(flip_test.mirror_regressor_inputs(features, keys.FINAL_INPUTS, 32),
+                              training=False).numpy()
+  np.testing.assert_allclose(got['pose3d'].numpy(),
+                             0.5 * (direct + flip_test.mirror_pose3d(mirrored)), atol=1e-4)
+  two_d = rng.uniform(4, 28, (3, 17, 2)).astype(np.float32)
+  flat = two_d.reshape(3, 34)
+  direct = model.base_net(flat, training=False).numpy()
+  mirrored = model.base_net(flip_test.mirror_regressor_inputs(flat, keys.BASE_INPUTS, 32),
+                            training=False).numpy()
+  np.testing.assert_allclose(model.lift_2d(two_d),
+                             0.5 * (direct + flip_test.mirror_pose3d(mirrored)), atol=1e-4)

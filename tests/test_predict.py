@@ -264,7 +264,8 @@ def test_keypoints_lift_with_missing_joints_from_the_estimator(exported_model, t
   entry['image'] = _picture(200, 120)
   doc = prediction.result_json(exported_model, entry)
   assert doc['pose3d_model'] == 'lift'
-  assert doc['pose3d_from'] == f'the Base regressor (lift signature) on the 2D from keypoints2d file {path}'
+  assert doc['pose3d_from'] == ('the Base regressor (lift signature), averaged with its '
+                                f'left/right mirror image, on the 2D from keypoints2d file {path}')
   assert doc['pose2d_source'] == f'keypoints2d file {path}'
   assert doc['pose3d_mm']['LWrist'] == [round(float(v), 1) + 0.0 for v in lifted[13]]
   assert doc['final_pose3d_mm']['LWrist'] == [round(float(v), 1) + 0.0

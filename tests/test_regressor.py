@@ -336,6 +336,55 @@ def test_ray_frame_targets_and_predictions_round_trip():
   np.testing.assert_allclose(geometry.to_ray_frame(targets, rotations)[1], targets[1])
 
 
+def test_regressor_mirror_doubles_the_training_examples_with_their_mirror_images():
+  from fbi3d import flip_test  # pylint: disable=g-import-not-at-top
+  from fbi3d.training import config as config_lib  # pylint: disable=g-import-not-at-top
+  from fbi3d.training import regressor as regressor_phase  # pylint: disable=g-import-not-at-top
+  cache = dict(crop_box=np.array([[400.0, 400.0, 200.0]] * 3),
+               intrinsics=np.array([[1000.0, 1000.0, 500.0, 500.0]] * 3))
+  rng = np.random.default_rng(2)
+  targets = rng.normal(size=(3, 17, 3)).astype(np.float32) * 100.0
+  inputs = rng.uniform(0, 63, (3, 34)).astype(np.float32)
+  task = regressor_phase.RegressorTask(
+      config_lib.make(regressor_frame='ray', regressor_mirror=True, image_size=64,
+                      regressor_batch_size=4), 'base')
+  for split in ('train', 'val'):
+    task._arrays[(split, True)] = (inputs, targets, cache)  # pylint: disable=protected-access
+  fitted_in, fitted_out = task.fit_targets('train')
+  assert fitted_in.shape == (6, 34) and fitted_out.shape == (6, 17, 3)
+  # The crop centre is on the optical axis: the ray frame is the camera frame.
+  np.testing.assert_allclose(fitted_out[:3], targets, atol=1e-4)
+  np.testing.assert_allclose(fitted_in[3:], flip_test.mirror_regressor_inputs(
+      inputs, ('2d',), 64))
+  # Joint 1 (RHip) of a mirror is joint 4 (LHip) of the example with x negated; its 2D x
+  # is 63 - that of LHip.
+  np.testing.assert_allclose(fitted_out[3:, 1], targets[:, 4] * [-1.0, 1.0, 1.0], atol=1e-4)
+  np.testing.assert_allclose(fitted_in[3:, 2], 63.0 - inputs[:, 8])
+  assert task.steps_per_epoch(None) == 1 and task.batch_size == 4   # 6 examples
+  # Val is measured as it is.
+  assert task.fit_targets('val')[0].shape == (3, 34)
+
+
+def test_regressor_mirror_average_predicts_the_mean_of_both_answers():
+  from fbi3d.training import config as config_lib  # pylint: disable=g-import-not-at-top
+  from fbi3d.training import regressor as regressor_phase  # pylint: disable=g-import-not-at-top
+  # A network whose joint j is (x of the 2D joint j, 0, 0). For the mirror image it says
+  # 63 - x of j's twin, which mirrored back (twins exchanged, x negated) is x_j - 63: the
+  # mean is x_j - 31.5.
+  def network(x, training=False):
+    del training
+    xs = tf.convert_to_tensor(x)[:, 0::2]
+    return tf.stack([xs, tf.zeros_like(xs), tf.zeros_like(xs)], -1)
+  inputs = np.random.default_rng(3).uniform(0, 63, (2, 34)).astype(np.float32)
+  cache = dict(crop_box=np.zeros((2, 3)), intrinsics=np.zeros((2, 4)))
+  for average, shift in ((False, 0.0), (True, -31.5)):
+    task = regressor_phase.RegressorTask(
+        config_lib.make(image_size=64, regressor_mirror_average=average), 'base')
+    pred = task.predict(network, inputs, cache)
+    np.testing.assert_allclose(pred[..., 0], inputs[:, 0::2] + shift, atol=1e-4)
+    np.testing.assert_array_equal(pred[..., 1:], 0.0)
+
+
 def test_tracked_mpjpe_is_protocol_1():
   # The training logs' MPJPE (metrics.mpjpe_tensor) is metrics.mpjpe: root-aligned, the
   # mean over joints and poses.

@@ -82,11 +82,14 @@ def check_run(cfg):
       results['features']['made_from'])
   if reason:
     raise run_lib.PhaseError(f'{cfg.model_dir}: {reason}')
+  for name in phases.REGRESSOR_ROWS:
+    phases.trained(name, cfg)
   noadv = run_lib.Run.of_config(cfg).results('features_noadv')
   if noadv and noadv.get('finished'):
+    # What a cache made before a setting was recorded read: converted crops, once.
+    before = dict(crops='gt', flip_test=False, flip_swaps_red_blue=False, image_size=None)
     made, own = noadv.get('made_from') or {}, results['features']['made_from']
-    differ = [k for k in ('crops', 'flip_test', 'flip_swaps_red_blue', 'image_size')
-              if made.get(k) != own.get(k)]
+    differ = [k for k in before if made.get(k, before[k]) != own.get(k, before[k])]
     if differ:
       raise run_lib.PhaseError(
           f'{cfg.model_dir}: features_noadv was made with other '
@@ -95,8 +98,6 @@ def check_run(cfg):
           'on other inputs than Final. Remove its folders features_noadv and '
           'refine_noadv and run python -m fbi3d.train --phase=ablations with the run\'s '
           'flags.')
-  for name in phases.REGRESSOR_ROWS:
-    phases.trained(name, cfg)
   sizes = {p: r['config']['image_size'] for p, r in results.items()
            if p in IMAGE_PHASES}
   sizes['features'] = results['features']['made_from']['image_size']

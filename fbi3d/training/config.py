@@ -95,6 +95,8 @@ class RegressorConfig:
   two_d: str = _flag('regressor_2d', 'detected')      # detected | gt
   frame: str = _flag('regressor_frame', 'camera')     # camera | ray
   gt2d_noise_px: float = _flag('gt2d_noise_px', 0.0)
+  mirror: bool = _flag('regressor_mirror', False)
+  mirror_average: bool = _flag('regressor_mirror_average', False)
 
 
 # The sections of a Config, in the order their settings are saved.
@@ -304,6 +306,16 @@ _HELP = {
                        'determines; turned back with the crop box and intrinsics, and the '
                        'camera frame where they are unknown).',
     'gt2d_noise_px': 'Gaussian noise (pixels) added to ground-truth 2D while training.',
+    'regressor_mirror': 'The regressors also learn from every training example mirrored '
+                        'left/right (its 2D, coarse 3D and FBI inputs as those of the '
+                        'mirror image, its 3D target mirrored): twice the examples per '
+                        'epoch. Exact with --flip_test, whose outputs on a mirror image are '
+                        'those on the crop mirrored; the 3D mirror is exact in the '
+                        'ray-aligned frame (--regressor_frame=ray).',
+    'regressor_mirror_average': 'The regressors\' 3D is the mean of their answer for the '
+                                'inputs and, mirrored back, for the inputs of the mirror '
+                                'image (in every measure, the evaluation and the export): '
+                                'twice the regressor\'s arithmetic.',
 }
 
 # Settings that define the networks' shapes: a checkpoint is only compatible with the
@@ -474,7 +486,8 @@ def from_flags(flag_values=flags.FLAGS):
 # What a run saved before a setting existed ran with (its default may differ now).
 SAVED_BEFORE = {'pose2d_loss': 'heatmap', 'regressor_units': 1024,
                 'regressor_frame': 'camera', 'box_shift': 0.0, 'crops': 'gt',
-                'flip_test': False,
+                'flip_test': False, 'regressor_mirror': False,
+                'regressor_mirror_average': False,
                 'fbi_head': 'convnet', 'disc_fake_2d': 'prediction',
                 'adversarial_freeze_bn': False, 'generator_init': 'none'}
 

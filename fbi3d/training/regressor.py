@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import flip_test
 from fbi3d import geometry
 from fbi3d import keys
 from fbi3d import metrics as metrics_lib
@@ -55,6 +56,7 @@ class RegressorTask(base_task.TrainedTask):
     self.loss = loss or cfg.regressor.loss
     self.requires = {features: ()}
     self._arrays = {}
+    self._fit = {}
 
   def check_data(self, manifest):
     image_inputs = [k for k in self.inputs if k not in TWO_D_INPUTS]
@@ -67,7 +69,7 @@ class RegressorTask(base_task.TrainedTask):
 
   @property
   def batch_size(self):
-    return min(self.cfg.regressor.batch_size, len(self.arrays('train')[0]))
+    return min(self.cfg.regressor.batch_size, len(self.fit_targets('train')[0]))
 
   def arrays(self, split, labelled_only=True):
     """(inputs [N, D], targets [N, 17, 3], cache dict) of a split's examples with 3D
@@ -103,16 +105,27 @@ class RegressorTask(base_task.TrainedTask):
     return geometry.ray_rotations(cache[keys.CROP_BOX], cache[keys.INTRINSICS])
 
   def fit_targets(self, split):
-    """(inputs, targets) the network is fitted to: targets in its output frame."""
-    inputs, targets, cache = self.arrays(split)
-    rotations = self._rotations(cache)
-    if rotations is not None:
-      targets = geometry.to_ray_frame(targets, rotations).astype(np.float32)
-    return inputs, targets
+    """(inputs, targets) the network is fitted to: targets in its output frame; with
+    --regressor_mirror the train split's examples followed by their mirror images."""
+    if split not in self._fit:
+      inputs, targets, cache = self.arrays(split)
+      rotations = self._rotations(cache)
+      if rotations is not None:
+        targets = geometry.to_ray_frame(targets, rotations).astype(np.float32)
+      if split == 'train' and self.cfg.regressor.mirror:
+        inputs = np.concatenate([inputs, flip_test.mirror_regressor_inputs(
+            inputs, self.inputs, self.cfg.image_size).numpy()])
+        targets = np.concatenate([targets, flip_test.mirror_pose3d(targets)])
+      self._fit[split] = (inputs, targets)
+    return self._fit[split]
 
   def predict(self, network, inputs, cache):
     """Camera-frame 3D [N, 17, 3] (mm, root-relative) of the network on `inputs`, the
-    rows of `cache` (rotated back from the ray-aligned frame where it predicts there)."""
+    rows of `cache` (rotated back from the ray-aligned frame where it predicts there;
+    with --regressor_mirror_average the mean of its answers for the inputs and for
+    those of the mirror images)."""
+    if self.cfg.regressor.mirror_average:
+      network = flip_test.mirror_averaged(network, self.inputs, self.cfg.image_size)
     pred = network(inputs, training=False).numpy().astype(np.float64)
     rotations = self._rotations(cache)
     return pred if rotations is None else geometry.from_ray_frame(pred, rotations)
@@ -151,7 +164,7 @@ class RegressorTask(base_task.TrainedTask):
 
   def steps_per_epoch(self, manifest):
     del manifest
-    return max(1, len(self.arrays('train')[0]) // self.batch_size)
+    return max(1, len(self.fit_targets('train')[0]) // self.batch_size)
 
   def build_training(self, network, total_steps):
     r = self.cfg.regressor
