@@ -14,12 +14,13 @@ networks say about the mirror image is turned back per kind of output:
           a left/right mirror does not change which end is nearer the camera.
 Both permutations swap pairs, so each is its own inverse.
 
-The same rules mirror the regressors' inputs (`mirror_regressor_inputs`: the 2D joints and
-coarse 3D as points, FBI as bones) and `mirror_pose3d` their 3D output (x to -x, sides
-exchanged), for --regressor_mirror (training on both) and --regressor_mirror_average
-(the mean of the answers for both, `mirror_averaged`). With flip averaging the image models' outputs on a
-mirror image are exactly their outputs on the crop, mirrored: averaged over a crop and
-its mirror, the answer for the mirror is the same two answers in the other order.
+The same rules mirror the regressors' inputs (`mirror_regressor_inputs`: the 2D joints
+and coarse 3D as points, FBI as bones) and `mirror_pose3d` their 3D output (x to -x,
+sides exchanged), for --regressor_mirror (training on both) and
+--regressor_mirror_average (the mean of the answers for both, `mirror_averaged`). With
+flip averaging the image models' outputs on a mirror image are exactly their outputs on
+the crop, mirrored: averaged over a crop and its mirror, the answer for the mirror is the
+same two answers in the other order.
 """
 
 import numpy as np

@@ -119,7 +119,8 @@ def test_export_image_outputs_with_flip_are_the_mean_over_crop_and_mirror():
   got = model._image_outputs(images)   # pylint: disable=protected-access
   model.flip_average = False
   plain = model._image_outputs(images)   # pylint: disable=protected-access
-  mirror = model._image_outputs(flip_test.mirror_images(images, True))  # pylint: disable=protected-access
+  mirrored_images = flip_test.mirror_images(images, True)
+  mirror = model._image_outputs(mirrored_images)   # pylint: disable=protected-access
   for name, kind in (('pose2d', flip_test.POINTS), ('coarse3d', flip_test.POINTS),
                      ('pose2d_confidence', flip_test.JOINTS), ('fbi', flip_test.BONES)):
     expected = 0.5 * (plain[name] + flip_test.unmirror(kind, mirror[name], 32))
