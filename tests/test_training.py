@@ -632,7 +632,8 @@ def test_settings_are_saved_flat_in_the_old_order_and_read_back(tmp_path):
   cfg = tiny_config('data', str(tmp_path / 'model'), regressor_units=32, disc_units=16)
   saved = cfg.to_dict()
   assert list(saved)[:4] == ['data_dir', 'model_dir', 'features_root', 'image_size']
-  assert list(saved)[-3:] == ['regressor_2d', 'regressor_frame', 'gt2d_noise_px']
+  assert list(saved)[-5:] == ['regressor_2d', 'regressor_frame', 'gt2d_noise_px',
+                              'regressor_mirror', 'regressor_mirror_average']
   assert (saved['hg_channels'], saved['regressor_units'], saved['fbi_channels']) == (
       8, 32, (8, 8, 8, 8))
   assert config_lib.from_dict(json.loads(json.dumps(saved))) == cfg
@@ -683,7 +684,8 @@ def test_schedule_settings_of_each_kind():
                                                                'coarse3d_weight')
   assert config_lib.schedule_settings('base') == (
       'base_epochs', 'regressor_batch_size', 'regressor_learning_rate', 'regressor_dropout',
-      'regressor_loss', 'weighted_eps', 'weighted_max_exponent', 'gt2d_noise_px', 'seed')
+      'regressor_loss', 'weighted_eps', 'weighted_max_exponent', 'gt2d_noise_px',
+      'regressor_mirror', 'regressor_mirror_average', 'seed')
 
 
 def test_a_resumed_phase_keeps_its_schedule_and_inputs(tmp_path):
