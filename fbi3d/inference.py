@@ -40,8 +40,9 @@ and the names of the joints, FBI bones and FBI classes, whether the image models
 outputs are averaged over each crop and its mirror image (`image_flip_average`, as the
 run's features cache was made with --flip_test: fbi3d/flip_test.py; twice the image
 inference), and which network `lift` runs
-(`lift_model`: 'base' or 'lifter'; `lift_mirror_average`: whether the lifter is averaged
-with its mirror image) with how a caller fills joints its 2D lacks
+(`lift_model`: 'base' or 'lifter'; `lift_mirror_average`: whether the lifter, or Base
+with --regressor_mirror_average, is averaged with its mirror image; and
+`regressor_mirror_average`: whether Final is) with how a caller fills joints its 2D lacks
 (`lift_missing_joints`: 'estimator', from the model's own 2D, for Base; 'ancestor',
 `lifter_inputs.fill_missing`, for the lifter), so a loaded SavedModel needs nothing else.
 """
@@ -93,12 +94,17 @@ class _Untracked:
     return getattr(self.model, name)
 
 
+def _flags_flip(cfg):
+  """(flip averaging, red and blue swapped in the mirror) as `cfg`'s flags say."""
+  return bool(cfg.flip_test), bool(cfg.flip_test and cfg.flip_swaps_red_blue)
+
+
 def _flip_setting(run, cfg):
   """(flip averaging, red and blue swapped in the mirror) as the run's features cache,
   from which its regressors learned, was made; `cfg`'s flags for a run without one."""
   features = run.results('features')
   if not (features and features.get('made_from')):
-    return bool(cfg.flip_test), bool(cfg.flip_test and cfg.flip_swaps_red_blue)
+    return _flags_flip(cfg)
   # A cache made before flip averaging existed read each crop once.
   made = features['made_from']
   flip = bool(made.get('flip_test', False))
@@ -159,7 +165,7 @@ class PoseModel(tf.Module):
     model.model_dir = None
     configs = {'pose2d': cfg, cfg.features.generator: cfg, 'base': cfg, 'refine': cfg}
     model._build(configs, cfg.features.generator, lifter_dir,  # pylint: disable=protected-access
-                 (bool(cfg.flip_test), bool(cfg.flip_test and cfg.flip_swaps_red_blue)))
+                 _flags_flip(cfg))
     return model
 
   def _build(self, configs, generator_name, lifter_dir=None, flip=(False, False)):
