@@ -36,6 +36,21 @@ KINDS = {keys.POSE2D: POINTS, keys.COARSE3D: POINTS, 'pose2d_confidence': JOINTS
          'fbi': BONES}
 
 
+def flags_setting(cfg):
+  """(flip averaging, red and blue swapped in the mirror image) as a Config's flags say;
+  the swap only counts where there is a mirror image."""
+  flip = bool(cfg.flip_test)
+  return flip, bool(flip and cfg.flip_swaps_red_blue)
+
+
+def cached_setting(made_from):
+  """(flip averaging, red and blue swapped in the mirror image) as a features cache was
+  made (its results.json's made_from); a cache made before flip averaging existed read
+  every crop once."""
+  flip = bool(made_from.get('flip_test', False))
+  return flip, bool(flip and made_from.get('flip_swaps_red_blue', False))
+
+
 def mirror_images(images, swap_red_blue):
   """Crops [B, S, S, 3] mirrored left/right, red and blue swapped when asked."""
   mirrored = tf.reverse(images, axis=[2])

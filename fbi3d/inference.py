@@ -94,21 +94,13 @@ class _Untracked:
     return getattr(self.model, name)
 
 
-def _flags_flip(cfg):
-  """(flip averaging, red and blue swapped in the mirror) as `cfg`'s flags say."""
-  return bool(cfg.flip_test), bool(cfg.flip_test and cfg.flip_swaps_red_blue)
-
-
 def _flip_setting(run, cfg):
   """(flip averaging, red and blue swapped in the mirror) as the run's features cache,
   from which its regressors learned, was made; `cfg`'s flags for a run without one."""
   features = run.results('features')
   if not (features and features.get('made_from')):
-    return _flags_flip(cfg)
-  # A cache made before flip averaging existed read each crop once.
-  made = features['made_from']
-  flip = bool(made.get('flip_test', False))
-  return flip, bool(flip and made.get('flip_swaps_red_blue', False))
+    return flip_test.flags_setting(cfg)
+  return flip_test.cached_setting(features['made_from'])
 
 
 def _check_current(run, cfg):
@@ -165,7 +157,7 @@ class PoseModel(tf.Module):
     model.model_dir = None
     configs = {'pose2d': cfg, cfg.features.generator: cfg, 'base': cfg, 'refine': cfg}
     model._build(configs, cfg.features.generator, lifter_dir,  # pylint: disable=protected-access
-                 _flags_flip(cfg))
+                 flip_test.flags_setting(cfg))
     return model
 
   def _build(self, configs, generator_name, lifter_dir=None, flip=(False, False)):

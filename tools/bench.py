@@ -15,16 +15,15 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def flag_file_config(flagfile, **overrides):
+def flag_file_config(flagfile):
   """The run settings (fbi3d.training.config.Config) of a flag file, a path relative to
-  the project root, with `overrides` (by flag name) applied."""
+  the project root."""
   from absl import flags  # pylint: disable=import-outside-toplevel
   from fbi3d.training import config  # pylint: disable=import-outside-toplevel
   values = flags.FlagValues()
   config.define_flags(values)
   values(['benchmark', f'--flagfile={os.path.join(ROOT, flagfile)}'])
-  cfg = config.from_flags(values)
-  return cfg.replace(**overrides) if overrides else cfg
+  return config.from_flags(values)
 
 
 def write_json(path, result):

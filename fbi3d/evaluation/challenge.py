@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import flip_test
 from fbi3d import keys
 from fbi3d import metrics as metrics_lib
 from fbi3d import skeleton
@@ -272,11 +273,10 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   # The crops the run's regressors were trained on (caches made before the choice
   # existed read the converted crops), and whether each crop was read with its mirror
   # image (caches made before flip averaging existed were not).
-  flip = bool(made_from.get('flip_test', False))
+  flip, swap = flip_test.cached_setting(made_from)
   run_cfg = dataclasses.replace(
       run_cfg, crops=made_from.get('crops', 'gt'), flip_test=flip,
-      flip_swaps_red_blue=bool(made_from.get('flip_swaps_red_blue', False)) if flip
-      else run_cfg.flip_swaps_red_blue)
+      flip_swaps_red_blue=swap if flip else run_cfg.flip_swaps_red_blue)
   cfg = run_cfg
   own_data = made_from['data_dir']
   other_data = data_dir and os.path.abspath(data_dir) != own_data

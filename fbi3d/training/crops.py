@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from fbi3d import flip_test
 from fbi3d import geometry
 from fbi3d import keys
 from fbi3d.data import manifest as manifest_lib
@@ -42,8 +43,8 @@ def estimated_boxes(cfg, split, log=print):
   record = run.checkpoint_record('pose2d')
   # The manifest's hash: a data set converted again in place has boxes of its own.
   key = (os.path.abspath(cfg.data_dir), run_lib.file_sha256(manifest_lib.path_in(
-      cfg.data_dir)), split.lower(), cfg.image_size, record['sha256'], bool(cfg.flip_test),
-      bool(cfg.flip_test and cfg.flip_swaps_red_blue))
+      cfg.data_dir)), split.lower(), cfg.image_size, record['sha256'],
+      flip_test.flags_setting(cfg))
   if key not in _FOUND:
     task = pose2d_phase.Pose2DTask(cfg)
     network = task.build_network()

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from fbi3d import fbi as fbi_lib
+from fbi3d import flip_test
 from fbi3d import geometry
 from fbi3d import keys
 from fbi3d import metrics as metrics_lib
@@ -94,6 +95,7 @@ class FeaturesTask(base_task.InferenceTask):
 
   def _key(self):
     c = self.cfg
+    flip, swap = flip_test.flags_setting(c)
     if self.lifting_only:
       return dict(records=True, data_dir=os.path.abspath(c.data_dir),
                   image_size=c.image_size, manifest_sha256=run_lib.file_sha256(
@@ -103,8 +105,8 @@ class FeaturesTask(base_task.InferenceTask):
                 generator=self.run.checkpoint_record(self.source),
                 generator_phase=self.source, data_dir=os.path.abspath(c.data_dir),
                 manifest_sha256=run_lib.file_sha256(manifest_lib.path_in(c.data_dir)),
-                image_size=c.image_size, crops=c.crops, flip_test=bool(c.flip_test),
-                flip_swaps_red_blue=bool(c.flip_test and c.flip_swaps_red_blue),
+                image_size=c.image_size, crops=c.crops, flip_test=flip,
+                flip_swaps_red_blue=swap,
                 cache_version=CACHE_VERSION)
 
   def stale_images_reason(self, made_from):
