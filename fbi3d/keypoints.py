@@ -206,7 +206,7 @@ class KeypointFile:
                `image_id`; `images` or `image` with `file_name`), or a list of results
                ({'image_id', 'keypoints'}). Annotations are matched to an image by file
                name; a file that describes a single image (or none) applies to whatever
-               image is given. With several people, the one with the most labelled
+               image is given, one picture at a time (`check_names`). With several people, the one with the most labelled
                keypoints is used (then the larger box).
     CSV        one row per image: `image,v1,v2,...`, the image's file name (or `*` for
                any image) and the values of --keypoints_layout, x, y pairs or x, y,
@@ -225,6 +225,9 @@ class KeypointFile:
     self.path = path
     self.layout = layout
     self.rows = {}          # file name (or '*') -> list of (values, score)
+    # A COCO file of one image (or of one unnamed image_id) is read as any picture's: the
+    # image's file name, or '' when it names none. None for every other file.
+    self.one_image = None
     if not os.path.isfile(path):
       raise ValueError(f'keypoint file {path} not found.')
     with open(path, 'rb') as f:
@@ -282,6 +285,8 @@ class KeypointFile:
       if only_id is not None and ann.get('image_id', only_id) != only_id:
         continue
       name = '*' if single else names.get(ann.get('image_id'))
+      if single:
+        self.one_image = os.path.basename(next(iter(names.values()), None) or '')
       if name is not None:
         self._add(os.path.basename(name), values, score)
 
@@ -351,7 +356,15 @@ class KeypointFile:
 
   def check_names(self, image_paths):
     """Raises ValueError when two of `image_paths` share a file name and this file names
-    its pictures: joints() matches by file name alone, so both would get one person."""
+    its pictures: joints() matches by file name alone, so both would get one person; and
+    when a COCO file of one image would give its one person to several pictures."""
+    if self.one_image is not None and len(image_paths) > 1:
+      which = f' ({self.one_image})' if self.one_image else ''
+      raise ValueError(
+          f'{self.path} holds the keypoints of one image{which} and {len(image_paths)} '
+          'pictures were given: every one would get that image\'s person. Predict that '
+          'picture alone, or give a file that names each picture (COCO\'s "images" with '
+          'their file names, or a CSV with one row per picture).')
     if not set(self.rows) - {'*'}:
       return
     seen = {}

@@ -70,7 +70,8 @@ DEFAULTS = dict(epochs=24, batch_size=256, learning_rate=4e-3, hidden=512, block
                 dropout_rate=0.1, loss='joint', noise_max_px=8.0, swap_prob=0.01,
                 missing_prob=0.02, mirror=True, max_train_poses=80000, bone_scale_std=0.0,
                 seed=0, frame='ray', truncate_prob=0.1, mirror_average=True,
-                limb_mix_prob=0.25)
+                limb_mix_prob=0.25, bend_std_deg=0.0,
+                trunk_bend_std_deg=0.0)
 FRAMES = ('camera', 'ray')
 
 
@@ -92,6 +93,9 @@ def _check_settings(s):
       problems.append(f'{key} must lie in [0, 0.5] (got {s[key]})')
   if not 0.0 <= s['limb_mix_prob'] <= 1.0:
     problems.append(f'limb_mix_prob is a probability in [0, 1] (got {s["limb_mix_prob"]})')
+  for key in ('bend_std_deg', 'trunk_bend_std_deg'):
+    if not (np.isfinite(s[key]) and 0.0 <= s[key] <= 90.0):
+      problems.append(f'{key} must lie in [0, 90] degrees (got {s[key]})')
   if not 0.0 <= s['bone_scale_std'] <= 0.5:
     problems.append(f'bone_scale_std must lie in [0, 0.5] (got {s["bone_scale_std"]})')
   if not (np.isfinite(s['noise_max_px']) and s['noise_max_px'] >= 0.0):
@@ -110,6 +114,9 @@ def training_examples(poses, rng, settings):
   poses [N, 17, 3]."""
   poses = lifter_cameras.scale_bones(poses, rng, settings['bone_scale_std'])
   poses = lifter_cameras.mix_limbs(poses, rng, settings['limb_mix_prob'])
+  poses = lifter_cameras.bend_limbs(poses, rng, settings['bend_std_deg'])
+  poses = lifter_cameras.bend_limbs(poses, rng, settings['trunk_bend_std_deg'],
+                                    lifter_cameras.TRUNK_BEND_JOINTS)
   if settings['mirror']:
     flip = rng.random(len(poses)) < 0.5
     poses = poses.copy()

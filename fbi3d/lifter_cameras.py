@@ -230,3 +230,50 @@ def view(poses_world, rng):
     raise ValueError(f'view: no camera of {CAMERA_ROUNDS} draws shows {len(pending)} '
                      'pose(s) whole and large enough.')
   return dict(joints2d=joints2d, pose3d=geometry.root_relative(cam), **kept)
+
+
+# Joints whose bone `bend_limbs` turns, from the body outwards (a thigh before its shin):
+# the upper and lower bones of each leg and arm.
+BEND_JOINTS = (2, 3, 5, 6, 12, 13, 15, 16)
+# The trunk's: the thorax turned about the spine joint (the upper body leaning, arms and
+# head carried along) and the head about the neck.
+TRUNK_BEND_JOINTS = (8, 10)
+
+
+def _descendants(joint):
+  """joint and every joint below it in skeleton.PARENTS."""
+  out = [joint]
+  for j in range(joint + 1, skeleton.NUM_JOINTS):
+    if skeleton.PARENTS[j] in out:
+      out.append(j)
+  return out
+
+
+def rotate_about_axes(vectors, axes, angles):
+  """Vectors [N, K, 3] turned by angles [N] (radians) about unit axes [N, 3] (Rodrigues,
+  right-handed)."""
+  axes = np.asarray(axes, np.float64)[:, None, :]
+  c, s = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+  dot = np.sum(vectors * axes, axis=-1, keepdims=True)
+  return vectors * c + np.cross(axes, vectors) * s + axes * dot * (1.0 - c)
+
+
+def bend_limbs(poses, rng, std_deg, joints=BEND_JOINTS):
+  """Poses [N, 17, 3] in which each bone ending at one of `joints` is turned about its
+  parent joint by an angle drawn from N(0, std_deg) degrees about an axis drawn uniformly
+  on the sphere, the joints below it carried along: every bone keeps its length, and
+  each limb's bend differs a little from any captured one. Bones are turned from the body
+  outwards, so a shin turns about the knee where its thigh's turn left it. std_deg 0
+  returns the poses unchanged."""
+  poses = np.asarray(poses, np.float64)
+  out = poses.copy()
+  if std_deg <= 0 or not len(poses):
+    return out
+  for joint in joints:
+    axes = rng.normal(size=(len(poses), 3))
+    axes /= np.maximum(np.linalg.norm(axes, axis=-1, keepdims=True), 1e-12)
+    angles = np.radians(rng.normal(0.0, std_deg, len(poses)))
+    below = _descendants(joint)
+    pivot = out[:, skeleton.PARENTS[joint]][:, None, :]
+    out[:, below] = pivot + rotate_about_axes(out[:, below] - pivot, axes, angles)
+  return out

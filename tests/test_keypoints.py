@@ -295,6 +295,16 @@ def test_a_coco_file_of_one_image_ignores_other_images_annotations_and_names_bad
   path.write_text(json.dumps(data))
   # Image 2's larger person is not a.jpg's (nor any picture's).
   np.testing.assert_allclose(keypoints.KeypointFile(str(path)).joints('b.jpg')[0], EXPECTED)
+  # Its one person is any one picture's, never several pictures' at once.
+  file = keypoints.KeypointFile(str(path))
+  file.check_names(['/x/b.jpg'])
+  with pytest.raises(ValueError) as e:
+    file.check_names(['/x/a.jpg', '/x/b.jpg'])
+  assert str(e.value) == (
+      f'{path} holds the keypoints of one image (a.jpg) and 2 pictures were given: every '
+      'one would get that image\'s person. Predict that picture alone, or give a file that '
+      'names each picture (COCO\'s "images" with their file names, or a CSV with one row '
+      'per picture).')
   del data['annotations'][1]
   path.write_text(json.dumps(data))
   assert keypoints.KeypointFile(str(path)).joints('a.jpg') is None

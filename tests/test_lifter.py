@@ -248,6 +248,66 @@ def test_mix_limbs_carries_the_donor_limb_in_the_torso_frame_by_hand():
   np.testing.assert_allclose(got[1], want, atol=1e-9)
 
 
+class _ScriptedNormals:
+  """Stands in for a numpy Generator: normal() hands out the given draws in order (each
+  scaled by its `scale` and shifted by `loc`, as numpy's are)."""
+
+  def __init__(self, draws):
+    self.draws = [np.asarray(d, np.float64) for d in draws]
+
+  def normal(self, loc=0.0, scale=1.0, size=None):
+    draw = self.draws.pop(0)
+    assert draw.shape == np.empty(size).shape
+    return loc + scale * draw
+
+
+def test_bend_limbs_turns_a_bone_and_carries_what_hangs_below_by_hand():
+  own = _standing_pose()
+  # The left upper arm (shoulder to elbow, joint 12) turned by +90 degrees about x: the
+  # hanging arm (0, 0, -300) becomes x cross it = (0, 300, 0), and the forearm (0, 0, -250)
+  # turns with it to (0, 250, 0). Then the forearm (joint 13) by -90 degrees about y: a
+  # vector along y does not move.
+  draws = [[[1.0, 0.0, 0.0]], [2.0],     # axis x (any length), angle 2 x 45 degrees
+           [[0.0, 3.0, 0.0]], [-2.0]]    # axis y, angle -90 degrees
+  got = lifter_cameras.bend_limbs(own[None], _ScriptedNormals(draws), 45.0,
+                                  joints=(12, 13))[0]
+  want = own.copy()
+  want[[12, 13]] = [[150, 300, 450], [150, 550, 450]]
+  np.testing.assert_allclose(got, want, atol=1e-9)
+  # The right thigh (joint 2) by +90 degrees about y (z -> x, x -> -z): the hanging leg
+  # swings out to -x from the right hip at (-100, 0, 0), the shin carried along to
+  # (-400, 0, 0); then the shin (joint 3) by +90 degrees about y from the knee: -x -> +z,
+  # the ankle folded up to 400 mm above the knee.
+  draws = [[[0.0, 1.0, 0.0]], [1.0], [[0.0, 1.0, 0.0]], [1.0]]
+  got = lifter_cameras.bend_limbs(own[None], _ScriptedNormals(draws), 90.0,
+                                  joints=(2, 3))[0]
+  want = own.copy()
+  want[[2, 3]] = [[-500, 0, 0], [-500, 0, 400]]
+  np.testing.assert_allclose(got, want, atol=1e-9)
+  np.testing.assert_array_equal(lifter_cameras.bend_limbs(own[None], None, 0.0), own[None])
+  # Random turns keep every bone's length and never move the torso or the head.
+  poses = _poses(6)
+  got = lifter_cameras.bend_limbs(poses, np.random.default_rng(0), 20.0)
+  for parent, child in skeleton.BONES:
+    np.testing.assert_allclose(np.linalg.norm(got[:, child] - got[:, parent], axis=-1),
+                               np.linalg.norm(poses[:, child] - poses[:, parent], axis=-1))
+  still = [0, 1, 4, 7, 8, 9, 10, 11, 14]
+  np.testing.assert_array_equal(got[:, still], poses[:, still])
+  assert np.all(np.abs(got[:, [3, 6, 13, 16]] - poses[:, [3, 6, 13, 16]]).max(axis=-1) > 0)
+  # The trunk's turn: the thorax about the spine joint carries the neck, head and arms
+  # rigidly (every distance among them kept); the legs and the spine joint stay.
+  got = lifter_cameras.bend_limbs(poses, np.random.default_rng(0), 20.0,
+                                  lifter_cameras.TRUNK_BEND_JOINTS)
+  np.testing.assert_array_equal(got[:, :8], poses[:, :8])
+  upper = [8, 9, 11, 12, 13, 14, 15, 16]       # the head turns again about the neck
+  for a in upper:
+    np.testing.assert_allclose(np.linalg.norm(got[:, upper] - got[:, a:a + 1], axis=-1),
+                               np.linalg.norm(poses[:, upper] - poses[:, a:a + 1], axis=-1))
+  np.testing.assert_allclose(np.linalg.norm(got[:, 10] - got[:, 9], axis=-1),
+                             np.linalg.norm(poses[:, 10] - poses[:, 9], axis=-1))
+  assert np.all(np.abs(got[:, [8, 10]] - poses[:, [8, 10]]).max(axis=-1) > 0)
+
+
 class _FixedDraws:
   """Stands in for a numpy Generator: random() and normal() give zeros, uniform() its
   interval's middle."""
@@ -309,6 +369,9 @@ def test_settings_are_checked():
   with pytest.raises(ValueError,
                      match=r'limb_mix_prob is a probability in \[0, 1\] \(got 1.5\)'):
     lifter.train(_poses(4), limb_mix_prob=1.5)
+  with pytest.raises(ValueError,
+                     match=r'bend_std_deg must lie in \[0, 90\] degrees \(got nan\)'):
+    lifter.train(_poses(4), bend_std_deg=float('nan'))
   with pytest.raises(ValueError, match=r'learning_rate must be a finite number > 0 \(got inf\)'):
     lifter.train(_poses(4), learning_rate=float('inf'))
   with pytest.raises(ValueError, match=r'noise_max_px must be a finite number >= 0 \(got inf\)'):

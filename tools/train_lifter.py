@@ -59,6 +59,13 @@ flags.DEFINE_float('limb_mix_prob', D['limb_mix_prob'], 'Training: probability t
                    'limb (either arm, either leg) of a pose is bent as the same limb of '
                    'another training pose (lifter_cameras.mix_limbs), for poses the bank '
                    'lacks; 0 for none.')
+flags.DEFINE_float('bend_std_deg', D['bend_std_deg'], 'Training: turn each arm and leg '
+                   'bone about its parent joint by an angle drawn from N(0, this) degrees '
+                   'about a random axis, the joints below carried along '
+                   '(lifter_cameras.bend_limbs); 0 for none.')
+flags.DEFINE_float('trunk_bend_std_deg', D['trunk_bend_std_deg'], 'Training: the same '
+                   'for the trunk: the thorax turned about the spine joint (arms and head '
+                   'carried along) and the head about the neck; 0 for none.')
 flags.DEFINE_boolean('mirror', D['mirror'], 'Mirror each training pose left/right with '
                      'probability 1/2 every epoch.')
 flags.DEFINE_boolean('mirror_average', D['mirror_average'], 'Measure (and, through the '
