@@ -210,7 +210,8 @@ class KeypointFile:
                keypoints is used (then the larger box).
     CSV        one row per image: `image,v1,v2,...`, the image's file name (or `*` for
                any image) and the values of --keypoints_layout, x, y pairs or x, y,
-               visibility triplets. A first row starting with `image` is a header.
+               visibility triplets (a joint missing: visibility 0, or its x and y
+               empty or nan). A first row starting with `image` is a header.
                Several rows for one image (several people): the one with the most of
                the 17 joints known is used (then the larger box around them).
     META.csv   the synthetic source's side file (`id,action,subject,x0,y0,...,x16,y16,
@@ -305,9 +306,11 @@ class KeypointFile:
       if number == 1 and row[0].strip().lower() == 'image':
         continue
       try:
-        values = [float(v) for v in row[1:]]
+        # An empty field is a missing value, as `nan` is.
+        values = [float(v) if v.strip() else float('nan') for v in row[1:]]
       except ValueError:
-        raise ValueError(f'{path}:{number}: expected image,x,y,... with numbers.') from None
+        raise ValueError(f'{path}:{number}: expected image,x,y,... with numbers (an '
+                         'empty field or nan for a missing joint).') from None
       try:
         joints, valid = to_joints(values, self.layout)
       except ValueError as e:

@@ -34,6 +34,7 @@ from fbi3d import lifter_inputs
 from fbi3d import losses as losses_lib
 from fbi3d import metrics
 from fbi3d import skeleton
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.models import regressor as regressor_lib
 from fbi3d.training import regression_model
 
@@ -301,7 +302,6 @@ def format_result(r):
 def save(network, info, folder):
   """Writes the lifter's weights and JSON into `folder`; returns the folder."""
   os.makedirs(folder, exist_ok=True)
-  network.save_weights(os.path.join(folder, WEIGHTS))
   s = info['settings']
   doc = dict(info, network=dict(input_dim=lifter_inputs.INPUT_DIM,
                                 hidden=int(s['hidden']),
@@ -317,9 +317,18 @@ def save(network, info, folder):
                      else 'root-relative 3D pose, mm, in the ray-aligned frame of the crop '
                      '(geometry.ray_rotations of the square box around the 2D joints and '
                      'the camera intrinsics)'))
-  with open(os.path.join(folder, CONFIG), 'w') as f:
-    json.dump(doc, f, indent=1)
-    f.write('\n')
+  # Both files under temporary names first; the old JSON goes before the new weights
+  # take its weights' place, so an interrupted save leaves a folder that `load` refuses,
+  # never new weights read with the old settings.
+  tag = f'.tmp{os.getpid()}'
+  weights_tmp = os.path.join(folder, f'lifter{tag}.weights.h5')
+  config_tmp = os.path.join(folder, CONFIG + tag)
+  network.save_weights(weights_tmp)
+  manifest_lib.write_json_atomic(config_tmp, doc, indent=1, final_newline=True)
+  if os.path.exists(os.path.join(folder, CONFIG)):
+    os.remove(os.path.join(folder, CONFIG))
+  os.replace(weights_tmp, os.path.join(folder, WEIGHTS))
+  os.replace(config_tmp, os.path.join(folder, CONFIG))
   return folder
 
 
@@ -332,25 +341,56 @@ def load(folder):
     if not os.path.isfile(path):
       raise ValueError(f'{folder} is not a saved lifter: {os.path.basename(path)} is '
                        'missing; train one with python tools/train_lifter.py --out=FOLDER.')
-  with open(config_path) as f:
-    config = json.load(f)
-  net = config.get('network', {})
-  if net.get('input_dim') != lifter_inputs.INPUT_DIM:
-    raise ValueError(f'{config_path}: the lifter reads {net.get("input_dim")} inputs, not '
-                     f'{lifter_inputs.INPUT_DIM}.')
+  config = _read_config(config_path)
+  net = config['network']
   network = regressor_lib.build_regressor(lifter_inputs.INPUT_DIM,
                                           hidden=int(net['hidden']),
                                           blocks=int(net['blocks']),
                                           dropout_rate=float(net['dropout_rate']),
                                           name='lifter')
-  network.load_weights(weights_path)
-  # Lifters saved before the choices existed predict in the camera frame, from the crop
-  # alone.
-  config.setdefault('frame', 'camera')
-  config.setdefault('mirror_average', False)
+  try:
+    network.load_weights(weights_path)
+  except (ValueError, OSError) as e:
+    raise ValueError(f'{weights_path}: not the weights of the network {config_path} '
+                     f'describes ({e}); train the lifter again.') from None
   if config['mirror_average']:
     network = mirror_averaged(network, config.get('crop_size', lifter_inputs.CROP_SIZE))
   return network, config
+
+
+def _read_config(config_path):
+  """lifter.json as a dict with every key `load` and the export read checked; lifters
+  saved before `frame` and `mirror_average` existed predict in the camera frame, from
+  the crop alone. ValueError naming the file and the key."""
+  retrain = 'train the lifter again (python tools/train_lifter.py --out=FOLDER).'
+  try:
+    with open(config_path) as f:
+      config = json.load(f)
+  except (ValueError, OSError, UnicodeDecodeError) as e:
+    raise ValueError(f'{config_path}: not readable as JSON ({e}); {retrain}') from None
+  net = config.get('network') if isinstance(config, dict) else None
+  if not isinstance(net, dict):
+    raise ValueError(f'{config_path}: no "network" settings; {retrain}')
+  if net.get('input_dim') != lifter_inputs.INPUT_DIM:
+    raise ValueError(f'{config_path}: the lifter reads {net.get("input_dim")} inputs, not '
+                     f'{lifter_inputs.INPUT_DIM}.')
+  config.setdefault('frame', 'camera')
+  config.setdefault('mirror_average', False)
+  checks = [(net, 'hidden', lambda v: isinstance(v, int) and v >= 1, 'a whole number >= 1'),
+            (net, 'blocks', lambda v: isinstance(v, int) and v >= 1, 'a whole number >= 1'),
+            (net, 'dropout_rate', lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
+             'a number in [0, 1)'),
+            (config, 'crop_size', lambda v: isinstance(v, (int, float)) and v > 0,
+             'a number > 0'),
+            (config, 'missing_joints', lambda v: v == lifter_inputs.MISSING_RULE,
+             repr(lifter_inputs.MISSING_RULE)),
+            (config, 'frame', lambda v: v in FRAMES, ' or '.join(map(repr, FRAMES))),
+            (config, 'mirror_average', lambda v: isinstance(v, bool), 'true or false')]
+  for where, key, ok, want in checks:
+    if key not in where or not ok(where[key]):
+      got = repr(where[key]) if key in where else 'nothing'
+      raise ValueError(f'{config_path}: "{key}" must be {want}, not {got}; {retrain}')
+  return config
 
 
 def format_table(info):

@@ -225,6 +225,22 @@ def test_face_spread_by_hand():
   assert keypoints.face_spread(np.full(34, 5.0)) is None   # a box of one point
 
 
+def test_empty_csv_fields_are_missing_joints_as_nan_is(tmp_path):
+  values = [repr(float(v)) for v in EXPECTED.reshape(-1)]
+  values[2 * 13:2 * 13 + 2] = ['', ' ']            # joint 13 (LWrist) as two empty fields
+  values[2 * 16:2 * 16 + 2] = ['nan', 'nan']       # joint 16 (RWrist) as nan
+  path = tmp_path / 'kp.csv'
+  path.write_text('any.png,' + ','.join(values) + '\n')
+  joints, valid = keypoints.KeypointFile(str(path), 'h36m17').joints('any.png')
+  assert np.flatnonzero(~valid).tolist() == [13, 16]
+  np.testing.assert_array_equal(joints[valid], EXPECTED[valid])
+  path.write_text('any.png,' + ','.join(['x'] + values[1:]) + '\n')
+  with pytest.raises(ValueError) as e:
+    keypoints.KeypointFile(str(path), 'h36m17')
+  assert str(e.value) == (f'{path}:1: expected image,x,y,... with numbers (an empty field '
+                          'or nan for a missing joint).')
+
+
 def test_a_csv_of_the_17_joints_read_as_coco_by_default_is_refused(tmp_path):
   path = tmp_path / 'joints.csv'
   path.write_text('image,x0,y0\nany.png,' + ','.join(f'{v:g}' for v in EXPECTED.reshape(-1))

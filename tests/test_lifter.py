@@ -2,6 +2,7 @@
 missing-joint rule, the crop inputs, training, saving and loading."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -457,6 +458,31 @@ def test_train_save_load_and_command_line(tmp_path):
   assert config['mirror_average'] is False
   with pytest.raises(ValueError, match='is not a saved lifter: lifter.json is missing'):
     lifter.load(str(tmp_path))
+  # Saving over a lifter leaves no temporary file; a settings file that is not what
+  # `save` writes is refused, naming the file and the key.
+  lifter.save(net, dict(info, results={}), folder)
+  assert sorted(os.listdir(folder)) == ['lifter.json', 'lifter.weights.h5']
+  config_path = tmp_path / 'l' / 'lifter.json'
+  good = json.load(open(config_path))
+  retrain = '; train the lifter again (python tools/train_lifter.py --out=FOLDER).'
+  for change, message in [
+      (dict(frame='side'), '"frame" must be \'camera\' or \'ray\', not \'side\''),
+      (dict(crop_size=None), '"crop_size" must be a number > 0, not None'),
+      (dict(missing_joints='zero'), '"missing_joints" must be \'ancestor\', not \'zero\''),
+      (dict(network=dict(good['network'], hidden=0)), '"hidden" must be a whole number >= '
+       '1, not 0'),
+      (dict(network=[1]), 'no "network" settings')]:
+    json.dump(dict(good, **change), open(config_path, 'w'))
+    with pytest.raises(ValueError) as e:
+      lifter.load(folder)
+    assert str(e.value) == f'{config_path}: {message}{retrain}'
+  config_path.write_text('{"network": ')
+  with pytest.raises(ValueError, match=r'lifter.json: not readable as JSON \(Expecting value'):
+    lifter.load(folder)
+  json.dump(dict(good, network=dict(good['network'], hidden=8)), open(config_path, 'w'))
+  with pytest.raises(ValueError, match=r'lifter.weights.h5: not the weights of the network '
+                     r'.*lifter.json describes'):
+    lifter.load(folder)
   # The command line on a tiny bank.
   bank_poses = _poses(40, 3)
   subject = np.array([1] * 24 + [13] * 8 + [11] * 4 + [131] * 4)
@@ -480,3 +506,28 @@ def test_train_save_load_and_command_line(tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1 and 'train_lifter: error: ' in proc.stderr
   assert 'pose bank not found' in proc.stderr
+  # Refused before any training: a test noise that is not a number, an --out that is a
+  # file.
+  for flag, message in [('--noise_px=nan', '--noise_px must be a finite number >= 0 (got '
+                         'nan).'),
+                        (f'--out={npz}', f'--out={npz} is a file; give a folder for the '
+                         'lifter.')]:
+    proc = subprocess.run([sys.executable, 'tools/train_lifter.py', f'--bank={npz}', flag],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith(
+        f'train_lifter: error: {message}'), proc.stderr[-500:]
+  # A bank without subject 131: the test row says whose poses it measured.
+  keep = subject != 131
+  bank = posebank.PoseBank(bank_poses[keep], subject[keep], np.zeros(36, np.int64),
+                           np.arange(36), posebank.split_names(subject[keep], (13,)),
+                           [dict(file='x.bvh')])
+  npz, _ = posebank.save(bank, summary, str(tmp_path / 'bank11.npz'))
+  proc = subprocess.run(
+      [sys.executable, 'tools/train_lifter.py', f'--bank={npz}', f'--out={out}',
+       '--epochs=1', '--hidden=8', '--batch_size=8'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert (f'warning: {npz} has no poses of test subject(s) 131; the test row covers 11 '
+          'alone.') in proc.stdout
+  doc = json.load(open(out / 'lifter.json'))
+  assert list(doc['results']) == ['val', 'test subject 11', 'test (11)']

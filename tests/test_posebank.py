@@ -151,6 +151,25 @@ def test_save_load_summary_and_table(tmp_path):
   np.savez(str(tmp_path / 'flat.npz'), **dict(fields, poses=fields['poses'].reshape(5, 51)))
   with pytest.raises(ValueError, match=r'flat.npz: poses have shape \(5, 51\)'):
     posebank.load(str(tmp_path / 'flat.npz'))
+  # A cut file, one array saved under an .npz name, and a text file.
+  with open(npz, 'rb') as f:
+    (tmp_path / 'cut.npz').write_bytes(f.read()[:200])
+  np.save(str(tmp_path / 'one'), fields['poses'])
+  os.replace(tmp_path / 'one.npy', tmp_path / 'one.npz')
+  (tmp_path / 'text.npz').write_text('poses\n')
+  for name, why in (('cut', 'File is not a zip file'),
+                    ('one', 'it holds one array, not the arrays of an .npz'),
+                    ('text', 'Cannot load file containing pickled data')):
+    with pytest.raises(ValueError) as e:
+      posebank.load(str(tmp_path / f'{name}.npz'))
+    assert str(e.value).startswith(f'{tmp_path / name}.npz: not a readable pose bank ({why}')
+    assert str(e.value).endswith('make it again with python tools/pose_bank.py --out=PATH.')
+  # A summary beside the bank that is not JSON is named, with the two ways out.
+  with open(json_path, 'w') as f:
+    f.write('{"clips": [')
+  with pytest.raises(ValueError, match=r'bank.json: the summary beside the pose bank is not '
+                     r'readable \(.*\); make the bank again .* or delete the summary'):
+    posebank.load(npz)
 
 
 @needs_shared_mocap
@@ -185,6 +204,18 @@ def test_build_from_shared_clips(tmp_path):
   _, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(2, 13))
   assert summary['warnings'][1] == (f'val subject(s) 2 have no clip in {tmp_path}: the val '
                                     'split lacks them')
+  # A clip whose name gives no subject could be a test subject's: skipped and listed
+  # (strict: refused), never trained on.
+  os.symlink(os.path.join(MOCAP_DIR, 'cmu_bvh_daz', '12_01.bvh'),
+             tmp_path / 'cmu_bvh_daz' / 'walk.bvh')
+  bank, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(13,))
+  assert summary['skipped'] == [dict(
+      file=os.path.join('cmu_bvh_daz', 'walk.bvh'),
+      error='its name does not start with a subject number; name it as CMU does '
+            '(SUBJECT_CLIP.bvh or .amc, e.g. 11_01.amc)')]
+  assert len(bank.clips) == 3 and -1 not in bank.subject
+  with pytest.raises(ValueError, match='its name does not start with a subject number'):
+    posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(13,), strict=True)
 
 
 def test_command_line_refuses_test_subjects_in_val(tmp_path):

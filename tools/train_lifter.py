@@ -11,11 +11,13 @@ settings and figures) into --out; export it with
   python -m fbi3d.export --model_dir=RUN --export_dir=EXPORT --lifter=runs/lifter
 """
 
+import math
 import os
 import sys
 
 from absl import app
 from absl import flags
+import numpy as np
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fbi3d import lifter   # pylint: disable=g-import-not-at-top
@@ -85,20 +87,31 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   say = lambda line: print(line, flush=True)
   try:
+    # What would only fail after the training: the test noise and the output folder.
+    if not (math.isfinite(FLAGS.noise_px) and FLAGS.noise_px >= 0):
+      raise ValueError(f'--noise_px must be a finite number >= 0 (got {FLAGS.noise_px}).')
+    if os.path.exists(FLAGS.out) and not os.path.isdir(FLAGS.out):
+      raise ValueError(f'--out={FLAGS.out} is a file; give a folder for the lifter.')
     bank = posebank.load(FLAGS.bank)
     sets = {name: bank.poses[bank.split == name] for name in posebank.SPLITS}
     for name in ('train', 'test'):
       if not len(sets[name]):
         raise ValueError(f'{FLAGS.bank} has no {name} poses; build it again with '
                          'tools/pose_bank.py.')
+    test_subjects = [s for s in posebank.TEST_SUBJECTS
+                     if np.any((bank.split == 'test') & (bank.subject == s))]
+    missing = [str(s) for s in posebank.TEST_SUBJECTS if s not in test_subjects]
+    if missing:
+      say(f'warning: {FLAGS.bank} has no poses of test subject(s) {", ".join(missing)}; '
+          'the test row covers ' + ' and '.join(map(str, test_subjects)) + ' alone.')
     overrides = {k: getattr(FLAGS, k) for k in lifter.DEFAULTS}
     network, info = lifter.train(sets['train'], log=say, **overrides)
     results = {}
     groups = [('val', sets['val'])] if len(sets['val']) else []
-    for subject in posebank.TEST_SUBJECTS:
+    for subject in test_subjects:
       groups.append((f'test subject {subject}',
                      bank.poses[(bank.split == 'test') & (bank.subject == subject)]))
-    groups.append(('test (11 + 131)', sets['test']))
+    groups.append((f'test ({" + ".join(map(str, test_subjects))})', sets['test']))
     for name, poses in groups:
       if len(poses):
         results[name] = lifter.evaluate_split(network, poses, FLAGS.seed, FLAGS.noise_px,

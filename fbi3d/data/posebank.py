@@ -44,6 +44,7 @@ import dataclasses
 import json
 import os
 import time
+import zipfile
 
 import numpy as np
 
@@ -219,6 +220,11 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
   for path in files:
     rel = os.path.relpath(path, mocap_dir)
     try:
+      subject = mocap.subject_of(path)
+      if subject < 0:
+        # Without a subject a clip cannot be kept out of the test or val split.
+        raise ValueError('its name does not start with a subject number; name it as CMU '
+                         'does (SUBJECT_CLIP.bvh or .amc, e.g. 11_01.amc)')
       clip = mocap.load_clip(path)
       clip_poses = joint_maps.to_h36m(clip)
     except (motion.MocapError, ValueError, OSError) as e:
@@ -230,7 +236,6 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
     keep = dedup_indices(clip_poses, threshold_mm)
     for t in kept_at:
       kept_at[t] += len(keep) if t == threshold_mm else len(dedup_indices(clip_poses, t))
-    subject = mocap.subject_of(path)
     poses.append(clip_poses[keep])
     subjects.append(np.full(len(keep), subject, np.int64))
     clip_ids.append(np.full(len(keep), len(clips), np.int64))
@@ -312,17 +317,33 @@ def load(path):
   if not os.path.isfile(path):
     raise ValueError(f'{path}: pose bank not found; make it with python '
                      'tools/pose_bank.py --out=PATH.')
-  with np.load(path) as data:
-    missing = [k for k in ('poses', 'subject', 'clip', 'frame', 'split') if k not in data]
-    if missing:
-      raise ValueError(f'{path}: not a pose bank (no {", ".join(missing)}).')
-    fields = {k: data[k] for k in ('poses', 'subject', 'clip', 'frame', 'split')}
-    files = [str(f) for f in data['clip_files']] if 'clip_files' in data else []
+  try:
+    data = np.load(path)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+      raise ValueError('it holds one array, not the arrays of an .npz')
+    with data:
+      missing = [k for k in ('poses', 'subject', 'clip', 'frame', 'split') if k not in data]
+      if missing:
+        raise ValueError(f'no {", ".join(missing)}')
+      fields = {k: data[k] for k in ('poses', 'subject', 'clip', 'frame', 'split')}
+      files = [str(f) for f in data['clip_files']] if 'clip_files' in data else []
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(f'{path}: not a readable pose bank ({e}); make it again with python '
+                     'tools/pose_bank.py --out=PATH.') from None
   clips = [dict(file=f) for f in files]
   json_path = path[:-4] + '.json'
   if os.path.isfile(json_path):
-    with open(json_path) as f:
-      clips = json.load(f).get('clips', clips)
+    try:
+      with open(json_path) as f:
+        summary = json.load(f)
+      clips = summary.get('clips', clips) if isinstance(summary, dict) else None
+      if not isinstance(clips, list):
+        raise ValueError('no list of clips')
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+      raise ValueError(f'{json_path}: the summary beside the pose bank is not readable '
+                       f'({e}); make the bank again with python tools/pose_bank.py, or '
+                       'delete the summary (the bank then names its clips by file '
+                       'alone).') from None
   fields['poses'] = fields['poses'].astype(np.float64)
   fields['split'] = fields['split'].astype(str)
   poses = fields['poses']
