@@ -7,8 +7,9 @@ The cameras are `fbi3d.lifter_cameras`'s (`view`); the 2D noise, the filling of 
 joints, the crop inputs and the output frame `fbi3d.lifter_inputs`'.
 
 Training (`train`): every epoch, each training pose gets a new yaw, camera and noise draw
-(optionally mirrored left/right with probability 1/2, and each arm and leg bent, with
-probability limb_mix_prob, as another training pose's: `lifter_cameras.mix_limbs`);
+(optionally mirrored left/right with probability 1/2, each arm and leg bent, with
+probability limb_mix_prob, as another training pose's: `lifter_cameras.mix_limbs`, and
+each arm and leg bone turned by a small random angle, `lifter_cameras.bend_limbs`);
 `build_regressor(34)` with the first epoch's normalisation statistics, the mean joint
 distance as the loss (`regression_model`; L2 and the weighted loss are options), Adam
 whose rate decays exponentially to a tenth over the run; the settings chosen on val are

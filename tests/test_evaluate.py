@@ -426,6 +426,16 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   assert str(e.value) == (f'{twin} labels FBI at 5 degrees, but the run learned from labels '
                           f'at 10 ({cfg.data_dir}); convert it again with '
                           '--fbi_threshold_deg=10.')
+  # Lifting-only records have no pictures for the image models: refused before any work
+  # (Final would read coarse 3D and FBI of zeros).
+  manifest['fbi_threshold_deg'] = 10.0
+  manifest['lifting_only'] = True
+  json.dump(manifest, open(manifest_path, 'w'))
+  with pytest.raises(pipeline.DataError) as e:
+    challenge.evaluate(model_dir, 'test', data_dir=twin, out_dir=str(tmp_path / 'twin_eval'),
+                       gallery=0, log=_quiet)
+  assert str(e.value).startswith(f'{twin} holds lifting-only records (no pictures), and '
+                                 'this run\'s Final reads the image models\' coarse 3D')
 
 
 def _put_checkpoint(model_dir, phase, network, name):
@@ -487,6 +497,24 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
       f'({sha[:12]})): its 2D, coarse 3D and FBI are not those '
       'models\' outputs. Make it again (python -m fbi3d.train --phase=features with the '
       'run\'s flags), then train the regressors again.')
+  # The run's data set converted again after its features cache was made (here: the
+  # manifest the cache recorded is another): the tables would be of the old data and
+  # the figures of the new.
+  model_dir = str(tmp_path / 'data_again')
+  shutil.copytree(cfg.model_dir, model_dir)
+  results_path = os.path.join(model_dir, 'features', 'results.json')
+  results = json.load(open(results_path))
+  now = results['made_from']['manifest_sha256']
+  results['made_from']['manifest_sha256'] = '0123456789abcdef'
+  json.dump(results, open(results_path, 'w'))
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge.evaluate(model_dir, 'val', log=_quiet)
+  assert str(e.value) == (
+      f'{model_dir}: {cfg.data_dir} was converted again after the features cache in '
+      f'{os.path.join(model_dir, "features")} was made from it (manifest 0123456789abcdef, '
+      f'now {now}): the cache holds the old data set\'s joints and labels, the records the '
+      'new one\'s pictures. Make the cache again (python -m fbi3d.train --phase=features '
+      'with the run\'s flags), then train the regressors again.')
 
 
 def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):

@@ -282,12 +282,26 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   other_data = data_dir and os.path.abspath(data_dir) != own_data
   if other_data:
     cfg = dataclasses.replace(run_cfg, data_dir=data_dir)
+  else:
+    # Tables from the caches, figures from the records: both must be of one data set.
+    for name in ('features', 'features_noadv'):
+      done = run_lib.Run.of_config(run_cfg).results(name) or {}
+      reason = done.get('finished') and phases.make_task(name, run_cfg).data_changed_reason(
+          done.get('made_from'))
+      if reason:
+        raise run_lib.PhaseError(f'{model_dir}: {reason}')
   manifest = pipeline.load_manifest(cfg.data_dir)
   split = split.lower()
   if split not in manifest['splits']:
     raise pipeline.DataError(f'{cfg.data_dir} has no split {split!r}; it has '
                              f'{", ".join(sorted(manifest["splits"]))}.')
   if other_data:
+    if pipeline.is_lifting_only(manifest):
+      raise pipeline.DataError(
+          f'{cfg.data_dir} holds lifting-only records (no pictures), and this run\'s Final '
+          'reads the image models\' coarse 3D and FBI from the pictures: evaluate it on a '
+          'data set converted with its pictures, or evaluate a run trained on lifting-only '
+          'records (python -m fbi3d.train --phase=all on them) here.')
     _check_fbi_threshold(run_cfg.data_dir, cfg.data_dir, manifest)
   if ablations:
     _require_ablations(run_cfg)

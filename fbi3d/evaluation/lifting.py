@@ -50,6 +50,11 @@ def evaluate(model_dir, split, out_dir=None, log=print):
   if split not in manifest['splits']:
     raise pipeline.DataError(f'{cfg.data_dir} has no split {split!r}; it has '
                              f'{", ".join(sorted(manifest["splits"]))}.')
+  features = phases.make_task('features', cfg)
+  reason = features.data_changed_reason((features.run.results('features') or {}).get(
+      'made_from'))
+  if reason:
+    raise run_lib.PhaseError(f'{model_dir}: {reason}')
   p1, p2, sizes = {}, {}, {}
   actions = None
   for name in ROWS:
