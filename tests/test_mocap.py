@@ -3,6 +3,7 @@
 
 import collections
 import os
+import re
 
 import numpy as np
 import pytest
@@ -149,6 +150,10 @@ def test_bvh_forward_kinematics_is_exact(tmp_path):
     (TINY_BVH, lambda t: t.replace('OFFSET 0 10 0', 'OFFSET 0 10'),
      r'tiny\.bvh:9: .*OFFSET'),
     (TINY_BVH, lambda t: t.split('MOTION')[0], r'tiny\.bvh:\d+: expected a MOTION'),
+    (TINY_BVH, lambda t: re.sub(r'Frame Time: *\S+', 'Frame Time: nan', t),
+     r'tiny\.bvh:\d+: expected "Frame Time: <seconds > 0>", got \'Frame Time: nan\''),
+    (TINY_BVH, lambda t: re.sub(r'Frame Time: *\S+', 'Frame Time: inf', t),
+     r'tiny\.bvh:\d+: expected "Frame Time: <seconds > 0>", got \'Frame Time: inf\''),
 ])
 def test_bad_bvh_names_file_and_line(tmp_path, text, cut, pattern):
   path = _write(tmp_path, 'tiny.bvh', cut(text))

@@ -192,3 +192,38 @@ def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopp
       'train-00000-of-00002.tfrecord', 'train-00001-of-00002.tfrecord']
   assert not [n for n in os.listdir(out) if 'partial' in n]
   assert len(pipeline.read_examples(out, 'train')) == 4
+
+
+def test_clip_names_never_depend_on_which_files_failed_and_val_subjects_are_checked(
+    tmp_path):
+  # Two clips of one name in two folders: 01_01 and 01_01_ by their order, whether the
+  # first reads or not.
+  for folder in ('a', 'b'):
+    (tmp_path / 'motion' / folder).mkdir(parents=True)
+  (tmp_path / 'motion' / 'a' / '01_01.bvh').write_text(_cgspeed_bvh(4))
+  (tmp_path / 'motion' / 'b' / '01_01.bvh').write_text(_cgspeed_bvh(4, seed=1))
+  out = str(tmp_path / 'out')
+  quiet = lambda _: None
+  summary = mocap_records.convert_folder(str(tmp_path / 'motion'), out, log=quiet,
+                                         val_subjects=[1])
+  assert [c['name'] for c in summary['clips']] == ['01_01', '01_01_']
+  assert 'warnings' not in summary
+  first = open(os.path.join(out, '01_01.npz'), 'rb').read()
+  # a/ breaks: b's clip keeps its own name, and a's earlier conversion stays as it was.
+  (tmp_path / 'motion' / 'a' / '01_01.bvh').write_text(_cgspeed_bvh(4, truncate=True))
+  lines = []
+  summary = mocap_records.convert_folder(str(tmp_path / 'motion'), out, log=lines.append,
+                                         val_subjects=[1, 4])
+  assert [c['name'] for c in summary['clips']] == ['01_01_']
+  assert open(os.path.join(out, '01_01.npz'), 'rb').read() == first
+  assert summary['warnings'] == ['val subject(s) 4 match no clip read: the val split '
+                                 'lacks them']
+  assert 'warning: val subject(s) 4 match no clip read: the val split lacks them' in lines
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'tools', 'convert_mocap.py'),
+       f'--input_dir={tmp_path / "motion"}', f'--output_dir={out}', '--val_subjects=2,x'],
+      capture_output=True, text=True, check=False, env=dict(os.environ, PYTHONPATH=REPO))
+  assert proc.returncode == 1
+  assert proc.stderr.strip().endswith(
+      'convert_mocap: error: --val_subjects takes subject numbers separated by commas '
+      '(e.g. 2,8), not \'2,x\'.')

@@ -298,6 +298,14 @@ def test_dataset_with_poses_from_marks_actions_unknown(tmp_path):
   settings, _ = synthetic.write_dataset(out, seed=2, counts=counts, image_size=96,
                                         workers=1, poses_from=folder)
   assert settings['num_poses'] == 4 and settings['pose_sources'] == ['21_01.npz']
+  # The same clip converted again with other poses (same name, same count) is another
+  # data set, not "already there".
+  assert synthetic.write_dataset(out, seed=2, counts=counts, image_size=96, workers=1,
+                                 poses_from=folder)[1]
+  _write_pose_npz(folder, '21_01.npz', _bank_poses(4, seed=5), 21)
+  again, reused = synthetic.write_dataset(out, seed=2, counts=counts, image_size=96,
+                                          workers=1, poses_from=folder)
+  assert not reused and again['poses_sha256'] != settings['poses_sha256']
   records, problems = layout.read_meta(os.path.join(out, 'Train', layout.META_FILE))
   assert not problems and len(records) == 3
   assert all(r['action'] == -1 and r['subject'] == 21 for r in records.values())
@@ -349,3 +357,31 @@ def test_a_pose_folder_refuses_non_finite_poses_and_skips_clips_still_being_writ
   with pytest.raises(ValueError, match=r'load_pose_bank: .*22_01.npz: 1 pose\(s\) hold NaN or '
                                        r'infinite coordinates, the first pose 2; convert'):
     pose_folder.load_pose_bank(str(tmp_path / 'bad'))
+
+
+def test_a_pose_folder_reads_a_bank_with_a_subject_per_pose_and_names_unreadable_files(
+    tmp_path):
+  rng = np.random.default_rng(0)
+  good = np.stack([body.sample_pose(rng, 0) for _ in range(3)])
+  # tools/pose_bank.py's bank: a subject per pose.
+  (tmp_path / 'bank').mkdir()
+  np.savez(str(tmp_path / 'bank' / 'bank.npz'), poses=good, subject=np.array([1, 1, 11]))
+  bank = pose_folder.load_pose_bank(str(tmp_path / 'bank'))
+  assert bank.subjects.tolist() == [1, 1, 11]
+  for name, write, why in [
+      ('cut', lambda p: p.write_bytes(b'PK\x03\x04' + b'\0' * 20), 'File is not a zip file'),
+      ('one', lambda p: np.save(open(p, 'wb'), good),
+       'it holds one array, not the arrays of an .npz'),
+      ('nameless', lambda p: np.savez(open(p, 'wb'), pose=good), 'no "poses" array')]:
+    folder = tmp_path / name
+    folder.mkdir()
+    write(folder / '21_01.npz')
+    with pytest.raises(ValueError) as e:
+      pose_folder.load_pose_bank(str(folder))
+    assert str(e.value) == (f'load_pose_bank: {folder / "21_01.npz"}: not a readable .npz of '
+                            f'poses ({why}); convert the clip again or remove it from the '
+                            'folder.')
+  (tmp_path / 'odd').mkdir()
+  np.savez(str(tmp_path / 'odd' / 'b.npz'), poses=good, subject=np.array([1, 2]))
+  with pytest.raises(ValueError, match=r'b.npz: "subject" holds \(2,\) values for 3 poses'):
+    pose_folder.load_pose_bank(str(tmp_path / 'odd'))

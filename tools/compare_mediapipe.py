@@ -127,12 +127,15 @@ def main(argv):
       ours = np.asarray(result['pose3d'], np.float64)
       aligned, distance = aligned_distance(ours, theirs)
       # Where MediaPipe does not see a joint, both invent it: the joints it sees alone.
+      # Under 4 joints there is no alignment to measure them by: None (null in JSON).
       _, seen = (aligned_distance(ours, theirs, valid) if valid.sum() >= 4
-                 else (None, float('nan')))
+                 else (None, None))
+      seen_text = (f'{seen:.0f} mm over the {int(valid.sum())} joints MediaPipe sees'
+                   if seen is not None else
+                   f'MediaPipe sees {int(valid.sum())} joints, too few to align')
       figure(image, joints2d, ours, aligned,
              f'{os.path.basename(path)}: fbi3d ({model.lift_model} on MediaPipe\'s 2D) '
-             f'and MediaPipe, aligned:\n{distance:.0f} mm apart ({seen:.0f} mm over the '
-             f'{int(valid.sum())} joints MediaPipe sees)',
+             f'and MediaPipe, aligned:\n{distance:.0f} mm apart ({seen_text})',
              os.path.join(FLAGS.out, name + '.png'), FLAGS.show_picture)
       rows.append(dict(picture=path, figure=os.path.join(FLAGS.out, name + '.png'),
                        distance_mm=distance, distance_seen_mm=seen,
@@ -149,10 +152,12 @@ def main(argv):
         f'{"distance, seen":>15}   (mm, after alignment)')
   for r in rows:
     print(f'{os.path.basename(r["picture"]):<28} {r["joints_seen"]:>11} '
-          f'{r["distance_mm"]:>17.1f} {r["distance_seen_mm"]:>15.1f}')
+          f'{r["distance_mm"]:>17.1f} '
+          + (f'{r["distance_seen_mm"]:>15.1f}' if r['distance_seen_mm'] is not None
+             else f'{"-":>15}'))
   with open(os.path.join(FLAGS.out, 'compare.json'), 'w') as f:
     json.dump(dict(export=model.path, lift_model=model.lift_model, pictures=rows), f,
-              indent=2)
+              indent=2, allow_nan=False)
   print(f'wrote {FLAGS.out}/compare.json and one figure per picture')
   if failed:
     print(f'compare_mediapipe: {len(failed)} of {len(files)} picture(s) skipped: '

@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 import cv2
 import numpy as np
+import tensorflow as tf
 
 from fbi3d import skeleton
 from fbi3d import viz
@@ -20,23 +21,31 @@ from fbi3d.data import schema
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', None, 'Converted data set (folder with manifest.json).')
 flags.DEFINE_string('split', 'train', 'Split to draw from: train, val or test.')
-flags.DEFINE_integer('num', 24, 'Number of examples to draw (the first N of the split).')
-flags.DEFINE_integer('columns', 6, 'Tiles per row.')
+flags.DEFINE_integer('num', 24, 'Number of examples to draw (the first N of the split).',
+                     lower_bound=1)
+flags.DEFINE_integer('columns', 6, 'Tiles per row.', lower_bound=1)
 flags.DEFINE_string('out', 'contact_sheet.png', 'Output PNG path.')
 flags.mark_flag_as_required('data_dir')
 
 
 def main(argv):
-  del argv
-  if FLAGS.num < 1:
-    raise app.UsageError('--num must be at least 1.')
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])} (the output is '
+                         '--out=PATH).')
   try:
+    if pipeline.data_is_lifting_only(FLAGS.data_dir):
+      raise pipeline.DataError(f'{FLAGS.data_dir} holds lifting-only records (no '
+                               'pictures): nothing to draw.')
     records = pipeline.read_examples(FLAGS.data_dir, FLAGS.split, FLAGS.num)
-  except pipeline.DataError as e:
-    sys.exit(f'contact_sheet: {e}')
+  except (pipeline.DataError, tf.errors.OpError) as e:
+    sys.exit(f'contact_sheet: {getattr(e, "message", None) or e}')
   tiles = []
   for r in records:
     image = cv2.imdecode(np.frombuffer(r[schema.IMAGE], np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+      sys.exit(f'contact_sheet: {FLAGS.data_dir} {FLAGS.split} example '
+               f'{r[schema.SOURCE_ID].decode()}: its picture is not a readable image; '
+               'convert the data set again.')
     action = int(r[schema.ACTION])
     name = skeleton.ACTIONS[action] if action >= 0 else 'unknown'
     tiles.append(dict(

@@ -33,7 +33,8 @@ flags.DEFINE_integer('crop_size', 256, 'Nominal crop side for the 2D joints, in 
 flags.DEFINE_integer('image_size', 1000, 'Nominal image side for the sampled cameras.',
                      lower_bound=16)
 flags.DEFINE_float('margin', 0.2, 'Fraction of the joints\' box side added on each side.')
-flags.DEFINE_integer('seed', 0, 'Seed of the cameras and turns (per clip and frame).')
+flags.DEFINE_integer('seed', 0, 'Seed of the cameras and turns (per clip and frame), >= 0.',
+                     lower_bound=0)
 flags.DEFINE_list('val_subjects', [], 'Subject ids whose clips go to the val split.')
 flags.DEFINE_integer('shard_size', 5000, 'Records per shard.', lower_bound=1)
 flags.DEFINE_float('unit_mm', None, 'Millimetres per file length unit (default: the ASF '
@@ -49,11 +50,16 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
+    try:
+      val_subjects = [int(s) for s in FLAGS.val_subjects]
+    except ValueError:
+      raise ValueError(f'--val_subjects takes subject numbers separated by commas (e.g. '
+                       f'2,8), not {",".join(FLAGS.val_subjects)!r}.') from None
     summary = mocap_records.convert_folder(
         FLAGS.input_dir, FLAGS.output_dir, every_nth=FLAGS.every_nth,
         retarget_bones=FLAGS.retarget, tfrecords=FLAGS.tfrecords,
         crop_size=FLAGS.crop_size, image_size=FLAGS.image_size, margin=FLAGS.margin,
-        seed=FLAGS.seed, val_subjects=[int(s) for s in FLAGS.val_subjects],
+        seed=FLAGS.seed, val_subjects=val_subjects,
         shard_size=FLAGS.shard_size, unit_mm=FLAGS.unit_mm,
         fbi_threshold_deg=FLAGS.fbi_threshold_deg, strict=FLAGS.strict,
         log=lambda line: print(line, flush=True))

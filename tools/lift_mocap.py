@@ -39,7 +39,8 @@ flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate.')
 flags.DEFINE_enum('loss', 'weighted', ['weighted', 'l2'], 'Regression loss.')
 flags.DEFINE_float('noise_px', mocap_lifting.NOISE_PX,
                    'Std (image pixels) of the Gaussian 2D noise of the noisy test column.')
-flags.DEFINE_integer('seed', 0, 'Seed of cameras, synthetic poses, noise and training.')
+flags.DEFINE_integer('seed', 0, 'Seed of cameras, synthetic poses, noise and training '
+                     '(>= 0).', lower_bound=0)
 flags.DEFINE_string('out', os.path.join('runs', 'lifting', 'mocap.json'),
                     'Where to write the JSON.')
 

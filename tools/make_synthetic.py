@@ -16,7 +16,8 @@ from fbi3d.data import worker_pool
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('out_dir', None, 'Folder for {Train,Val,Test}/{IMG,POSE,META.csv}.')
-flags.DEFINE_integer('seed', 0, 'Seed; every image depends only on (seed, split, index).')
+flags.DEFINE_integer('seed', 0, 'Seed, >= 0; every image depends only on (seed, split, '
+                     'index).', lower_bound=0)
 flags.DEFINE_integer('num_train', 2000, 'Images in Train.', lower_bound=0)
 flags.DEFINE_integer('num_val', 300, 'Images in Val.', lower_bound=0)
 flags.DEFINE_integer('num_test', 300, 'Images in Test.', lower_bound=0)

@@ -79,7 +79,7 @@ flags.DEFINE_enum('frame', D['frame'], list(lifter.FRAMES), 'Output frame: ray (
 flags.DEFINE_float('noise_px', lifter.TEST_NOISE_PX, 'Std (image pixels) of the Gaussian '
                    'noise of the noisy val and test columns.', lower_bound=0.0)
 flags.DEFINE_integer('seed', D['seed'], 'Seed of training draws and of the fixed val and '
-                     'test cameras and noise.')
+                     'test cameras and noise (>= 0).', lower_bound=0)
 
 
 def main(argv):

@@ -11,6 +11,7 @@ plus its position channels (when it has any). A clip's joints are every ROOT/JOI
 its origin and every End Site, named '<parent>_end'.
 """
 
+import math
 import re
 
 import numpy as np
@@ -132,7 +133,7 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
       frame_time = float(match.group(1))
     except ValueError:
       pass
-  if frame_time is None or frame_time <= 0:
+  if frame_time is None or not math.isfinite(frame_time) or frame_time <= 0:
     motion.fail(path, i_time + 1, f'expected "Frame Time: <seconds > 0>", got {text_time!r}')
   num_channels = sum(len(c) for c in channels)
   data = np.zeros((num_frames, num_channels))

@@ -171,6 +171,10 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
     name = stem
     while name in used:
       name += '_'
+    # Taken whether or not the file reads, so that a clip's name never depends on which
+    # files before it failed (a failing file must not hand its name, and its earlier
+    # conversion, to another clip).
+    used.add(name)
     try:
       clip = mocap.load_clip(path, unit_mm=unit_mm)
       poses = joint_maps.to_h36m(clip)
@@ -184,7 +188,6 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
       skipped.append(dict(path=path, reason=str(e)))
       log(f'[{i}/{len(files)}] skipped: {e}')
       continue
-    used.add(name)
     frames = np.arange(0, clip.num_frames, every_nth)
     poses = poses[frames]
     if retarget_bones:
@@ -205,6 +208,11 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
     log(f'[{i}/{len(files)}] {os.path.relpath(path, input_dir)}: {clip.num_frames} frames '
         f'at {clip.frame_rate:g} fps -> {len(frames)} poses')
   summary = dict(clips=clips, skipped=skipped, frames=sum(c['frames'] for c in clips))
+  unmatched = sorted(val_subjects - {c['subject'] for c in clips})
+  if unmatched:
+    summary['warnings'] = [f'val subject(s) {", ".join(map(str, unmatched))} match no '
+                           'clip read: the val split lacks them']
+    log(f'warning: {summary["warnings"][0]}')
   if not tfrecords:
     return summary
   if not items:

@@ -4,6 +4,7 @@ process and placed on the ground like a sampled body's (`body.place_on_ground`).
 """
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -36,9 +37,6 @@ def load_pose_bank(folder, every_nth=4):
   tools/convert_mocap.py (their `poses` as stored) and .bvh / .amc files (read with
   `fbi3d.data.mocap.load_clip`, every `every_nth` frame). Files are taken in sorted order, so the
   bank is the same on every run. Raises ValueError when nothing usable is found."""
-  key = (os.path.abspath(folder), int(every_nth))
-  if key in _pose_bank_cache:
-    return _pose_bank_cache[key]
   if not os.path.isdir(folder):
     raise ValueError(f'load_pose_bank: {folder} is not a folder.')
   paths = []
@@ -49,14 +47,36 @@ def load_pose_bank(folder, every_nth=4):
                  if os.path.splitext(f)[1].lower() in ('.npz', '.bvh', '.amc')
                  and not f.lower().endswith('.partial.npz'))
   paths.sort(key=lambda p: os.path.relpath(p, folder))
+  # Read again when a file was converted again since (another size or time).
+  stats = tuple((p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+  key = (os.path.abspath(folder), int(every_nth), stats)
+  if key in _pose_bank_cache:
+    return _pose_bank_cache[key]
   poses, subjects, sources = [], [], []
   for path in paths:
     if path.lower().endswith('.npz'):
-      with np.load(path) as data:
-        if 'poses' not in data:
-          raise ValueError(f'load_pose_bank: {path} has no "poses" array.')
-        clip_poses = np.asarray(data['poses'], np.float64)
-        subject = int(data['subject']) if 'subject' in data else mocap.subject_of(path)
+      try:
+        data = np.load(path)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+          raise ValueError('it holds one array, not the arrays of an .npz')
+        with data:
+          if 'poses' not in data:
+            raise ValueError('no "poses" array')
+          clip_poses = np.asarray(data['poses'], np.float64)
+          subject = np.asarray(data['subject']) if 'subject' in data else None
+      except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f'load_pose_bank: {path}: not a readable .npz of poses ({e}); '
+                         'convert the clip again or remove it from the folder.') from None
+      # One subject for the clip, one per pose (a pose bank of tools/pose_bank.py), or
+      # the one its file name gives.
+      if subject is None:
+        subject = mocap.subject_of(path)
+      elif subject.ndim == 0 or subject.shape == (len(clip_poses),):
+        subject = subject.astype(np.int64)
+      else:
+        raise ValueError(f'load_pose_bank: {path}: "subject" holds {subject.shape} values '
+                         f'for {len(clip_poses)} poses: give one for the clip or one per '
+                         'pose.')
     else:
       clip_poses = joint_maps.to_h36m(mocap.load_clip(path))[::every_nth]
       subject = mocap.subject_of(path)
@@ -69,7 +89,7 @@ def load_pose_bank(folder, every_nth=4):
                        f'coordinates, the first pose {int(bad[0])}; convert the clip again '
                        'or remove it from the folder.')
     poses.append(clip_poses)
-    subjects.append(np.full(len(clip_poses), subject))
+    subjects.append(np.broadcast_to(subject, (len(clip_poses),)))
     sources.append(path)
   if not poses or not sum(len(p) for p in poses):
     raise ValueError(f'load_pose_bank: no poses in {folder} (expected .npz from '

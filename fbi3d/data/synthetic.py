@@ -9,6 +9,7 @@ from the seed, turned about the vertical at random and placed on the ground; the
 is -1 (unknown) and their subject the capture's subject id.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -232,9 +233,11 @@ def _from_workers(results):
 
 
 def dataset_settings(seed, counts, image_size, test_labels, jpeg_quality, poses_from=None,
-                     pose_sources=None, num_poses=None):
+                     pose_sources=None, num_poses=None, poses_sha256=None):
   """The settings that decide a data set's bytes, as stored in synthetic.json (with
-  `poses_from`, also that folder, its motion files and their number of poses)."""
+  `poses_from`, also that folder, its motion files, their number of poses and a hash of
+  the poses and subjects themselves, so that clips converted again under the same names
+  make a new data set)."""
   settings = dict(generator_version=GENERATOR_VERSION, seed=int(seed),
                   counts={s: int(counts[s]) for s in layout.SPLITS},
                   image_size=int(image_size), test_labels=bool(test_labels),
@@ -242,8 +245,15 @@ def dataset_settings(seed, counts, image_size, test_labels, jpeg_quality, poses_
   if poses_from is not None:
     settings.update(poses_from=os.path.abspath(poses_from),
                     pose_sources=[os.path.relpath(p, poses_from) for p in pose_sources],
-                    num_poses=int(num_poses))
+                    num_poses=int(num_poses), poses_sha256=poses_sha256)
   return settings
+
+
+def poses_sha256(bank):
+  """The first 16 hex digits of the sha256 of a pose bank's poses and subjects."""
+  digest = hashlib.sha256(np.ascontiguousarray(bank.poses, np.float64).tobytes())
+  digest.update(np.ascontiguousarray(bank.subjects, np.int64).tobytes())
+  return digest.hexdigest()[:16]
 
 
 def is_complete(out_dir, settings):
@@ -290,7 +300,8 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
   if poses_from is not None:
     bank = pose_folder.load_pose_bank(poses_from)
     settings = dataset_settings(seed, counts, image_size, test_labels, jpeg_quality,
-                                poses_from, bank.sources, len(bank.poses))
+                                poses_from, bank.sources, len(bank.poses),
+                                poses_sha256(bank))
   else:
     settings = dataset_settings(seed, counts, image_size, test_labels, jpeg_quality)
   if is_complete(out_dir, settings):
