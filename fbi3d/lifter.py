@@ -23,6 +23,7 @@ Saved lifter (`save`, `load`): a folder with `lifter.weights.h5` and `lifter.jso
 network's sizes, the input convention, the training settings and the measured figures).
 """
 
+import hashlib
 import json
 import os
 import time
@@ -156,11 +157,17 @@ def subsample(poses, max_poses):
   return poses[::step]
 
 
-def train(train_poses, *, val_poses=None, log=None, **overrides):
+def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overrides):
   """Trains a lifter on world poses [N, 17, 3]; returns (network, info dict).
 
   overrides: any of DEFAULTS. With `val_poses`, the val MPJPE / PA-MPJPE (GT 2D and
   TEST_NOISE_PX noise) is measured after training and put in info['val'].
+  With `checkpoint_dir`, the network, the optimizer and the epoch are saved there after
+  every epoch (with RESUME_FILE: the settings, the training poses' hash and the history),
+  and a training stopped part way resumes from its last saved epoch; a folder of
+  another training (other settings or poses) is refused. Every epoch's examples and
+  shuffle depend on the seed and the epoch alone, so a resumed training sees the same
+  data as an uninterrupted one (its dropout masks differ).
   """
   unknown = sorted(set(overrides) - set(DEFAULTS))
   if unknown:
@@ -187,9 +194,12 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
                                 float(s['learning_rate']), decay_steps=max(steps, 1),
                                 decay_rate=0.1))
   alpha = regression_model.UpdateAlpha(model)
+  history, first, seconds_before = [], 0, 0.0
+  saver = _Resume(checkpoint_dir, model, s, poses) if checkpoint_dir else None
+  if saver is not None:
+    first, history, seconds_before = saver.restore(say)
   start = time.time()
-  history = []
-  for epoch in range(int(s['epochs'])):
+  for epoch in range(first, int(s['epochs'])):
     if epoch:
       inputs, targets = training_examples(poses, _rng(s['seed'], STREAM_TRAIN, epoch), s)
     data = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(
@@ -198,12 +208,18 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
                     callbacks=[alpha])
     logs = {k: float(v[-1]) for k, v in out.history.items()}
     if not np.isfinite(logs.get('loss', 0.0)):
+      kept = (f' The checkpoint of epoch {epoch} in {checkpoint_dir} is kept: the same '
+              'command resumes there; for another rate remove that folder first.'
+              if saver is not None and epoch else '')
       raise ValueError(f'lifter: the training loss is {logs["loss"]} after epoch '
                        f'{epoch + 1}; nothing is saved. Lower --learning_rate (it is '
-                       f'{s["learning_rate"]}) and train again.')
+                       f'{s["learning_rate"]}) and train again.{kept}')
     history.append(logs)
+    if saver is not None:
+      saver.save(epoch + 1, history, seconds_before + time.time() - start)
     say(f'lifter: epoch {epoch + 1}/{s["epochs"]}, loss {logs.get("loss", 0):.4f}, train '
         f'MPJPE {logs.get("mpjpe_mm", 0):.1f} mm ({time.time() - start:.0f} s)')
+  start -= seconds_before
   info = dict(settings=s, train_poses=int(len(poses)), train_poses_available=int(
       len(train_poses)), train_seconds=round(time.time() - start, 1), history=history)
   if val_poses is not None and len(val_poses):
@@ -211,6 +227,56 @@ def train(train_poses, *, val_poses=None, log=None, **overrides):
                                  mirror_average=s['mirror_average'])
     say(f'lifter: val {format_result(info["val"])}')
   return network, info
+
+
+RESUME_FILE = 'resume.json'
+
+
+class _Resume:
+  """The per-epoch checkpoints of `train` in one folder: tf.train.Checkpoint of the
+  training model (network and loss state), its optimizer and the epoch, and RESUME_FILE
+  beside them."""
+
+  def __init__(self, folder, model, settings, poses):
+    self.folder = folder
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
+    self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                          epoch=self.epoch)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=1)
+    digest = hashlib.sha256(np.ascontiguousarray(poses, np.float64).tobytes())
+    self.key = dict(settings=settings, poses=int(len(poses)),
+                    poses_sha256=digest.hexdigest()[:16])
+
+  def restore(self, say):
+    """(first epoch to train, history so far, training seconds so far)."""
+    path = os.path.join(self.folder, RESUME_FILE)
+    latest = self.manager.latest_checkpoint
+    if latest is None:
+      return 0, [], 0.0
+    try:
+      with open(path) as f:
+        saved = json.load(f)
+    except (OSError, ValueError) as e:
+      raise ValueError(f'{self.folder} holds lifter checkpoints but no readable '
+                       f'{RESUME_FILE} ({e}); remove the folder to train afresh.') from None
+    if not isinstance(saved, dict) or saved.get('key') != self.key:
+      raise ValueError(f'{self.folder} holds the checkpoints of a lifter trained with other '
+                       'settings or poses; remove the folder to train afresh, or give '
+                       'another output folder.')
+    self.checkpoint.restore(latest).expect_partial()
+    first = int(self.epoch.numpy())
+    history = list(saved.get('history', []))[:first]
+    say(f'lifter: resuming from {latest} (epoch {first} of '
+        f'{self.key["settings"]["epochs"]})')
+    return first, history, float(saved.get('train_seconds', 0.0))
+
+  def save(self, epoch, history, seconds):
+    self.epoch.assign(epoch)
+    self.manager.save(checkpoint_number=epoch)
+    manifest_lib.write_json_atomic(
+        os.path.join(self.folder, RESUME_FILE),
+        dict(key=self.key, epoch=epoch, history=history, train_seconds=round(seconds, 1)),
+        indent=1, final_newline=True)
 
 
 def test_views(poses, seed=0, noise_px=TEST_NOISE_PX):

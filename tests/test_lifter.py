@@ -435,6 +435,43 @@ def test_training_stops_when_the_loss_is_not_finite():
 
 
 @pytest.mark.slow
+def test_a_stopped_training_resumes_from_its_last_epoch(tmp_path):
+  folder = str(tmp_path / 'checkpoints')
+  settings = dict(epochs=3, batch_size=16, hidden=16, blocks=1)
+
+  class Stop(Exception):
+    pass
+
+  def stop_after_epoch_2(line):
+    if line.startswith('lifter: epoch 2/3'):
+      raise Stop
+
+  with pytest.raises(Stop):
+    lifter.train(_poses(48), log=stop_after_epoch_2, checkpoint_dir=folder, **settings)
+  saved = json.load(open(os.path.join(folder, lifter.RESUME_FILE)))
+  assert saved['epoch'] == 2 and len(saved['history']) == 2
+  lines = []
+  net, info = lifter.train(_poses(48), log=lines.append, checkpoint_dir=folder, **settings)
+  assert lines[0].startswith(f'lifter: resuming from {os.path.join(folder, "ckpt-2")} '
+                             '(epoch 2 of 3)')
+  assert [line[:17] for line in lines[1:]] == ['lifter: epoch 3/3']
+  assert info['history'][:2] == saved['history'] and len(info['history']) == 3
+  # The optimizer went on from its step after epoch 2 (2 x 3 steps of 16), not from 0:
+  # 9 steps in the last checkpoint.
+  import tensorflow as tf   # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(os.path.join(folder, 'ckpt-3'))
+  steps = [reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+           if k.startswith('optimizer/') and 'iter' in k]
+  assert steps == [9]
+  # A folder of another training is refused, whatever it holds.
+  with pytest.raises(ValueError, match=r'holds the checkpoints of a lifter trained with '
+                     r'other settings or poses; remove the folder'):
+    lifter.train(_poses(48), checkpoint_dir=folder, **dict(settings, hidden=8))
+  with pytest.raises(ValueError, match='other settings or poses'):
+    lifter.train(_poses(40), checkpoint_dir=folder, **settings)
+
+
+@pytest.mark.slow
 def test_train_save_load_and_command_line(tmp_path):
   net, info = lifter.train(_poses(64), val_poses=_poses(8, 1), epochs=2, batch_size=16,
                            hidden=16, max_train_poses=48)
@@ -501,6 +538,7 @@ def test_train_save_load_and_command_line(tmp_path):
                                   'test (11 + 131)']
   assert doc['results']['test (11 + 131)']['poses'] == 8
   assert '| test (11 + 131) | 8 |' in proc.stdout
+  assert sorted(os.listdir(out)) == ['lifter.json', 'lifter.weights.h5']  # no checkpoints
   proc = subprocess.run(
       [sys.executable, 'tools/train_lifter.py', f'--bank={tmp_path}/none.npz'],
       cwd=REPO, capture_output=True, text=True, timeout=300)

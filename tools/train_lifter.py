@@ -7,12 +7,15 @@ Trains on the bank's train split through photographer's cameras with detector-li
 noise; measures MPJPE and PA-MPJPE on the val split and on the test split (subjects 11
 and 131, each and together), one camera per pose from fixed seeds, with ground-truth 2D
 and with --noise_px Gaussian noise. Writes the lifter (weights and lifter.json with the
-settings and figures) into --out; export it with
+settings and figures) into --out; while it trains, each epoch is checkpointed in
+--out/checkpoints, and the same command run again after a stop resumes from the last
+epoch there. Export it with
   python -m fbi3d.export --model_dir=RUN --export_dir=EXPORT --lifter=runs/lifter
 """
 
 import math
 import os
+import shutil
 import sys
 
 from absl import app
@@ -25,6 +28,8 @@ from fbi3d import losses   # pylint: disable=g-import-not-at-top
 from fbi3d.data import posebank   # pylint: disable=g-import-not-at-top
 
 D = lifter.DEFAULTS
+# Per-epoch checkpoints inside --out while training: a stopped training resumes there.
+CHECKPOINTS = 'checkpoints'
 FLAGS = flags.FLAGS
 flags.DEFINE_string('bank', os.path.join('data', 'posebank', 'bank.npz'),
                     'Pose bank of tools/pose_bank.py (.npz).')
@@ -105,7 +110,9 @@ def main(argv):
       say(f'warning: {FLAGS.bank} has no poses of test subject(s) {", ".join(missing)}; '
           'the test row covers ' + ' and '.join(map(str, test_subjects)) + ' alone.')
     overrides = {k: getattr(FLAGS, k) for k in lifter.DEFAULTS}
-    network, info = lifter.train(sets['train'], log=say, **overrides)
+    checkpoints = os.path.join(FLAGS.out, CHECKPOINTS)
+    network, info = lifter.train(sets['train'], log=say, checkpoint_dir=checkpoints,
+                                 **overrides)
     results = {}
     groups = [('val', sets['val'])] if len(sets['val']) else []
     for subject in test_subjects:
@@ -120,6 +127,8 @@ def main(argv):
         say(f'{name}: {lifter.format_result(results[name])}')
     info.update(bank=os.path.abspath(FLAGS.bank), results=results)
     lifter.save(network, info, FLAGS.out)
+    # The lifter is saved whole: the per-epoch checkpoints are no longer needed.
+    shutil.rmtree(checkpoints, ignore_errors=True)
   except (ValueError, OSError) as e:
     print(f'train_lifter: error: {e}', file=sys.stderr)
     sys.exit(1)
