@@ -206,8 +206,9 @@ class KeypointFile:
                `image_id`; `images` or `image` with `file_name`), or a list of results
                ({'image_id', 'keypoints'}). Annotations are matched to an image by file
                name; a file that describes a single image (or none) applies to whatever
-               image is given, one picture at a time (`check_names`). With several people, the one with the most labelled
-               keypoints is used (then the larger box).
+               image is given, one picture at a time (`check_names`). With several
+               people, the one with the most labelled keypoints is used (then the
+               larger box).
     CSV        one row per image: `image,v1,v2,...`, the image's file name (or `*` for
                any image) and the values of --keypoints_layout, x, y pairs or x, y,
                visibility triplets (a joint missing: visibility 0, or its x and y

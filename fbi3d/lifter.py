@@ -369,6 +369,10 @@ def format_result(r):
 def save(network, info, folder):
   """Writes the lifter's weights and JSON into `folder`; returns the folder."""
   os.makedirs(folder, exist_ok=True)
+  # What an interrupted save left behind.
+  for name in os.listdir(folder):
+    if name.startswith(('lifter.tmp', CONFIG + '.tmp')):
+      os.remove(os.path.join(folder, name))
   s = info['settings']
   doc = dict(info, network=dict(input_dim=lifter_inputs.INPUT_DIM,
                                 hidden=int(s['hidden']),

@@ -505,6 +505,11 @@ def test_evaluate_refuses_an_incompatible_run(trained_run, tmp_path):
   results_path = os.path.join(model_dir, 'features', 'results.json')
   results = json.load(open(results_path))
   now = results['made_from']['manifest_sha256']
+  # A run moved with its data reads the data where it is now, whatever path the cache
+  # recorded.
+  features_task = phases.make_task('features', cfg)
+  assert features_task.data_changed_reason(
+      dict(results['made_from'], data_dir='/moved/away')) is None
   results['made_from']['manifest_sha256'] = '0123456789abcdef'
   json.dump(results, open(results_path, 'w'))
   with pytest.raises(run_lib.PhaseError) as e:

@@ -211,10 +211,12 @@ def test_build_from_shared_clips(tmp_path):
   bank, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(13,))
   assert summary['skipped'] == [dict(
       file=os.path.join('cmu_bvh_daz', 'walk.bvh'),
-      error='its name does not start with a subject number; name it as CMU does '
-            '(SUBJECT_CLIP.bvh or .amc, e.g. 11_01.amc)')]
+      error=f'{os.path.join("cmu_bvh_daz", "walk.bvh")}: its name does not start with a '
+            'subject number; name it as CMU does (SUBJECT_CLIP.bvh or .amc, e.g. '
+            '11_01.amc)')]
   assert len(bank.clips) == 3 and -1 not in bank.subject
-  with pytest.raises(ValueError, match='its name does not start with a subject number'):
+  with pytest.raises(ValueError, match=r'walk.bvh: its name does not start with a subject '
+                     'number'):
     posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(13,), strict=True)
 
 

@@ -223,8 +223,8 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
       subject = mocap.subject_of(path)
       if subject < 0:
         # Without a subject a clip cannot be kept out of the test or val split.
-        raise ValueError('its name does not start with a subject number; name it as CMU '
-                         'does (SUBJECT_CLIP.bvh or .amc, e.g. 11_01.amc)')
+        raise ValueError(f'{rel}: its name does not start with a subject number; name it '
+                         'as CMU does (SUBJECT_CLIP.bvh or .amc, e.g. 11_01.amc)')
       clip = mocap.load_clip(path)
       clip_poses = joint_maps.to_h36m(clip)
     except (motion.MocapError, ValueError, OSError) as e:

@@ -134,18 +134,21 @@ class FeaturesTask(base_task.InferenceTask):
     that data set was converted again since (another manifest). Caches made before the
     manifest was part of the key are not checked."""
     old = (made_from or {}).get('manifest_sha256')
-    if old is None:
-      return None
-    data_dir = made_from.get('data_dir') or self.cfg.data_dir
+    # The data set this run reads now (a moved run reads it where it is now); without a
+    # manifest there, the reader of the data says what is missing.
+    data_dir = self.cfg.data_dir
     path = manifest_lib.path_in(data_dir)
-    now = run_lib.file_sha256(path) if os.path.isfile(path) else 'missing'
+    if old is None or not os.path.isfile(path):
+      return None
+    now = run_lib.file_sha256(path)
     if now == old:
       return None
+    holds = ('the old data set\'s poses' if self.lifting_only else
+             'the old data set\'s joints and labels, the records the new one\'s pictures')
     return (f'{data_dir} was converted again after the {self.name} cache in '
             f'{self.run.phase_dir(self.name)} was made from it (manifest {old}, now {now}): '
-            'the cache holds the old data set\'s joints and labels, the records the new '
-            f'one\'s pictures. Make the cache again (python -m fbi3d.train --phase='
-            f'{self.name} with the run\'s flags), then train the regressors again.')
+            f'the cache holds {holds}. Make the cache again (python -m fbi3d.train '
+            f'--phase={self.name} with the run\'s flags), then train the regressors again.')
 
   def is_current(self, made_from):
     """Whether a cache made from `made_from` is what produce would make now. A cache of
