@@ -204,8 +204,10 @@ BAD_INPUTS = {
     'bad pose': [_edit_pose(lambda ls: ls[:-1]), _edit_pose(lambda ls: ls[:3] + ['1,2'] + ls[4:]),
                  _edit_pose(lambda ls: ls[:3] + ['1,x,2'] + ls[4:]),
                  _edit_pose(lambda ls: ls[:3] + ['1,nan,2'] + ls[4:]),
-                 # In metres, and not root-relative.
+                 # In metres, in centimetres, and not root-relative.
                  _edit_pose(lambda ls: [','.join(f'{float(v) / 1000:g}' for v in l.split(','))
+                                        for l in ls]),
+                 _edit_pose(lambda ls: [','.join(f'{float(v) / 10:g}' for v in l.split(','))
                                         for l in ls]),
                  _edit_pose(lambda ls: [','.join([*l.split(',')[:2],
                                                   f'{float(l.split(",")[2]) + 5000:g}'])

@@ -166,6 +166,19 @@ def test_martinez_cameras_are_the_published_ones(layouts):
     published = h36m.camera_parameters(subject, camera)
     for k in ('rotation', 'centre', 'intrinsics', 'distortion'):
       np.testing.assert_allclose(cam[k], published[k], rtol=1e-12)
+  # The file stores the rotation transposed, as the real cameras.h5 does (its authors'
+  # loader transposes R after reading): read as stored, two of S1's four cameras would
+  # see the middle of the capture volume (1 m up) behind them; read right, all four see
+  # it ahead, 4.1 to 5.5 m away.
+  import h5py   # pylint: disable=g-import-not-at-top
+  middle = np.array([0.0, 0.0, 1000.0])
+  with h5py.File(str(root / 'martinez' / 'cameras.h5'), 'r') as f:
+    stored = [np.asarray(f[f'subject1/camera{c}/R']) for c in range(1, 5)]
+  depths_as_stored = [(r @ (middle - cameras[(1, cam)]['centre']))[2]
+                      for r, cam in zip(stored, h36m.CAMERAS)]
+  depths = [h36m.to_camera(middle, cameras[(1, cam)])[2] for cam in h36m.CAMERAS]
+  assert sum(d < 0 for d in depths_as_stored) == 2
+  assert all(4000 < d < 6000 for d in depths), depths
 
 
 def test_stacked_hourglass_joints_in_mpii_order(tmp_path):
@@ -358,6 +371,23 @@ def test_short_2d_is_skipped(tmp_path):
   manifest = _convert(h36m_videopose3d, root, tmp_path / 'out')
   assert manifest['skipped_by_reason'] == {'short_2d': 1}
   assert '2 frames of 2D for 3 of 3D' in manifest['skipped'][0]['reason']
+
+
+def test_a_2d_archive_of_another_joint_layout_is_refused(tmp_path):
+  root = tmp_path / 'videopose3d'
+  h36m_layout.write_videopose3d(str(root), _takes())
+  path = root / 'data_2d_h36m_gt.npz'
+  with np.load(path, allow_pickle=True) as f:
+    positions = f['positions_2d']
+    metadata = f['metadata'].item()
+  # COCO's 17 keypoints have the shape of the 17 joints, in another order.
+  np.savez(path, positions_2d=positions,
+           metadata=np.array(dict(metadata, layout_name='coco'), dtype=object))
+  with pytest.raises(h36m.H36MError) as e:
+    list(h36m_videopose3d.sequences(str(root)))
+  assert str(e.value) == (f'{path}: its metadata gives layout \'coco\' with 17 joints; only '
+                          'the h36m layout of 17 joints is read (e.g. cpn_ft_h36m_dbb or '
+                          'gt).')
 
 
 def test_a_nan_frame_is_skipped_alone(tmp_path):

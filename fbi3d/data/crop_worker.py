@@ -102,9 +102,10 @@ def crop_box(item, image_shape, margin):
 
 
 # A POSE file is root-relative millimetres: the pelvis within ROOT_TOLERANCE_MM of the
-# origin and the bones' mean length within BONE_MEAN_MM (an adult's is about 250 mm).
+# origin and the bones' mean length within BONE_MEAN_MM (an adult's is about 250 mm, so
+# centimetres give about 25 and metres 0.25).
 ROOT_TOLERANCE_MM = 1.0
-BONE_MEAN_MM = (20.0, 2000.0)
+BONE_MEAN_MM = (80.0, 600.0)
 
 
 def _check_pose_convention(pose3d, path):

@@ -69,7 +69,10 @@ def read_cameras(path):
           raise h36m.H36MError(f'{path}: {key} is incomplete ({e})') from None
         intr = dict(focal=tuple(v['f']), centre=tuple(v['c']), radial=tuple(v['k']),
                     tangential=tuple(v['p']), size=h36m.INTRINSICS[camera]['size'])
-        out[(subject, camera)] = h36m.camera_from(intr, v['R'].reshape(3, 3), v['T'])
+        # The file holds the world-to-camera rotation transposed (its authors' loader
+        # transposes R after reading it): read as stored, the cameras would look away from
+        # the person (depths of about -4.8 m for two of the four).
+        out[(subject, camera)] = h36m.camera_from(intr, v['R'].reshape(3, 3).T, v['T'])
   if not out:
     raise h36m.H36MError(f'{path}: no subject<n>/camera<c> groups')
   return out

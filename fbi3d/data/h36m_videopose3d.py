@@ -31,8 +31,18 @@ def _load_dict(path, key):
       if key not in data.files:
         raise h36m.H36MError(f'{path}: no {key!r} array (it has {", ".join(data.files)})')
       value = data[key]
+      metadata = data['metadata'].item() if 'metadata' in data.files else None
   except (OSError, ValueError, EOFError) as e:
     raise h36m.H36MError(f'{path}: not a readable .npz archive ({e})') from None
+  # A 2D archive says its joints' layout: only Human3.6M's 17 are the 17 joints here (a
+  # COCO-ordered archive such as detectron_pt_coco would pass the shape check with every
+  # joint mislabelled).
+  if isinstance(metadata, dict):
+    layout, joints = metadata.get('layout_name'), metadata.get('num_joints')
+    if layout not in (None, 'h36m') or joints not in (None, 17):
+      raise h36m.H36MError(f'{path}: its metadata gives layout {layout!r} with {joints} '
+                           'joints; only the h36m layout of 17 joints is read (e.g. '
+                           'cpn_ft_h36m_dbb or gt).')
   value = value.item() if value.dtype == object and value.shape == () else value
   if not isinstance(value, dict):
     raise h36m.H36MError(f'{path}: {key!r} is not a dictionary of subjects')
