@@ -69,7 +69,14 @@ def layout_takes(bank, max_poses=0):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  if FLAGS.videos and FLAGS.format != 'original':
+    raise app.UsageError(f'--videos writes the original layout\'s videos; --format='
+                         f'{FLAGS.format} holds no pictures.')
   try:
+    if os.path.isdir(FLAGS.out) and os.listdir(FLAGS.out):
+      raise ValueError(f'--out={FLAGS.out} is not empty: an earlier layout\'s takes and '
+                       'videos there would be converted with this one\'s. Give a new or '
+                       'empty folder.')
     bank = posebank.load(FLAGS.bank)
     takes = layout_takes(bank, FLAGS.max_poses_per_take)
     if FLAGS.format == 'original':
