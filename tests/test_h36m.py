@@ -266,9 +266,10 @@ def test_records_with_video_crops(layouts, tmp_path):
 # Bad input.
 
 
-def _convert(reader, path, out, strict=False, **kw):
+def _convert(reader, path, out, strict=False, overwrite=False, **kw):
   return h36m_records.write_records(reader.sequences(str(path), **kw), str(out), source='test',
-                                    input_dir=str(path), crop_size=64, strict=strict, log=_quiet)
+                                    input_dir=str(path), crop_size=64, strict=strict,
+                                    overwrite=overwrite, log=_quiet)
 
 
 def test_missing_camera_is_skipped_and_counted(tmp_path):
@@ -414,10 +415,21 @@ def test_failed_conversion_keeps_the_previous_one(layouts, tmp_path):
   h36m_layout.write_martinez(str(broken), _takes(), detections=False)
   (broken / 'S9' / 'MyPoses' / '3D_positions' / 'Walking.h5').write_bytes(b'not h5')
   with pytest.raises(h36m.H36MError, match='Walking.h5'):
-    _convert(h36m_martinez, broken, out, strict=True)
+    _convert(h36m_martinez, broken, out, strict=True, overwrite=True)
   assert {p: (out / p).read_bytes() for p in os.listdir(out)} == before
   assert json.loads((out / 'manifest.json').read_text())['splits'] == json.loads(
       json.dumps(first['splits']))
+  # Without --overwrite a conversion of another input is not replaced at all; one of the
+  # same input is (converting again).
+  with pytest.raises(ValueError) as e:
+    _convert(h36m_martinez, broken, out)
+  assert str(e.value) == (
+      f'{out} holds another conversion (source h36m-test, from {root / "videopose3d"}), '
+      f'not one of h36m-test from {broken}: use a new --output_dir, or pass --overwrite to '
+      'replace it.')
+  assert {p: (out / p).read_bytes() for p in os.listdir(out)} == before
+  again = _convert(h36m_videopose3d, root / 'videopose3d', out)
+  assert again['splits'] == first['splits']
 
 
 def test_nothing_readable_is_an_error(tmp_path):

@@ -70,6 +70,9 @@ flags.DEFINE_integer('jpeg_quality', 90, 'JPEG quality of the crops.', lower_bou
 flags.DEFINE_float('fbi_threshold_deg', fbi.DEFAULT_THRESHOLD_DEG,
                    'Bones within this angle of the image plane are labelled parallel.')
 flags.DEFINE_boolean('strict', False, 'Stop at the first bad item instead of skipping it.')
+flags.DEFINE_boolean('overwrite', False, 'Replace a conversion of another source or input '
+                     'folder in --output_dir (one of the same source and input is replaced '
+                     'without it).')
 flags.mark_flags_as_required(['source', 'input', 'output_dir'])
 
 
@@ -103,7 +106,8 @@ def main(argv):
         jpeg_quality=FLAGS.jpeg_quality, shard_size=FLAGS.shard_size,
         pose2d_source=FLAGS.pose2d, train_subjects=train, val_subjects=val,
         test_subjects=test, fbi_threshold_deg=FLAGS.fbi_threshold_deg,
-        strict=FLAGS.strict, log=lambda line: print(line, flush=True))
+        strict=FLAGS.strict, overwrite=FLAGS.overwrite,
+        log=lambda line: print(line, flush=True))
   except (ValueError, OSError) as e:
     print(f'convert_h36m: error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -163,7 +163,7 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
                   train_subjects=h36m.TRAIN_SUBJECTS, val_subjects=(),
                   test_subjects=h36m.TEST_SUBJECTS,
                   fbi_threshold_deg=fbi_lib.DEFAULT_THRESHOLD_DEG,
-                  strict=False, log=print):
+                  strict=False, overwrite=False, log=print):
   """Writes the Sequences of `items` (Skips are counted) as TFRecord shards and
   manifest.json into output_dir, split by subject; returns the manifest.
 
@@ -178,6 +178,17 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
   if not 0 <= fbi_threshold_deg < 90:
     raise ValueError(f'fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}.')
   h36m.check_subjects(train_subjects, val_subjects, test_subjects)
+  # Converting again replaces the folder's conversion: only one of the same source and
+  # input folder is replaced unasked (a mistyped --output_dir must not lose another).
+  path = manifest_lib.path_in(output_dir)
+  if os.path.exists(path) and not overwrite:
+    before = (manifest_lib.json_field(path, 'source'), manifest_lib.json_field(path,
+                                                                              'input_dir'))
+    if before != (f'h36m-{source}', os.path.abspath(input_dir)):
+      raise ValueError(f'{output_dir} holds another conversion (source {before[0]}, from '
+                       f'{before[1]}), not one of h36m-{source} from '
+                       f'{os.path.abspath(input_dir)}: use a new --output_dir, or pass '
+                       '--overwrite to replace it.')
   os.makedirs(output_dir, exist_ok=True)
   settings = dict(every_nth=int(every_nth), crop_size=int(crop_size), margin=float(margin),
                   jpeg_quality=int(jpeg_quality), fbi_threshold_deg=float(fbi_threshold_deg))
