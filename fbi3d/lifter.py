@@ -222,9 +222,9 @@ def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overr
       saver.save(epoch + 1, history, seconds_before + time.time() - start)
     say(f'lifter: epoch {epoch + 1}/{s["epochs"]}, loss {logs.get("loss", 0):.4f}, train '
         f'MPJPE {logs.get("mpjpe_mm", 0):.1f} mm ({time.time() - start:.0f} s)')
-  start -= seconds_before
   info = dict(settings=s, train_poses=int(len(poses)), train_poses_available=int(
-      len(train_poses)), train_seconds=round(time.time() - start, 1), history=history)
+      len(train_poses)), train_seconds=round(seconds_before + time.time() - start, 1),
+              history=history)
   if val_poses is not None and len(val_poses):
     info['val'] = evaluate_split(network, val_poses, seed=s['seed'], frame=s['frame'],
                                  mirror_average=s['mirror_average'])

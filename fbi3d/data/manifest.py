@@ -12,6 +12,7 @@ record in the order they are written: the same numbers whichever converter wrote
 import json
 import os
 import re
+import zipfile
 
 import numpy as np
 
@@ -30,6 +31,24 @@ def json_field(path, key):
   except (OSError, ValueError):
     return None
   return data.get(key) if isinstance(data, dict) else None
+
+
+def read_npz(path, required, optional=()):
+  """The arrays named in `required`, and those of `optional` present, of the .npz at
+  `path`, as a dict. ValueError saying why when the file is not a readable .npz (cut
+  short, a single .npy array, not numpy's at all) or lacks a required array; the caller
+  names the file and what to do."""
+  try:
+    data = np.load(path)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+      raise ValueError('it holds one array, not the arrays of an .npz')
+    with data:
+      missing = [k for k in required if k not in data]
+      if missing:
+        raise ValueError('no ' + ', '.join(f'"{k}"' for k in missing) + ' array')
+      return {k: data[k] for k in (*required, *optional) if k in data}
+  except (OSError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(str(e)) from None
 
 
 def write_json_atomic(path, obj, indent=1, final_newline=False, default=None):

@@ -4,13 +4,13 @@ process and placed on the ground like a sampled body's (`body.place_on_ground`).
 """
 
 import os
-import zipfile
 
 import numpy as np
 
 from fbi3d import skeleton
 from fbi3d.data import body
 from fbi3d.data import joint_maps
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import mocap
 
 
@@ -56,17 +56,12 @@ def load_pose_bank(folder, every_nth=4):
   for path in paths:
     if path.lower().endswith('.npz'):
       try:
-        data = np.load(path)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-          raise ValueError('it holds one array, not the arrays of an .npz')
-        with data:
-          if 'poses' not in data:
-            raise ValueError('no "poses" array')
-          clip_poses = np.asarray(data['poses'], np.float64)
-          subject = np.asarray(data['subject']) if 'subject' in data else None
-      except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        data = manifest_lib.read_npz(path, ('poses',), ('subject',))
+      except ValueError as e:
         raise ValueError(f'load_pose_bank: {path}: not a readable .npz of poses ({e}); '
                          'convert the clip again or remove it from the folder.') from None
+      clip_poses = np.asarray(data['poses'], np.float64)
+      subject = np.asarray(data['subject']) if 'subject' in data else None
       # One subject for the clip, one per pose (a pose bank of tools/pose_bank.py), or
       # the one its file name gives.
       if subject is None:

@@ -44,7 +44,6 @@ import dataclasses
 import json
 import os
 import time
-import zipfile
 
 import numpy as np
 
@@ -318,18 +317,12 @@ def load(path):
     raise ValueError(f'{path}: pose bank not found; make it with python '
                      'tools/pose_bank.py --out=PATH.')
   try:
-    data = np.load(path)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-      raise ValueError('it holds one array, not the arrays of an .npz')
-    with data:
-      missing = [k for k in ('poses', 'subject', 'clip', 'frame', 'split') if k not in data]
-      if missing:
-        raise ValueError(f'no {", ".join(missing)}')
-      fields = {k: data[k] for k in ('poses', 'subject', 'clip', 'frame', 'split')}
-      files = [str(f) for f in data['clip_files']] if 'clip_files' in data else []
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    fields = manifest_lib.read_npz(path, ('poses', 'subject', 'clip', 'frame', 'split'),
+                                   ('clip_files',))
+  except ValueError as e:
     raise ValueError(f'{path}: not a readable pose bank ({e}); make it again with python '
                      'tools/pose_bank.py --out=PATH.') from None
+  files = [str(f) for f in fields.pop('clip_files', [])]
   clips = [dict(file=f) for f in files]
   json_path = path[:-4] + '.json'
   if os.path.isfile(json_path):
