@@ -21,6 +21,7 @@ from fbi3d.data import h36m_original
 from fbi3d.data import h36m_records
 from fbi3d.data import h36m_videopose3d
 from fbi3d.data import pipeline
+from fbi3d.data import summary
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 FRAMES = 3
@@ -280,6 +281,12 @@ def test_missing_camera_is_skipped_and_counted(tmp_path):
     del f['subject9/camera2']
   manifest = _convert(h36m_martinez, root, tmp_path / 'out')
   assert manifest['skipped_by_reason'] == {'missing_camera': 2}
+  # The skips are not of one split: the summary's per-split column says so rather than 0.
+  lines = summary.format_manifest(manifest).splitlines()
+  assert [line.split()[:3] for line in lines[2:4]] == [
+      ['train', str(manifest['splits']['train']['num_examples']), '-'],
+      ['test', str(manifest['splits']['test']['num_examples']), '-']]
+  assert 'skipped: missing_camera 2' in lines
   assert 'no camera 55011271 for subject 9' in manifest['skipped'][0]['reason']
   assert manifest['splits']['test']['num_examples'] == 2 * 3 * FRAMES
   # The takes hold subjects 1 and 9 only: the protocol's others are named in the notes.

@@ -260,7 +260,9 @@ def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_siz
     moves += list(zip(w.temp, names))
     n = w.written
     splits[split.lower()] = dict(
-        shards=names, num_examples=n, shard_examples=list(w.counts), num_skipped=0,
+        shards=names, num_examples=n, shard_examples=list(w.counts),
+        # A reader's skips are not of one split: `skipped` and `skipped_by_reason` count them.
+        num_skipped=None,
         has_pose3d=True, crop_modes={'joints2d': n, 'box': 0, 'whole_image': 0},
         action_histogram=w.actions, fbi_class_balance=(w.fbi_counts / n).tolist(),
         subjects=sorted(w.subjects))

@@ -121,7 +121,7 @@ def _write_splits(output_dir, items, settings, log):
     histogram = {a: 0 for a in skeleton.ACTIONS}
     histogram['unknown'] = written
     splits[key] = dict(
-        shards=shards, num_examples=written, num_skipped=0, has_pose3d=True,
+        shards=shards, num_examples=written, num_skipped=None, has_pose3d=True,
         crop_modes={'joints2d': written, 'box': 0, 'whole_image': 0},
         action_histogram=histogram, fbi_class_balance=(fbi_counts / written).tolist(),
         subjects=sorted({it[2] for it in chosen}), sums=(sums2d, sums3d))

@@ -12,7 +12,10 @@ def format_manifest(manifest):
   for name, split in manifest['splits'].items():
     modes = split.get('crop_modes', {})
     crops = '/'.join(str(modes.get(k, 0)) for k in ('joints2d', 'box', 'whole_image'))
-    lines.append(f'{name:<6} {split["num_examples"]:>9} {split.get("num_skipped", 0):>8}  '
+    # None: the source counts its skips in all only (skipped_by_reason, below).
+    num_skipped = split.get('num_skipped', 0)
+    shown = '-' if num_skipped is None else num_skipped
+    lines.append(f'{name:<6} {split["num_examples"]:>9} {shown:>8}  '
                  f'{crops:<26}  {"yes" if split.get("has_pose3d") else "no"}')
   skipped = manifest.get('skipped_by_reason') or {}
   if skipped:
