@@ -23,7 +23,6 @@ Saved lifter (`save`, `load`): a folder with `lifter.weights.h5` and `lifter.jso
 network's sizes, the input convention, the training settings and the measured figures).
 """
 
-import hashlib
 import json
 import os
 import time
@@ -246,9 +245,8 @@ class _Resume:
     self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                           epoch=self.epoch)
     self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=1)
-    digest = hashlib.sha256(np.ascontiguousarray(poses, np.float64).tobytes())
     self.key = dict(settings=settings, poses=int(len(poses)),
-                    poses_sha256=digest.hexdigest()[:16])
+                    poses_sha256=manifest_lib.arrays_sha256([np.asarray(poses, np.float64)]))
 
   def restore(self, say):
     """(first epoch to train, history so far, training seconds so far)."""

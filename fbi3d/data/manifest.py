@@ -9,6 +9,7 @@ from running sums in float64 of the float32 values the records hold, added recor
 record in the order they are written: the same numbers whichever converter wrote them.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -31,6 +32,15 @@ def json_field(path, key):
   except (OSError, ValueError):
     return None
   return data.get(key) if isinstance(data, dict) else None
+
+
+def arrays_sha256(arrays):
+  """Content hash of arrays: the sha256 of each one's bytes in C order, one after the
+  other; the first 16 hex digits."""
+  digest = hashlib.sha256()
+  for array in arrays:
+    digest.update(np.ascontiguousarray(array).tobytes())
+  return digest.hexdigest()[:16]
 
 
 def read_npz(path, required, optional=()):

@@ -48,7 +48,7 @@ def load_pose_bank(folder, every_nth=4):
                  and not f.lower().endswith('.partial.npz'))
   paths.sort(key=lambda p: os.path.relpath(p, folder))
   # Read again when a file was converted again since (another size or time).
-  stats = tuple((p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+  stats = tuple((p, st.st_size, st.st_mtime_ns) for p, st in ((p, os.stat(p)) for p in paths))
   key = (os.path.abspath(folder), int(every_nth), stats)
   if key in _pose_bank_cache:
     return _pose_bank_cache[key]

@@ -9,7 +9,6 @@ from the seed, turned about the vertical at random and placed on the ground; the
 is -1 (unknown) and their subject the capture's subject id.
 """
 
-import hashlib
 import json
 import os
 import time
@@ -251,9 +250,8 @@ def dataset_settings(seed, counts, image_size, test_labels, jpeg_quality, poses_
 
 def poses_sha256(bank):
   """The first 16 hex digits of the sha256 of a pose bank's poses and subjects."""
-  digest = hashlib.sha256(np.ascontiguousarray(bank.poses, np.float64).tobytes())
-  digest.update(np.ascontiguousarray(bank.subjects, np.int64).tobytes())
-  return digest.hexdigest()[:16]
+  return manifest.arrays_sha256([np.asarray(bank.poses, np.float64),
+                                 np.asarray(bank.subjects, np.int64)])
 
 
 def is_complete(out_dir, settings):

@@ -68,10 +68,7 @@ def checkpoint_sha256(path):
 def weights_sha256(network):
   """Content hash of a network's weights (every variable's bytes, in order; 16 hex
   digits): equal on every worker of a multi-worker run."""
-  digest = hashlib.sha256()
-  for variable in network.variables:
-    digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
-  return digest.hexdigest()[:16]
+  return manifest_lib.arrays_sha256(variable.numpy() for variable in network.variables)
 
 
 def count_network_variables(path):
