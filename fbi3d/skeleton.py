@@ -4,6 +4,8 @@ Every other module takes joint order, bone lists and action indices from here.
 "R" and "L" are the subject's own right and left.
 """
 
+import re
+
 JOINT_NAMES = (
     'Hip',        # 0  pelvis, the root: midpoint of the two hips
     'RHip',       # 1
@@ -78,9 +80,17 @@ UNKNOWN_ACTION = -1
 ACTION_COLUMNS = tuple(f'A{i + 1}' for i in range(NUM_ACTIONS))
 
 
+# Action names as the Human3.6M releases spell them for some subjects (S1's TakingPhoto
+# and WalkingDog are the Photo and WalkDog actions).
+ACTION_ALIASES = {'takingphoto': 'Photo', 'walkingdog': 'WalkDog'}
+
+
 def action_index(name):
-  """Index of an action name (case-insensitive, spaces ignored); -1 when unknown."""
-  key = str(name).replace(' ', '').lower()
+  """Index of an action name (case-insensitive, spaces and underscores ignored), also
+  as a Human3.6M take spells it ('Directions 1', 'Directions_1', 'TakingPhoto'); -1
+  when it is none of the 15."""
+  key = re.sub(r'\d+$', '', re.sub(r'[\s_]+', '', str(name))).lower()
+  key = ACTION_ALIASES.get(key, key).lower()
   for i, action in enumerate(ACTIONS):
     if action.lower() == key:
       return i

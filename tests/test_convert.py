@@ -257,6 +257,23 @@ def test_strict_keeps_finished_shards(tmp_path):
   assert sorted(os.listdir(tmp_path / 'out')) == ['.parts', 'train-00000-of-00002.tfrecord']
 
 
+def test_actions_file_reads_take_names_and_strict_stops_on_an_unknown_name(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 3),), meta=False)
+  act_path = str(tmp_path / 'act.csv')
+  with open(act_path, 'w') as f:
+    f.write('split,id,action\nTrain,00001,TakingPhoto\nTrain,00002,Walking 2\n'
+            'Train,00003,Dancing\n')
+  manifest = run(root, tmp_path / 'out', actions=act_path)
+  histogram = manifest['splits']['train']['action_histogram']
+  assert (histogram['Photo'], histogram['Walking'], histogram['unknown']) == (1, 1, 1)
+  assert any('--strict stops on them): Dancing' in n for n in manifest['notes'])
+  with pytest.raises(convert_plan.ConversionError, match="Train/00003: --actions .* 'Dancing'"):
+    run(root, tmp_path / 'strict', actions=act_path, strict=True)
+  # Stopped while planning: no record was written.
+  assert not [n for n in os.listdir(tmp_path / 'strict') if 'tfrecord' in n]
+
+
 def _shard_stats(out_dir):
   stats = {n: os.stat(os.path.join(out_dir, n)) for n in os.listdir(out_dir)
            if n.endswith('.tfrecord')}

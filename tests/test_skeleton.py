@@ -37,3 +37,10 @@ def test_actions_in_challenge_order():
   assert skeleton.ACTION_COLUMNS[0] == 'A1' and skeleton.ACTION_COLUMNS[-1] == 'A15'
   assert skeleton.action_index('sitting down') == 9
   assert skeleton.action_index('Dancing') == -1
+  # Take names as the Human3.6M releases spell them.
+  assert skeleton.action_index('Directions 1') == 0
+  assert skeleton.action_index('SittingDown_2') == 9
+  assert skeleton.action_index('TakingPhoto') == 5
+  assert skeleton.action_index('WalkingDog 1') == 12
+  assert skeleton.action_index('Walking 3') == 13
+  assert skeleton.action_index('Dancing 1') == -1

@@ -148,8 +148,8 @@ class SideFiles:
       values = self.tables['actions'][0]
       unknown = sorted({a for a in values.values() if skeleton.action_index(a) < 0})
       if unknown:
-        self.notes.append(f'--actions: names not in skeleton.ACTIONS read as unknown (-1): '
-                          f'{", ".join(unknown[:10])}')
+        self.notes.append(f'--actions: names not in skeleton.ACTIONS read as unknown (-1; '
+                          f'--strict stops on them): {", ".join(unknown[:10])}')
 
   def get(self, flag, key):
     if flag not in self.tables:
@@ -296,6 +296,12 @@ def plan_split(input_dir, split, side, strict):
       placed_by = placed_by if joints2d is not None else side.paths['boxes']
     if action < 0 and side.get('actions', key) is not None:
       action = skeleton.action_index(side.get('actions', key))
+      if action < 0 and strict:
+        raise ConversionError(
+            f'{split}/{rid}: --actions {side.paths["actions"]} names the action '
+            f'{side.get("actions", key)!r}, none of the 15 ({", ".join(skeleton.ACTIONS)}; '
+            f'take names such as "Directions 1" or "TakingPhoto" are read too). Correct the '
+            f'row, or leave out --strict to convert it as an unknown action')
     if problem and strict:
       raise ConversionError(f'{split}/{rid}: {problem}')
     items.append(dict(

@@ -124,10 +124,6 @@ FRAME_RATE = 50.0
 JOINTS_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 NUM_SOURCE_JOINTS = 32
 
-# Action names as the releases spell them for some subjects (S1's TakingPhoto and
-# WalkingDog are the Photo and WalkDog actions).
-ACTION_ALIASES = {'takingphoto': 'Photo', 'walkingdog': 'WalkDog'}
-
 # Why an item was skipped: the manifest counts skips by these kinds.
 SKIP_KINDS = ('missing_camera', 'unknown_action', 'unknown_subject', 'short_video',
               'short_2d', 'bad_file', 'empty_subject', 'bad_frame', 'bad_units')
@@ -187,9 +183,7 @@ def parse_action(take):
   'Directions_1', 'TakingPhoto' -> ('Directions', 'Directions 1'), ..., ('Photo',
   'TakingPhoto'). H36MError for a name that is none of the 15 actions."""
   take = str(take).replace('_', ' ').strip()
-  base = re.sub(r'\s*\d+$', '', take)
-  canonical = ACTION_ALIASES.get(base.replace(' ', '').lower(), base)
-  index = skeleton.action_index(canonical)
+  index = skeleton.action_index(take)
   if index == skeleton.UNKNOWN_ACTION:
     raise H36MError(f'unknown action {take!r}: not one of the 15 Human3.6M actions '
                     f'({", ".join(skeleton.ACTIONS)})', 'unknown_action')
