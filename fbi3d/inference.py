@@ -78,6 +78,10 @@ OUTPUTS = ('pose3d', 'pose2d', 'pose2d_confidence', 'fbi', 'coarse3d')
 # geometry.square_box lie between about 0.14 and 0.86; beyond these bounds the 2D is
 # refused as not of a crop of side S.
 LIFT_RANGE = (-0.5, 1.5)
+# The joints of such a crop span about 0.71 of its side on their longer side (1 / 1.4); 2D
+# whose joints span less than this fraction of S is not of a crop of side S: coordinates
+# normalised to 0..1 or -1..1, joints all at one point, a person filled with zeros.
+LIFT_MIN_SPAN = 0.25
 
 
 class _Untracked:
@@ -354,7 +358,18 @@ class PoseModel(tf.Module):
            f'side) resized to S = {self.image_size}, not pixels of the whole picture; the '
            'smallest and largest values sent:', tf.reduce_min(pose2d),
            tf.reduce_max(pose2d)], name='inside_crop')
-    with tf.control_dependencies([inside]):
+      span = tf.reduce_max(tf.reduce_max(pose2d, axis=1) - tf.reduce_min(pose2d, axis=1),
+                           axis=-1)
+      min_span = LIFT_MIN_SPAN * self.image_size
+      spread = tf.debugging.Assert(
+          tf.reduce_all(span >= min_span),
+          [f'lift: pose2d does not span a crop: the joints of each person must spread over '
+           f'at least {min_span:g} crop pixels (x or y), as those of the square box around '
+           f'the person resized to S = {self.image_size} spread over about '
+           f'{self.image_size / 1.4:.0f}; coordinates normalised to 0..1, or joints all at '
+           'one point, are not crop pixels. The smallest spread sent and its index:',
+           tf.reduce_min(span), tf.argmin(span)], name='spans_crop')
+    with tf.control_dependencies([inside, spread]):
       flat = tf.reshape(pose2d, [-1, NUM_JOINTS * 2])
     if self.lift_scale != 1.0:
       flat = flat * self.lift_scale
@@ -393,6 +408,12 @@ def export(model, export_dir, version=None):
   if os.path.exists(export_dir) and not os.path.isdir(export_dir):
     raise ValueError(f'--export_dir={export_dir} is a file; give a folder (it is made if '
                      'missing).')
+  if os.path.exists(os.path.join(export_dir, 'saved_model.pb')):
+    # A version folder itself: the new version would nest inside it, where neither
+    # TensorFlow Serving nor predict --export_dir=<its parent> would ever look.
+    raise ValueError(f'--export_dir={export_dir} holds a SavedModel (it is a version '
+                     f'folder); give the folder above it, {os.path.dirname(os.path.abspath(export_dir))}, '
+                     'and the next version number is chosen there.')
   version = next_version(export_dir) if version is None else int(version)
   path = os.path.join(export_dir, str(version))
   if os.path.exists(path):

@@ -182,6 +182,20 @@ def test_wrong_dtype_or_shape_at_each_signature_fails_clearly(exported):
                            r'whole picture; the smallest and largest values sent:\] '
                            r'\[-16\] \[48.25\]'):
     sig['lift'](pose2d=tf.constant(picture))
+  # Joints that do not spread over a quarter of the crop (8 pixels) are not crop pixels.
+  collapsed = edges.copy()
+  collapsed[1] = 10.0
+  collapsed[1, 7] = (10.0, 17.75)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'lift: pose2d does not span a crop: .* at least 8 crop pixels '
+                           r'.* S = 32 spread over about 23; .* The smallest spread sent '
+                           r'and its index:\] \[7.75\] \[1\]'):
+    sig['lift'](pose2d=tf.constant(collapsed))
+  collapsed[1, 7] = (10.0, 18.0)
+  assert sig['lift'](pose2d=tf.constant(collapsed))['pose3d'].shape == (2, 17, 3)
+  unit = np.random.default_rng(0).uniform(0, 1, [1, 17, 2]).astype(np.float32)
+  with pytest.raises(tf.errors.InvalidArgumentError, match='does not span a crop'):
+    sig['lift'](pose2d=tf.constant(unit))
   below = edges.copy()
   below[0, 0] = (-16.5, 3.0)
   with pytest.raises(tf.errors.InvalidArgumentError,
@@ -287,6 +301,15 @@ def test_export_writes_a_numbered_version(exported, tmp_path):
   (tmp_path / 'a_file').write_text('')
   with pytest.raises(ValueError, match='--export_dir=.*a_file is a file; give a folder'):
     inference.export(model, str(tmp_path / 'a_file'))
+  # A version folder as --export_dir: the new version would nest where nothing looks.
+  with pytest.raises(ValueError) as e:
+    inference.export(model, path)
+  assert str(e.value) == (
+      f'--export_dir={path} holds a SavedModel (it is a version folder); give the folder '
+      f'above it, {os.path.dirname(os.path.abspath(path))}, and the next version number '
+      'is chosen there.')
+  assert sorted(os.listdir(path)) == sorted(['assets', 'assets.extra', 'fingerprint.pb',
+                                             'saved_model.pb', 'variables'])
 
 
 @pytest.mark.slow
