@@ -124,6 +124,17 @@ def to_joints(values, layout):
     points, score = values.reshape(n, 2), None
   elif values.size == 3 * n:
     points, score = values.reshape(n, 3)[:, :2], values.reshape(n, 3)[:, 2]
+    # A third value is a visibility: COCO's 0, 1 or 2, or a score in 0..1 (MediaPipe's
+    # in 0..1). Outside that it is something else, a depth z say, and read as visibility
+    # it would leave out an arbitrary half of the joints. A NaN one is a missing joint.
+    top = 1.0 if layout == 'mediapipe33' else 2.0
+    outside = np.flatnonzero((score < 0) | (score > top))
+    if len(outside):
+      raise ValueError(
+          f'{layout} keypoints: the third value of each point is read as its visibility '
+          f'(0 to {top:g}), but point {int(outside[0])} has {score[outside[0]]:g}: these '
+          f'look like x, y, z or another third value. Give x, y pairs ({2 * n} values) or '
+          f'x, y, visibility.')
   else:
     raise ValueError(f'{layout} keypoints: expected {2 * n} values (x, y) or {3 * n} '
                      f'(x, y, visibility), got {values.size}.')
@@ -369,6 +380,18 @@ class KeypointFile:
           'pictures were given: every one would get that image\'s person. Predict that '
           'picture alone, or give a file that names each picture (COCO\'s "images" with '
           'their file names, or a CSV with one row per picture).')
+    if self.one_image and len(image_paths) == 1:
+      # The picture may be a renamed copy (coco_000000000785.jpg of COCO's
+      # 000000000785.jpg), so one name holding the other is enough; a frame_0007.jpg
+      # given the keypoints of frame_0001.jpg would get another frame's person.
+      named = os.path.splitext(self.one_image)[0].lower()
+      given = os.path.splitext(os.path.basename(image_paths[0]))[0].lower()
+      if named not in given and given not in named:
+        raise ValueError(
+            f'{self.path} holds the keypoints of {self.one_image}, and the picture given is '
+            f'{image_paths[0]}: another picture\'s person. Give the file of this picture, '
+            'or, if it is the same picture under another name, rename one of them so that '
+            'one name holds the other.')
     if not set(self.rows) - {'*'}:
       return
     seen = {}
@@ -387,4 +410,7 @@ class KeypointFile:
     if not candidates:
       return None
     values, _ = max(candidates, key=lambda c: c[1])
-    return to_joints(values, self.layout)
+    try:
+      return to_joints(values, self.layout)
+    except ValueError as e:
+      raise ValueError(f'{self.path} ({name}): {e}') from None

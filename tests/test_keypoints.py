@@ -104,6 +104,22 @@ def test_flat_rows_of_each_layout():
     keypoints.to_joints(np.zeros(35), 'coco17')
   with pytest.raises(ValueError, match='unknown keypoint layout'):
     keypoints.to_joints(np.zeros(34), 'openpose25')
+  # A third value outside a visibility's range is not one (x, y, z, say).
+  xyz = np.concatenate([coco, np.full((17, 1), 0.5)], axis=1)
+  xyz[4, 2] = -0.25
+  with pytest.raises(ValueError) as e:
+    keypoints.to_joints(xyz.reshape(-1), 'coco17')
+  assert str(e.value) == (
+      'coco17 keypoints: the third value of each point is read as its visibility (0 to 2), '
+      'but point 4 has -0.25: these look like x, y, z or another third value. Give x, y '
+      'pairs (34 values) or x, y, visibility.')
+  xyz[4, 2] = 0.5
+  xyz[keypoints.COCO['right_ankle'], 2] = np.nan    # a NaN visibility: a missing point
+  assert list(np.flatnonzero(~keypoints.to_joints(xyz.reshape(-1), 'coco17')[1])) == [3]
+  mp = np.concatenate([np.arange(66.0).reshape(33, 2), np.full((33, 1), 0.9)], axis=1)
+  mp[20, 2] = 1.5
+  with pytest.raises(ValueError, match=r'visibility \(0 to 1\), but point 20 has 1.5'):
+    keypoints.to_joints(mp.reshape(-1), 'mediapipe33')
 
 
 def test_coco_json_matches_images_by_name_and_takes_the_fullest_person(tmp_path):
@@ -311,9 +327,16 @@ def test_a_coco_file_of_one_image_ignores_other_images_annotations_and_names_bad
   path.write_text(json.dumps(data))
   # Image 2's larger person is not a.jpg's (nor any picture's).
   np.testing.assert_allclose(keypoints.KeypointFile(str(path)).joints('b.jpg')[0], EXPECTED)
-  # Its one person is any one picture's, never several pictures' at once.
+  # Its one person is one picture's, never several pictures' at once, and never that of
+  # a picture of another name; a renamed copy whose name holds the file's is taken.
   file = keypoints.KeypointFile(str(path))
-  file.check_names(['/x/b.jpg'])
+  file.check_names(['/x/copy_of_a.jpg'])
+  with pytest.raises(ValueError) as e:
+    file.check_names(['/x/b.jpg'])
+  assert str(e.value) == (
+      f'{path} holds the keypoints of a.jpg, and the picture given is /x/b.jpg: another '
+      'picture\'s person. Give the file of this picture, or, if it is the same picture '
+      'under another name, rename one of them so that one name holds the other.')
   with pytest.raises(ValueError) as e:
     file.check_names(['/x/a.jpg', '/x/b.jpg'])
   assert str(e.value) == (
