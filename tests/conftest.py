@@ -80,7 +80,8 @@ def write_tiny_dataset(out_dir, num_examples=6, crop_size=32, splits=('train',),
         writer.write(schema.serialize_example(**ex))
         ex['decoded'] = tf.io.decode_jpeg(jpeg, channels=3).numpy()
         examples.append(ex)
-    manifest['splits'][split] = {'shards': [shard], 'num_examples': num_examples}
+    manifest['splits'][split] = {'shards': [shard], 'num_examples': num_examples,
+                                 'has_pose3d': split not in unlabelled}
     written[split] = examples
   with open(os.path.join(out_dir, 'manifest.json'), 'w') as f:
     json.dump(manifest, f)

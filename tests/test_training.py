@@ -380,6 +380,25 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
     trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
 
 
+def test_run_phase_refuses_an_eval_split_it_cannot_measure(tmp_path):
+  from tests.conftest import write_tiny_dataset  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path / 'records')
+  write_tiny_dataset(data_dir, splits=('train', 'test'), unlabelled=('test',))
+  model_dir = str(tmp_path / 'model')
+  cfg = tiny_config(data_dir, model_dir, eval_split='validation')
+  with pytest.raises(run_lib.PhaseError) as e:
+    trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
+  assert str(e.value) == (f'--eval_split=validation: {data_dir} has no such split (it '
+                          'holds train, test); measure on one of them.')
+  # An unlabelled split would give a regressor's MPJPE of no example (NaN).
+  task = phases.make_task('base', tiny_config(data_dir, model_dir, eval_split='test'))
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      'phase base is measured on --eval_split=test, which has no 3D ground truth in '
+      f'{data_dir} (its MPJPE would be of no example)')):
+    task.check_data(pipeline.load_manifest(data_dir))
+  assert not os.path.exists(model_dir)
+
+
 @pytest.mark.parametrize('setting,message', [
     ({'disc_label_smoothing': 0.7}, '--disc_label_smoothing=0.7 must be a finite number from '
                                     '0.0 to 0.5'),
@@ -391,6 +410,8 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
     ({'base_epochs': 0}, '--base_epochs=0 must be an integer from 1 up'),
     ({'fbi_weight': float('inf')}, '--fbi_weight=inf must be a finite number from 0.0 up'),
     ({'box_shift': -0.1}, '--box_shift=-0.1 must be a finite number from 0.0 to 0.5'),
+    ({'fbi_channels': ()}, '--fbi_channels= must be positive integers (at least one)'),
+    ({'fbi_channels': (8, 0)}, '--fbi_channels=8,0 must be positive integers (at least one)'),
     ({'generator_init': 'pose2d', 'gen_stacks': 3},
      '--generator_init=pose2d needs --gen_channels=64 and --gen_depth=3 equal to '
      '--hg_channels=64 and --hg_depth=3, and --gen_stacks=3 at most --hg_stacks=2 (or '
@@ -594,6 +615,94 @@ def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, t
     trainer.run_phase(phases.make_task('base', cfg), log=_quiet)
   with pytest.raises(run_lib.PhaseError, match=message):
     challenge.evaluate(model_dir, 'train', gallery=0, log=_quiet)
+
+
+@pytest.mark.slow
+def test_a_finished_image_phase_is_not_reused_on_other_inputs(trained_run, tmp_path):
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d', 'generator'))
+  run = run_lib.Run.of_config(cfg)
+  recorded = run.saved_inputs('generator')
+  data_sha = run_lib.file_sha256(os.path.join(cfg.data_dir, 'manifest.json'))
+  assert recorded == {'pose2d_checkpoint_sha256': run.checkpoint_record('pose2d')['sha256'],
+                      'data_manifest_sha256': data_sha}
+  # The same inputs: reused as it is.
+  finished = run.results('generator')
+  assert trainer.run_phase(phases.make_task('generator', cfg), log=_quiet) == finished
+  # Its data set converted again (another manifest): refused, and the record of what it
+  # trained on is kept.
+  data_dir = str(tmp_path / 'records')
+  shutil.copytree(cfg.data_dir, data_dir)
+  manifest = json.load(open(os.path.join(data_dir, 'manifest.json')))
+  manifest['notes'] = manifest.get('notes', []) + ['converted again']
+  run_lib.write_json(os.path.join(data_dir, 'manifest.json'), manifest)
+  now = run_lib.file_sha256(os.path.join(data_dir, 'manifest.json'))
+  for phase in ('pose2d', 'generator'):
+    with pytest.raises(run_lib.PhaseError) as e:
+      trainer.run_phase(phases.make_task(phase, cfg.replace(data_dir=data_dir)), log=_quiet)
+    assert str(e.value).startswith(
+        f'{phase} in {run.phase_dir(phase)} was trained on other inputs than those there '
+        f'now (data_manifest_sha256: {data_sha[:16]} when it trained, now {now[:16]}): a '
+        f'phase it started from was trained again since, or --data_dir={data_dir} is '
+        'another data set or was converted again.')
+  assert run.saved_inputs('generator') == recorded
+  # The 2D estimator it started from trained again (another checkpoint).
+  checkpoint = run.checkpoint_path('pose2d')
+  with open(checkpoint + '.index', 'ab') as f:
+    f.write(b'\0')
+  retrained = run_lib.checkpoint_sha256(checkpoint)
+  results = dict(run.results('pose2d'), checkpoint_sha256=retrained)
+  run.write_results('pose2d', results)
+  with pytest.raises(run_lib.PhaseError, match=re.escape(
+      f'(pose2d_checkpoint_sha256: {recorded["pose2d_checkpoint_sha256"][:16]} when it '
+      f'trained, now {retrained[:16]})')):
+    trainer.run_phase(phases.make_task('generator', cfg), log=_quiet)
+  assert run.saved_inputs('generator') == recorded
+
+
+@pytest.mark.slow
+def test_a_features_cache_stopped_while_made_again_is_not_finished(trained_run, tmp_path,
+                                                                   monkeypatch):
+  from fbi3d.training import features as features_phase  # pylint: disable=g-import-not-at-top
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d', 'generator', 'adversarial',
+                                                       'features', 'base'))
+  run = run_lib.Run.of_config(cfg)
+  saved = features_phase.FeaturesTask._save
+  written = []
+
+  def stop_after_the_first_split(task, split, arrays):
+    if written:
+      raise KeyboardInterrupt
+    written.append(split)
+    saved(task, split, arrays)
+
+  monkeypatch.setattr(features_phase.FeaturesTask, '_save', stop_after_the_first_split)
+  with pytest.raises(KeyboardInterrupt):
+    trainer.run_phase(phases.make_task('features', cfg.replace(crops='gt')), log=_quiet)
+  # train.npz is the new cache's, val.npz and test.npz the old one's: nothing vouches
+  # for that mix, and the regressors refuse to read it.
+  assert written == ['train'] and run.results('features') is None
+  with pytest.raises(run_lib.PhaseError,
+                     match='phase base needs a finished features phase'):
+    trainer.run_phase(phases.make_task('base', cfg), log=_quiet)
+
+
+def test_regressors_refuse_features_of_another_crop_size(tmp_path):
+  from tests.conftest import write_tiny_dataset  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path / 'records')
+  write_tiny_dataset(data_dir, splits=('train',))
+  run = run_lib.Run(str(tmp_path / 'model'), '')
+  os.makedirs(run.phase_dir('features'))
+  run.write_results('features', dict(phase='features', finished=True,
+                                     made_from=dict(image_size=64)))
+  manifest = pipeline.load_manifest(data_dir)
+  task = phases.make_task('base', tiny_config(data_dir, run.model_dir, image_size=128))
+  with pytest.raises(run_lib.PhaseError) as e:
+    task.check_data(manifest)
+  assert str(e.value) == (
+      f'phase base: --image_size=128 but the features cache in {run.phase_dir("features")} '
+      'holds 2D of 64-px crops; use --image_size=64 or a new --model_dir.')
+  phases.make_task('base', tiny_config(data_dir, run.model_dir, image_size=64)).check_data(
+      manifest)
 
 
 def test_both_flag_files_parse_into_settings_of_sense():

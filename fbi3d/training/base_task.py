@@ -74,6 +74,24 @@ class TrainedTask(Task):
     return {f'{phase}_checkpoint_sha256': self.run.checkpoint_record(phase)['sha256']
             for phase in self.requires}
 
+  def stale_reason(self, results):
+    """Why the finished run of this phase no longer fits what it read: an input it
+    recorded when it started (started_from) is another now, e.g. the phase it started
+    from was trained again, or the data set is another or was converted again."""
+    del results
+    started = self.run.saved_inputs(self.name)
+    now = self.started_from()
+    changed = [f'{k}: {str(started[k])[:16]} when it trained, now {str(now.get(k))[:16]}'
+               for k in sorted(started) if started[k] != now.get(k)]
+    if not changed:
+      return None
+    return (f'{self.name} in {self.run.phase_dir(self.name)} was trained on other inputs '
+            f'than those there now ({"; ".join(changed)}): a phase it started from was '
+            f'trained again since, or --data_dir={self.cfg.data_dir} is another data set '
+            'or was converted again. Remove that folder and train it again (python -m '
+            f'fbi3d.train --phase={self.name}), use the data set it trained on, or use a '
+            'new --model_dir.')
+
   def steps_per_epoch(self, manifest):
     raise NotImplementedError
 

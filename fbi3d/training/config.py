@@ -422,8 +422,9 @@ def check(cfg):
   for name, (_, field) in _FIELDS.items():
     value = cfg.flat(name)
     if name in NOT_FLAGS or isinstance(value, (bool, str, tuple)):
-      if isinstance(value, tuple) and any(v < 1 for v in value):
-        wrong.append(f'--{name}={",".join(map(str, value))} must be positive integers')
+      if isinstance(value, tuple) and (not value or any(v < 1 for v in value)):
+        wrong.append(f'--{name}={",".join(map(str, value))} must be positive integers '
+                     '(at least one)')
       continue
     if not _in_range(name, value):
       wrong.append(f'--{name}={value} must be {_range_text(name, type(field.default))}')

@@ -175,6 +175,11 @@ class FeaturesTask(base_task.InferenceTask):
       return previous
     start = time.time()
     os.makedirs(folder, exist_ok=True)
+    # The cache is made again split by split: until the last is written, no results.json
+    # may vouch for the folder, or a stop in between would leave the old one over a mix
+    # of old and new split files, which the regressors would read as finished.
+    if os.path.exists(os.path.join(folder, run_lib.RESULTS_FILE)):
+      os.remove(os.path.join(folder, run_lib.RESULTS_FILE))
     if self.lifting_only:
       return self._produce_from_records(manifest, splits, key, start, log)
     pose2d_task = pose2d_phase.Pose2DTask(c)

@@ -3,11 +3,14 @@
 `ImagePhase` (Adam with cosine decay; the augmented training stream). Phases override
 what differs."""
 
+import os
+
 import tensorflow as tf
 
 from fbi3d import keys
 from fbi3d import optimizers
 from fbi3d.data import augment as augment_lib
+from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import pipeline
 from fbi3d.training import base_task
 from fbi3d.training import run as run_lib
@@ -88,6 +91,16 @@ class ImagePhase(base_task.TrainedTask):
           f'phase {self.name} needs pictures, but {self.cfg.data_dir} holds lifting-only '
           f'records ({manifest.get("source", "no pictures")}); from them only the features '
           'and base phases train: python -m fbi3d.train --phase=all runs just those.')
+
+  def started_from(self):
+    """The predecessors' checkpoints, and the data set it trains on (its manifest's
+    hash): a resume, or a finished phase reused, on another data set or on the same one
+    converted again is refused."""
+    inputs = super().started_from()
+    path = manifest_lib.path_in(self.cfg.data_dir)
+    if os.path.isfile(path):
+      inputs['data_manifest_sha256'] = run_lib.file_sha256(path)
+    return inputs
 
   def steps_per_epoch(self, manifest):
     if self.cfg.steps_per_epoch:

@@ -59,6 +59,21 @@ class RegressorTask(base_task.TrainedTask):
     self._fit = {}
 
   def check_data(self, manifest):
+    # The 2D in the cache is in pixels of crops of its --image_size, and the mirror
+    # images (--regressor_mirror) and their averaging flip it about this run's.
+    made = ((self.run.results(self.features) or {}).get('made_from') or {}).get('image_size')
+    if made is not None and made != self.cfg.image_size:
+      raise run_lib.PhaseError(
+          f'phase {self.name}: --image_size={self.cfg.image_size} but the {self.features} '
+          f'cache in {self.run.phase_dir(self.features)} holds 2D of {made}-px crops; use '
+          f'--image_size={made} or a new --model_dir.')
+    split = self.cfg.eval_split
+    if not manifest['splits'][split].get('has_pose3d', True):
+      raise run_lib.PhaseError(
+          f'phase {self.name} is measured on --eval_split={split}, which has no 3D ground '
+          f'truth in {self.cfg.data_dir} (its MPJPE would be of no example): measure on a '
+          f'labelled split, e.g. --eval_split=val, and evaluate {split} with python -m '
+          'fbi3d.evaluate (it writes the predictions of an unlabelled split).')
     image_inputs = [k for k in self.inputs if k not in TWO_D_INPUTS]
     if pipeline.is_lifting_only(manifest) and image_inputs:
       raise run_lib.PhaseError(

@@ -113,11 +113,22 @@ def run_phase(task, log=print, extra_callbacks=()):
                              'made if missing).')
   run.check_predecessors(task)
   manifest = pipeline.load_manifest(cfg.data_dir)
+  if cfg.eval_split not in manifest['splits']:
+    # Found now, not after the whole phase has trained.
+    raise run_lib.PhaseError(
+        f'--eval_split={cfg.eval_split}: {cfg.data_dir} has no such split (it holds '
+        f'{", ".join(manifest["splits"])}); measure on one of them.')
   task.check_data(manifest)
   trained = isinstance(task, base_task.TrainedTask)
   resuming = trained and bool(tf.train.latest_checkpoint(
       os.path.join(directory, run_lib.CHECKPOINTS)))
   run.check_compatible(task, resuming)
+  previous = run.results(task.name)
+  if trained and previous and previous.get('finished'):
+    # Before flags.json is written again: it holds the inputs the phase trained on.
+    reason = task.stale_reason(previous)
+    if reason:
+      raise run_lib.PhaseError(reason)
   # Before any network is built, also for phases that only run inference: the same
   # policy must give the same outputs whether a phase runs alone or within `all`.
   policy = runtime.set_precision(cfg.mixed_precision)
@@ -125,8 +136,13 @@ def run_phase(task, log=print, extra_callbacks=()):
   chief = runtime.is_chief(strategy)
   if chief:
     os.makedirs(directory, exist_ok=True)
-    run.write_flags(task.name, cfg.to_dict(), cfg.architecture(task.kind),
-                    task.started_from() if trained else None)
+    inputs = None
+    if trained:
+      # A resumed or finished phase keeps the inputs it started from on record; they are
+      # what a resume and a reuse are checked against.
+      inputs = ((resuming or run.finished(task.name)) and run.saved_inputs(task.name)
+                or task.started_from())
+    run.write_flags(task.name, cfg.to_dict(), cfg.architecture(task.kind), inputs)
   if isinstance(task, base_task.InferenceTask):
     results = task.produce(manifest, log) if chief else None
     runtime.barrier(strategy)
@@ -197,8 +213,11 @@ def _train_and_measure(task, manifest, strategy, policy, directory, write_dir, l
       raise run_lib.PhaseError(
           f'{guard.failure}. Training stopped; the last good checkpoint '
           f'({manager.latest_checkpoint or "none: no epoch finished"}) is kept and no '
-          'results were written. Lower the learning rate (or check the data), then run the '
-          'same command again to resume from that checkpoint.')
+          'results were written. The same command resumes from that checkpoint, with the '
+          'same settings and data, so it meets the same batch again unless the cause has '
+          'gone (the data changed, say); a resume with another learning rate is refused. '
+          f'To train the phase with a lower learning rate, remove {directory} (or use a '
+          'new --model_dir) and run the command with that rate.')
     weights = run_lib.weights_sha256(network)
     log(f'{task.name}: weights {weights} after optimizer step '
         f'{int(optimizer.iterations.numpy())}')
