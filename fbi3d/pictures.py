@@ -16,6 +16,8 @@ from fbi3d import skeleton
 from fbi3d.data import crop_worker
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# OpenCV's warpAffine (the crop) takes pictures under 32767 pixels a side.
+MAX_IMAGE_SIDE = 32766
 # The crop around a person: a square around the 2D joints or the box, with this margin of
 # its side on each side (the converter's default, so crops look like the training ones).
 MARGIN = 0.2
@@ -47,8 +49,12 @@ def read_image(path):
   image = crop_worker.decode_image(data)
   if image is None:
     raise PredictError(f'{path}: not a readable image')
-  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
+  if data[:2] == b'\xff\xd8' and crop_worker.jpeg_is_truncated(data):
     raise PredictError(f'{path}: truncated JPEG (no end marker)')
+  if max(image.shape[:2]) > MAX_IMAGE_SIDE:
+    raise PredictError(f'{path}: {image.shape[1]}x{image.shape[0]} pixels, more than '
+                       f'{MAX_IMAGE_SIDE} on a side, which OpenCV cannot crop; scale it down '
+                       'or cut out the part with the person.')
   return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -187,14 +193,22 @@ def parse_bbox(values):
   return box
 
 
-def list_images(paths):
-  """The image files of the arguments: files as given, folders' image files sorted."""
+def list_images(paths, log=None):
+  """The image files of the arguments: files as given, folders' image files sorted.
+  `log` (when given) is told of each folder's other files, which are left out."""
   files = []
   for path in paths:
     if os.path.isdir(path):
-      files.extend(sorted(os.path.join(path, n) for n in os.listdir(path)
-                          if n.lower().endswith(IMAGE_EXTENSIONS)
-                          and os.path.isfile(os.path.join(path, n))))
+      names = sorted(n for n in os.listdir(path) if os.path.isfile(os.path.join(path, n)))
+      files.extend(os.path.join(path, n) for n in names
+                   if n.lower().endswith(IMAGE_EXTENSIONS))
+      others = [n for n in names
+                if not n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.')]
+      if others and log is not None:
+        log(f'{path}: {len(others)} file(s) left out, not of a picture type read here '
+            f'({", ".join(IMAGE_EXTENSIONS)}): {", ".join(others[:5])}'
+            f'{", ..." if len(others) > 5 else ""}; convert them (to .jpg or .png) or '
+            'give them by name.')
     elif os.path.exists(path):
       files.append(path)
     else:

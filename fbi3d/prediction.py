@@ -378,7 +378,7 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
   """Predicts every picture of `paths` (files or folders) in batches, writing a JSON and a
   figure per picture into out_dir and reporting progress. Returns (written, failed):
   lists of (path, (json, png)) and (path, message naming the path)."""
-  files = pictures.list_images(paths)
+  files = pictures.list_images(paths, log=lambda line: log(f'predict: {line}'))
   if not files:
     raise ValueError(f'no image files in {", ".join(paths)}.')
   if options.get('keypoint_file') is not None and options.get('bbox') is None:
@@ -400,7 +400,14 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
         log(f'predict: {path}: {result}')
         continue
       result['image'] = image
-      written.append((path, write_outputs(model, result, out_dir, unique_stem(path, stems))))
+      try:
+        written.append((path, write_outputs(model, result, out_dir,
+                                            unique_stem(path, stems))))
+      except OSError as e:
+        # A full disk or a name too long for the file system: this picture fails, the
+        # others are still written.
+        failed.append((path, f'{path}: cannot write its outputs to {out_dir}: {e}'))
+        log(f'predict: {failed[-1][1]}')
     log(f'predict: {min(start + batch_size, len(files))}/{len(files)} pictures '
         f'({len(written)} written, {len(failed)} failed)')
   return written, failed

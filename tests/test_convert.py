@@ -19,6 +19,7 @@ from fbi3d import skeleton
 from fbi3d.data import convert
 from fbi3d.data import convert_output
 from fbi3d.data import convert_plan
+from fbi3d.data import crop_worker
 from fbi3d.data import layout
 from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import schema
@@ -619,3 +620,18 @@ def test_a_failed_overwrite_is_resumed_by_the_same_command(tmp_path):
              for line in lines)
   assert manifest['crop_size'] == CROP and manifest['splits']['train']['num_examples'] == 5
   assert '.overwrite' not in os.listdir(out)
+
+
+def test_a_jpeg_is_truncated_only_without_its_end_marker_after_the_scan():
+  ok, encoded = cv2.imencode('.jpg', np.full((16, 16, 3), 90, np.uint8))
+  data = encoded.tobytes()
+  assert ok and not crop_worker.jpeg_is_truncated(data)
+  # A camera's trailer or a motion photo's video after the end marker: whole.
+  assert not crop_worker.jpeg_is_truncated(data + b'\x00' * 500)
+  assert crop_worker.jpeg_is_truncated(data[:len(data) - 2])
+  # A truncated picture whose EXIF thumbnail has an end marker of its own: truncated.
+  payload = b'Exif\x00\x00' + b'\xff\xd8\x00\xff\xd9'
+  app1 = b'\xff\xe1' + (len(payload) + 2).to_bytes(2, 'big') + payload
+  with_thumbnail = data[:2] + app1 + data[2:]
+  assert not crop_worker.jpeg_is_truncated(with_thumbnail)
+  assert crop_worker.jpeg_is_truncated(with_thumbnail[:len(with_thumbnail) // 2])

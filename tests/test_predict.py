@@ -195,6 +195,24 @@ def test_command_line_refuses_an_out_folder_it_cannot_make_before_predicting(tmp
           'not given: give both, or neither.' in proc.stderr)
 
 
+def test_folders_say_what_they_leave_out_and_pictures_too_wide_to_crop_fail(tmp_path):
+  for name in ('b.jpg', 'a.PNG', 'clip.heic', 'notes.txt', '.hidden'):
+    (tmp_path / name).write_bytes(b'')
+  (tmp_path / 'sub').mkdir()
+  lines = []
+  assert pictures.list_images([str(tmp_path)], log=lines.append) == [
+      str(tmp_path / 'a.PNG'), str(tmp_path / 'b.jpg')]
+  assert lines == [f'{tmp_path}: 2 file(s) left out, not of a picture type read here (.jpg, '
+                   '.jpeg, .png, .bmp, .tif, .tiff, .webp): clip.heic, notes.txt; convert '
+                   'them (to .jpg or .png) or give them by name.']
+  wide = tmp_path / 'wide.png'
+  cv2.imwrite(str(wide), np.zeros((2, pictures.MAX_IMAGE_SIDE + 1, 3), np.uint8))
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.read_image(str(wide))
+  assert str(e.value) == (f'{wide}: 32767x2 pixels, more than 32766 on a side, which OpenCV '
+                          'cannot crop; scale it down or cut out the part with the person.')
+
+
 def test_crop_image_follows_image_to_crop():
   # A linear image I(x, y) = 2x + 3y: every crop pixel must hold I at crop_to_image of it.
   ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
@@ -309,6 +327,7 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
   (folder / 'notes.jpg').write_text('not an image')
   (folder / 'empty.png').write_bytes(b'')
   cv2.imwrite(str(folder / 'person.png'), _picture())
+  (folder / 'readme.txt').write_text('')
   out = tmp_path / 'out'
   proc = subprocess.run(
       [sys.executable, '-m', 'fbi3d.predict', str(folder), f'--export_dir={exported_model.path}',
@@ -316,6 +335,8 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1
   assert 'empty.png: empty file' in proc.stdout
+  assert (f'predict: {folder}: 1 file(s) left out, not of a picture type read here (.jpg, '
+          '.jpeg, .png, .bmp, .tif, .tiff, .webp): readme.txt; convert them') in proc.stdout
   assert 'notes.jpg: not a readable image' in proc.stdout
   assert 'person.png: no detectable person' in proc.stdout
   assert 'predict: 2/3 pictures (0 written, 2 failed)' in proc.stdout

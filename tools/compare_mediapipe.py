@@ -99,7 +99,8 @@ def main(argv):
     raise app.UsageError('give one or more pictures or folders.')
   try:
     model = prediction.ExportedModel(FLAGS.export_dir)
-    files = pictures.list_images(argv[1:])
+    files = pictures.list_images(
+        argv[1:], log=lambda line: print(f'compare_mediapipe: {line}'))
     if not files:
       raise ValueError(f'no image files in {", ".join(argv[1:])}.')
     os.makedirs(FLAGS.out, exist_ok=True)

@@ -70,6 +70,28 @@ def decode_image(data):
   return np.round(image * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
 
 
+def jpeg_is_truncated(data):
+  """Whether the bytes of a JPEG stop before its end marker (EOI), which OpenCV decodes
+  without a word, greying the rest. The marker is looked for after the first scan starts
+  (the segments before it are stepped over by their lengths, so an EXIF thumbnail's own
+  marker does not count), anywhere after it: data after the marker (a camera's trailer,
+  a motion photo's video) does not make a picture truncated."""
+  i = 2
+  while i + 4 <= len(data):
+    if data[i] != 0xFF:
+      return False       # not a marker where one belongs: the decoder says what is wrong
+    marker = data[i + 1]
+    if marker == 0xFF:   # fill byte
+      i += 1
+    elif marker == 0xDA:  # start of scan: the end marker must follow
+      return b'\xff\xd9' not in data[i:]
+    elif 0xD0 <= marker <= 0xD9 or marker == 0x01:   # markers without a length
+      i += 2
+    else:
+      i += 2 + int.from_bytes(data[i + 2:i + 4], 'big')
+  return True
+
+
 def read_image(path):
   """Reads and decodes an image (BGR uint8, `decode_image`); BadItem when it is
   unreadable."""
@@ -81,7 +103,7 @@ def read_image(path):
   if not data:
     raise BadItem(CORRUPT_IMAGE, f'{path}: empty file')
   # By content, not by name: a PNG named .jpg is a PNG.
-  if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
+  if data[:2] == b'\xff\xd8' and jpeg_is_truncated(data):
     raise BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
   image = decode_image(data)
   if image is None:
