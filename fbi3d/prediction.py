@@ -361,13 +361,36 @@ def write_outputs(model, entry, out_dir, stem):
   return json_path, png_path
 
 
-def unique_stem(path, taken):
+def holds_another_picture(out_dir, name, path):
+  """The picture whose outputs <out_dir>/<name>.json holds when it is not `path` (an
+  earlier run's, on another picture of the same name), else None. A JSON that cannot be
+  read is not ours to replace: its path is returned."""
+  json_path = os.path.join(out_dir, name + '.json')
+  if not os.path.exists(json_path):
+    return None
+  try:
+    with open(json_path) as f:
+      other = json.load(f).get('image')
+  except (OSError, ValueError, AttributeError):
+    return json_path
+  if not isinstance(other, str):
+    return json_path
+  try:
+    if os.path.exists(other) and os.path.samefile(other, path):
+      return None
+  except OSError:
+    pass
+  return None if os.path.abspath(other) == os.path.abspath(path) else other
+
+
+def unique_stem(path, taken, out_dir=None):
   """The name of `path`'s outputs (its file name without extension), with _2, _3, ...
-  added until no picture before it in this call has it; adds the name to `taken`.
-  a.jpg, a.png, a_2.jpg give a, a_2, a_2_2: no picture's files replace another's."""
+  added until no picture before it in this call has it, nor (with `out_dir`) an earlier
+  run's outputs there of another picture; adds the name to `taken`. a.jpg, a.png, a_2.jpg
+  give a, a_2, a_2_2: no picture's files replace another's."""
   stem = os.path.splitext(os.path.basename(path))[0]
   name, number = stem, 1
-  while name in taken:
+  while name in taken or (out_dir and holds_another_picture(out_dir, name, path)):
     number += 1
     name = f'{stem}_{number}'
   taken.add(name)
@@ -400,9 +423,14 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
         log(f'predict: {path}: {result}')
         continue
       result['image'] = image
+      stem = unique_stem(path, stems, out_dir)
+      first = os.path.splitext(os.path.basename(path))[0]
+      if stem != first and first not in stems and holds_another_picture(out_dir, first, path):
+        log(f'predict: {os.path.join(out_dir, first)}.json holds the outputs of '
+            f'{holds_another_picture(out_dir, first, path)}; those of {path} are written '
+            f'as {stem}.json and {stem}.png')
       try:
-        written.append((path, write_outputs(model, result, out_dir,
-                                            unique_stem(path, stems))))
+        written.append((path, write_outputs(model, result, out_dir, stem)))
       except OSError as e:
         # A full disk or a name too long for the file system: this picture fails, the
         # others are still written.

@@ -95,6 +95,27 @@ def test_output_names_never_repeat():
   assert taken == {'a', 'a_2', 'a_2_2', 'b', 'a_3', 'a_2_2_2'}
 
 
+def test_an_earlier_runs_outputs_of_another_picture_are_not_replaced(tmp_path, monkeypatch):
+  (tmp_path / 'x').mkdir()
+  (tmp_path / 'y').mkdir()
+  mine, other = str(tmp_path / 'x' / 'a.jpg'), str(tmp_path / 'y' / 'a.jpg')
+  for path in (mine, other):
+    open(path, 'w').close()
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'a.json').write_text(json.dumps({'image': other}))
+  (out / 'b.json').write_text('{not json')
+  # Another picture's outputs, and a JSON that is not ours, keep their names.
+  assert prediction.holds_another_picture(str(out), 'a', mine) == other
+  assert prediction.unique_stem(mine, set(), str(out)) == 'a_2'
+  assert prediction.holds_another_picture(str(out), 'b', mine) == str(out / 'b.json')
+  assert prediction.unique_stem(str(tmp_path / 'b.png'), set(), str(out)) == 'b_2'
+  # The same picture's outputs are replaced, however its path is spelled.
+  assert prediction.holds_another_picture(str(out), 'a', other) is None
+  monkeypatch.chdir(tmp_path)
+  assert prediction.unique_stem(os.path.join('y', 'a.jpg'), set(), str(out)) == 'a'
+
+
 def test_pictures_sharing_a_file_name_are_refused_with_named_keypoints(tmp_path):
   for folder in ('a', 'b'):
     (tmp_path / folder).mkdir()
