@@ -94,6 +94,13 @@ def main(argv):
     if f['keypoints_layout'].present and not f.keypoints2d:
       raise ValueError('--keypoints_layout says how to read --keypoints2d, which is not '
                        'given: give both, or neither.')
+    if f['min_confidence'].present and (bbox is not None or f.keypoints2d
+                                        or f.detector == 'mediapipe'):
+      # The threshold is of the estimator's confidence on the whole picture, which only
+      # the estimator's own search reads.
+      raise ValueError('--min_confidence turns away pictures in which the 2D estimator '
+                       'finds no person; with --bbox, --keypoints2d or --detector=mediapipe '
+                       'the person is given, and it would be ignored: leave it out.')
     layout = f.keypoints_layout if f['keypoints_layout'].present else None
     kp = keypoints.KeypointFile(f.keypoints2d, layout) if f.keypoints2d else None
     model = prediction.ExportedModel(f.export_dir)

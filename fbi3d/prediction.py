@@ -82,6 +82,10 @@ class ExportedModel:
       raise ValueError(f'cannot load the SavedModel in {self.path}: {e}') from None
     if not hasattr(self.module, 'crop_size'):
       raise ValueError(f'{self.path} is not a SavedModel of python -m fbi3d.export.')
+    missing = [n for n in ('serving_default', 'lift') if n not in self.module.signatures]
+    if missing:
+      raise ValueError(f'{self.path} lacks the signature(s) {", ".join(missing)} that '
+                       'predict calls: export the run again with python -m fbi3d.export.')
     self.crop_size = int(self.module.crop_size.numpy())
     self.joint_names = [n.decode() for n in self.module.joint_names.numpy()]
     self.fbi_bone_names = [n.decode() for n in self.module.fbi_bone_names.numpy()]

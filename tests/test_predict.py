@@ -379,7 +379,11 @@ def test_command_line_bad_files_and_no_person_write_nothing(exported_model, tmp_
     ('--bbox=a,b,c,d', 'fbi3d.predict: error: --bbox needs four numbers x,y,w,h in image '
                        'pixels; got a,b,c,d.'),
     ('--min_confidence=nan', '--min_confidence must be a finite number from 0 to 1.'),
-    ('--out=FILE', 'is a file; give a folder (it is made if missing).')])
+    ('--out=FILE', 'is a file; give a folder (it is made if missing).'),
+    ('--bbox=10,20,30,40 --min_confidence=0.2',
+     'fbi3d.predict: error: --min_confidence turns away pictures in which the 2D estimator '
+     'finds no person; with --bbox, --keypoints2d or --detector=mediapipe the person is '
+     'given, and it would be ignored: leave it out.')])
 def test_command_line_flags_out_of_sense(exported_model, tmp_path, flag, message):
   picture = tmp_path / 'person.png'
   cv2.imwrite(str(picture), _picture())
@@ -388,7 +392,7 @@ def test_command_line_flags_out_of_sense(exported_model, tmp_path, flag, message
     out.write_text('a file')
     flag = f'--out={out}'
   args = [sys.executable, '-m', 'fbi3d.predict', str(picture),
-          f'--export_dir={exported_model.path}', f'--out={out}', flag]
+          f'--export_dir={exported_model.path}', f'--out={out}'] + flag.split(' ')
   proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1
   assert message in proc.stderr
