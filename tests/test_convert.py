@@ -635,3 +635,13 @@ def test_a_jpeg_is_truncated_only_without_its_end_marker_after_the_scan():
   with_thumbnail = data[:2] + app1 + data[2:]
   assert not crop_worker.jpeg_is_truncated(with_thumbnail)
   assert crop_worker.jpeg_is_truncated(with_thumbnail[:len(with_thumbnail) // 2])
+
+
+def test_a_layout_still_being_written_is_refused(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 2),))
+  open(os.path.join(root, layout.WRITING_FILE), 'w').close()
+  with pytest.raises(convert_plan.ConversionError, match=re.escape(
+      f'--input_dir {root} was being written when its writer stopped (.writing is there)')):
+    run(root, tmp_path / 'out')
+  assert not os.path.exists(tmp_path / 'out')

@@ -231,10 +231,43 @@ def test_no_test_labels_and_smaller_rerun_remove_stale_files(tmp_path):
     (dict(image_size=32), 'image_size'),
     (dict(jpeg_quality=0), 'jpeg_quality'),
     (dict(workers=0), 'workers'),
+    (dict(counts={'Train': 0, 'Val': 0, 'Test': 0}), 'every split count is 0'),
 ])
 def test_bad_settings_are_refused(tmp_path, kwargs, match):
   with pytest.raises(ValueError, match=match):
     synthetic.write_dataset(str(tmp_path / 'ds'), **kwargs)
+
+
+def test_a_stopped_rewrite_is_marked_and_a_foreign_folder_is_refused(tmp_path, monkeypatch):
+  out = str(tmp_path / 'ds')
+  counts = {'Train': 2, 'Val': 1, 'Test': 1}
+  synthetic.write_dataset(out, seed=0, counts=counts, image_size=64, workers=1)
+  assert not os.path.exists(os.path.join(out, layout.WRITING_FILE))
+  write_split = synthetic.write_split
+
+  def stop_at_val(out_dir, split, *args, **kwargs):
+    if split == 'Val':
+      raise KeyboardInterrupt
+    return write_split(out_dir, split, *args, **kwargs)
+
+  monkeypatch.setattr(synthetic, 'write_split', stop_at_val)
+  with pytest.raises(KeyboardInterrupt):
+    synthetic.write_dataset(out, seed=1, counts=counts, image_size=64, workers=1)
+  # Train holds the new pictures, Val and Test the old ones: marked as being written.
+  assert os.path.exists(os.path.join(out, layout.WRITING_FILE))
+  assert not os.path.exists(os.path.join(out, synthetic.SETTINGS_FILE))
+  monkeypatch.setattr(synthetic, 'write_split', write_split)
+  _, reused = synthetic.write_dataset(out, seed=1, counts=counts, image_size=64, workers=1)
+  assert not reused and not os.path.exists(os.path.join(out, layout.WRITING_FILE))
+  # A folder of files make_synthetic did not write is not overwritten.
+  other = tmp_path / 'challenge'
+  (other / 'Train' / 'IMG').mkdir(parents=True)
+  (other / 'Train' / 'IMG' / '00005.jpg').write_bytes(b'x')
+  with pytest.raises(ValueError) as e:
+    synthetic.write_dataset(str(other), seed=0, counts=counts, image_size=64, workers=1)
+  assert str(e.value) == (f'{other} holds files that make_synthetic did not write (it has no '
+                          'synthetic.json): give an empty or new --out_dir.')
+  assert (other / 'Train' / 'IMG' / '00005.jpg').read_bytes() == b'x'
 
 
 def test_command_line_tool(tmp_path):
@@ -357,6 +390,17 @@ def test_a_pose_folder_refuses_non_finite_poses_and_skips_clips_still_being_writ
   with pytest.raises(ValueError, match=r'load_pose_bank: .*22_01.npz: 1 pose\(s\) hold NaN or '
                                        r'infinite coordinates, the first pose 2; convert'):
     pose_folder.load_pose_bank(str(tmp_path / 'bad'))
+  # Poses in metres: thighs of 0.45 (hips at the origin, knees 0.45 below).
+  metres = np.zeros((2, 17, 3))
+  metres[:, [2, 5], 2] = -0.45
+  (tmp_path / 'metres').mkdir()
+  np.savez(str(tmp_path / 'metres' / '23_01.npz'), poses=metres, subject=23)
+  with pytest.raises(ValueError) as e:
+    pose_folder.load_pose_bank(str(tmp_path / 'metres'))
+  assert str(e.value) == (
+      f'load_pose_bank: {tmp_path / "metres" / "23_01.npz"}: the mean femur is 0.45 long, '
+      'outside 350 to 550 mm: the poses must be in millimetres (convert the clip again '
+      'with tools/convert_mocap.py, or remove the file from the folder).')
 
 
 def test_a_pose_folder_reads_a_bank_with_a_subject_per_pose_and_names_unreadable_files(

@@ -26,6 +26,16 @@ def flag_file_config(flagfile):
   return config.from_flags(values)
 
 
+def require_items(*names):
+  """Refuses, when the flags are read, an empty value of each list flag in `names`: a
+  benchmark of no scale (or model, precision, width) would print an empty table and a
+  verdict on nothing."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  for name in names:
+    flags.register_validator(name, lambda value: value is None or len(value) > 0,
+                             message=f'--{name} needs at least one value.')
+
+
 def write_json(path, result):
   """Writes `result` as indented JSON to `path` (creating its folder) and says where."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -28,11 +28,15 @@ from fbi3d.data import pipeline
 from fbi3d.data import synthetic
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer('num_images', 2000, 'Synthetic images to render and convert.')
-flags.DEFINE_integer('image_size', 384, 'Side of the rendered images in pixels.')
-flags.DEFINE_integer('crop_size', 256, 'Crop size of the conversion and the pipeline.')
-flags.DEFINE_integer('batch_size', 64, 'Pipeline batch size.')
-flags.DEFINE_integer('pipeline_batches', 40, 'Batches timed per pipeline setting.')
+flags.DEFINE_integer('num_images', 2000, 'Synthetic images to render and convert.',
+                     lower_bound=1)
+flags.DEFINE_integer('image_size', 384, 'Side of the rendered images in pixels.',
+                     lower_bound=64)
+flags.DEFINE_integer('crop_size', 256, 'Crop size of the conversion and the pipeline.',
+                     lower_bound=16)
+flags.DEFINE_integer('batch_size', 64, 'Pipeline batch size.', lower_bound=1)
+flags.DEFINE_integer('pipeline_batches', 40, 'Batches timed per pipeline setting.',
+                     lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/data.json', 'Where to write the JSON.')
 flags.DEFINE_string('work_dir', None, 'Scratch folder (default: a temporary folder).')
 
@@ -69,7 +73,12 @@ def main(argv):
     command = [sys.executable, os.path.join(os.path.dirname(__file__), 'make_synthetic.py'),
                f'--out_dir={out}', f'--num_train={n}', '--num_val=0', '--num_test=0',
                f'--image_size={FLAGS.image_size}', '--workers=2']
-    seconds = _time(lambda: subprocess.run(command, check=True, capture_output=True))
+    def make_synthetic():
+      proc = subprocess.run(command, check=False, capture_output=True, text=True)
+      if proc.returncode:
+        raise RuntimeError(f'make_synthetic.py failed ({proc.returncode}): '
+                           f'{proc.stderr.strip()[-2000:]}')
+    seconds = _time(make_synthetic)
     rows.append(dict(stage='make_synthetic.py', setting='2 workers, end to end', items=n,
                      seconds=seconds, per_second=n / seconds,
                      per_second_per_core=n / seconds / 2))
@@ -79,7 +88,7 @@ def main(argv):
       shutil.rmtree(out, ignore_errors=True)
       seconds = _time(lambda: convert.convert(
           source, out, splits=('Train',), crop_size=FLAGS.crop_size, workers=workers,
-          log=lambda *a: None))
+          strict=True, log=lambda *a: None))   # strict: a skipped item would inflate the rate
       rows.append(dict(stage=f'convert (crop {FLAGS.crop_size})',
                        setting=f'{workers} worker(s)' + (' (spawned)' if workers > 1 else ''), items=n, seconds=seconds,
                        per_second=n / seconds, per_second_per_core=n / seconds / workers))

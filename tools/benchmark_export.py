@@ -45,6 +45,7 @@ flags.DEFINE_enum('flip', 'both', list(FLIPS), 'Flip averaging of the image mode
                   'module timed: both (on, then off), flag_file (as the scale\'s flag file '
                   'sets it), on or off.')
 flags.DEFINE_string('out', 'runs/benchmarks/export.json', 'Where to write the JSON.')
+bench.require_items('scales')
 
 
 def _inputs(signature, size, batch, rng):

@@ -55,6 +55,7 @@ flags.DEFINE_integer('steps', None, 'Timed training steps (default: each scale\'
 flags.DEFINE_integer('paper_batch', None, 'Training batch at the paper scale (default 4).',
                      lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/models.json', 'Where to write the JSON.')
+bench.require_items('scales', 'precisions', 'models')
 
 
 def scale_config(scale):

@@ -46,6 +46,10 @@ flags.DEFINE_integer('examples', 4096, 'Training examples per timed epoch.', low
 flags.DEFINE_integer('repeats', 5, 'Timed epochs per path; the median is reported.',
                      lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/regressor.json', 'Where to write the JSON.')
+bench.require_items('units', 'precisions')
+flags.register_multi_flags_validator(
+    ['examples', 'batch'], lambda v: v['examples'] >= v['batch'],
+    message='--examples must be at least --batch: an epoch of no whole batch times nothing.')
 
 
 def _data(examples, input_dim):

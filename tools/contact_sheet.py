@@ -25,6 +25,8 @@ flags.DEFINE_integer('num', 24, 'Number of examples to draw (the first N of the 
                      lower_bound=1)
 flags.DEFINE_integer('columns', 6, 'Tiles per row.', lower_bound=1)
 flags.DEFINE_string('out', 'contact_sheet.png', 'Output PNG path.')
+flags.register_validator('out', lambda v: v.lower().endswith('.png'),
+                         message='--out is the PNG file to write: give a path ending in .png.')
 flags.mark_flag_as_required('data_dir')
 
 

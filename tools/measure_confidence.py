@@ -21,6 +21,7 @@ above --threshold; writes JSON.
 
 import glob
 import json
+import math
 import os
 import sys
 
@@ -46,6 +47,10 @@ flags.DEFINE_float('threshold', None, 'Threshold whose pass rate is shown (defau
                    f'{prediction.BLANK_FACTOR:g} times the estimator\'s confidence on blank '
                    'pictures).')
 flags.DEFINE_string('out', None, 'JSON file of the measurements (default: none).')
+flags.register_validator('threshold',
+                         lambda v: v is None or (math.isfinite(v) and 0.0 <= v <= 1.0),
+                         message='--threshold must be a finite number from 0 to 1 (a mean '
+                                 'joint confidence).')
 
 
 def _rng_pictures():
@@ -71,7 +76,8 @@ def _people_boxes(photos_dir, name):
 def collect(photos_dir, synthetic_dir, num_person):
   """{group: [(name, RGB picture)]}."""
   groups = {'person': [], 'photo': [], 'blank': [], 'noise': [], 'scenery': [], 'tiny': []}
-  for path in sorted(glob.glob(os.path.join(synthetic_dir, '*')))[:num_person]:
+  people = pictures.list_images([synthetic_dir]) if os.path.isdir(synthetic_dir) else []
+  for path in people[:num_person]:
     groups['person'].append((os.path.basename(path), pictures.read_image(path)))
   for value, name in ((0, 'black'), (128, 'grey'), (255, 'white')):
     groups['blank'].append((name, np.full((384, 384, 3), value, np.uint8)))
@@ -115,10 +121,17 @@ def main(argv):
   except ValueError as e:
     print(f'measure_confidence: error: {e}', file=sys.stderr)
     sys.exit(1)
-  groups = collect(FLAGS.photos_dir, FLAGS.synthetic_dir, FLAGS.num_person)
+  try:
+    groups = collect(FLAGS.photos_dir, FLAGS.synthetic_dir, FLAGS.num_person)
+  except pictures.PredictError as e:
+    print(f'measure_confidence: error: {e}', file=sys.stderr)
+    sys.exit(1)
   if not groups['person']:
-    print(f'measure_confidence: note: no pictures in {FLAGS.synthetic_dir}; run '
-          'bash quickstart.sh first for the pictures with a person.', file=sys.stderr)
+    # The threshold is judged against them: without them there is nothing to measure.
+    print(f'measure_confidence: error: no pictures in {FLAGS.synthetic_dir}; run bash '
+          'quickstart.sh first for the pictures with a person, or give --synthetic_dir.',
+          file=sys.stderr)
+    sys.exit(1)
   results = {group: prediction.whole_picture_confidence(model, items)
              for group, items in groups.items() if items}
   threshold, how = prediction.person_threshold(model, FLAGS.threshold)

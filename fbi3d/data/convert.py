@@ -301,6 +301,11 @@ def convert(input_dir, output_dir, *, splits=layout.SPLITS, crop_size=256, margi
   _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality, fbi_threshold_deg)
   if not os.path.isdir(input_dir):
     raise convert_plan.ConversionError(f'--input_dir {input_dir}: no such folder')
+  if os.path.exists(os.path.join(input_dir, layout.WRITING_FILE)):
+    raise convert_plan.ConversionError(
+        f'--input_dir {input_dir} was being written when its writer stopped '
+        f'({layout.WRITING_FILE} is there): it may hold new pictures beside old ones and '
+        'labels. Run the command that made it (tools/make_synthetic.py) again to finish it.')
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise convert_plan.ConversionError(
         f'--output_dir {output_dir} is a file; give a folder (it is made if missing).')

@@ -25,6 +25,9 @@ SPLITS = ('Train', 'Val', 'Test')
 IMG_DIR = 'IMG'
 POSE_DIR = 'POSE'
 META_FILE = 'META.csv'
+# Lies at the root of a layout while a writer (tools/make_synthetic.py) is writing it: a
+# folder that holds it was stopped half way, new pictures beside old ones and labels.
+WRITING_FILE = '.writing'
 ID_FORMAT = '{:05d}'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 

@@ -83,6 +83,17 @@ def load_pose_bank(folder, every_nth=4):
       raise ValueError(f'load_pose_bank: {path}: {len(bad)} pose(s) hold NaN or infinite '
                        f'coordinates, the first pose {int(bad[0])}; convert the clip again '
                        'or remove it from the folder.')
+    if len(clip_poses):
+      # Poses in metres or centimetres, or collapsed to a point, would be drawn as a speck
+      # or a giant: the same femur check as the motion files get.
+      femurs = [i for i, bone in enumerate(skeleton.BONES) if bone in ((1, 2), (4, 5))]
+      femur = joint_maps.bone_lengths(clip_poses)[:, femurs].mean()
+      low, high = joint_maps.FEMUR_RANGE_MM
+      if not low <= femur <= high:
+        raise ValueError(f'load_pose_bank: {path}: the mean femur is {femur:.3g} long, '
+                         f'outside {low:.0f} to {high:.0f} mm: the poses must be in '
+                         'millimetres (convert the clip again with tools/convert_mocap.py, '
+                         'or remove the file from the folder).')
     poses.append(clip_poses)
     subjects.append(np.broadcast_to(subject, (len(clip_poses),)))
     sources.append(path)

@@ -172,6 +172,9 @@ def write_split(out_dir, split, count, seed, image_size, workers=1, labels=True,
   img_dir = os.path.join(root, layout.IMG_DIR)
   pose_dir = os.path.join(root, layout.POSE_DIR)
   os.makedirs(img_dir, exist_ok=True)
+  # An earlier data set's labels go before any of its pictures is replaced.
+  if os.path.exists(os.path.join(root, layout.META_FILE)):
+    os.remove(os.path.join(root, layout.META_FILE))
   _remove_stale(img_dir, count, '.jpg')
   if labels:
     os.makedirs(pose_dir, exist_ok=True)
@@ -289,6 +292,9 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
     if counts.get(split, 0) < 0:
       raise ValueError(f'write_dataset: the {split} count must be >= 0, got {counts[split]}.')
     counts.setdefault(split, 0)
+  if not sum(counts.values()):
+    raise ValueError('write_dataset: every split count is 0, so there is nothing to write; '
+                     'give at least one picture (--num_train, --num_val, --num_test).')
   if int(image_size) < 64:
     raise ValueError(f'write_dataset: image_size must be at least 64, got {image_size}.')
   if not 1 <= int(jpeg_quality) <= 100:
@@ -304,8 +310,18 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
     settings = dataset_settings(seed, counts, image_size, test_labels, jpeg_quality)
   if is_complete(out_dir, settings):
     return settings, True
-  os.makedirs(out_dir, exist_ok=True)
   settings_path = os.path.join(out_dir, SETTINGS_FILE)
+  writing = os.path.join(out_dir, layout.WRITING_FILE)
+  if (os.path.isdir(out_dir) and os.listdir(out_dir) and not os.path.exists(settings_path)
+      and not os.path.exists(writing)):
+    # Its challenge-layout files would be overwritten, and those past the new counts
+    # removed.
+    raise ValueError(f'{out_dir} holds files that make_synthetic did not write (it has no '
+                     f'{SETTINGS_FILE}): give an empty or new --out_dir.')
+  os.makedirs(out_dir, exist_ok=True)
+  # Until the last split is written: the converter refuses a folder that holds it.
+  with open(writing, 'w') as f:
+    f.write('tools/make_synthetic.py is writing this folder\n')
   if os.path.exists(settings_path):
     os.remove(settings_path)
   pool = _start_pool(workers) if workers > 1 else None
@@ -322,4 +338,5 @@ def write_dataset(out_dir, seed=0, counts=None, image_size=384, workers=2, test_
       pool.close(kill=not finished)
   manifest.write_json_atomic(settings_path, dict(settings=settings), indent=2,
                              final_newline=True)
+  os.remove(writing)
   return settings, False
