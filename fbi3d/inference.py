@@ -114,6 +114,16 @@ def _check_current(run, cfg):
   there. A run without its features phase (or with the caches removed) is not checked."""
   features = run.results('features')
   if not (features and features.get('finished')):
+    folder = run.phase_dir('features')
+    if os.path.isdir(folder) and any(n.endswith('.npz') for n in os.listdir(folder)):
+      # Split files without the results.json that vouches for them: a cache being made
+      # again, or stopped while it was, perhaps from other image models than the
+      # regressors learned from.
+      raise run_lib.PhaseError(
+          f'{run.model_dir}: the features cache in {folder} is being made again, or was '
+          'stopped while it was (its split files are there, its results.json is not): '
+          'finish it (python -m fbi3d.train --phase=features with the run\'s flags), then '
+          'export the run.')
     return
   reason = phases.make_task('features', cfg).stale_images_reason(
       features.get('made_from') or {})

@@ -33,6 +33,7 @@ import codecs
 import csv
 import json
 import os
+import re
 
 import numpy as np
 
@@ -124,17 +125,17 @@ def to_joints(values, layout):
     points, score = values.reshape(n, 2), None
   elif values.size == 3 * n:
     points, score = values.reshape(n, 3)[:, :2], values.reshape(n, 3)[:, 2]
-    # A third value is a visibility: COCO's 0, 1 or 2, or a score in 0..1 (MediaPipe's
-    # in 0..1). Outside that it is something else, a depth z say, and read as visibility
-    # it would leave out an arbitrary half of the joints. A NaN one is a missing joint.
-    top = 1.0 if layout == 'mediapipe33' else 2.0
-    outside = np.flatnonzero((score < 0) | (score > top))
+    # MediaPipe's visibility is a probability: outside 0..1 the third value is something
+    # else, its landmarks' depth z say, and read as visibility it would leave out an
+    # arbitrary half of the joints. (COCO's third value is 0, 1 or 2, but detectors write
+    # raw scores there, of any sign and size, so only > 0 is asked of it.) A NaN one is a
+    # missing joint.
+    outside = np.flatnonzero((score < 0) | (score > 1)) if layout == 'mediapipe33' else []
     if len(outside):
       raise ValueError(
           f'{layout} keypoints: the third value of each point is read as its visibility '
-          f'(0 to {top:g}), but point {int(outside[0])} has {score[outside[0]]:g}: these '
-          f'look like x, y, z or another third value. Give x, y pairs ({2 * n} values) or '
-          f'x, y, visibility.')
+          f'(0 to 1), but point {int(outside[0])} has {score[outside[0]]:g}: these look '
+          f'like x, y, z. Give x, y pairs ({2 * n} values) or x, y, visibility.')
   else:
     raise ValueError(f'{layout} keypoints: expected {2 * n} values (x, y) or {3 * n} '
                      f'(x, y, visibility), got {values.size}.')
@@ -386,7 +387,12 @@ class KeypointFile:
       # given the keypoints of frame_0001.jpg would get another frame's person.
       named = os.path.splitext(self.one_image)[0].lower()
       given = os.path.splitext(os.path.basename(image_paths[0]))[0].lower()
-      if named not in given and given not in named:
+
+      def holds(longer, shorter):
+        # Not within a longer number: frame_1 is not in frame_12.
+        return re.search(r'(?<!\d)' + re.escape(shorter) + r'(?!\d)', longer) is not None
+
+      if not holds(given, named) and not holds(named, given):
         raise ValueError(
             f'{self.path} holds the keypoints of {self.one_image}, and the picture given is '
             f'{image_paths[0]}: another picture\'s person. Give the file of this picture, '

@@ -173,7 +173,12 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
       if bbox is not None:
         plans.append((pictures.box_from_bbox(bbox, image.shape), 'bbox', None, None))
       elif keypoint_file is not None:
-        found = keypoint_file.joints(name)
+        try:
+          found = keypoint_file.joints(name)
+        except ValueError as e:
+          # One picture's bad row (a third value that is no visibility) fails that
+          # picture, not the run.
+          raise pictures.PredictError(f'no person: {e}') from None
         if found is None:
           raise pictures.PredictError(f'no person: {keypoint_file.path} has no keypoints '
                                       f'for {os.path.basename(name)}.')
@@ -379,8 +384,12 @@ def holds_another_picture(out_dir, name, path):
     return json_path
   if not isinstance(other, str):
     return json_path
+  if not os.path.exists(other):
+    # Gone from where it was (a moved checkout, a renamed folder): a picture of the same
+    # file name is taken for it, and its outputs are replaced.
+    return None if os.path.basename(other) == os.path.basename(path) else other
   try:
-    if os.path.exists(other) and os.path.samefile(other, path):
+    if os.path.samefile(other, path):
       return None
   except OSError:
     pass

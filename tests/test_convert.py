@@ -273,6 +273,12 @@ def test_actions_file_reads_take_names_and_strict_stops_on_an_unknown_name(tmp_p
     run(root, tmp_path / 'strict', actions=act_path, strict=True)
   # Stopped while planning: no record was written.
   assert not [n for n in os.listdir(tmp_path / 'strict') if 'tfrecord' in n]
+  # An empty cell gives no action, and --strict does not stop on it.
+  with open(act_path, 'w') as f:
+    f.write('split,id,action\nTrain,00001,Eating\nTrain,00002,\n')
+  manifest = run(root, tmp_path / 'strict2', actions=act_path, strict=True)
+  histogram = manifest['splits']['train']['action_histogram']
+  assert (histogram['Eating'], histogram['unknown']) == (1, 2)
 
 
 def _shard_stats(out_dir):

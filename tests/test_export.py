@@ -269,6 +269,15 @@ def test_a_run_whose_regressors_learned_from_another_features_cache_is_refused(e
   assert str(e.value).startswith(f'{copy}: base in {os.path.join(copy, "base")} was trained '
                                  'on another features cache than the one there now')
   assert str(e.value).endswith('Export the run once it is whole again.')
+  # The cache being made again (or stopped while it was): no results.json over its splits.
+  os.remove(path)
+  with pytest.raises(run_lib.PhaseError) as e:
+    inference.PoseModel(copy)
+  assert str(e.value) == (
+      f'{copy}: the features cache in {os.path.join(copy, "features")} is being made again, '
+      'or was stopped while it was (its split files are there, its results.json is not): '
+      'finish it (python -m fbi3d.train --phase=features with the run\'s flags), then '
+      'export the run.')
 
 
 def test_versions(tmp_path):

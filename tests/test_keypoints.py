@@ -104,22 +104,21 @@ def test_flat_rows_of_each_layout():
     keypoints.to_joints(np.zeros(35), 'coco17')
   with pytest.raises(ValueError, match='unknown keypoint layout'):
     keypoints.to_joints(np.zeros(34), 'openpose25')
-  # A third value outside a visibility's range is not one (x, y, z, say).
-  xyz = np.concatenate([coco, np.full((17, 1), 0.5)], axis=1)
-  xyz[4, 2] = -0.25
-  with pytest.raises(ValueError) as e:
-    keypoints.to_joints(xyz.reshape(-1), 'coco17')
-  assert str(e.value) == (
-      'coco17 keypoints: the third value of each point is read as its visibility (0 to 2), '
-      'but point 4 has -0.25: these look like x, y, z or another third value. Give x, y '
-      'pairs (34 values) or x, y, visibility.')
-  xyz[4, 2] = 0.5
-  xyz[keypoints.COCO['right_ankle'], 2] = np.nan    # a NaN visibility: a missing point
-  assert list(np.flatnonzero(~keypoints.to_joints(xyz.reshape(-1), 'coco17')[1])) == [3]
+  # COCO's third value: any score above 0 is a known point (detectors write raw scores);
+  # a NaN one is a missing point.
+  scores = np.concatenate([coco, np.full((17, 1), 3.5)], axis=1)
+  scores[keypoints.COCO['right_ankle'], 2] = np.nan
+  scores[keypoints.COCO['left_ankle'], 2] = -1.0
+  assert list(np.flatnonzero(~keypoints.to_joints(scores.reshape(-1), 'coco17')[1])) == [3, 6]
+  # MediaPipe's visibility is a probability: outside 0..1 the values are x, y, z.
   mp = np.concatenate([np.arange(66.0).reshape(33, 2), np.full((33, 1), 0.9)], axis=1)
   mp[20, 2] = 1.5
-  with pytest.raises(ValueError, match=r'visibility \(0 to 1\), but point 20 has 1.5'):
+  with pytest.raises(ValueError) as e:
     keypoints.to_joints(mp.reshape(-1), 'mediapipe33')
+  assert str(e.value) == (
+      'mediapipe33 keypoints: the third value of each point is read as its visibility (0 to '
+      '1), but point 20 has 1.5: these look like x, y, z. Give x, y pairs (66 values) or x, '
+      'y, visibility.')
 
 
 def test_coco_json_matches_images_by_name_and_takes_the_fullest_person(tmp_path):
@@ -331,6 +330,17 @@ def test_a_coco_file_of_one_image_ignores_other_images_annotations_and_names_bad
   # a picture of another name; a renamed copy whose name holds the file's is taken.
   file = keypoints.KeypointFile(str(path))
   file.check_names(['/x/copy_of_a.jpg'])
+  for picture, taken in (('frame_12.jpg', False), ('frame_1.png', True),
+                         ('coco_frame_1.jpg', True), ('frame_10.jpg', False)):
+    data['images'][0]['file_name'] = 'frame_1.jpg'
+    path.write_text(json.dumps(data))
+    if taken:
+      keypoints.KeypointFile(str(path)).check_names([f'/x/{picture}'])
+    else:
+      with pytest.raises(ValueError, match='another picture\'s person'):
+        keypoints.KeypointFile(str(path)).check_names([f'/x/{picture}'])
+  data['images'][0]['file_name'] = 'a.jpg'
+  path.write_text(json.dumps(data))
   with pytest.raises(ValueError) as e:
     file.check_names(['/x/b.jpg'])
   assert str(e.value) == (

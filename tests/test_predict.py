@@ -110,6 +110,11 @@ def test_an_earlier_runs_outputs_of_another_picture_are_not_replaced(tmp_path, m
   assert prediction.unique_stem(mine, set(), str(out)) == 'a_2'
   assert prediction.holds_another_picture(str(out), 'b', mine) == str(out / 'b.json')
   assert prediction.unique_stem(str(tmp_path / 'b.png'), set(), str(out)) == 'b_2'
+  # A recorded picture that is gone from where it was (a moved checkout) is taken for
+  # the picture of its file name.
+  (out / 'c.json').write_text(json.dumps({'image': str(tmp_path / 'old' / 'c.jpg')}))
+  assert prediction.holds_another_picture(str(out), 'c', str(tmp_path / 'x' / 'c.jpg')) is None
+  assert prediction.unique_stem(str(tmp_path / 'x' / 'c.jpg'), set(), str(out)) == 'c'
   # The same picture's outputs are replaced, however its path is spelled.
   assert prediction.holds_another_picture(str(out), 'a', other) is None
   monkeypatch.chdir(tmp_path)

@@ -380,7 +380,7 @@ def test_run_phase_refuses_settings_out_of_range(tiny_run):
     trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
 
 
-def test_run_phase_refuses_an_eval_split_it_cannot_measure(tmp_path):
+def test_run_phase_refuses_an_eval_split_the_data_lacks(tmp_path):
   from tests.conftest import write_tiny_dataset  # pylint: disable=g-import-not-at-top
   data_dir = str(tmp_path / 'records')
   write_tiny_dataset(data_dir, splits=('train', 'test'), unlabelled=('test',))
@@ -390,12 +390,6 @@ def test_run_phase_refuses_an_eval_split_it_cannot_measure(tmp_path):
     trainer.run_phase(phases.make_task('pose2d', cfg), log=_quiet)
   assert str(e.value) == (f'--eval_split=validation: {data_dir} has no such split (it '
                           'holds train, test); measure on one of them.')
-  # An unlabelled split would give a regressor's MPJPE of no example (NaN).
-  task = phases.make_task('base', tiny_config(data_dir, model_dir, eval_split='test'))
-  with pytest.raises(run_lib.PhaseError, match=re.escape(
-      'phase base is measured on --eval_split=test, which has no 3D ground truth in '
-      f'{data_dir} (its MPJPE would be of no example)')):
-    task.check_data(pipeline.load_manifest(data_dir))
   assert not os.path.exists(model_dir)
 
 
@@ -619,31 +613,38 @@ def test_regressors_refuse_a_features_cache_made_again_under_them(trained_run, t
 
 @pytest.mark.slow
 def test_a_finished_image_phase_is_not_reused_on_other_inputs(trained_run, tmp_path):
+  from fbi3d.data import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
   cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d', 'generator'))
   run = run_lib.Run.of_config(cfg)
   recorded = run.saved_inputs('generator')
-  data_sha = run_lib.file_sha256(os.path.join(cfg.data_dir, 'manifest.json'))
+  data_sha = manifest_lib.content_sha256(manifest_lib.read(cfg.data_dir))
   assert recorded == {'pose2d_checkpoint_sha256': run.checkpoint_record('pose2d')['sha256'],
-                      'data_manifest_sha256': data_sha}
+                      'data_sha256': data_sha}
   # The same inputs: reused as it is.
   finished = run.results('generator')
   assert trainer.run_phase(phases.make_task('generator', cfg), log=_quiet) == finished
-  # Its data set converted again (another manifest): refused, and the record of what it
-  # trained on is kept.
+  # The data set moved, and converted again with notes and paths of its new place: the
+  # same records, still reused.
   data_dir = str(tmp_path / 'records')
   shutil.copytree(cfg.data_dir, data_dir)
-  manifest = json.load(open(os.path.join(data_dir, 'manifest.json')))
-  manifest['notes'] = manifest.get('notes', []) + ['converted again']
-  run_lib.write_json(os.path.join(data_dir, 'manifest.json'), manifest)
-  now = run_lib.file_sha256(os.path.join(data_dir, 'manifest.json'))
+  manifest = manifest_lib.read(data_dir)
+  manifest.update(input_dir='/elsewhere', notes=['converted again'])
+  run_lib.write_json(manifest_lib.path_in(data_dir), manifest)
+  moved = cfg.replace(data_dir=data_dir)
+  assert trainer.run_phase(phases.make_task('generator', moved), log=_quiet) == finished
+  # Converted with another margin: other records, refused, and the record of what it
+  # trained on is kept.
+  manifest['margin'] = 0.25
+  run_lib.write_json(manifest_lib.path_in(data_dir), manifest)
+  now = manifest_lib.content_sha256(manifest)
   for phase in ('pose2d', 'generator'):
     with pytest.raises(run_lib.PhaseError) as e:
-      trainer.run_phase(phases.make_task(phase, cfg.replace(data_dir=data_dir)), log=_quiet)
+      trainer.run_phase(phases.make_task(phase, moved), log=_quiet)
     assert str(e.value).startswith(
         f'{phase} in {run.phase_dir(phase)} was trained on other inputs than those there '
-        f'now (data_manifest_sha256: {data_sha[:16]} when it trained, now {now[:16]}): a '
-        f'phase it started from was trained again since, or --data_dir={data_dir} is '
-        'another data set or was converted again.')
+        f'now (data_sha256: {data_sha[:16]} when it trained, now {now[:16]}): a phase it '
+        f'started from was trained again since, or --data_dir={data_dir} is another data '
+        'set or was converted with other settings.')
   assert run.saved_inputs('generator') == recorded
   # The 2D estimator it started from trained again (another checkpoint).
   checkpoint = run.checkpoint_path('pose2d')
@@ -703,6 +704,20 @@ def test_regressors_refuse_features_of_another_crop_size(tmp_path):
       'holds 2D of 64-px crops; use --image_size=64 or a new --model_dir.')
   phases.make_task('base', tiny_config(data_dir, run.model_dir, image_size=64)).check_data(
       manifest)
+
+
+@pytest.mark.slow
+def test_a_regressor_measured_on_an_unlabelled_split_says_so(trained_run, tmp_path):
+  cfg = _with_phases(trained_run, tmp_path / 'model', ('pose2d', 'generator', 'adversarial',
+                                                       'features'), eval_split='test')
+  lines = []
+  results = trainer.run_phase(phases.make_task('base', cfg), log=lines.append)
+  learned = run_lib.Run.of_config(cfg).results('features')['train_sha256']
+  assert results['finished'] and results['metrics'] == dict(
+      split='test', num_examples=0, note='no 3D ground truth in this split, nothing measured',
+      inputs=['2d'], two_d='detected', loss=cfg.regressor.loss,
+      features_train_sha256=learned)
+  assert lines[-1] == 'base on test: no 3D ground truth in this split, nothing measured'
 
 
 def test_both_flag_files_parse_into_settings_of_sense():

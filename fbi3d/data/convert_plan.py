@@ -146,7 +146,7 @@ class SideFiles:
         self.notes.extend(notes)
     if 'actions' in self.tables:
       values = self.tables['actions'][0]
-      unknown = sorted({a for a in values.values() if skeleton.action_index(a) < 0})
+      unknown = sorted({a for a in values.values() if a and skeleton.action_index(a) < 0})
       if unknown:
         self.notes.append(f'--actions: names not in skeleton.ACTIONS read as unknown (-1; '
                           f'--strict stops on them): {", ".join(unknown[:10])}')
@@ -294,7 +294,7 @@ def plan_split(input_dir, split, side, strict):
     if side.get('boxes', key) is not None:
       box = side.get('boxes', key)
       placed_by = placed_by if joints2d is not None else side.paths['boxes']
-    if action < 0 and side.get('actions', key) is not None:
+    if action < 0 and side.get('actions', key):      # an empty cell: no action given
       action = skeleton.action_index(side.get('actions', key))
       if action < 0 and strict:
         raise ConversionError(

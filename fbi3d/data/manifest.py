@@ -120,6 +120,26 @@ def read(data_dir):
     return json.load(f)
 
 
+# What a manifest says of the records themselves: its other fields name where they came
+# from (input_dir, side files, the files of skipped items, notes), which moves with the
+# folders, and the action labels, which the image models do not read.
+CONTENT_FIELDS = ('schema_version', 'crop_size', 'margin', 'fbi_threshold_deg',
+                  'jpeg_quality', 'skipped_by_reason', 'normalisation')
+SPLIT_CONTENT_FIELDS = ('shards', 'num_examples', 'shard_examples', 'has_pose3d',
+                        'crop_modes', 'fbi_class_balance')
+
+
+def content_sha256(manifest):
+  """A hash of what a manifest says of its records (CONTENT_FIELDS, and per split
+  SPLIT_CONTENT_FIELDS): the same data set converted again, or moved, keeps it; another
+  data set, or the same one converted with other settings, does not."""
+  content = {k: manifest.get(k) for k in CONTENT_FIELDS}
+  content['splits'] = {name: {k: split.get(k) for k in SPLIT_CONTENT_FIELDS}
+                       for name, split in sorted(manifest.get('splits', {}).items())}
+  text = json.dumps(content, sort_keys=True, separators=(',', ':'))
+  return hashlib.sha256(text.encode()).hexdigest()
+
+
 class PoseSums:
   """Running count, sum and sum of squares of poses [17, dims], for `mean_std`.
 

@@ -77,7 +77,7 @@ class TrainedTask(Task):
   def stale_reason(self, results):
     """Why the finished run of this phase no longer fits what it read: an input it
     recorded when it started (started_from) is another now, e.g. the phase it started
-    from was trained again, or the data set is another or was converted again."""
+    from was trained again, or the data set is another or was converted otherwise."""
     del results
     started = self.run.saved_inputs(self.name)
     now = self.started_from()
@@ -88,9 +88,9 @@ class TrainedTask(Task):
     return (f'{self.name} in {self.run.phase_dir(self.name)} was trained on other inputs '
             f'than those there now ({"; ".join(changed)}): a phase it started from was '
             f'trained again since, or --data_dir={self.cfg.data_dir} is another data set '
-            'or was converted again. Remove that folder and train it again (python -m '
-            f'fbi3d.train --phase={self.name}), use the data set it trained on, or use a '
-            'new --model_dir.')
+            'or was converted with other settings. Remove that folder and train it again '
+            f'(python -m fbi3d.train --phase={self.name}), use the data set it trained on, '
+            'or use a new --model_dir.')
 
   def steps_per_epoch(self, manifest):
     raise NotImplementedError

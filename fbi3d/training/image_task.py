@@ -93,13 +93,14 @@ class ImagePhase(base_task.TrainedTask):
           'and base phases train: python -m fbi3d.train --phase=all runs just those.')
 
   def started_from(self):
-    """The predecessors' checkpoints, and the data set it trains on (its manifest's
-    hash): a resume, or a finished phase reused, on another data set or on the same one
-    converted again is refused."""
+    """The predecessors' checkpoints, and the data set it trains on (a hash of what its
+    manifest says of the records, manifest.content_sha256): a resume, or a finished
+    phase reused, on another data set, or on one converted with other settings, is
+    refused; the same data set moved, or converted again alike, is not."""
     inputs = super().started_from()
-    path = manifest_lib.path_in(self.cfg.data_dir)
-    if os.path.isfile(path):
-      inputs['data_manifest_sha256'] = run_lib.file_sha256(path)
+    if os.path.isfile(manifest_lib.path_in(self.cfg.data_dir)):
+      inputs['data_sha256'] = manifest_lib.content_sha256(
+          manifest_lib.read(self.cfg.data_dir))
     return inputs
 
   def steps_per_epoch(self, manifest):
