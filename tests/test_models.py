@@ -238,6 +238,51 @@ def test_the_joint_fbi_head_lives_in_the_fbi_branch_on_the_shared_backbone():
     generator.build_generator(32, coarse_depth=2, fbi_head='global', **TINY_GENERATOR)
 
 
+def test_bilinear_sample_reads_cells_and_between_them():
+  # grid value = 10 y + x (one channel), a second channel 1.
+  y, x = np.mgrid[0:3, 0:4].astype(np.float32)
+  grid = np.stack([10 * y + x, np.ones_like(x)], axis=-1)[None]
+  points = np.array([[[0, 0], [3, 2], [1.25, 0.5], [-2, 1], [9, 9]]], np.float32)
+  out = generator.bilinear_sample(tf.constant(grid), tf.constant(points)).numpy()
+  # Bilinear in a linear grid is the linear value; beyond the edge it is clamped.
+  np.testing.assert_allclose(out[0, :, 0], [0.0, 23.0, 6.25, 10.0, 23.0], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(out[0, :, 1], 1.0)
+
+
+def test_bone_samples_read_the_crop_and_features_along_each_bone():
+  # Crop value = crop pixel x (red), y (green), 0 (blue); features = cell x, cell y.
+  size, stride, points = 16, 4, 2
+  yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+  image = np.stack([xx, yy, np.zeros_like(xx)], axis=-1)[None]
+  cy, cx = np.mgrid[0:size // stride, 0:size // stride].astype(np.float32)
+  features = np.stack([cx, cy], axis=-1)[None]
+  pose = np.zeros((1, skeleton.NUM_JOINTS, 3), np.float32)
+  pose[0, :, 0] = np.arange(skeleton.NUM_JOINTS) % 8            # x of joint j
+  pose[0, :, 1] = 5.5                                          # every joint at y = 5.5
+  out = generator.BoneSamples(points, stride)(tf.constant(image), tf.constant(features),
+                                              tf.constant(pose)).numpy()
+  assert out.shape == (1, skeleton.NUM_FBI_BONES, points * (3 + 2))
+  for b, (parent, child) in enumerate(skeleton.FBI_BONES):
+    x0, x1 = parent % 8, child % 8
+    for k, t in enumerate((0.25, 0.75)):
+      x = x0 + t * (x1 - x0)
+      # Colour at crop pixel (x, 5.5); feature at cell ((x - 1.5) / 4, (5.5 - 1.5) / 4).
+      expected = [x, 5.5, 0.0, max(0.0, (x - 1.5) / 4), 1.0]
+      np.testing.assert_allclose(out[0, b, 5 * k:5 * k + 5], expected, atol=1e-5,
+                                 err_msg=f'bone {b}, point {k}')
+
+
+def test_the_bones_fbi_head_reads_along_the_bones_in_the_fbi_branch():
+  model = generator.build_generator(32, coarse_depth=2, fbi_head='bones', **TINY_GENERATOR)
+  assert model(tf.zeros([2, 32, 32, 3]))['fbi'].shape == (2, 14, 3)
+  names = [layer.name for layer in generator.branch_layers(model, 'fbi')]
+  assert names == ['fbi_bones', 'fbi_bone_samples', 'fbi_bone_inputs', 'fbi_hidden',
+                   'fbi_bone_embedding', 'fbi_relu', 'fbi_logits', 'fbi']
+  generator.set_branch_trainable(model, 'fbi', False)
+  coarse = {id(v) for v in generator.branch_variables(model, 'coarse3d')}
+  assert {id(v) for v in model.trainable_variables} == coarse
+
+
 def _random_estimator(stacks, channels, depth, joints=skeleton.NUM_JOINTS):
   """A 2D estimator whose weights and batch statistics are all random (nothing at zero
   or one), so that a copy that misses any of them shows."""

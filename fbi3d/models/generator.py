@@ -36,7 +36,9 @@ from fbi3d.models import hourglass
 layers = tf.keras.layers
 
 BRANCHES = ('coarse3d', 'fbi')
-FBI_HEADS = ('convnet', 'joints')
+FBI_HEADS = ('convnet', 'joints', 'bones')
+# Points along each bone at which fbi_head='bones' reads the crop and the features.
+BONE_POINTS = 8
 
 
 def depth_bin_centres_mm(depth_bins, depth_range_mm):
@@ -184,13 +186,75 @@ class BoneFeatures(layers.Layer):
     return config
 
 
+def bilinear_sample(grid, points):
+  """grid [B, H, W, C] read at points [B, N, 2] (x, y in cell units, cell centres at
+  integers) by bilinear interpolation, points beyond the edge clamped to it: [B, N, C]
+  float32."""
+  grid = tf.cast(grid, tf.float32)
+  shape = tf.shape(grid)
+  h, w = shape[1], shape[2]
+  x = tf.clip_by_value(points[..., 0], 0.0, tf.cast(w - 1, tf.float32))
+  y = tf.clip_by_value(points[..., 1], 0.0, tf.cast(h - 1, tf.float32))
+  x0, y0 = tf.floor(x), tf.floor(y)
+  fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+  x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+  x1, y1 = tf.minimum(x0 + 1, w - 1), tf.minimum(y0 + 1, h - 1)
+
+  def at(yy, xx):
+    return tf.gather_nd(grid, tf.stack([yy, xx], axis=-1), batch_dims=1)
+
+  return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1))
+          + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)))
+
+
+@tf.keras.saving.register_keras_serializable(package='fbi3d')
+class BoneSamples(layers.Layer):
+  """Per FBI bone (parent, child), what lies along it: at `points` evenly spaced points
+  of its 2D segment in the coarse pose (the segment's k-th of `points` equal parts, at
+  its middle), the crop's colour (image [B, S, S, 3] in [0, 1], crop pixels) and the
+  features' vector (features [B, S/stride, S/stride, C]), bilinear. The positions carry
+  no gradient: the FBI loss does not move the 2D. [B, 14, points * (3 + C)] float32."""
+
+  def __init__(self, points, stride, **kwargs):
+    kwargs['dtype'] = 'float32'
+    super().__init__(**kwargs)
+    self.points = int(points)
+    self.stride = int(stride)
+
+  def call(self, image, features, pose):
+    xy = tf.stop_gradient(tf.cast(pose[..., :2], tf.float32))
+    parents = tf.gather(xy, [p for p, _ in skeleton.FBI_BONES], axis=1)     # [B, 14, 2]
+    children = tf.gather(xy, [c for _, c in skeleton.FBI_BONES], axis=1)
+    t = (tf.range(self.points, dtype=tf.float32) + 0.5) / self.points       # [K]
+    along = parents[:, :, None] + t[None, None, :, None] * (children - parents)[:, :, None]
+    bones = skeleton.NUM_FBI_BONES
+    flat = tf.reshape(along, [-1, bones * self.points, 2])                  # crop pixels
+    colour = bilinear_sample(image, flat)
+    # Cell u's centre is at crop pixel u * stride + (stride - 1) / 2 (soft_argmax_3d).
+    cells = (flat - (self.stride - 1) / 2.0) / self.stride
+    vectors = bilinear_sample(features, cells)
+    samples = tf.concat([colour, vectors], axis=-1)                         # [B, 14K, 3+C]
+    return tf.reshape(samples, [-1, bones, self.points * samples.shape[-1]])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(points=self.points, stride=self.stride)
+    return config
+
+
 def fbi_joint_head(volume, features, pose, *, input_size, depth_range_mm, units=128,
-                   name='fbi'):
+                   image=None, name='fbi'):
   """The FBI head on joint-level features: BoneFeatures, a dense layer shared by the
   bones with a learned embedding of each bone added, ReLU, a dense layer to 3 logits per
   bone, softmax. [B, 14, 3] float32; the output layer is named `name`."""
   bones = BoneFeatures((input_size, input_size, depth_range_mm), name=f'{name}_bones')(
       volume, features, pose)
+  if image is not None:
+    # fbi_head='bones': also what lies along each bone, in the crop and in the features.
+    along = BoneSamples(BONE_POINTS, keys.HEATMAP_STRIDE, name=f'{name}_bone_samples')(
+        image, features, pose)
+    bones = layers.Concatenate(axis=-1, dtype='float32', name=f'{name}_bone_inputs')(
+        [bones, along])
   x = layers.Dense(units, name=f'{name}_hidden')(bones)
   x = BoneEmbedding(name=f'{name}_bone_embedding')(x)
   x = layers.ReLU(name=f'{name}_relu')(x)
@@ -256,9 +320,10 @@ def build_generator(input_size, *, num_joints=skeleton.NUM_JOINTS, coarse_stacks
       image, input_size=input_size, num_joints=num_joints, stacks=coarse_stacks,
       channels=coarse_channels, depth=coarse_depth, depth_bins=depth_bins,
       depth_range_mm=depth_range_mm, name='coarse3d')
-  if fbi_head == 'joints':
+  if fbi_head in ('joints', 'bones'):
     probs = fbi_joint_head(volume, features, pose, input_size=input_size,
-                           depth_range_mm=depth_range_mm, name='fbi')
+                           depth_range_mm=depth_range_mm,
+                           image=image if fbi_head == 'bones' else None, name='fbi')
   else:
     probs = fbi_branch(image, fbi_channels, fbi_blocks_per_stage, name='fbi')
   outputs = {'coarse3d': pose, 'fbi': probs}

@@ -261,7 +261,9 @@ _HELP = {
                 'head on the coarse-3D hourglass that reads each joint\'s features '
                 'pooled under its 2D heatmap, and per bone its two joints\' features and '
                 'coarse-3D difference (the backbone shared with the 2D and depth '
-                'supervision).',
+                'supervision); bones: the joints head, with what lies along each bone '
+                'besides (the crop\'s colour and the hourglass features at 8 points of '
+                'its 2D segment).',
     'coarse3d_weight': 'Weight of the coarse-3D L1 loss (normalised coordinates).',
     'fbi_weight': 'Weight of the FBI cross-entropy loss.',
     'adversarial_epochs': 'Epochs of the adversarial phase.',
@@ -366,7 +368,7 @@ CHOICES = {
     'regressor_2d': ['detected', 'gt'],
     'regressor_frame': ['camera', 'ray'],
     'crops': ['estimated', 'gt'],
-    'fbi_head': ['convnet', 'joints'],
+    'fbi_head': ['convnet', 'joints', 'bones'],
     'generator_init': ['none', 'pose2d'],
 }
 
