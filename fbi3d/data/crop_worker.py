@@ -62,12 +62,45 @@ def decode_image(data):
   if data[:2] == b'\xff\xd8':      # JPEG has no alpha
     return image
   full = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-  if (full is None or full.ndim != 3 or full.shape[2] != 4
-      or full.shape[:2] != image.shape[:2]):
+  if full is None or full.ndim != 3 or full.shape[2] != 4:
     return image
   alpha = full[..., 3:].astype(np.float64) / np.iinfo(full.dtype).max \
       if np.issubdtype(full.dtype, np.integer) else np.clip(full[..., 3:], 0.0, 1.0)
+  # IMREAD_UNCHANGED does not turn the picture by its EXIF orientation, IMREAD_COLOR
+  # does: the alpha is turned the way that maps the stored colours onto `image`.
+  alpha = _oriented_like(alpha, full[..., :3], image)
+  if alpha is None:
+    return image
   return np.round(image * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+
+
+def _dihedral(array):
+  """The 8 turns and mirror images of an [H, W, ...] array (the EXIF orientations)."""
+  for flipped in (array, array[:, ::-1]):
+    for k in range(4):
+      yield k, flipped is not array, np.rot90(flipped, k)
+
+
+def _oriented_like(alpha, stored, image):
+  """`alpha` [H, W, 1] turned as the stored colours [H, W, 3] (any depth) were turned
+  into `image` (uint8 BGR), or None when no turn maps one onto the other."""
+  if stored.dtype != np.uint8:
+    top = np.iinfo(stored.dtype).max if np.issubdtype(stored.dtype, np.integer) else 1.0
+    stored = np.clip(np.round(stored.astype(np.float64) * (255.0 / top)), 0, 255)
+  stored = stored.astype(np.int16)
+  best, best_error = None, None
+  for k, mirrored, turned in _dihedral(stored):
+    if turned.shape[:2] != image.shape[:2]:
+      continue
+    error = np.abs(turned - image.astype(np.int16)).mean()
+    if best_error is None or error < best_error:
+      best, best_error = (k, mirrored), error
+    if error == 0:
+      break
+  if best is None or best_error > 2.0:
+    return None
+  k, mirrored = best
+  return np.rot90(alpha[:, ::-1] if mirrored else alpha, k)
 
 
 def jpeg_is_truncated(data):
