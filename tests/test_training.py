@@ -720,6 +720,20 @@ def test_a_regressor_measured_on_an_unlabelled_split_says_so(trained_run, tmp_pa
   assert lines[-1] == 'base on test: no 3D ground truth in this split, nothing measured'
 
 
+def test_a_resumed_phase_counts_the_seconds_trained_before_its_stop(tmp_path):
+  folder = tmp_path / 'checkpoints'
+  folder.mkdir()
+  assert trainer.seconds_before(None) == 0.0
+  assert trainer.seconds_before(str(folder / 'ckpt-2')) == 0.0          # none recorded
+  (folder / trainer.SECONDS_FILE).write_text(json.dumps(dict(checkpoint='ckpt-2',
+                                                             seconds=41.5)))
+  assert trainer.seconds_before(str(folder / 'ckpt-2')) == 41.5
+  # Recorded for another checkpoint (a stop between the save and the record), or bad.
+  assert trainer.seconds_before(str(folder / 'ckpt-3')) == 0.0
+  (folder / trainer.SECONDS_FILE).write_text('{"checkpoint": "ckpt-2", "seconds": -1}')
+  assert trainer.seconds_before(str(folder / 'ckpt-2')) == 0.0
+
+
 def test_both_flag_files_parse_into_settings_of_sense():
   # Each read by absl into flag values of its own, as python -m fbi3d.train reads them.
   read = {}

@@ -10,6 +10,7 @@ seed, the epoch and the step, and dropout's generator state kept in the checkpoi
 Training stops at the first non-finite loss or weight, keeping the last good checkpoint.
 """
 
+import json
 import math
 import os
 import shutil
@@ -56,20 +57,47 @@ class _StopOnNonFinite(tf.keras.callbacks.Callback):
         self.model.stop_training = True
 
 
+# Beside the checkpoints: the seconds of training up to the latest one, so that a resumed
+# phase's train_seconds counts the time before the stop. (Not in the checkpoint itself,
+# whose content hash must not depend on how fast the machine ran.)
+SECONDS_FILE = 'train_seconds.json'
+
+
+def seconds_before(checkpoint):
+  """The seconds of training recorded for `checkpoint` (a path), or 0."""
+  if not checkpoint:
+    return 0.0
+  try:
+    with open(os.path.join(os.path.dirname(checkpoint), SECONDS_FILE)) as f:
+      doc = json.load(f)
+  except (OSError, ValueError):
+    return 0.0
+  if not isinstance(doc, dict) or doc.get('checkpoint') != os.path.basename(checkpoint):
+    return 0.0
+  seconds = doc.get('seconds')
+  return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
+
+
 class _SaveEpoch(tf.keras.callbacks.Callback):
   """Saves network, optimizer and epoch at the end of every epoch whose training stayed
-  finite."""
+  finite, and the seconds trained up to it (SECONDS_FILE)."""
 
-  def __init__(self, manager, epoch, guard):
+  def __init__(self, manager, epoch, guard, seconds_before=0.0):
     super().__init__()
     self.manager = manager
     self.epoch = epoch
     self.guard = guard
+    self.seconds_before = seconds_before
+    self.start = time.time()
 
   def on_epoch_end(self, epoch, logs=None):
     if self.guard.failure is None:
       self.epoch.assign(epoch + 1)
-      self.manager.save(checkpoint_number=epoch + 1)
+      path = self.manager.save(checkpoint_number=epoch + 1)
+      run_lib.write_json(
+          os.path.join(os.path.dirname(path), SECONDS_FILE),
+          dict(checkpoint=os.path.basename(path),
+               seconds=round(self.seconds_before + time.time() - self.start, 1)))
 
 
 class _ImageSummaries(tf.keras.callbacks.Callback):
@@ -194,8 +222,9 @@ def _train_and_measure(task, manifest, strategy, policy, directory, write_dir, l
       task.prepare_fit(model, train)
     val = task.val_data(manifest)
     guard = _StopOnNonFinite(task.name, network)
+    before = seconds_before(latest)
     callbacks = [guard] + task.callbacks(model) + [
-        _SaveEpoch(manager, epoch, guard),
+        _SaveEpoch(manager, epoch, guard, before),
         tf.keras.callbacks.TensorBoard(os.path.join(write_dir, run_lib.LOGS))]
     if val is not None:
       callbacks.append(_ImageSummaries(task, network, next(iter(val)),
@@ -208,7 +237,7 @@ def _train_and_measure(task, manifest, strategy, policy, directory, write_dir, l
     model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
               validation_data=val, validation_steps=cfg.val_steps if val else None,
               callbacks=callbacks, verbose=2 if os.environ.get('CI') else 1)
-    train_seconds = time.time() - start
+    train_seconds = before + time.time() - start
     if guard.failure:
       raise run_lib.PhaseError(
           f'{guard.failure}. Training stopped; the last good checkpoint '
