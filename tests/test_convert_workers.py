@@ -201,3 +201,7 @@ def test_alpha_is_turned_with_the_picture_by_its_exif_orientation():
       crop_worker.decode_image(_png_with_exif_orientation(rgba, 3)), np.rot90(over, 2))
   np.testing.assert_array_equal(
       np.rot90(over, -1)[..., 0], [[40, 10], [50, 255], [255, 30]])
+  # 16 bits a channel: the same picture.
+  rgba16 = rgba.astype(np.uint16) * 257
+  np.testing.assert_array_equal(
+      crop_worker.decode_image(_png_with_exif_orientation(rgba16, 6)), np.rot90(over, -1))

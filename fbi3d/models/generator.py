@@ -12,7 +12,9 @@
     softmax summed over depth), and per bone its two joints' vectors and their
     coarse-3D difference, through two dense layers. That head shares the backbone
     that the coarse-3D loss supervises in 2D and depth, as FBI-Pose shares its
-    backbone with 2D joint estimation.
+    backbone with 2D joint estimation. fbi_head='bones' adds to each bone's inputs
+    what lies along it: the crop's colour and the features at BONE_POINTS points of
+    its 2D segment (BoneSamples).
 
 One functional model, outputs {'coarse3d': ..., 'fbi': ...}, float32 under any precision
 policy. Every layer of the coarse-3D branch is named 'coarse3d' or 'coarse3d_*', every
@@ -308,8 +310,9 @@ def build_generator(input_size, *, num_joints=skeleton.NUM_JOINTS, coarse_stacks
     'coarse3d_volume': [B, S/4, S/4, J, D] logits of the volumetric heatmaps;
     'coarse3d_features': [B, S/4, S/4, coarse_channels], the coarse-3D hourglass's last
       features (an image condition for a discriminator).
-  fbi_head: 'convnet' (the FBI branch reads the image) or 'joints' (it reads the
-    coarse-3D hourglass's joint-level features; fbi_channels is then unused).
+  fbi_head: 'convnet' (the FBI branch reads the image), 'joints' (it reads the
+    coarse-3D hourglass's joint-level features; fbi_channels is then unused) or 'bones'
+    (joints, and the crop and features along each bone).
   Raises ValueError unless input_size is a multiple of 4 * 2**coarse_depth.
   """
   hourglass.check_input_size(input_size, coarse_depth)

@@ -43,7 +43,7 @@ class GeneratorConfig:
   depth_bins: int = _flag('depth_bins', 16)
   depth_range_mm: float = _flag('depth_range_mm', 1000.0)
   fbi_channels: Tuple[int, ...] = _flag('fbi_channels', (32, 64, 128, 256))
-  fbi_head: str = _flag('fbi_head', 'convnet')        # convnet | joints
+  fbi_head: str = _flag('fbi_head', 'convnet')        # convnet | joints | bones
   init: str = _flag('generator_init', 'none')         # none | pose2d
   coarse3d_weight: float = _flag('coarse3d_weight', 1.0)
   fbi_weight: float = _flag('fbi_weight', 0.2)

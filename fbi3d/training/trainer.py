@@ -90,6 +90,9 @@ class _SaveEpoch(tf.keras.callbacks.Callback):
     self.seconds_before = seconds_before
     self.start = time.time()
 
+  def on_train_begin(self, logs=None):
+    self.start = time.time()      # as train_seconds counts: from the start of fit
+
   def on_epoch_end(self, epoch, logs=None):
     if self.guard.failure is None:
       self.epoch.assign(epoch + 1)
