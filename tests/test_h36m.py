@@ -5,6 +5,7 @@ written here (2 subjects, 2 takes, the 4 cameras, 3 frames)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -435,6 +436,13 @@ def test_failed_conversion_keeps_the_previous_one(layouts, tmp_path):
       f'not one of h36m-test from {broken}: use a new --output_dir, or pass --overwrite to '
       'replace it.')
   assert {p: (out / p).read_bytes() for p in os.listdir(out)} == before
+  # A conversion running into the folder (its lock held by a live process): refused.
+  (out / '.parts').mkdir(exist_ok=True)
+  (out / '.parts' / 'LOCK').write_text(str(os.getpid()))
+  with pytest.raises(ValueError, match=re.escape(
+      f'{out} is being converted by process {os.getpid()} (lock {out / ".parts" / "LOCK"})')):
+    _convert(h36m_videopose3d, root / 'videopose3d', out)
+  (out / '.parts' / 'LOCK').unlink()
   again = _convert(h36m_videopose3d, root / 'videopose3d', out)
   assert again['splits'] == first['splits']
 

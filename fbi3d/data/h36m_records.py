@@ -15,6 +15,8 @@ import tensorflow as tf
 from fbi3d import fbi as fbi_lib
 from fbi3d import geometry
 from fbi3d import skeleton
+from fbi3d.data import convert_output
+from fbi3d.data import convert_plan
 from fbi3d.data import h36m
 from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import schema
@@ -158,20 +160,40 @@ def _examples(seq, settings, split):
   return out, bad
 
 
-def write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_size=256,
-                  margin=0.2, jpeg_quality=90, shard_size=5000, pose2d_source='gt',
-                  train_subjects=h36m.TRAIN_SUBJECTS, val_subjects=(),
-                  test_subjects=h36m.TEST_SUBJECTS,
-                  fbi_threshold_deg=fbi_lib.DEFAULT_THRESHOLD_DEG,
-                  strict=False, overwrite=False, log=print):
+def write_records(items, output_dir, *, log=print, **settings):
   """Writes the Sequences of `items` (Skips are counted) as TFRecord shards and
   manifest.json into output_dir, split by subject; returns the manifest.
 
   A sequence is converted whole or not at all; a bad one is skipped and counted by kind
   (h36m.H36MError when `strict`). Shards are written under temporary names and renamed when
   every sequence is done, then the manifest is replaced: a failed conversion leaves the
-  previous one in place.
+  previous one in place. The folder is locked while it is written, as the challenge
+  converter locks its own (convert_output.Lock): a second conversion into it is refused
+  (ValueError), since each would remove the other's shards. `settings`: those of
+  `_write_records`.
   """
+  parts = os.path.join(output_dir, convert_plan.PARTS_DIR)
+  made = not os.path.isdir(parts)
+  os.makedirs(parts, exist_ok=True)
+  try:
+    lock = convert_output.Lock(output_dir, log)
+  except convert_plan.ConversionError as e:
+    raise ValueError(str(e)) from None
+  try:
+    return _write_records(items, output_dir, log=log, **settings)
+  finally:
+    lock.release()
+    if made and not os.listdir(parts):
+      os.rmdir(parts)      # the folder as it was, but for the conversion
+
+
+def _write_records(items, output_dir, *, source, input_dir, every_nth=1, crop_size=256,
+                   margin=0.2, jpeg_quality=90, shard_size=5000, pose2d_source='gt',
+                   train_subjects=h36m.TRAIN_SUBJECTS, val_subjects=(),
+                   test_subjects=h36m.TEST_SUBJECTS,
+                   fbi_threshold_deg=fbi_lib.DEFAULT_THRESHOLD_DEG,
+                   strict=False, overwrite=False, log=print):
+  """write_records, in the locked folder."""
   if every_nth < 1 or crop_size < 16 or shard_size < 1 or not 0 <= margin < 2:
     raise ValueError(f'every_nth, crop_size and shard_size must be positive, margin in '
                      f'[0, 2) (got {every_nth}, {crop_size}, {shard_size}, {margin}).')
