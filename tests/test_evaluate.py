@@ -577,3 +577,42 @@ def test_the_fbi_baseline_says_whose_most_frequent_class_it_is():
   out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {'test': {}}})
   assert (out['fbi_accuracy'], out['fbi_majority_accuracy'], out['fbi_majority_of']) == (
       0.0, 1.0, "measured split's own (no train split)")
+
+
+def _rewrite_config(run, phase, **changes):
+  results = run.results(phase)
+  results['config'].update(changes)
+  run.write_results(phase, results)
+
+
+@pytest.mark.slow
+def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp_path):
+  model_dir = str(tmp_path / 'model')
+  shutil.copytree(trained_run.model_dir, model_dir, ignore=shutil.ignore_patterns(
+      'eval', 'seeds', 'refine_*', 'oracle_*', 'features_noadv'))
+  cfg = trained_run.replace(model_dir=model_dir)
+  run = run_lib.Run.of_config(cfg)
+  trainer.run_phase(phases.make_task('refine_nofbi', cfg), log=_quiet)
+  challenge.check_run(cfg)
+  # An ablation row trained under another schedule than Final's.
+  _rewrite_config(run, 'refine_nofbi', regressor_learning_rate=0.5)
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge.check_run(cfg)
+  assert str(e.value).startswith(
+      f'{model_dir}: refine_nofbi was trained with other settings than Final '
+      f'(regressor_learning_rate: 0.5 against {cfg.regressor.learning_rate}), so its row '
+      'would not compare with it.')
+  _rewrite_config(run, 'refine_nofbi', regressor_learning_rate=cfg.regressor.learning_rate)
+  # A row under another seed is trained with its run row's settings; one that differs
+  # in more than the seed is refused by the spread.
+  seeds_lib.train(cfg, 2, log=_quiet)
+  seed1 = run_lib.Run.of(os.path.join(model_dir, 'seeds', '1'))
+  assert seed1.results('base')['config']['seed'] == 1
+  challenge.evaluate(model_dir, 'train', gallery=0, seeds=2, log=_quiet)
+  _rewrite_config(seed1, 'base', base_epochs=7)
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge.evaluate(model_dir, 'train', gallery=0, seeds=2, log=_quiet)
+  assert str(e.value).startswith(
+      f'{model_dir}: base under seed 1 was trained with other settings than the run\'s base '
+      f'(base_epochs: 7 against {cfg.base.epochs}), so the spread would mix runs of other '
+      'settings.')

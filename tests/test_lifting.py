@@ -101,6 +101,15 @@ def test_sample_synthetic_poses():
   assert set(lengths) == {skeleton.JOINT_NAMES[c] for _, c in skeleton.BONES}
 
 
+def test_a_training_whose_loss_is_not_finite_stops_and_says_so():
+  inputs = np.zeros((8, 34), np.float32)
+  inputs[0, 0] = np.inf
+  with pytest.raises(ValueError, match=r'the training loss became NaN or infinite \(epoch 1\); '
+                                       'lower --learning_rate'), np.errstate(invalid='ignore'):
+    mocap_lifting.train_regressor(inputs, np.zeros((8, 17, 3), np.float32), epochs=3,
+                                  batch_size=8, hidden=8)
+
+
 @pytest.mark.slow
 def test_compare_end_to_end_one_epoch():
   train = mocap_lifting.PoseSet(_world_poses(24, seed=1), np.full(24, 1), [dict(file='a')])

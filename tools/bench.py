@@ -36,11 +36,42 @@ def require_items(*names):
                              message=f'--{name} needs at least one value.')
 
 
+def writable_file(path):
+  """Whether `path` can be made as a file: not a folder, its nearest existing ancestor a
+  folder."""
+  if not path or os.path.isdir(path):
+    return False
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  return os.path.isdir(parent)
+
+
+def require_file_out(name='out'):
+  """Refuses, when the flags are read, an --out that cannot be written as a file (a
+  folder, or a path under a file): found before the benchmark runs, not after."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flags.register_validator(name, lambda value: value is None or writable_file(value),
+                           message=f'--{name} is the JSON file to write: give a file path '
+                                   '(not a folder, nor a path under a file).')
+
+
+def no_arguments(argv):
+  """Refuses stray arguments: a benchmark takes flags alone (a data folder given as an
+  argument would be ignored, and the default data measured)."""
+  from absl import app  # pylint: disable=import-outside-toplevel
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])} (the benchmark takes '
+                         'flags alone; see --help)')
+
+
 def write_json(path, result):
   """Writes `result` as indented JSON to `path` (creating its folder) and says where."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, 'w') as f:
-    json.dump(result, f, indent=2)
+  temp = f'{path}.tmp{os.getpid()}'
+  with open(temp, 'w') as f:
+    json.dump(result, f, indent=2, allow_nan=False)
+  os.replace(temp, path)
   print(f'wrote {path}')
 
 

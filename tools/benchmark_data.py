@@ -38,6 +38,7 @@ flags.DEFINE_integer('batch_size', 64, 'Pipeline batch size.', lower_bound=1)
 flags.DEFINE_integer('pipeline_batches', 40, 'Batches timed per pipeline setting.',
                      lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/data.json', 'Where to write the JSON.')
+bench.require_file_out()
 flags.DEFINE_string('work_dir', None, 'Scratch folder (default: a temporary folder).')
 
 
@@ -54,7 +55,7 @@ def _pipeline_rate(data_dir, threads):
 
 
 def main(argv):
-  del argv
+  bench.no_arguments(argv)
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix='fbi3d_bench_')
   n = FLAGS.num_images
   rows = []

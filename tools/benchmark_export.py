@@ -45,6 +45,7 @@ flags.DEFINE_enum('flip', 'both', list(FLIPS), 'Flip averaging of the image mode
                   'module timed: both (on, then off), flag_file (as the scale\'s flag file '
                   'sets it), on or off.')
 flags.DEFINE_string('out', 'runs/benchmarks/export.json', 'Where to write the JSON.')
+bench.require_file_out()
 bench.require_items('scales')
 
 
@@ -114,7 +115,7 @@ def _bench(scale_name, flip):
 
 
 def main(argv):
-  del argv
+  bench.no_arguments(argv)
   unknown = set(FLAGS.scales) - set(SCALES)
   if unknown:
     raise app.UsageError(f'--scales: unknown {sorted(unknown)}; choose from {list(SCALES)}.')

@@ -53,6 +53,7 @@ flags.DEFINE_integer('paper_steps', 2, 'Training steps timed at the paper scale.
 flags.DEFINE_integer('paper_batch', 4, 'Batch of the paper scale\'s training steps (the '
                      'pipeline runs at paper.cfg\'s batch).', lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/input.json', 'Where to write the JSON.')
+bench.require_file_out()
 bench.require_items('scales')
 
 FLAG_FILES = {'quickstart': 'flags/quickstart.cfg', 'paper': 'flags/paper.cfg'}
@@ -125,7 +126,7 @@ def paper_data(work):
 
 
 def main(argv):
-  del argv
+  bench.no_arguments(argv)
   unknown = set(FLAGS.scales) - set(FLAG_FILES)
   if unknown:
     raise app.UsageError(f'--scales: unknown {sorted(unknown)}; choose from '

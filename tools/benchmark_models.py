@@ -55,6 +55,7 @@ flags.DEFINE_integer('steps', None, 'Timed training steps (default: each scale\'
 flags.DEFINE_integer('paper_batch', None, 'Training batch at the paper scale (default 4).',
                      lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/models.json', 'Where to write the JSON.')
+bench.require_file_out()
 bench.require_items('scales', 'precisions', 'models')
 
 
@@ -147,7 +148,7 @@ def _bench(scale_name, precision, model_name):
 
 
 def main(argv):
-  del argv
+  bench.no_arguments(argv)
   precisions = FLAGS.precisions
   if precisions is None:
     native = runtime.cpu_has_bfloat16() or tf.config.list_physical_devices('GPU')

@@ -32,6 +32,7 @@ flags.DEFINE_integer('steps', 20, 'Steps per epoch.', lower_bound=1)
 flags.DEFINE_integer('epochs', 2, 'Epochs per setting.', lower_bound=1)
 flags.DEFINE_integer('batch_size', 32, 'Global batch.', lower_bound=2)
 flags.DEFINE_string('out', 'runs/benchmarks/multiworker.json', 'Where to write the JSON.')
+bench.require_file_out()
 
 
 def _args(model_dir):
@@ -48,7 +49,7 @@ def _rate(model_dir):
 
 
 def main(argv):
-  del argv
+  bench.no_arguments(argv)
   if not os.path.exists(manifest_lib.path_in(FLAGS.data_dir)):
     raise app.UsageError(f'--data_dir={FLAGS.data_dir} holds no converted records '
                          '(manifest.json); run bash quickstart.sh first.')

@@ -33,6 +33,7 @@ flags.DEFINE_string('model_dir', None, 'A finished run of python -m fbi3d.train 
 flags.DEFINE_integer('repeats', 2, 'Rounds of each arrangement (alternating).',
                      lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/quickstart_tail.json', 'Where to write the JSON.')
+bench.require_file_out()
 flags.mark_flag_as_required('model_dir')
 
 ARRANGEMENTS = ('sequential', 'side by side')

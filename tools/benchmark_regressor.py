@@ -46,6 +46,7 @@ flags.DEFINE_integer('examples', 4096, 'Training examples per timed epoch.', low
 flags.DEFINE_integer('repeats', 5, 'Timed epochs per path; the median is reported.',
                      lower_bound=1)
 flags.DEFINE_string('out', 'runs/benchmarks/regressor.json', 'Where to write the JSON.')
+bench.require_file_out()
 bench.require_items('units', 'precisions')
 flags.register_multi_flags_validator(
     ['examples', 'batch'], lambda v: v['examples'] >= v['batch'],
@@ -144,7 +145,7 @@ def _flops_per_example(units):
 
 
 def main(argv):
-  del argv
+  bench.no_arguments(argv)
   bad = [p for p in FLAGS.precisions if p not in PRECISIONS]
   if bad:
     raise app.UsageError(f'--precisions: {", ".join(bad)} not in {PRECISIONS}.')

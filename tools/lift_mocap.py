@@ -9,7 +9,6 @@ Cameras like Human3.6M's; 2D in crop pixels; 3D root-relative in the camera fram
 Prints a table (MPJPE and PA-MPJPE with ground-truth 2D and with noisy 2D) and writes JSON.
 """
 
-import json
 import os
 import sys
 
@@ -17,6 +16,7 @@ from absl import app
 from absl import flags
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import bench
 import mocap_lifting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +48,11 @@ flags.DEFINE_string('out', os.path.join('runs', 'lifting', 'mocap.json'),
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  # Found now, not after the training: an --out that cannot be written as a file.
+  if not bench.writable_file(FLAGS.out):
+    print(f'lift_mocap: error: --out={FLAGS.out} is the JSON file to write: give a file '
+          'path (not a folder, nor a path under a file).', file=sys.stderr)
+    sys.exit(1)
   if not os.path.isdir(FLAGS.mocap_dir):
     print(f'lift_mocap: error: motion capture folder not found: {FLAGS.mocap_dir} '
           '(set --mocap_dir)', file=sys.stderr)
@@ -65,12 +70,8 @@ def main(argv):
     sys.exit(1)
   print()
   print(mocap_lifting.format_table(result))
-  if os.path.dirname(FLAGS.out):
-    os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
-  with open(FLAGS.out, 'w') as f:
-    json.dump(result, f, indent=2)
-    f.write('\n')
-  print(f'\nWrote {FLAGS.out} ({result["total_seconds"]:.0f} s in all).')
+  bench.write_json(FLAGS.out, result)
+  print(f'({result["total_seconds"]:.0f} s in all).')
 
 
 if __name__ == '__main__':

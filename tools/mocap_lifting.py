@@ -274,8 +274,13 @@ def train_regressor(inputs, targets, *, epochs, batch_size=64, learning_rate=1e-
       len(inputs), seed=int(seed), reshuffle_each_iteration=True).batch(
           batch, drop_remainder=True).prefetch(2)
   history = model.fit(data, epochs=int(epochs), verbose=0,
-                      callbacks=[regression_model.UpdateAlpha(model),
+                      callbacks=[tf.keras.callbacks.TerminateOnNaN(),
+                                 regression_model.UpdateAlpha(model),
                                  _EpochLog(log, max(1, int(log_every)), int(epochs), name)])
+  losses = history.history.get('loss', [])
+  if not losses or not all(np.isfinite(losses)):
+    raise ValueError(f'{name}: the training loss became NaN or infinite (epoch '
+                     f'{len(losses)}); lower --learning_rate.')
   return network, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 

@@ -83,14 +83,28 @@ def check_run(cfg):
       results['features']['made_from'])
   if reason:
     raise run_lib.PhaseError(f'{cfg.model_dir}: {reason}')
+  run = run_lib.Run.of_config(cfg)
   for name in phases.REGRESSOR_ROWS:
-    phases.trained(name, cfg)
-  noadv = run_lib.Run.of_config(cfg).results('features_noadv')
+    if phases.trained(name, cfg) and name not in ('base', 'refine'):
+      # An ablation row is one of Final's (or Base's) settings but for what it leaves out.
+      reference = phases.reference_row(name)
+      diffs = phases.settings_diff(run.config(name), run.config(reference), reference)
+      if diffs:
+        raise run_lib.PhaseError(
+            f'{cfg.model_dir}: {name} was trained with other settings than '
+            f'{phases.REGRESSOR_ROWS[reference]} ({"; ".join(diffs)}), so its row would not '
+            f'compare with it. Remove {run.phase_dir(name)} and run python -m fbi3d.train '
+            '--phase=ablations with the run\'s flags.')
+  noadv = run.results('features_noadv')
   if noadv and noadv.get('finished'):
     # What a cache made before a setting was recorded read: converted crops, once.
     before = dict(crops='gt', flip_test=False, flip_swaps_red_blue=False, image_size=None)
     made, own = noadv.get('made_from') or {}, results['features']['made_from']
     differ = [k for k in before if made.get(k, before[k]) != own.get(k, before[k])]
+    stale = phases.make_task('features_noadv', cfg).stale_images_reason(made)
+    if stale:
+      raise run_lib.PhaseError(f'{cfg.model_dir}: {stale} (Final without adversarial '
+                               'fine-tuning reads it.)')
     if differ:
       raise run_lib.PhaseError(
           f'{cfg.model_dir}: features_noadv was made with other '
@@ -219,10 +233,21 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
   by seed: [dict(row, mpjpe_mm: [per seed], mean_mm, std_mm, minus_final_mean_mm,
   minus_final_std_mm)]."""
   per_seed = {n: [predictions[n]] for n in names}
+  run = run_lib.Run.of_config(run_cfg)
   for k in range(1, seeds):
     scfg = seeds_lib.seed_config(run_cfg, k)
-    read = dataclasses.replace(scfg, features_root=cfg.features_root or run_cfg.model_dir)
     for name in names:
+      # Each row as it was trained under that seed, which must be the run's row but for
+      # the seed.
+      own = run_lib.Run.of_config(scfg).config(name)
+      diffs = phases.settings_diff(own, run.config(name), phases.reference_row(name))
+      if diffs:
+        raise run_lib.PhaseError(
+            f'{run_cfg.model_dir}: {name} under seed {scfg.seed} was trained with other '
+            f'settings than the run\'s {name} ({"; ".join(diffs)}), so the spread would mix '
+            f'runs of other settings. Remove {run_lib.Run.of_config(scfg).phase_dir(name)} '
+            'and run python -m fbi3d.train --phase=seeds with the run\'s flags.')
+      read = dataclasses.replace(own, features_root=cfg.features_root or run_cfg.model_dir)
       task = phases.make_task(name, read)
       network = task.build_network()
       run_lib.Run.of_config(scfg).restore(network, name)

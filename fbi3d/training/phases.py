@@ -119,6 +119,22 @@ def check_run_settings(cfg, what, hint):
         f'of the run ({hint}).')
 
 
+def settings_diff(row_cfg, reference_cfg, kind):
+  """The settings of a regressor phase of `kind` (its network, config.ARCHITECTURE, and
+  its training, config.schedule_settings, but for the seed) in which `row_cfg` differs
+  from `reference_cfg`, as texts 'name: value against value'."""
+  names = dict.fromkeys(config_lib.ARCHITECTURE[kind] + config_lib.schedule_settings(kind))
+  return [f'{n}: {row_cfg.flat(n)} against {reference_cfg.flat(n)}' for n in names
+          if n != 'seed' and row_cfg.flat(n) != reference_cfg.flat(n)]
+
+
+def reference_row(name):
+  """The run's own row a regressor row is compared with, its kind's: Base for the rows of
+  kind base (the oracle on true 2D), Final ('refine') for those of kind refine."""
+  factory = PHASES.get(name) or ABLATIONS[name]
+  return factory.keywords.get('kind', name)
+
+
 def trained(name, cfg):
   """Whether the regressor phase `name` has finished in cfg.model_dir; PhaseError when
   it has, on another features cache than the one there now (its predictions would be

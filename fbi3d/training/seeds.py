@@ -8,7 +8,9 @@ and oracles that --phase=ablations trained) under the run's seed + 1 .. + N - 1;
 `python -m fbi3d.evaluate --seeds=N` measures them beside the run's own rows. Seed
 seed + k lives in <model_dir>/seeds/<seed + k>/, one folder per phase as in the run, and
 reads the run's own features caches, so only initialisation, shuffling and dropout
-differ. Rows already trained there are kept. The flags must give the settings Final was
+differ: each row is trained with the settings its row in the run was trained with, and
+`fbi3d.evaluate --seeds` refuses one that differs in more than the seed. Rows already
+trained there are kept. The flags must give the settings Final was
 trained with (`python -m fbi3d.evaluate --seeds=N` prints them when rows are missing):
 a row under another seed differs from the run's in the seed alone.
 """
@@ -68,12 +70,18 @@ def train(run_cfg, seeds, log=print):
   if absent:
     raise run_lib.PhaseError(
         f'{run_cfg.model_dir}: phase(s) {", ".join(absent)} not finished; run python -m '
-        'fbi3d.train --phase=all with the flags of this run first, then --phase=seeds.')
+        'fbi3d.train --phase=all with the flags of this run first, then --phase=seeds (a '
+        'run on lifting-only records has no Final, which reads the image models: its '
+        'rows under other seeds cannot be trained).')
   phases.check_run_settings(run_cfg, 'the rows under other seeds',
                             'python -m fbi3d.evaluate --seeds=N prints the command')
+  run = run_lib.Run.of_config(run_cfg)
   for k in range(1, seeds):
-    scfg = seed_config(run_cfg, k)
     for name in names:
+      # Each row under the settings it was trained with in the run (Base's may differ
+      # from Final's), reading the data set the flags name.
+      row = dataclasses.replace(run.config(name), data_dir=run_cfg.data_dir)
+      scfg = seed_config(row, k)
       if not phases.trained(name, scfg):
         log(f'{phases.SEEDS}: training {name} under seed {scfg.seed}')
         trainer.run_phase(phases.make_task(name, scfg), log=log)
