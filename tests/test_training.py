@@ -855,8 +855,12 @@ def test_a_resumed_phase_keeps_its_schedule_and_inputs(tmp_path):
   with pytest.raises(run_lib.PhaseError, match=re.escape(
       f'(generator_checkpoint_sha256: {"a" * 16} when it started, now {"b" * 16})')):
     run.check_compatible(task(started), resuming=True)
-  # A folder written before inputs were recorded resumes on its flags alone.
+  # A folder written before inputs were recorded resumes on its flags alone, and one
+  # whose record names an input this version does not record is not held to it.
   run.write_flags('adversarial', started.to_dict(), started.architecture('adversarial'))
+  run.check_compatible(task(started), resuming=True)
+  run.write_flags('adversarial', started.to_dict(), started.architecture('adversarial'),
+                  dict(inputs, data_manifest_sha256='c' * 64))
   run.check_compatible(task(started), resuming=True)
 
 

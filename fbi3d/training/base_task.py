@@ -81,8 +81,10 @@ class TrainedTask(Task):
     del results
     started = self.run.saved_inputs(self.name)
     now = self.started_from()
-    changed = [f'{k}: {str(started[k])[:16]} when it trained, now {str(now.get(k))[:16]}'
-               for k in sorted(started) if started[k] != now.get(k)]
+    # Only what both record: a version that records more, or names a record otherwise,
+    # does not make a run of an earlier one stale.
+    changed = [f'{k}: {str(started[k])[:16]} when it trained, now {str(now[k])[:16]}'
+               for k in sorted(started) if k in now and started[k] != now[k]]
     if not changed:
       return None
     return (f'{self.name} in {self.run.phase_dir(self.name)} was trained on other inputs '

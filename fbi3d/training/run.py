@@ -291,8 +291,8 @@ class Run:
     if resuming and not self.finished(task.name):
       started = self.saved_inputs(task.name)
       now = task.started_from()
-      diffs += [f'{k}: {str(started[k])[:16]} when it started, now {str(now.get(k))[:16]}'
-                for k in sorted(started) if started[k] != now.get(k)]
+      diffs += [f'{k}: {str(started[k])[:16]} when it started, now {str(now[k])[:16]}'
+                for k in sorted(started) if k in now and started[k] != now[k]]
     if diffs:
       raise PhaseError(
           f'{self.phase_dir(task.name)} holds a {task.name} run with other network, '
