@@ -6,6 +6,7 @@ written here (2 subjects, 2 takes, the 4 cameras, 3 frames)."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -484,6 +485,16 @@ def test_lifting_only_training_from_videopose3d_archives(layouts, tmp_path):
                   '--images'])
   assert refused.returncode == 1
   assert 'hold no pictures: leave out --images' in refused.stderr
+  # A layout whose writer stopped half way (its .writing mark is there): refused.
+  partial = tmp_path / 'partial'
+  shutil.copytree(root / 'videopose3d', partial)
+  (partial / '.writing').write_text('')
+  refused = _run(['tools/convert_h36m.py', '--source=videopose3d', f'--input={partial}',
+                  f'--output_dir={tmp_path / "partial_records"}'])
+  assert refused.returncode == 1
+  assert (f'--input={partial} was being written when its writer stopped (.writing is '
+          'there)') in refused.stderr
+  assert not (tmp_path / 'partial_records').exists()
   common = [f'--data_dir={records}', f'--model_dir={run}', '--base_epochs=2',
             '--eval_split=test']
   done = _run(['-m', 'fbi3d.train', '--phase=all'] + common)

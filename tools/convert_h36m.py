@@ -32,6 +32,7 @@ from fbi3d.data import h36m_martinez   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_original   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_records   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_videopose3d   # pylint: disable=g-import-not-at-top
+from fbi3d.data import layout   # pylint: disable=g-import-not-at-top
 from fbi3d.data import manifest as manifest_lib   # pylint: disable=g-import-not-at-top
 from fbi3d.data import summary   # pylint: disable=g-import-not-at-top
 
@@ -94,6 +95,10 @@ def main(argv):
     val = _subjects(FLAGS.val_subjects, 'val_subjects')
     test = _subjects(FLAGS.test_subjects, 'test_subjects')
     h36m.check_subjects(train, val, test)
+    if os.path.exists(os.path.join(FLAGS.input, layout.WRITING_FILE)):
+      raise ValueError(f'--input={FLAGS.input} was being written when its writer stopped '
+                       f'({layout.WRITING_FILE} is there), so takes or videos may be missing '
+                       'or cut short. Make the layout again in a new folder.')
     reader = READERS[FLAGS.source]
     # Only the original release has pictures; --images given for another source is an
     # error (the reader says so), its default is not.

@@ -25,6 +25,7 @@ import numpy as np
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fbi3d import skeleton   # pylint: disable=g-import-not-at-top
 from fbi3d.data import h36m_layout   # pylint: disable=g-import-not-at-top
+from fbi3d.data import layout   # pylint: disable=g-import-not-at-top
 from fbi3d.data import posebank   # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
@@ -79,12 +80,18 @@ def main(argv):
                        'empty folder.')
     bank = posebank.load(FLAGS.bank)
     takes = layout_takes(bank, FLAGS.max_poses_per_take)
+    # Until the last file is written: convert_h36m refuses a layout that holds it.
+    os.makedirs(FLAGS.out, exist_ok=True)
+    writing = os.path.join(FLAGS.out, layout.WRITING_FILE)
+    with open(writing, 'w') as f:
+      f.write('tools/make_h36m_layout.py is writing this folder\n')
     if FLAGS.format == 'original':
       h36m_layout.write_original(FLAGS.out, takes, videos=FLAGS.videos)
     elif FLAGS.format == 'videopose3d':
       h36m_layout.write_videopose3d(FLAGS.out, takes)
     else:
       h36m_layout.write_martinez(FLAGS.out, takes)
+    os.remove(writing)
   except (ValueError, OSError) as e:
     print(f'make_h36m_layout: error: {e}', file=sys.stderr)
     sys.exit(1)
