@@ -421,9 +421,10 @@ def export(model, export_dir, version=None):
   if os.path.exists(os.path.join(export_dir, 'saved_model.pb')):
     # A version folder itself: the new version would nest inside it, where neither
     # TensorFlow Serving nor predict --export_dir=<its parent> would ever look.
+    above = os.path.dirname(os.path.abspath(export_dir))
     raise ValueError(f'--export_dir={export_dir} holds a SavedModel (it is a version '
-                     f'folder); give the folder above it, {os.path.dirname(os.path.abspath(export_dir))}, '
-                     'and the next version number is chosen there.')
+                     f'folder); give the folder above it, {above}, and the next version '
+                     'number is chosen there.')
   version = next_version(export_dir) if version is None else int(version)
   path = os.path.join(export_dir, str(version))
   if os.path.exists(path):

@@ -438,10 +438,11 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
       result['image'] = image
       stem = unique_stem(path, stems, out_dir)
       first = os.path.splitext(os.path.basename(path))[0]
-      if stem != first and first not in stems and holds_another_picture(out_dir, first, path):
-        log(f'predict: {os.path.join(out_dir, first)}.json holds the outputs of '
-            f'{holds_another_picture(out_dir, first, path)}; those of {path} are written '
-            f'as {stem}.json and {stem}.png')
+      other = (holds_another_picture(out_dir, first, path)
+               if stem != first and first not in stems else None)
+      if other:
+        log(f'predict: {os.path.join(out_dir, first)}.json holds the outputs of {other}; '
+            f'those of {path} are written as {stem}.json and {stem}.png')
       try:
         written.append((path, write_outputs(model, result, out_dir, stem)))
       except OSError as e:

@@ -81,10 +81,7 @@ class TrainedTask(Task):
     del results
     started = self.run.saved_inputs(self.name)
     now = self.started_from()
-    # Only what both record: a version that records more, or names a record otherwise,
-    # does not make a run of an earlier one stale.
-    changed = [f'{k}: {str(started[k])[:16]} when it trained, now {str(now[k])[:16]}'
-               for k in sorted(started) if k in now and started[k] != now[k]]
+    changed = run_lib.changed_inputs(started, now, 'when it trained')
     if not changed:
       return None
     return (f'{self.name} in {self.run.phase_dir(self.name)} was trained on other inputs '

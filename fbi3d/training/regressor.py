@@ -230,13 +230,13 @@ class RegressorTask(base_task.TrainedTask):
     cfg = self.cfg
     threshold = manifest.get('fbi_threshold_deg', fbi_lib.DEFAULT_THRESHOLD_DEG)
     inputs, targets, cache = self.arrays(cfg.eval_split)
+    row = dict(inputs=list(self.inputs),
+               two_d='gt' if keys.INPUT_GT2D in self.inputs else cfg.regressor.two_d,
+               loss=self.loss, features_train_sha256=self._features_sha256())
     if not len(targets):
       # An unlabelled split (the challenge's Test): an MPJPE of no example would be NaN.
       return dict(split=cfg.eval_split, num_examples=0,
-                  note='no 3D ground truth in this split, nothing measured',
-                  inputs=list(self.inputs),
-                  two_d='gt' if keys.INPUT_GT2D in self.inputs else cfg.regressor.two_d,
-                  loss=self.loss, features_train_sha256=self._features_sha256())
+                  note='no 3D ground truth in this split, nothing measured', **row)
     pred = self.predict(network, inputs, cache)
     err = metrics_lib.mpjpe_per_example(pred, targets)
     pa = metrics_lib.pa_mpjpe_per_example(pred, targets)
@@ -249,10 +249,7 @@ class RegressorTask(base_task.TrainedTask):
                                               map(float, implied_per_bone))),
                 per_action_mm={k: (None if np.isnan(v) else float(v))
                                for k, v in table.loc[self.name].items()},
-                inputs=list(self.inputs),
-                two_d='gt' if keys.INPUT_GT2D in self.inputs else cfg.regressor.two_d,
-                loss=self.loss,
-                features_train_sha256=self._features_sha256())
+                **row)
 
   def format_metrics(self, m):
     if 'note' in m:

@@ -59,6 +59,15 @@ def file_sha256(path):
   return digest.hexdigest()[:16]
 
 
+def changed_inputs(started, now, when):
+  """'name: recorded `when`, now value' for each input a phase recorded (`started`,
+  flags.json) that is another now (`now`, task.started_from()). Only what both record
+  is compared: a version that records more, or names a record otherwise, does not make
+  a run of an earlier one another."""
+  return [f'{k}: {str(started[k])[:16]} {when}, now {str(now[k])[:16]}'
+          for k in sorted(started) if k in now and started[k] != now[k]]
+
+
 def checkpoint_sha256(path):
   """Content hash of a checkpoint: file_sha256 of its .index file (which holds a
   checksum of every saved tensor)."""
@@ -291,8 +300,7 @@ class Run:
     if resuming and not self.finished(task.name):
       started = self.saved_inputs(task.name)
       now = task.started_from()
-      diffs += [f'{k}: {str(started[k])[:16]} when it started, now {str(now[k])[:16]}'
-                for k in sorted(started) if k in now and started[k] != now[k]]
+      diffs += changed_inputs(started, now, 'when it started')
     if diffs:
       raise PhaseError(
           f'{self.phase_dir(task.name)} holds a {task.name} run with other network, '
