@@ -58,7 +58,9 @@ from fbi3d import fbi as fbi_lib
 from fbi3d import flip_test
 from fbi3d import keys
 from fbi3d import lifter as lifter_lib
+from fbi3d import lifter_inputs
 from fbi3d import skeleton
+from fbi3d.training import crops as crops_lib
 from fbi3d.training import generator as generator_phase
 from fbi3d.training import phases
 from fbi3d.training import pose2d as pose2d_phase
@@ -155,7 +157,8 @@ class PoseModel(tf.Module):
           f'{generator_name} again with --image_size={size}.')
     _check_current(run, configs['refine'])
     self.model_dir = model_dir
-    self._build(configs, generator_name, lifter_dir, _flip_setting(run, configs['refine']))
+    self._build(configs, generator_name, lifter_dir, _flip_setting(run, configs['refine']),
+                crops_lib.trained_margin(run, configs['pose2d'].data_dir))
     for phase, net in (('pose2d', self.pose2d_net), (generator_name, self.generator_net),
                        ('base', self.base_net), ('refine', self.refine_net)):
       run.restore(net.model, phase)
@@ -174,11 +177,12 @@ class PoseModel(tf.Module):
                  flip_test.flags_setting(cfg))
     return model
 
-  def _build(self, configs, generator_name, lifter_dir=None, flip=(False, False)):
+  def _build(self, configs, generator_name, lifter_dir=None, flip=(False, False),
+             margin=crops_lib.DEFAULT_MARGIN):
     """Builds the networks (float32) and the signatures' functions; `lift` runs the
     lifter saved in `lifter_dir` when given, else the Base regressor. flip: (flip
     averaging, red and blue swapped in the mirror image), as the features the regressors
-    learned from were made."""
+    learned from were made; margin: that of the crops the networks learned from."""
     size = configs['pose2d'].image_size
     self.image_size = size
     self.flip_average, self.flip_swaps_red_blue = bool(flip[0]), bool(flip[1])
@@ -214,6 +218,10 @@ class PoseModel(tf.Module):
 
     # What a loaded SavedModel needs to know, as variables it keeps.
     self.crop_size = tf.Variable(size, dtype=tf.int32, trainable=False, name='crop_size')
+    # The fraction of the person's box side added on each side of a crop: a picture is
+    # cut with the margin of the crops the image models learned from.
+    self.crop_margin = tf.Variable(float(margin), dtype=tf.float32, trainable=False,
+                                   name='crop_margin')
     self.joint_names = tf.Variable(list(skeleton.JOINT_NAMES), trainable=False,
                                    name='joint_names')
     self.fbi_bone_names = tf.Variable(list(skeleton.FBI_BONE_NAMES), trainable=False,
@@ -241,16 +249,21 @@ class PoseModel(tf.Module):
                                                  size) if base_average else self.base_net)
       self.lift_scale = 1.0
       lift_model, missing, lift_frame = 'base', 'estimator', configs['base'].regressor.frame
+      lift_margin = float(margin)
     else:
       self.lift_net = self.lifter_net
       self.lift_scale = float(lift_config['crop_size']) / float(size)
       lift_model, missing, lift_frame = ('lifter', lift_config['missing_joints'],
                                          lift_config.get('frame', 'camera'))
+      lift_margin = float(lift_config.get('margin', lifter_inputs.MARGIN))
     self.lifter_dir = None if lifter_dir is None else os.path.abspath(lifter_dir)
     self.lift_model = tf.Variable(lift_model, trainable=False, name='lift_model')
     self.lift_missing_joints = tf.Variable(missing, trainable=False,
                                            name='lift_missing_joints')
     self.lift_frame = tf.Variable(lift_frame, trainable=False, name='lift_frame')
+    # The margin of the square box around the 2D joints whose crop pixels `lift` takes.
+    self.lift_margin = tf.Variable(lift_margin, dtype=tf.float32, trainable=False,
+                                   name='lift_margin')
     # Whether `lift` averages its network with its mirror image (lifter.mirror_averaged,
     # or Base with --regressor_mirror_average).
     self.lift_mirror_average = tf.Variable(
@@ -364,8 +377,9 @@ class PoseModel(tf.Module):
       inside = tf.debugging.Assert(
           tf.reduce_all((pose2d >= low) & (pose2d <= high)),
           [f'lift: pose2d lies outside its crop: every x and y must be within [{low:g}, '
-           f'{high:g}], crop pixels of the square box around the person (margin 0.2 of its '
-           f'side) resized to S = {self.image_size}, not pixels of the whole picture; the '
+           f'{high:g}], crop pixels of the square box around the person (margin '
+           f'{float(self.lift_margin.numpy()):g} of its side) resized to S = '
+           f'{self.image_size}, not pixels of the whole picture; the '
            'smallest and largest values sent:', tf.reduce_min(pose2d),
            tf.reduce_max(pose2d)], name='inside_crop')
       span = tf.reduce_max(tf.reduce_max(pose2d, axis=1) - tf.reduce_min(pose2d, axis=1),

@@ -19,7 +19,8 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # OpenCV's warpAffine (the crop) takes pictures under 32767 pixels a side.
 MAX_IMAGE_SIDE = 32766
 # The crop around a person: a square around the 2D joints or the box, with this margin of
-# its side on each side (the converter's default, so crops look like the training ones).
+# its side on each side (the converter's default; an export names the margin of the crops
+# its models learned from, and predict cuts with that one).
 MARGIN = 0.2
 # With given 2D keypoints, a person needs this many known joints to place the crop.
 MIN_KEYPOINTS = 6
@@ -81,7 +82,7 @@ def crop_image(image, box, size):
   return crop
 
 
-def box_from_bbox(bbox, shape):
+def box_from_bbox(bbox, shape, margin=MARGIN):
   """The square crop box around a person box (x, y, w, h) in image pixels."""
   x, y, w, h = (float(v) for v in bbox)
   if not all(math.isfinite(v) for v in (x, y, w, h)):
@@ -96,7 +97,7 @@ def box_from_bbox(bbox, shape):
   if x >= width or y >= height or x + w <= 0 or y + h <= 0:
     raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
                        f'{width}x{height} image.')
-  return geometry.square_box([[x, y], [x + w, y + h]], MARGIN)
+  return geometry.square_box([[x, y], [x + w, y + h]], margin)
 
 
 def check_joints_fit(joints, valid, shape, source):
@@ -138,11 +139,11 @@ def check_joints_fit(joints, valid, shape, source):
         'keypoints in pixels, not normalised to 0..1.')
 
 
-def box_from_joints(joints, valid):
+def box_from_joints(joints, valid, margin=MARGIN):
   if int(np.sum(valid)) < MIN_KEYPOINTS:
     raise PredictError(f'no person: only {int(np.sum(valid))} of the 17 joints are known '
                        f'from the keypoints (at least {MIN_KEYPOINTS} needed).')
-  return geometry.square_box(np.asarray(joints)[np.asarray(valid, bool)], MARGIN)
+  return geometry.square_box(np.asarray(joints)[np.asarray(valid, bool)], margin)
 
 
 def mediapipe_landmarks(image):

@@ -71,6 +71,9 @@ LIFT_NAMES = {'lifter': 'the pose-bank lifter (lift signature)',
 class ExportedModel:
   """A SavedModel written by export(), loaded with TensorFlow alone."""
 
+  # The margins of the crops its image models and its `lift` learned from.
+  crop_margin = lift_margin = pictures.MARGIN
+
   def __init__(self, path):
     # TensorFlow loads with the first model, so that `predict` checks its flags at once.
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -87,6 +90,11 @@ class ExportedModel:
       raise ValueError(f'{self.path} lacks the signature(s) {", ".join(missing)} that '
                        'predict calls: export the run again with python -m fbi3d.export.')
     self.crop_size = int(self.module.crop_size.numpy())
+    # Exports made before the margin was recorded learned from crops of the default one.
+    margin = getattr(self.module, 'crop_margin', None)
+    self.crop_margin = pictures.MARGIN if margin is None else float(margin.numpy())
+    margin = getattr(self.module, 'lift_margin', None)
+    self.lift_margin = self.crop_margin if margin is None else float(margin.numpy())
     self.joint_names = [n.decode() for n in self.module.joint_names.numpy()]
     self.fbi_bone_names = [n.decode() for n in self.module.fbi_bone_names.numpy()]
     self.fbi_class_names = [n.decode() for n in self.module.fbi_class_names.numpy()]
@@ -171,7 +179,8 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
             f'no person: the picture is {image.shape[1]}x{image.shape[0]} pixels, too '
             f'small to hold one (at least {inference.MIN_IMAGE_SIDE} on a side).')
       if bbox is not None:
-        plans.append((pictures.box_from_bbox(bbox, image.shape), 'bbox', None, None))
+        plans.append((pictures.box_from_bbox(bbox, image.shape, model.crop_margin), 'bbox',
+                      None, None))
       elif keypoint_file is not None:
         try:
           found = keypoint_file.joints(name)
@@ -183,12 +192,14 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
           raise pictures.PredictError(f'no person: {keypoint_file.path} has no keypoints '
                                       f'for {os.path.basename(name)}.')
         pictures.check_joints_fit(*found, image.shape, keypoint_file.path)
-        plans.append((pictures.box_from_joints(*found), 'keypoints2d') + found)
+        plans.append((pictures.box_from_joints(*found, model.crop_margin), 'keypoints2d')
+                     + found)
       elif detector == 'mediapipe':
         found = pictures.mediapipe_joints(image)
         if found is None:
           raise pictures.PredictError('no person: MediaPipe found none.')
-        plans.append((pictures.box_from_joints(*found), 'mediapipe') + found)
+        plans.append((pictures.box_from_joints(*found, model.crop_margin), 'mediapipe')
+                     + found)
       else:
         plans.append(None)
         first.append(i)
@@ -208,7 +219,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
             + ('' if how == 'given' else f' ({how})') + '.')
         continue
       joints = geometry.crop_to_image(out['pose2d'][j], box, s)
-      plans[i] = (geometry.square_box(joints, pictures.MARGIN), 'estimator', None, None)
+      plans[i] = (geometry.square_box(joints, model.crop_margin), 'estimator', None, None)
 
   ready = [i for i, p in enumerate(plans) if not isinstance(p, pictures.PredictError)]
   results = list(plans)
@@ -219,18 +230,24 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
   given = [i for i in ready if plans[i][2] is not None]
   lifted = {}
   if given:
-    two_d = []
+    two_d, lift_boxes = [], []
     for i in given:
       box, _, joints, valid = plans[i]
       valid = np.asarray(valid, bool)
-      in_crop = geometry.image_to_crop(joints, box, s)
+      # `lift` takes crop pixels of the box with its own margin (a lifter's may differ
+      # from the image models').
+      lift_box = (box if model.lift_margin == model.crop_margin else
+                  geometry.square_box(np.asarray(joints)[valid], model.lift_margin))
+      in_crop = geometry.image_to_crop(joints, lift_box, s)
       if model.lift_missing_joints == 'ancestor':
         two_d.append(lifter_inputs.fill_missing(in_crop, valid))
       else:
-        detected = out['pose2d'][ready.index(i)]
+        detected = geometry.image_to_crop(
+            geometry.crop_to_image(out['pose2d'][ready.index(i)], box, s), lift_box, s)
         two_d.append(np.where(valid[:, None], in_crop, detected))
+      lift_boxes.append(lift_box)
     pose3d = model.lift(np.stack(two_d).astype(np.float32))
-    lifted = {i: (two_d[k], pose3d[k]) for k, i in enumerate(given)}
+    lifted = {i: (two_d[k], pose3d[k], lift_boxes[k]) for k, i in enumerate(given)}
   for j, i in enumerate(ready):
     box, crop_from, joints, valid = plans[i]
     source = crop_from
@@ -247,7 +264,7 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
                  coarse3d=out['coarse3d'][j])
     if i in lifted:
       entry.update(keypoints2d=joints, keypoints_valid=valid,
-                   lift_input2d=geometry.crop_to_image(lifted[i][0], box, s),
+                   lift_input2d=geometry.crop_to_image(lifted[i][0], lifted[i][2], s),
                    lifted3d=lifted[i][1], pose3d=lifted[i][1], pose3d_model='lift')
     results[i] = entry
   return results
@@ -289,7 +306,7 @@ def result_json(model, entry):
       image=entry['name'], image_width=int(w), image_height=int(h),
       model=model.path, crop_from=entry['crop_from'],
       crop_box=dict(x=round(x0, 2), y=round(y0, 2), size=round(size, 2)),
-      crop_size=entry['crop_size'],
+      crop_size=entry['crop_size'], crop_margin=round(float(model.crop_margin), 4),
       pose3d_model='lift' if lifted else 'final',
       pose3d_from=main_from,
       pose3d_mm=_by_name(names, entry['pose3d'], 1),

@@ -1,6 +1,10 @@
+import json
+import os
+
 import numpy as np
 
 from fbi3d.training import crops
+from fbi3d.training import run as run_lib
 
 
 def test_boxes_from_joints_are_the_converters_square_in_converted_pixels():
@@ -13,3 +17,18 @@ def test_boxes_from_joints_are_the_converters_square_in_converted_pixels():
   boxes = crops.boxes_from_joints(joints, 64, 128, 0.2)
   np.testing.assert_allclose(boxes, [[-16.5, 3.5, 112.0]])
   assert boxes.dtype == np.float32
+
+
+def test_the_margin_a_run_learned_from(tmp_path):
+  model_dir, data_dir = tmp_path / 'run', tmp_path / 'data'
+  run = run_lib.Run.of(str(model_dir))
+  # Neither a record nor the data set: the converter's default.
+  assert crops.trained_margin(run, str(data_dir)) == 0.2
+  # A run trained before the record: its data set's manifest.
+  os.makedirs(data_dir)
+  (data_dir / 'manifest.json').write_text(json.dumps({'margin': 0.35, 'splits': {}}))
+  assert crops.trained_margin(run, str(data_dir)) == 0.35
+  # What pose2d recorded wins over the data set (converted again since, say).
+  os.makedirs(model_dir / 'pose2d')
+  (model_dir / 'pose2d' / 'results.json').write_text(json.dumps({'data_margin': 0.5}))
+  assert crops.trained_margin(run, str(data_dir)) == 0.5

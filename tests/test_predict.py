@@ -239,6 +239,41 @@ def test_folders_say_what_they_leave_out_and_pictures_too_wide_to_crop_fail(tmp_
                           'cannot crop; scale it down or cut out the part with the person.')
 
 
+def test_pictures_are_cut_with_the_exports_margin_and_lifted_with_the_lifts():
+  class Model(_GreyLevelModel):
+    crop_margin, lift_margin, lift_missing_joints = 0.5, 0.25, 'estimator'
+    joint_names, fbi_bone_names = skeleton.JOINT_NAMES, skeleton.FBI_BONE_NAMES
+    fbi_class_names = ('forward', 'backward', 'parallel')
+    lift_model, lift_frame, pose3d_frame = 'lifter', 'camera', 'camera'
+    lift_mirror_average = image_flip_average = False
+
+    def lift(self, pose2d):
+      self.lifted = pose2d
+      return np.zeros((len(pose2d), 17, 3))
+
+  # Joint j at (40 + 2.5 j, 20 + 5 j): a box 40 wide and 80 tall around (60, 60); the
+  # left wrist (13) is not given.
+  joints = np.stack([40 + 2.5 * np.arange(17), 20 + 5.0 * np.arange(17)], -1)
+  valid = np.arange(17) != 13
+  class Keypoints:
+    path = 'kp.json'
+    def joints(self, name):
+      return joints, valid
+  model = Model()
+  entry = prediction.predict_pictures(model, [('a.png', _picture(160, 120))],
+                                     keypoint_file=Keypoints())[0]
+  # The image models' crop: margin 0.5, side 80 * 2 = 160.
+  np.testing.assert_allclose(entry['crop_box'], [-20.0, -20.0, 160.0])
+  # The lift's: margin 0.25, side 80 * 1.5 = 120 from (0, 0), resized to 32 px; the wrist
+  # from the estimator, crop (21, 16) of the first box: (85, 60) in the picture.
+  expected = joints * 32 / 120
+  expected[13] = [85 * 32 / 120, 60 * 32 / 120]
+  np.testing.assert_allclose(model.lifted[0], expected, rtol=1e-6)
+  np.testing.assert_allclose(entry['lift_input2d'][13], [85.0, 60.0], rtol=1e-6)
+  entry['image'] = _picture(160, 120)
+  assert prediction.result_json(model, entry)['crop_margin'] == 0.5
+
+
 def test_crop_image_follows_image_to_crop():
   # A linear image I(x, y) = 2x + 3y: every crop pixel must hold I at crop_to_image of it.
   ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
@@ -268,6 +303,8 @@ def test_bbox_crop_and_json(exported_model, tmp_path):
   assert list(doc['pose3d_mm']) == list(skeleton.JOINT_NAMES)
   assert doc['crop_box'] == {'x': -3.0, 'y': 12.0, 'size': 56.0}
   assert doc['crop_from'] == 'bbox' and doc['crop_size'] == 32
+  # The tiny run's data were converted with the default margin; the export keeps it.
+  assert doc['crop_margin'] == 0.2 and exported_model.lift_margin == 0.2
   assert doc['pose3d_model'] == 'final' and doc['pose2d_source'] == 'estimator'
   assert 'final_pose3d_mm' not in doc and 'keypoints2d' not in doc
   # The tiny run averages its image models over each crop and its mirror (--flip_test).

@@ -45,6 +45,7 @@ from fbi3d.evaluation import image_models
 from fbi3d.evaluation import report
 from fbi3d.evaluation import submission
 from fbi3d.training import config as config_lib
+from fbi3d.training import crops as crops_lib
 from fbi3d.training import features as features_phase
 from fbi3d.training import phases
 from fbi3d.training import run as run_lib
@@ -136,6 +137,19 @@ def _check_fbi_threshold(own_dir, data_dir, manifest):
     raise run_lib.PhaseError(
         f'{data_dir} labels FBI at {other:g} degrees, but the run learned from labels at '
         f'{own:g} ({own_dir}); convert it again with --fbi_threshold_deg={own:g}.')
+
+
+def _check_margin(run_cfg, data_dir, manifest):
+  """Refuses another data set whose crops were cut with another margin than the run's:
+  its people are drawn at another scale than the image models and the regressors' 2D
+  learned, and every figure would measure that mismatch, not the method."""
+  own = crops_lib.trained_margin(run_lib.Run.of_config(run_cfg), run_cfg.data_dir)
+  other = float(manifest.get('margin', crops_lib.DEFAULT_MARGIN))
+  if other != own:
+    raise run_lib.PhaseError(
+        f'{data_dir} was converted with --margin={other:g}, but the run learned from crops '
+        f'with --margin={own:g}: its people would be drawn at another scale. Convert it '
+        f'again with --margin={own:g}.')
 
 
 def _check_same_data(out_dir, data_dir):
@@ -328,6 +342,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
           'data set converted with its pictures, or evaluate a run trained on lifting-only '
           'records (python -m fbi3d.train --phase=all on them) here.')
     _check_fbi_threshold(run_cfg.data_dir, cfg.data_dir, manifest)
+    _check_margin(run_cfg, cfg.data_dir, manifest)
   if ablations:
     _require_ablations(run_cfg)
   runtime.set_precision(cfg.mixed_precision)

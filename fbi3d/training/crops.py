@@ -23,6 +23,19 @@ from fbi3d.training import split_outputs
 # The converter's default margin, for a manifest that does not name its own.
 DEFAULT_MARGIN = 0.2
 
+
+def trained_margin(run, data_dir):
+  """The margin of the crops a run's image models learned from: recorded by its pose2d
+  phase (results 'data_margin'), else the margin its data set's manifest names (a run
+  trained before the record), else DEFAULT_MARGIN when that data set is gone too."""
+  recorded = (run.results('pose2d') or {}).get('data_margin')
+  if recorded is not None:
+    return float(recorded)
+  try:
+    return float(manifest_lib.read(data_dir).get('margin', DEFAULT_MARGIN))
+  except (OSError, ValueError, AttributeError, TypeError):
+    return DEFAULT_MARGIN
+
 # Boxes already found, by (data set, its manifest's hash, split, image size, the pose2d
 # checkpoint's hash, flip averaging and the colour swap of its mirror images).
 _FOUND = {}

@@ -273,6 +273,8 @@ def _train_and_measure(task, manifest, strategy, policy, directory, write_dir, l
       weights_sha256=weights or run_lib.weights_sha256(network),
       replicas=strategy.num_replicas_in_sync,
       config=cfg.to_dict(),
+      # The margin of the converted crops, which export and predict crop pictures with.
+      data_margin=manifest.get('margin'),
       precision=policy, eval_split=cfg.eval_split, metrics=metrics)
   if chief:
     run.write_results(task.name, results)
