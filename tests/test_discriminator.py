@@ -178,3 +178,37 @@ def test_freeze_batch_norm_keeps_the_statistics():
                              rtol=1e-6)
   np.testing.assert_array_equal(bn.moving_mean.numpy(), [0.0, 0.0])
   np.testing.assert_array_equal(bn.moving_variance.numpy(), [1.0, 1.0])
+
+
+def test_examples_without_true_2d_take_no_part_in_the_adversarial_losses():
+  # Two examples with 3D, the second without true 2D (pose2d zeros, visible 0). The
+  # coarse-3D output is the first one's 2.5D for both. A discriminator that calls a
+  # sample real (logit +10) unless its x and y are all zero (-10): the second example's
+  # fake, scaled by its pixel scale of 0, is all zero in x and y.
+  from fbi3d import keys   # pylint: disable=g-import-not-at-top
+  from fbi3d.training import adversarial   # pylint: disable=g-import-not-at-top
+  from fbi3d.training import config as config_lib   # pylint: disable=g-import-not-at-top
+  j = np.arange(17, dtype=np.float32)
+  pose2d = np.stack([10.0 + j, 20.0 - j], axis=-1)
+  pose3d = np.stack([3.0 * j, -3.0 * j, 5.0 * j], axis=-1)
+  batch = {keys.IMAGE: tf.zeros((2, 32, 32, 3)),
+           keys.POSE2D: tf.constant(np.stack([pose2d, 0 * pose2d])),
+           keys.POSE3D: tf.constant(np.stack([pose3d, pose3d])),
+           keys.VISIBLE: tf.constant([[1.0] * 17, [0.0] * 17]),
+           keys.POSE3D_VALID: tf.constant([1.0, 1.0]),
+           keys.POSE2D_VALID: tf.constant([1.0, 0.0]),
+           keys.FBI: tf.zeros((2, 14), tf.int32)}
+  coarse3d = tf.constant(np.stack([np.concatenate([pose2d, pose3d[:, 2:]], -1)] * 2))
+  task = adversarial.AdversarialTask(config_lib.make(image_size=32, model_dir='unused'))
+  def discriminate(inputs, training=False):
+    del training
+    flat = tf.abs(inputs[0][..., :2])
+    return tf.where(tf.reduce_max(flat, axis=[1, 2]) > 0, 10.0, -10.0)[:, None]
+  model = adversarial.AdversarialModel(task, lambda images, training: {'coarse3d': coarse3d},
+                                       discriminate)
+  logs = model.test_step(batch)
+  # Only the first example counts: its fake is called real, log(1 + e^-10) of loss;
+  # counted, the second would add about 10 to the sum (5 to the mean).
+  assert float(logs['adversarial_loss']) == pytest.approx(np.log1p(np.exp(-10.0)), rel=1e-4)
+  # Its real sample called real and its fake called real: half right.
+  assert float(logs['d_accuracy']) == pytest.approx(0.5)

@@ -559,6 +559,25 @@ def test_oracle_rows_read_ground_truth_2d_and_one_hot_fbi(tmp_path):
   np.testing.assert_array_equal(base_inputs, gt2d.reshape(2, 34))
   detected, _, _ = phases.make_task('base', cfg).arrays('train')
   np.testing.assert_array_equal(detected, gt2d.reshape(2, 34) + 100.0)
+  # The second example has no true 2D (zeros in the cache): the rows that read it refuse.
+  np.savez(folder / 'val.npz', gt2d=gt2d * [[[1]], [[0]]], detected2d=gt2d + 100.0,
+           coarse3d=np.zeros((2, 17, 3), np.float32),
+           fbi_probs=np.full((2, 14, 3), 1 / 3, np.float32), fbi=fbi,
+           pose3d=np.zeros((2, 17, 3), np.float32), pose3d_valid=np.ones(2, np.float32),
+           pose2d_valid=np.array([1.0, 0.0], np.float32))
+  with pytest.raises(run_lib.PhaseError) as e:
+    phases.make_task('oracle_gt2d', cfg).arrays('val')
+  assert str(e.value) == (
+      'oracle_gt2d reads the true 2D (an oracle row), but 1 of the 2 val examples it reads '
+      'have none (pose2d/valid 0: no META.csv 2D or --keypoints2d when converted), where '
+      'the records hold zeros. Convert the data with their 2D joints.')
+  gt_cfg = config_lib.make(model_dir=str(tmp_path / 'model'), regressor_2d='gt')
+  with pytest.raises(run_lib.PhaseError) as e:
+    phases.make_task('base', gt_cfg).arrays('val')
+  assert str(e.value).startswith('base reads the true 2D (--regressor_2d=gt), but 1 of')
+  assert str(e.value).endswith(', or train with --regressor_2d=detected.')
+  detected, _, _ = phases.make_task('base', cfg).arrays('val')
+  np.testing.assert_array_equal(detected, gt2d.reshape(2, 34) + 100.0)
 
 
 def test_the_report_counts_examples_of_unknown_action():
@@ -589,6 +608,33 @@ def test_the_fbi_baseline_says_whose_most_frequent_class_it_is():
   out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {'test': {}}})
   assert (out['fbi_accuracy'], out['fbi_majority_accuracy'], out['fbi_majority_of']) == (
       0.0, 1.0, "measured split's own (no train split)")
+
+
+def test_the_coarse_3d_leaves_out_examples_without_true_2d():
+  from fbi3d.training import generator as generator_phase  # pylint: disable=g-import-not-at-top
+  task = generator_phase.GeneratorTask(config_lib.make(image_size=32, model_dir='unused'))
+  rng = np.random.default_rng(1)
+  pose3d = rng.normal(0, 200, (2, 17, 3))
+  pose3d -= pose3d[:, :1]                                   # root-relative
+  # The true 2D: the pinhole projection at 4 m (f 500, centre 128), in 32-px crops of the
+  # 256-px box at the origin (image = crop x 8). Example 1 has no true 2D: zeros.
+  image2d = 500.0 * pose3d[..., :2] / (pose3d[..., 2:] + 4000.0) + 128.0
+  gt = {keys.POSE3D_VALID: np.ones(2, np.float32), keys.POSE2D_VALID: np.array([1.0, 0.0]),
+        keys.POSE2D: np.stack([image2d[0] / 8.0, np.zeros((17, 2))]),
+        keys.POSE3D: pose3d, keys.FBI: np.zeros((2, 14), np.int64),
+        keys.CROP_BOX: np.tile([0.0, 0.0, 256.0], (2, 1)),
+        keys.INTRINSICS: np.tile([500.0, 500.0, 128.0, 128.0], (2, 1))}
+  # The right 2.5D for both; example 1's depths 10 mm too far.
+  coarse = np.concatenate([image2d / 8.0, pose3d[..., 2:] + [[[0.0]], [[10.0]]]], -1)
+  pred = {'coarse3d': coarse, 'fbi': np.tile(np.eye(3)[0], (2, 14, 1))}
+  out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {}})
+  assert (out['num_examples'], out['num_without_2d']) == (2, 1)
+  assert out['depth_error_mm'] == pytest.approx(5.0)        # both count for depth
+  assert out['xy_error_px'] == 0.0                           # not against example 1's zeros
+  assert out['coarse3d_mpjpe_mm'] == pytest.approx(0.0, abs=1e-6)
+  assert out['fbi_accuracy'] == 1.0
+  assert task.format_metrics(out).splitlines()[0].endswith(
+      '2D error 0.00 px (1 examples without true 2D count for depth and FBI only)')
 
 
 def _rewrite_config(run, phase, **changes):

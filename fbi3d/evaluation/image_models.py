@@ -72,6 +72,8 @@ def measure(cfg, split, manifest, boxes, log, cache=None):
       a = cached[phase]
       gt = {name: a[name] for name in (keys.POSE3D_VALID, keys.POSE3D, keys.FBI,
                                        keys.CROP_BOX, keys.INTRINSICS)}
+      if keys.POSE2D_VALID in a:
+        gt[keys.POSE2D_VALID] = a[keys.POSE2D_VALID]
       gt[keys.POSE2D] = a[keys.GT2D]
       out[phase] = task.metrics_of({'coarse3d': a[keys.COARSE3D], 'fbi': a[keys.FBI_PROBS]},
                                    gt, manifest, boxes)

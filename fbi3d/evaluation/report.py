@@ -114,6 +114,16 @@ def write_json(obj, path):
   return path
 
 
+def _without_2d_note(coarse):
+  """The sentence that says how many labelled examples the coarse-3D table leaves out."""
+  count = max((m.get('num_without_2d', 0) for m in coarse.values()), default=0)
+  if not count:
+    return ''
+  return (f' {count} labelled examples have no true 2D (pose2d/valid 0): MPJPE, '
+          'PA-MPJPE, the 2D error and the asymmetry leave them out (the root is solved from '
+          'the true 2D); the depth error and FBI count them.')
+
+
 def _pct(value):
   return '' if value is None else f'{100 * value:.1f}%'
 
@@ -209,7 +219,7 @@ def write_markdown(r, path):
             'position (as integral-regression evaluations do). Bone asymmetry: the mean '
             '|left - right| length of the six paired bones (mm), a plausibility measure'
             + ('' if truth is None else f'; the ground truth\'s own: {truth:.1f} mm')
-            + '.', '']
+            + '.' + _without_2d_note(r['coarse3d']), '']
   # The branch Final reads (after adversarial fine-tuning, when the run has it).
   phase = r.get('fbi_branch_phase')
   coarse = r['coarse3d'].get(phase) or next(iter(r['coarse3d'].values()))

@@ -118,7 +118,8 @@ class AdversarialModel(tf.keras.Model):
   def _step(self, batch, training):
     c = self.task.cfg.adversarial
     weights = self.task.joint_weights(batch)
-    valid = batch[keys.POSE3D_VALID]
+    # The real sample is built from the true 2D: examples without it take no part.
+    valid = batch[keys.POSE3D_VALID] * batch[keys.POSE2D_VALID]
     denom = tf.reduce_sum(valid) + 1e-6
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
 

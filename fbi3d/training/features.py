@@ -219,9 +219,14 @@ class FeaturesTask(base_task.InferenceTask):
           keys.SOURCE_ID: np.array([v.decode() for v in gt[keys.SOURCE_ID]])}
       self._save(split, arrays)
       valid = arrays[keys.POSE3D_VALID] > 0
-      entry = dict(num_examples=int(len(valid)),
-                   detected2d_error_px=float(metrics_lib.error_2d(
-                       arrays[keys.DETECTED2D], arrays[keys.GT2D]).mean()))
+      has2d = arrays[keys.POSE2D_VALID] > 0
+      entry = dict(num_examples=int(len(valid)))
+      if has2d.any():
+        # Against the true 2D where it is known (elsewhere the records hold zeros).
+        entry['detected2d_error_px'] = float(metrics_lib.error_2d(
+            arrays[keys.DETECTED2D][has2d], arrays[keys.GT2D][has2d]).mean())
+      if not has2d.all():
+        entry['num_without_2d'] = int((~has2d).sum())
       if valid.any():
         entry['fbi_accuracy'] = fbi_lib.fbi_accuracy(arrays[keys.FBI_PROBS][valid],
                                                      arrays[keys.FBI][valid])[0]
@@ -236,7 +241,10 @@ class FeaturesTask(base_task.InferenceTask):
   def format_metrics(self, metrics):
     """The log line of a features phase's results (its `metrics` per split)."""
     return f'{self.name} ({metrics["crops"]} crops): ' + '; '.join(
-        f'{s}: 2D error {m["detected2d_error_px"]:.2f} px'
+        (f'{s}: 2D error {m["detected2d_error_px"]:.2f} px' if 'detected2d_error_px' in m
+         else f'{s}: no true 2D')
+        + (f' ({m["num_without_2d"]} examples without true 2D left out)'
+           if m.get('num_without_2d') and 'detected2d_error_px' in m else '')
         + (f', FBI accuracy {m["fbi_accuracy"]:.1%}' if 'fbi_accuracy' in m else '')
         for s, m in metrics['metrics'].items())
 

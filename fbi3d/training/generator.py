@@ -94,12 +94,14 @@ class GeneratorTask(image_task.ImagePhase):
     """Coarse 3D and FBI on cfg.eval_split: on the converted crops, or on the crops
     `boxes` (converted-crop pixels) when given."""
     pred, gt = split_outputs.collect(network, self.cfg, self.cfg.eval_split,
-                                     self.predict_fn, boxes=boxes)
+                                     self.predict_fn, boxes=boxes,
+                                     keys=split_outputs.GT_KEYS + (keys.POSE2D_VALID,))
     return self.metrics_of(pred, gt, manifest, boxes)
 
   def metrics_of(self, pred, gt, manifest, boxes=None):
     """evaluate's measures of outputs `pred` (coarse3d, fbi) against `gt` (pose3d_valid,
-    pose2d, pose3d, fbi, crop_box, intrinsics of the same examples): from the network,
+    pose2d, pose2d_valid, pose3d, fbi, crop_box, intrinsics of the same examples; without
+    pose2d_valid every example's 2D counts as known): from the network,
     or from a features cache that holds its outputs on the same crops."""
     cfg = self.cfg
     valid = gt[keys.POSE3D_VALID] > 0
@@ -109,24 +111,31 @@ class GeneratorTask(image_task.ImagePhase):
     pred = {k: v[valid] for k, v in pred.items()}
     gt = {k: v[valid] for k, v in gt.items()}
     crop = manifest['crop_size']
-    xy_img = split_outputs.to_image_pixels(pred['coarse3d'][..., :2], gt[keys.CROP_BOX],
-                                           crop, cfg.image_size)
-    gt_img = split_outputs.to_image_pixels(gt[keys.POSE2D], gt[keys.CROP_BOX], crop,
-                                           cfg.image_size)
-    lifted = split_outputs.lift_25d(xy_img, pred['coarse3d'][..., 2], gt[keys.POSE3D],
-                                    gt_img, gt[keys.INTRINSICS])
+    # The 2D error and the coarse 3D (whose root is solved from the true 2D) need the
+    # true 2D: examples without it (pose2d/valid 0) count for depth and FBI only.
+    has2d = (gt[keys.POSE2D_VALID] > 0 if keys.POSE2D_VALID in gt
+             else np.ones(len(gt[keys.POSE3D]), bool))
     out = dict(split=cfg.eval_split, num_examples=int(valid.sum()),
                crops='converted' if boxes is None else 'estimated',
                depth_error_mm=float(np.abs(pred['coarse3d'][..., 2]
-                                           - gt[keys.POSE3D][..., 2]).mean()),
-               xy_error_px=float(metrics_lib.error_2d(pred['coarse3d'][..., :2],
-                                                      gt[keys.POSE2D]).mean()))
-    if lifted is not None:
-      out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, gt[keys.POSE3D])
-      out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, gt[keys.POSE3D])
-      # Plausibility: left/right bone-length asymmetry, against the ground truth's own.
-      out['coarse3d_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(lifted)
-      out['true_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(gt[keys.POSE3D])
+                                           - gt[keys.POSE3D][..., 2]).mean()))
+    if not has2d.all():
+      out['num_without_2d'] = int((~has2d).sum())
+    if has2d.any():
+      p2, g2 = pred['coarse3d'][has2d], {k: v[has2d] for k, v in gt.items()}
+      out['xy_error_px'] = float(metrics_lib.error_2d(p2[..., :2], g2[keys.POSE2D]).mean())
+      xy_img = split_outputs.to_image_pixels(p2[..., :2], g2[keys.CROP_BOX], crop,
+                                             cfg.image_size)
+      gt_img = split_outputs.to_image_pixels(g2[keys.POSE2D], g2[keys.CROP_BOX], crop,
+                                             cfg.image_size)
+      lifted = split_outputs.lift_25d(xy_img, p2[..., 2], g2[keys.POSE3D], gt_img,
+                                      g2[keys.INTRINSICS])
+      if lifted is not None:
+        out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, g2[keys.POSE3D])
+        out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, g2[keys.POSE3D])
+        # Plausibility: left/right bone-length asymmetry, against the ground truth's own.
+        out['coarse3d_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(lifted)
+        out['true_bone_asymmetry_mm'] = metrics_lib.bone_asymmetry(g2[keys.POSE3D])
     overall, per_bone = fbi_lib.fbi_accuracy(pred['fbi'], gt[keys.FBI])
     # Baseline: always the training split's most frequent class of each bone (of the
     # measured split's own labels for a data set without a train split).
@@ -153,7 +162,9 @@ class GeneratorTask(image_task.ImagePhase):
     lines = [f'{self.name} on {m["split"]} ({m["num_examples"]} examples): coarse-3D MPJPE '
              f'{m.get("coarse3d_mpjpe_mm", float("nan")):.1f} mm (PA '
              f'{m.get("coarse3d_pa_mpjpe_mm", float("nan")):.1f} mm), depth error '
-             f'{m["depth_error_mm"]:.1f} mm, 2D error {m["xy_error_px"]:.2f} px',
+             f'{m["depth_error_mm"]:.1f} mm, 2D error {m.get("xy_error_px", float("nan")):.2f} '
+             'px' + (f' ({m["num_without_2d"]} examples without true 2D count for depth '
+                     'and FBI only)' if m.get('num_without_2d') else ''),
              f'FBI accuracy {m["fbi_accuracy"]:.1%} (always the most frequent class: '
              f'{m["fbi_majority_accuracy"]:.1%})',
              f'  {"bone":<22} {"FBI branch":>10} {"majority":>9}']

@@ -89,6 +89,7 @@ class RegressorTask(base_task.TrainedTask):
         valid = cache[keys.POSE3D_VALID] > 0
         cache = {k: v[valid] for k, v in cache.items()}
       gt2d = self.cfg.regressor.two_d == 'gt'
+      self._check_true_2d(cache, split, gt2d)
       parts = {keys.INPUT_2D: cache[keys.GT2D if gt2d else keys.DETECTED2D],
                keys.INPUT_GT2D: cache[keys.GT2D],
                keys.INPUT_COARSE3D: cache[keys.COARSE3D],
@@ -99,6 +100,22 @@ class RegressorTask(base_task.TrainedTask):
       inputs = keys.regressor_input(parts, self.inputs).numpy()
       self._arrays[key] = (inputs, cache[keys.POSE3D].astype(np.float32), cache)
     return self._arrays[key]
+
+  def _check_true_2d(self, cache, split, gt2d):
+    """Refuses a row that reads the true 2D (--regressor_2d=gt, or an oracle row) when
+    some of its examples have none: the records hold zeros there, and the row would
+    learn from, or be measured on, people drawn at one point."""
+    if not (gt2d or keys.INPUT_GT2D in self.inputs) or keys.POSE2D_VALID not in cache:
+      return
+    missing = int((cache[keys.POSE2D_VALID] <= 0).sum())
+    if missing:
+      what = '--regressor_2d=gt' if gt2d else 'an oracle row'
+      raise run_lib.PhaseError(
+          f'{self.name} reads the true 2D ({what}), but {missing} of the '
+          f'{len(cache[keys.POSE2D_VALID])} {split} examples it reads have none '
+          '(pose2d/valid 0: no META.csv 2D or --keypoints2d when converted), where the '
+          'records hold zeros. Convert the data with their 2D joints'
+          + (', or train with --regressor_2d=detected.' if gt2d else '.'))
 
   def _rotations(self, cache):
     """The ray-aligned frames of a cache's examples [N, 3, 3], or None for

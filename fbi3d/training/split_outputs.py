@@ -24,10 +24,12 @@ def inference_batch_size(cfg):
   return max(int(cfg.batch_size), INFERENCE_BATCH_PIXELS // int(cfg.image_size) ** 2)
 
 
-def collect(network, cfg, split, outputs_fn,
-            keys=(keys_lib.POSE2D, keys_lib.POSE3D, keys_lib.FBI, keys_lib.VISIBLE,
-                  keys_lib.POSE3D_VALID, keys_lib.CROP_BOX, keys_lib.INTRINSICS,
-                  keys_lib.ACTION), verbose=None, boxes=None):
+# The ground truth that collect returns unless told otherwise.
+GT_KEYS = (keys_lib.POSE2D, keys_lib.POSE3D, keys_lib.FBI, keys_lib.VISIBLE,
+           keys_lib.POSE3D_VALID, keys_lib.CROP_BOX, keys_lib.INTRINSICS, keys_lib.ACTION)
+
+
+def collect(network, cfg, split, outputs_fn, keys=GT_KEYS, verbose=None, boxes=None):
   """Runs `network` over every example of `split` (no augmentation, fixed order).
 
   outputs_fn(network_outputs) -> dict of arrays per batch. Returns (predictions, targets),
