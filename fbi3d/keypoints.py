@@ -239,6 +239,7 @@ class KeypointFile:
     self.path = path
     self.layout = layout
     self.rows = {}          # file name (or '*') -> list of (values, score)
+    self._named = {}        # file name -> the name (with its folders) the file gave first
     # A COCO file of one image (or of one unnamed image_id) is read as any picture's: the
     # image's file name, or '' when it names none. None for every other file.
     self.one_image = None
@@ -253,7 +254,17 @@ class KeypointFile:
     else:
       self._read_csv(path)
 
-  def _add(self, name, values, score):
+  def _add(self, given, values, score, where=''):
+    """Adds a person of the picture `given` (a file name, with or without folders, or
+    '*'); pictures are matched by file name alone, so two that share a file name in
+    different folders are refused: one would get the other's person."""
+    name = given if given == '*' else os.path.basename(given)
+    first = self._named.setdefault(name, given)
+    if os.path.normpath(first) != os.path.normpath(given):
+      raise ValueError(
+          f'{self.path}{where}: names {first} and {given}, pictures of one file name in '
+          'different folders; keypoints are matched to pictures by file name alone, so '
+          'one would get the other\'s person. Give one keypoint file per folder.')
     self.rows.setdefault(name, []).append((np.asarray(values, np.float64), score))
 
   def _read_coco(self, path):
@@ -302,7 +313,7 @@ class KeypointFile:
       if single:
         self.one_image = os.path.basename(next(iter(names.values()), None) or '')
       if name is not None:
-        self._add(os.path.basename(name), values, score)
+        self._add(name, values, score)
 
   def _read_csv(self, path):
     try:
@@ -329,7 +340,7 @@ class KeypointFile:
       except ValueError as e:
         raise ValueError(f'{path}:{number}: {e}') from None
       self._check_coco(path, number, values)
-      self._add(os.path.basename(row[0].strip()), values, _person_score(joints, valid))
+      self._add(row[0].strip(), values, _person_score(joints, valid), f':{number}')
 
   def _check_coco(self, path, number, values):
     """Refuses a row read as COCO's keypoints by default (no layout given) whose points 1

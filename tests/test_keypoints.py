@@ -395,3 +395,28 @@ def test_the_17_joints_with_few_points_are_told_by_the_pelvis_between_the_hips(t
   assert not keypoints.pelvis_between_hips(coco.reshape(-1))
   path.write_text('any.png,' + ','.join(f'{v:g}' for v in coco.reshape(-1)) + '\n')
   assert keypoints.KeypointFile(str(path)).joints('any.png') is not None
+
+
+def test_a_file_naming_one_file_name_in_two_folders_is_refused(tmp_path):
+  coco = np.concatenate([upright_coco(), np.full((17, 1), 2.0)], axis=1)
+  row = ','.join(f'{v:g}' for v in coco.reshape(-1))
+  path = tmp_path / 'frames.csv'
+  # Two people of one picture, and the same picture named as ./seqA/0001.jpg: fine.
+  path.write_text(f'seqA/0001.jpg,{row}\nseqA/0001.jpg,{row}\n./seqA/0001.jpg,{row}\n')
+  file = keypoints.KeypointFile(str(path))
+  np.testing.assert_allclose(file.joints('/data/seqA/0001.jpg')[0], EXPECTED)
+  # Another folder's 0001.jpg: matched by file name, one would get the other's person.
+  path.write_text(f'seqA/0001.jpg,{row}\nseqA/0002.jpg,{row}\nseqB/0001.jpg,{row}\n')
+  with pytest.raises(ValueError) as e:
+    keypoints.KeypointFile(str(path))
+  assert str(e.value) == (
+      f'{path}:3: names seqA/0001.jpg and seqB/0001.jpg, pictures of one file name in '
+      'different folders; keypoints are matched to pictures by file name alone, so one '
+      'would get the other\'s person. Give one keypoint file per folder.')
+  data = {'images': [{'id': 1, 'file_name': 'a/x.jpg'}, {'id': 2, 'file_name': 'b/x.jpg'}],
+          'annotations': [{'image_id': 1, 'keypoints': coco.reshape(-1).tolist()},
+                          {'image_id': 2, 'keypoints': coco.reshape(-1).tolist()}]}
+  coco_path = tmp_path / 'frames.json'
+  coco_path.write_text(json.dumps(data))
+  with pytest.raises(ValueError, match=r'names a/x.jpg and b/x.jpg, pictures of one'):
+    keypoints.KeypointFile(str(coco_path))
