@@ -152,6 +152,23 @@ def test_row_labels_name_the_loss_and_never_repeat():
   labels = [challenge._row_label(joint, n) for n in phases.REGRESSOR_ROWS]
   assert labels[:2] == ['Base, joint-distance loss', 'Final, joint-distance loss']
   assert len(set(labels)) == len(labels)
+  # Regressors fed the true 2D say so; the oracle rows' labels say it already.
+  gt2d = config_lib.make(regressor_2d='gt')
+  assert [challenge._row_label(gt2d, n) for n in ('base', 'refine', 'oracle_gt2d')] == [
+      'Base, true 2D input', 'Final, true 2D input', 'Oracle: Base on true 2D']
+
+
+def test_the_report_says_when_the_regressors_read_the_true_2d(tmp_path):
+  results = {'split': 'test', 'model_dir': 'm', 'data_dir': 'd', 'num_examples': 0,
+             'num_labelled': 0, 'crops': 'estimated', 'files': {}, 'checkpoints': {},
+             'rows': {}, 'note': 'no 3D'}
+  path = str(tmp_path / 'report.md')
+  for two_d, says in (('detected', False), ('gt', True)):
+    report.write_markdown(dict(results, regressor_2d=two_d), path)
+    text = open(path).read()
+    assert ('The regressors read the true 2D joints (--regressor_2d=gt), not the 2D '
+            'estimator\'s: their rows bound the method, they do not measure it.'
+            in text) == says
 
 
 def test_train_command_gives_back_the_settings(tmp_path):

@@ -237,6 +237,8 @@ def _row_label(cfg, name):
     label += {'l2': ', L2 loss', 'joint': ', joint-distance loss'}[cfg.regressor.loss]
   elif name == 'refine_l2' and cfg.regressor.loss == 'l2':
     label += ' (ablation)'      # not the same row as Final's own L2 label
+  if cfg.regressor.two_d == 'gt' and name not in phases.ORACLES:
+    label += ', true 2D input'  # --regressor_2d=gt: not the method's detected 2D
   return label
 
 
@@ -375,6 +377,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
                  data_dir=os.path.abspath(cfg.data_dir), num_examples=int(len(labelled)),
                  num_labelled=int(labelled.sum()), crops=cfg.crops,
                  flip_test=bool(cfg.flip_test),
+                 regressor_2d=cfg.regressor.two_d,
                  rows={_row_label(cfg, n): n for n in predictions}, files={},
                  checkpoints={p: run_lib.Run.of_config(run_cfg).checkpoint_record(p)
                               for p in used + list(predictions)})

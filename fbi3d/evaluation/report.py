@@ -142,7 +142,10 @@ def write_markdown(r, path):
            f'{r["num_labelled"]} with 3D ground truth. Millimetres throughout.', '',
            CROPS_TEXT[r.get('crops', 'gt')]
            + (' Flip averaging: every image model\'s outputs are the mean over the crop '
-              'and its mirror image.' if r.get('flip_test') else ''), '']
+              'and its mirror image.' if r.get('flip_test') else '')
+           + (' The regressors read the true 2D joints (--regressor_2d=gt), not the 2D '
+              'estimator\'s: their rows bound the method, they do not measure it.'
+              if r.get('regressor_2d') == 'gt' else ''), '']
   if 'submission' in r['files']:
     lines += [f'Final\'s predictions, one CSV per image as the evaluation server reads '
               f'them: `{r["files"]["submission"]}/` and `{r["files"]["submission_zip"]}`.',
