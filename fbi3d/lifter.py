@@ -272,12 +272,16 @@ class _Resume:
     return first, history, float(saved.get('train_seconds', 0.0))
 
   def save(self, epoch, history, seconds):
-    self.epoch.assign(epoch)
-    self.manager.save(checkpoint_number=epoch)
+    # The history first: a stop before the checkpoint is written resumes from the one
+    # before, whose epochs the history holds (restore keeps as many as it has trained);
+    # the other way round a stop between the two lost the last epoch's entry.
+    os.makedirs(self.folder, exist_ok=True)
     manifest_lib.write_json_atomic(
         os.path.join(self.folder, RESUME_FILE),
         dict(key=self.key, epoch=epoch, history=history, train_seconds=round(seconds, 1)),
         indent=1, final_newline=True)
+    self.epoch.assign(epoch)
+    self.manager.save(checkpoint_number=epoch)
 
 
 def test_views(poses, seed=0, noise_px=TEST_NOISE_PX):

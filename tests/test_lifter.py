@@ -472,6 +472,42 @@ def test_a_stopped_training_resumes_from_its_last_epoch(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('stopped_in', ['history', 'checkpoint'])
+def test_a_training_stopped_while_saving_an_epoch_keeps_every_epochs_history(
+    tmp_path, monkeypatch, stopped_in):
+  import tensorflow as tf   # pylint: disable=g-import-not-at-top
+  folder = str(tmp_path / 'checkpoints')
+  settings = dict(epochs=3, batch_size=16, hidden=16, blocks=1)
+
+  class Stop(Exception):
+    pass
+
+  write_json, save = lifter.manifest_lib.write_json_atomic, tf.train.CheckpointManager.save
+  def stop_history(path, doc, **kwargs):
+    if doc.get('epoch') == 2:
+      raise Stop
+    write_json(path, doc, **kwargs)
+  def stop_checkpoint(self, checkpoint_number=None, **kwargs):
+    if checkpoint_number == 2:
+      raise Stop
+    return save(self, checkpoint_number=checkpoint_number, **kwargs)
+  with monkeypatch.context() as patch:
+    if stopped_in == 'history':
+      patch.setattr(lifter.manifest_lib, 'write_json_atomic', stop_history)
+    else:
+      patch.setattr(tf.train.CheckpointManager, 'save', stop_checkpoint)
+    with pytest.raises(Stop):
+      lifter.train(_poses(48), checkpoint_dir=folder, **settings)
+  lines = []
+  _, info = lifter.train(_poses(48), log=lines.append, checkpoint_dir=folder, **settings)
+  # Whichever of the two writes the stop came in, epoch 2 is trained again from the
+  # checkpoint of epoch 1, and the history holds all three epochs.
+  assert lines[0].startswith(f'lifter: resuming from {os.path.join(folder, "ckpt-1")} '
+                             '(epoch 1 of 3)')
+  assert len(info['history']) == 3 and lines[1].startswith('lifter: epoch 2/3')
+
+
+@pytest.mark.slow
 def test_train_save_load_and_command_line(tmp_path):
   net, info = lifter.train(_poses(64), val_poses=_poses(8, 1), epochs=2, batch_size=16,
                            hidden=16, max_train_poses=48)
