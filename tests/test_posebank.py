@@ -164,6 +164,17 @@ def test_save_load_summary_and_table(tmp_path):
       posebank.load(str(tmp_path / f'{name}.npz'))
     assert str(e.value).startswith(f'{tmp_path / name}.npz: not a readable pose bank ({why}')
     assert str(e.value).endswith('make it again with python tools/pose_bank.py --out=PATH.')
+  # A compressed bank whose compressed bytes were damaged (zlib's error, not a traceback).
+  np.savez_compressed(str(tmp_path / 'damaged.npz'), **fields)
+  damaged = bytearray((tmp_path / 'damaged.npz').read_bytes())
+  damaged[100:140] = bytes(b ^ 0xFF for b in damaged[100:140])
+  (tmp_path / 'damaged.npz').write_bytes(bytes(damaged))
+  with pytest.raises(ValueError) as e:
+    posebank.load(str(tmp_path / 'damaged.npz'))
+  assert str(e.value).startswith(f'{tmp_path / "damaged"}.npz: not a readable pose bank '
+                                 '(Error -3 while decompressing data: ')
+  assert str(e.value).endswith(' (its compressed data are damaged)); make it again with '
+                               'python tools/pose_bank.py --out=PATH.')
   # A summary beside the bank that is not JSON is named, with the two ways out.
   with open(json_path, 'w') as f:
     f.write('{"clips": [')

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -57,8 +58,10 @@ def read_npz(path, required, optional=()):
       if missing:
         raise ValueError('no ' + ', '.join(f'"{k}"' for k in missing) + ' array')
       return {k: data[k] for k in (*required, *optional) if k in data}
-  except (OSError, EOFError, zipfile.BadZipFile) as e:
-    raise ValueError(str(e)) from None
+  except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    # zlib.error: the compressed bytes of an array were changed (a damaged disk or copy).
+    raise ValueError(f'{e} (its compressed data are damaged)' if isinstance(e, zlib.error)
+                     else str(e)) from None
 
 
 def write_json_atomic(path, obj, indent=1, final_newline=False, default=None):
