@@ -442,6 +442,19 @@ def test_a_value_that_is_not_finite_is_refused_with_its_line(tmp_path):
       mocap.load_clip(path)
 
 
+def test_a_clip_without_frames_is_refused_as_such(tmp_path):
+  # "Frames: 0": before, the unit check's mean femur of no frames was NaN ("the femur is
+  # nan mm long ... the length unit is wrong").
+  text = _rest_bvh(_DAZ_REST).splitlines()
+  frames = text.index('Frames: 1')
+  path = _write(tmp_path, '35_97.bvh', '\n'.join(text[:frames] + ['Frames: 0']
+                                                 + text[frames + 1:-1]) + '\n')
+  with pytest.raises(motion.MocapError) as e:
+    mocap.load_clip(path)
+  assert str(e.value) == (f'{path}: the clip holds no frames ("Frames: 0"): there is no '
+                          'pose in it to read')
+
+
 def test_asf_bone_names_in_a_bvh_use_the_bvh_map():
   # In a BVH a joint is where its bone STARTS: 'lfemur' is the hip, not the knee, so the
   # ASF map (bone ENDS) must not be taken for a BVH with ASF bone names.

@@ -56,6 +56,11 @@ def load_clip(path, unit_mm=None, frame_rate=None, source_up='y'):
                                 frame_rate or motion.CMU_FRAME_RATE, source_up)
   else:
     raise motion.MocapError(f'{path}: not a motion file (expected .bvh or .amc)')
+  if not clip.num_frames:
+    # Nothing to read: the unit check's mean femur of no frames was NaN.
+    raise motion.MocapError(f'{path}: the clip holds no frames'
+                            + (' ("Frames: 0")' if ext == '.bvh' else '')
+                            + ': there is no pose in it to read')
   try:
     key = joint_maps.find_joint_map(clip.joint_names, joint_maps.clip_format(clip))
   except motion.MocapError:
