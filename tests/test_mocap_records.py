@@ -194,6 +194,34 @@ def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopp
   assert len(pipeline.read_examples(out, 'train')) == 4
 
 
+def test_a_zero_length_bone_skips_its_clip_when_retargeting_naming_file_and_frame(
+    tmp_path, monkeypatch):
+  src = tmp_path / 'motion'
+  src.mkdir()
+  (src / '07_01.bvh').write_text(_cgspeed_bvh(8))
+  (src / '07_02.bvh').write_text(_cgspeed_bvh(8, seed=2))
+  to_h36m = joint_maps.to_h36m
+  first = bvh.read_bvh(str(src / '07_01.bvh')).positions[0, 1, 0]
+
+  def hip_on_pelvis_in_07_02(clip, *args):
+    poses = to_h36m(clip, *args)
+    if clip.positions[0, 1, 0] != first:
+      poses[6, 1] = poses[6, 0]          # frame 6: RHip on the pelvis
+    return poses
+
+  monkeypatch.setattr(mocap_records.joint_maps, 'to_h36m', hip_on_pelvis_in_07_02)
+  out = str(tmp_path / 'out')
+  summary = mocap_records.convert_folder(str(src), out, every_nth=2, retarget_bones=True,
+                                         log=lambda _: None)
+  assert [c['name'] for c in summary['clips']] == ['07_01']
+  assert summary['skipped'][0]['reason'] == (
+      f'{src / "07_02.bvh"}: retarget: the bone Hip -> RHip has zero length in frame 6: '
+      'no direction to give the mean length.')
+  with pytest.raises(motion.MocapError, match='has zero length in frame 6'):
+    mocap_records.convert_folder(str(src), out, every_nth=2, retarget_bones=True,
+                                 strict=True, log=lambda _: None)
+
+
 def test_clip_names_never_depend_on_which_files_failed_and_val_subjects_are_checked(
     tmp_path):
   # Two clips of one name in two folders: 01_01 and 01_01_ by their order, whether the

@@ -136,7 +136,11 @@ def load_mocap_poses(mocap_dir, subjects, every_nth=4, retarget_bones=False):
     clip = mocap.load_clip(path)
     clip_poses = joint_maps.to_h36m(clip)[::every_nth]
     if retarget_bones:
-      clip_poses = joint_maps.retarget(clip_poses)
+      try:
+        clip_poses = joint_maps.retarget(
+            clip_poses, frame_numbers=np.arange(0, clip.num_frames, every_nth))
+      except ValueError as e:
+        raise ValueError(f'{path}: {e}') from None
     subject = mocap.subject_of(path)
     poses.append(clip_poses)
     ids.append(np.full(len(clip_poses), subject))

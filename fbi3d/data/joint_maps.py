@@ -238,10 +238,12 @@ def bone_lengths(poses):
   return np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
 
 
-def retarget(poses, lengths=None):
+def retarget(poses, lengths=None, frame_numbers=None):
   """Gives every bone of 17-joint poses [..., 17, 3] the length lengths[child]
   (default skeleton.MEAN_BONE_LENGTHS_MM), keeping every bone's direction and the root
-  position; the tree is walked from the root."""
+  position; the tree is walked from the root. ValueError when a bone has zero length,
+  naming the first pose's frame (frame_numbers[i] for poses [F, 17, 3] when given, else
+  its index)."""
   lengths = skeleton.MEAN_BONE_LENGTHS_MM if lengths is None else lengths
   poses = np.asarray(poses, np.float64)
   out = np.empty_like(poses)
@@ -252,6 +254,13 @@ def retarget(poses, lengths=None):
     vec = poses[..., child, :] - poses[..., parent, :]
     norm = np.linalg.norm(vec, axis=-1, keepdims=True)
     if np.any(norm <= 0):
-      raise ValueError(f'retarget: bone {skeleton.JOINT_NAMES[child]} has zero length.')
+      first = np.argwhere(norm[..., 0] <= 0)[0]
+      where = ''
+      if len(first):
+        frame = int(first[0]) if frame_numbers is None else int(frame_numbers[first[0]])
+        where = f' in frame {frame}'
+      raise ValueError(f'retarget: the bone {skeleton.JOINT_NAMES[parent]} -> '
+                       f'{skeleton.JOINT_NAMES[child]} has zero length{where}: no direction '
+                       'to give the mean length.')
     out[..., child, :] = out[..., parent, :] + lengths[child] * vec / norm
   return out

@@ -182,16 +182,19 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
       if len(bad):
         raise motion.MocapError(f'{path}: {len(bad)} frame(s) hold NaN or infinite '
                                 f'coordinates, the first frame {int(bad[0])}')
+      frames = np.arange(0, clip.num_frames, every_nth)
+      poses = poses[frames]
+      if retarget_bones:
+        try:
+          poses = joint_maps.retarget(poses, frame_numbers=frames)
+        except ValueError as e:
+          raise motion.MocapError(f'{path}: {e}') from None
     except (motion.MocapError, OSError) as e:
       if strict:
         raise
       skipped.append(dict(path=path, reason=str(e)))
       log(f'[{i}/{len(files)}] skipped: {e}')
       continue
-    frames = np.arange(0, clip.num_frames, every_nth)
-    poses = poses[frames]
-    if retarget_bones:
-      poses = joint_maps.retarget(poses)
     subject = mocap.subject_of(path)
     rate = clip.frame_rate / every_nth
     # Written whole or not at all: a stop while writing keeps the clip's earlier file.
