@@ -242,3 +242,12 @@ def test_command_line_refuses_test_subjects_in_val(tmp_path):
       [sys.executable, 'tools/pose_bank.py', '--val_subjects=x', f'--out={tmp_path}/b.npz'],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1 and '--val_subjects takes subject numbers' in proc.stderr
+
+
+def test_the_skipped_motion_files_are_reported_without_verbose():
+  assert posebank.skipped_report([], 'b.json') == 'pose_bank: every motion file was read.'
+  skipped = [dict(file=f'x/{k:02d}_01.bvh', error=f'reason {k}') for k in range(7)]
+  assert posebank.skipped_report(skipped, 'b.json', shown=2).splitlines() == [
+      'pose_bank: 7 motion file(s) could not be read and are not in the bank (all of them '
+      'under "skipped" in b.json; --strict stops at the first):',
+      '  x/00_01.bvh: reason 0', '  x/01_01.bvh: reason 1', '  ... and 5 more']

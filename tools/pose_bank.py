@@ -65,6 +65,7 @@ def main(argv):
     sys.exit(1)
   print(posebank.format_table(summary))
   print(f'\nWrote {npz} and {json_path} ({summary["seconds"]:.0f} s).')
+  print(posebank.skipped_report(summary['skipped'], json_path), file=sys.stderr)
   for warning in summary['warnings']:
     print(f'pose_bank: warning: {warning}', file=sys.stderr)
 

@@ -310,6 +310,20 @@ def save(bank, summary, path):
   return path, json_path
 
 
+def skipped_report(skipped, json_path, shown=5):
+  """The lines that say which motion files the bank left out, and why: the first
+  `shown` of them, and where the rest are listed."""
+  if not skipped:
+    return 'pose_bank: every motion file was read.'
+  lines = [f'pose_bank: {len(skipped)} motion file(s) could not be read and are not in '
+           f'the bank (all of them under "skipped" in {json_path}; --strict stops at '
+           'the first):']
+  lines += [f'  {s["file"]}: {s["error"]}' for s in skipped[:shown]]
+  if len(skipped) > shown:
+    lines.append(f'  ... and {len(skipped) - shown} more')
+  return '\n'.join(lines)
+
+
 def load(path):
   """A PoseBank from an .npz written by `save` (its clips from the JSON beside it when
   present, else only their file names)."""
