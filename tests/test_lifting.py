@@ -1,5 +1,7 @@
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from fbi3d.data import body
 from fbi3d.data import joint_maps
 from tools import mocap_lifting
 from tests.conftest import MOCAP_DIR
+from tests.conftest import REPO
 from tests.conftest import needs_shared_mocap
 
 
@@ -162,3 +165,17 @@ def test_run_refuses_overlapping_subjects_and_rates_without_sense(tmp_path):
     mocap_lifting.run(str(tmp_path), learning_rate=0.0)
   with pytest.raises(ValueError, match='noise_px must be a finite number >= 0, got -1.0'):
     mocap_lifting.run(str(tmp_path), noise_px=-1.0)
+
+
+@pytest.mark.parametrize('flag,message', [
+    ('--train_subjects=', 'lift_mocap: error: --train_subjects is empty: give CMU subject '
+                          'numbers separated by commas (e.g. 1,131).'),
+    ('--test_subjects=11,x', 'lift_mocap: error: --test_subjects takes CMU subject numbers '
+                             'separated by commas, got \'11,x\'.')])
+def test_lift_mocap_says_what_is_wrong_with_a_subject_list(tmp_path, flag, message):
+  proc = subprocess.run([sys.executable, 'tools/lift_mocap.py', flag, f'--mocap_dir={tmp_path}',
+                         f'--out={tmp_path / "out.json"}'], cwd=REPO, capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == message
+  assert not (tmp_path / 'out.json').exists()

@@ -45,6 +45,19 @@ flags.DEFINE_string('out', os.path.join('runs', 'lifting', 'mocap.json'),
                     'Where to write the JSON.')
 
 
+def subject_list(values, flag):
+  """The subject numbers of a comma-separated flag; ValueError saying what to give when
+  it is empty or holds something else."""
+  if not values:
+    raise ValueError(f'--{flag} is empty: give CMU subject numbers separated by commas '
+                     '(e.g. 1,131).')
+  try:
+    return [int(v) for v in values]
+  except ValueError:
+    raise ValueError(f'--{flag} takes CMU subject numbers separated by commas, got '
+                     f'{",".join(values)!r}.') from None
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
@@ -58,9 +71,10 @@ def main(argv):
           '(set --mocap_dir)', file=sys.stderr)
     sys.exit(1)
   try:
+    train = subject_list(FLAGS.train_subjects, 'train_subjects')
+    test = subject_list(FLAGS.test_subjects, 'test_subjects')
     result = mocap_lifting.run(
-        FLAGS.mocap_dir, train_subjects=[int(s) for s in FLAGS.train_subjects],
-        test_subjects=[int(s) for s in FLAGS.test_subjects], every_nth=FLAGS.every_nth,
+        FLAGS.mocap_dir, train_subjects=train, test_subjects=test, every_nth=FLAGS.every_nth,
         retarget_bones=FLAGS.retarget, train_cameras=FLAGS.train_cameras,
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, loss=FLAGS.loss, noise_px=FLAGS.noise_px,
