@@ -567,3 +567,13 @@ def test_whole_picture_confidence_averages_each_pictures_joint_confidence():
   out = prediction.whole_picture_confidence(model, [('grey', grey), ('wide', wide)])
   assert out == {'grey': 1.0, 'wide': 2.0}
   assert model.shapes == [(2, 4, 4, 3)]      # one batch of whole-picture crops
+
+
+def test_measure_confidence_refuses_a_folder_for_its_json_before_measuring(tmp_path):
+  proc = subprocess.run([sys.executable, 'tools/measure_confidence.py', f'--out={tmp_path}',
+                         f'--export_dir={tmp_path / "none"}'], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1
+  assert ('--out is the JSON file to write: give a file path (not a folder, nor a path '
+          'under a file).') in proc.stderr
+  assert 'SavedModel' not in proc.stderr        # refused before the export is looked at

@@ -32,6 +32,7 @@ import numpy as np
 
 from fbi3d import pictures
 from fbi3d import prediction
+import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
@@ -47,6 +48,7 @@ flags.DEFINE_float('threshold', None, 'Threshold whose pass rate is shown (defau
                    f'{prediction.BLANK_FACTOR:g} times the estimator\'s confidence on blank '
                    'pictures).')
 flags.DEFINE_string('out', None, 'JSON file of the measurements (default: none).')
+bench.require_file_out()
 flags.register_validator('threshold',
                          lambda v: v is None or (math.isfinite(v) and 0.0 <= v <= 1.0),
                          message='--threshold must be a finite number from 0 to 1 (a mean '
@@ -151,12 +153,8 @@ def main(argv):
     for name, value in results.get(group, {}).items():
       print(f'  {group}: {name}: {value:.3f}')
   if FLAGS.out:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out, 'w') as f:
-      json.dump(dict(export=model.path, threshold=threshold, threshold_from=how,
-                     summary=summary,
-                     pictures=results), f, indent=2)
-    print(f'wrote {FLAGS.out}')
+    bench.write_json(FLAGS.out, dict(export=model.path, threshold=threshold,
+                                     threshold_from=how, summary=summary, pictures=results))
 
 
 if __name__ == '__main__':
