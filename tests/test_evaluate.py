@@ -319,19 +319,25 @@ def _assert_close(a, b, path=''):
     assert a == b, path
 
 
-def test_only_a_submission_an_earlier_evaluation_listed_is_removed(tmp_path):
+def test_only_what_an_earlier_evaluation_listed_and_this_one_did_not_write_is_removed(
+    tmp_path):
   out = str(tmp_path)
   os.makedirs(os.path.join(out, 'submission'))
-  open(os.path.join(out, 'submission.zip'), 'w').close()
+  for name in ('submission.zip', 'ablations.csv', 'gallery.png', 'table1_mpjpe.csv',
+               'notes.txt'):
+    open(os.path.join(out, name), 'w').close()
   said = []
-  challenge._remove_earlier_submission(out, said.append)   # no results.json: a user's
-  assert sorted(os.listdir(out)) == ['submission', 'submission.zip'] and said == []
+  challenge._remove_earlier_outputs(out, set(), said.append)   # no results.json: a user's
+  assert len(os.listdir(out)) == 6 and said == []
   run_lib.write_json(os.path.join(out, 'results.json'), dict(files=dict(
-      submission='submission', submission_zip='submission.zip')))
-  challenge._remove_earlier_submission(out, said.append)
-  assert os.listdir(out) == ['results.json']
-  assert said == [f'evaluate: removed {out}/submission and its .zip, written by an '
-                  'earlier evaluation in this folder']
+      submission='submission', submission_zip='submission.zip', ablations='ablations.csv',
+      gallery='gallery.png', table1_mpjpe='table1_mpjpe.csv', elsewhere='../x.csv')))
+  # This evaluation wrote Table 1 again, no submission, no ablations and no gallery.
+  challenge._remove_earlier_outputs(out, {'table1_mpjpe.csv'}, said.append)
+  assert sorted(os.listdir(out)) == ['notes.txt', 'results.json', 'table1_mpjpe.csv']
+  assert said == [f'evaluate: removed {out}/submission and its .zip, ablations.csv, '
+                  'gallery.png, written by an earlier evaluation in this folder and not by '
+                  'this one']
 
 
 @pytest.mark.slow

@@ -282,18 +282,31 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
   return rows
 
 
-def _remove_earlier_submission(out_dir, log):
-  """Removes the submission an earlier evaluation wrote in out_dir (its results.json
-  lists it), so that another model's predictions are not left beside these results;
-  files it does not list are never touched."""
+def _remove_earlier_outputs(out_dir, written, log):
+  """Removes what an earlier evaluation in out_dir wrote (its results.json lists it under
+  'files') and this one, whose files are `written`, did not: another model's submission,
+  or tables and figures of rows or measures this evaluation has not, must not lie beside
+  its results. Only names directly in out_dir are touched; files it does not list never."""
   files = manifest_lib.json_field(os.path.join(out_dir, RESULTS), 'files') or {}
-  folder = files.get('submission') if isinstance(files, dict) else None
-  if folder and os.path.basename(folder) == folder == 'submission':
-    path = os.path.join(out_dir, folder)
-    if os.path.exists(path) or os.path.exists(path + '.zip'):
-      submission.remove_submission(path)
-      log(f'evaluate: removed {path} and its .zip, written by an earlier evaluation '
-          'in this folder')
+  if not isinstance(files, dict):
+    return
+  gone = []
+  for key, name in files.items():
+    if (not isinstance(name, str) or name in written or key == 'submission_zip'
+        or name in ('', '.', '..') or os.path.basename(name) != name):
+      continue
+    path = os.path.join(out_dir, name)
+    if key == 'submission' and name == 'submission':
+      # The folder and its .zip.
+      if os.path.exists(path) or os.path.exists(path + '.zip'):
+        submission.remove_submission(path)
+        gone.append(f'{path} and its .zip')
+    elif os.path.isfile(path):
+      os.remove(path)
+      gone.append(name)
+  if gone:
+    log(f'evaluate: removed {", ".join(gone)}, written by an earlier evaluation in this '
+        'folder and not by this one')
 
 
 def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
@@ -401,8 +414,7 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
   else:
     results['note'] = f'the {split} split has no 3D ground truth: predictions only'
   results['seconds'] = round(time.time() - start, 1)
-  if 'submission' not in results['files']:
-    _remove_earlier_submission(out_dir, log)
+  _remove_earlier_outputs(out_dir, set(results['files'].values()), log)
   report.write_json(results, os.path.join(out_dir, RESULTS))
   report.write_markdown(results, os.path.join(out_dir, REPORT))
   results['report'] = os.path.join(out_dir, REPORT)
