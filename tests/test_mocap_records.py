@@ -194,6 +194,36 @@ def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopp
   assert len(pipeline.read_examples(out, 'train')) == 4
 
 
+def test_clips_of_two_conversions_in_one_folder_are_named_and_never_mixed(tmp_path):
+  from fbi3d.data import pose_folder   # pylint: disable=g-import-not-at-top
+  src, one = tmp_path / 'motion', tmp_path / 'one'
+  src.mkdir()
+  one.mkdir()
+  (src / '07_01.bvh').write_text(_cgspeed_bvh(8))
+  (src / '07_02.bvh').write_text(_cgspeed_bvh(8, seed=2))
+  (one / '07_01.bvh').write_text(_cgspeed_bvh(8))
+  out = str(tmp_path / 'out')
+  quiet = lambda _: None
+  mocap_records.convert_folder(str(src), out, every_nth=1, log=quiet)
+  assert len(pose_folder.load_pose_bank(out).poses) == 16
+  # 07_01 converted again at every 2nd frame: 07_02 is left at every frame.
+  said = []
+  summary = mocap_records.convert_folder(str(one), out, every_nth=2, log=said.append)
+  assert summary['warnings'] == [
+      f'{out} still holds 1 clip(s) of an earlier conversion with other settings '
+      '(07_02.npz: every_nth 1, captured bones; this one: every_nth 2, captured bones), '
+      'which a pose bank read from the folder refuses to mix: remove them, or convert into '
+      'an empty folder']
+  assert said[-1] == 'warning: ' + summary['warnings'][0]
+  with pytest.raises(ValueError) as e:
+    pose_folder.load_pose_bank(out)
+  assert str(e.value) == (
+      f'load_pose_bank: {out} holds clips of different conversions: 1 with every_nth 2, '
+      'captured bones (07_01.npz); 1 with every_nth 1, captured bones (07_02.npz). Convert '
+      'the motion files again into an empty folder with one setting '
+      '(tools/convert_mocap.py), or keep each kind in a folder of its own.')
+
+
 def test_a_zero_length_bone_skips_its_clip_when_retargeting_naming_file_and_frame(
     tmp_path, monkeypatch):
   src = tmp_path / 'motion'

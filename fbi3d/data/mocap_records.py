@@ -23,6 +23,7 @@ from fbi3d.data import joint_maps
 from fbi3d.data import manifest as manifest_lib
 from fbi3d.data import mocap
 from fbi3d.data import motion
+from fbi3d.data import pose_folder
 from fbi3d.data import schema
 
 # Shards are written under this suffix and take their names only when every split is
@@ -140,6 +141,25 @@ def _check_settings(unit_mm, margin, fbi_threshold_deg):
     raise ValueError(f'fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}.')
 
 
+def _other_conversions(output_dir, settings):
+  """{file name: settings} of the clips in output_dir converted with other settings
+  than `settings` (every_nth, retargeted): an earlier conversion's clips that this one
+  did not replace."""
+  found = {}
+  for name in sorted(os.listdir(output_dir)):
+    if not name.endswith('.npz') or name.endswith('.partial.npz'):
+      continue
+    try:
+      fields = manifest_lib.read_npz(os.path.join(output_dir, name), (),
+                                     pose_folder.CONVERSION_FIELDS)
+    except ValueError:
+      continue              # not a clip of this converter
+    kind = pose_folder.conversion_settings(fields)
+    if kind is not None and kind != settings:
+      found[name] = kind
+  return found
+
+
 def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
                    tfrecords=False, crop_size=256, image_size=1000, margin=0.2, seed=0,
                    val_subjects=(), shard_size=5000, unit_mm=None,
@@ -211,11 +231,24 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
     log(f'[{i}/{len(files)}] {os.path.relpath(path, input_dir)}: {clip.num_frames} frames '
         f'at {clip.frame_rate:g} fps -> {len(frames)} poses')
   summary = dict(clips=clips, skipped=skipped, frames=sum(c['frames'] for c in clips))
+  warnings = []
   unmatched = sorted(val_subjects - {c['subject'] for c in clips})
   if unmatched:
-    summary['warnings'] = [f'val subject(s) {", ".join(map(str, unmatched))} match no '
-                           'clip read: the val split lacks them']
-    log(f'warning: {summary["warnings"][0]}')
+    warnings.append(f'val subject(s) {", ".join(map(str, unmatched))} match no clip read: '
+                    'the val split lacks them')
+  others = _other_conversions(output_dir, (int(every_nth), bool(retarget_bones)))
+  if others:
+    first = next(iter(others))
+    warnings.append(
+        f'{output_dir} still holds {len(others)} clip(s) of an earlier conversion with '
+        f'other settings ({first}: {pose_folder.describe_settings(others[first])}; this '
+        f'one: {pose_folder.describe_settings((int(every_nth), bool(retarget_bones)))}), '
+        'which a pose bank read from the folder refuses to mix: remove them, or convert '
+        'into an empty folder')
+  if warnings:
+    summary['warnings'] = warnings
+    for warning in warnings:
+      log(f'warning: {warning}')
   if not tfrecords:
     return summary
   if not items:

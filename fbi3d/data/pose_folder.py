@@ -31,6 +31,36 @@ class PoseBank:
 
 _pose_bank_cache = {}
 
+# What tools/convert_mocap.py records in each clip's .npz of how it was converted.
+CONVERSION_FIELDS = ('every_nth', 'retargeted')
+
+
+def conversion_settings(fields):
+  """(every_nth, retargeted) of a converted clip's arrays, or None for an .npz that
+  does not record them (a pose bank, or another program's poses)."""
+  if not all(k in fields for k in CONVERSION_FIELDS):
+    return None
+  return int(fields['every_nth']), bool(fields['retargeted'])
+
+
+def describe_settings(settings):
+  every_nth, retargeted = settings
+  return f'every_nth {every_nth}, {"retargeted" if retargeted else "captured"} bones'
+
+
+def check_one_conversion(found, where, remedy):
+  """Raises ValueError when the converted clips of `found` ({path: settings}) were made
+  with more than one conversion's settings; `where` names the folder, `remedy` what to
+  do."""
+  kinds = {}
+  for path, settings in sorted(found.items()):
+    kinds.setdefault(settings, []).append(os.path.basename(path))
+  if len(kinds) > 1:
+    parts = [f'{len(names)} with {describe_settings(k)} ({names[0]}'
+             + (', ...' if len(names) > 1 else '') + ')' for k, names in kinds.items()]
+    raise ValueError(f'{where} holds clips of different conversions: '
+                     + '; '.join(parts) + f'. {remedy}')
+
 
 def load_pose_bank(folder, every_nth=4):
   """The poses of every motion file under `folder`: .npz files written by
@@ -52,15 +82,17 @@ def load_pose_bank(folder, every_nth=4):
   key = (os.path.abspath(folder), int(every_nth), stats)
   if key in _pose_bank_cache:
     return _pose_bank_cache[key]
-  poses, subjects, sources = [], [], []
+  poses, subjects, sources, converted = [], [], [], {}
   for path in paths:
     if path.lower().endswith('.npz'):
       try:
-        data = manifest_lib.read_npz(path, ('poses',), ('subject',))
+        data = manifest_lib.read_npz(path, ('poses',), ('subject',) + CONVERSION_FIELDS)
       except ValueError as e:
         raise ValueError(f'load_pose_bank: {path}: not a readable .npz of poses ({e}); '
                          'convert the clip again or remove it from the folder.') from None
       clip_poses = np.asarray(data['poses'], np.float64)
+      if conversion_settings(data) is not None:
+        converted[path] = conversion_settings(data)
       subject = np.asarray(data['subject']) if 'subject' in data else None
       # One subject for the clip, one per pose (a pose bank of tools/pose_bank.py), or
       # the one its file name gives.
@@ -97,6 +129,11 @@ def load_pose_bank(folder, every_nth=4):
     poses.append(clip_poses)
     subjects.append(np.broadcast_to(subject, (len(clip_poses),)))
     sources.append(path)
+  # Clips at other frame steps or bone lengths would be mixed into one bank unnoticed.
+  check_one_conversion(converted, f'load_pose_bank: {folder}',
+                       'Convert the motion files again into an empty folder with one '
+                       'setting (tools/convert_mocap.py), or keep each kind in a folder of '
+                       'its own.')
   if not poses or not sum(len(p) for p in poses):
     raise ValueError(f'load_pose_bank: no poses in {folder} (expected .npz from '
                      'tools/convert_mocap.py, or .bvh / .amc files).')
