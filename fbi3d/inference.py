@@ -264,6 +264,7 @@ class PoseModel(tf.Module):
     # The margin of the square box around the 2D joints whose crop pixels `lift` takes.
     self.lift_margin = tf.Variable(lift_margin, dtype=tf.float32, trainable=False,
                                    name='lift_margin')
+    self._lift_margin_text = f'{lift_margin:g}'    # for the traced message
     # Whether `lift` averages its network with its mirror image (lifter.mirror_averaged,
     # or Base with --regressor_mirror_average).
     self.lift_mirror_average = tf.Variable(
@@ -378,7 +379,7 @@ class PoseModel(tf.Module):
           tf.reduce_all((pose2d >= low) & (pose2d <= high)),
           [f'lift: pose2d lies outside its crop: every x and y must be within [{low:g}, '
            f'{high:g}], crop pixels of the square box around the person (margin '
-           f'{float(self.lift_margin.numpy()):g} of its side) resized to S = '
+           f'{self._lift_margin_text} of its side) resized to S = '
            f'{self.image_size}, not pixels of the whole picture; the '
            'smallest and largest values sent:', tf.reduce_min(pose2d),
            tf.reduce_max(pose2d)], name='inside_crop')
