@@ -438,39 +438,34 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   assert str(e.value) == (f'{out} holds the evaluation of {os.path.abspath(other)}, not of '
                           f'{twin}; give --out_dir=FOLDER for this one, so that neither '
                           'replaces the other.')
-  # FBI labelled at another threshold than the run learned from.
+  # Another data set whose labels or crops differ from the run's, each refused before any
+  # work: the manifest changed as each case says.
   manifest_path = os.path.join(twin, 'manifest.json')
   manifest = json.load(open(manifest_path))
-  manifest['fbi_threshold_deg'] = 5.0
-  json.dump(manifest, open(manifest_path, 'w'))
-  with pytest.raises(run_lib.PhaseError) as e:
-    challenge.evaluate(model_dir, 'test', data_dir=twin, out_dir=str(tmp_path / 'twin_eval'),
-                       gallery=0, log=_quiet)
-  assert str(e.value) == (f'{twin} labels FBI at 5 degrees, but the run learned from labels '
-                          f'at 10 ({cfg.data_dir}); convert it again with '
-                          '--fbi_threshold_deg=10.')
+
+  def refusal(error=run_lib.PhaseError, **changes):
+    json.dump(dict(manifest, **changes), open(manifest_path, 'w'))
+    with pytest.raises(error) as e:
+      challenge.evaluate(model_dir, 'test', data_dir=twin,
+                         out_dir=str(tmp_path / 'twin_eval'), gallery=0, log=_quiet)
+    return str(e.value)
+
+  # FBI labelled at another threshold than the run learned from.
+  assert refusal(fbi_threshold_deg=5.0) == (
+      f'{twin} labels FBI at 5 degrees, but the run learned from labels at 10 '
+      f'({cfg.data_dir}); convert it again with --fbi_threshold_deg=10.')
   # Crops cut with another margin than those the run learned from (recorded by pose2d):
   # the people would be drawn at another scale.
   assert run_lib.Run.of(model_dir).results('pose2d')['data_margin'] == 0.2
-  manifest['fbi_threshold_deg'] = 10.0
-  manifest['margin'] = 0.3
-  json.dump(manifest, open(manifest_path, 'w'))
-  with pytest.raises(run_lib.PhaseError) as e:
-    challenge.evaluate(model_dir, 'test', data_dir=twin, out_dir=str(tmp_path / 'twin_eval'),
-                       gallery=0, log=_quiet)
-  assert str(e.value) == (f'{twin} was converted with --margin=0.3, but the run learned '
-                          'from crops with --margin=0.2: its people would be drawn at '
-                          'another scale. Convert it again with --margin=0.2.')
-  # Lifting-only records have no pictures for the image models: refused before any work
-  # (Final would read coarse 3D and FBI of zeros).
-  manifest['margin'] = 0.2
-  manifest['lifting_only'] = True
-  json.dump(manifest, open(manifest_path, 'w'))
-  with pytest.raises(pipeline.DataError) as e:
-    challenge.evaluate(model_dir, 'test', data_dir=twin, out_dir=str(tmp_path / 'twin_eval'),
-                       gallery=0, log=_quiet)
-  assert str(e.value).startswith(f'{twin} holds lifting-only records (no pictures), and '
-                                 'this run\'s Final reads the image models\' coarse 3D')
+  assert refusal(margin=0.3) == (
+      f'{twin} was converted with --margin=0.3, but the run learned from crops with '
+      '--margin=0.2: its people would be drawn at another scale. Convert it again with '
+      '--margin=0.2.')
+  # Lifting-only records have no pictures for the image models (Final would read coarse
+  # 3D and FBI of zeros).
+  assert refusal(pipeline.DataError, lifting_only=True).startswith(
+      f'{twin} holds lifting-only records (no pictures), and this run\'s Final reads the '
+      'image models\' coarse 3D')
 
 
 def _put_checkpoint(model_dir, phase, network, name):

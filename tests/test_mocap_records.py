@@ -133,12 +133,18 @@ def test_converter_refuses_settings_without_sense(tmp_path):
   assert not os.path.exists(out)
 
 
-def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopped(
-    tmp_path, monkeypatch):
+def _two_clips(tmp_path):
+  """tmp_path/motion holding two short clips of subject 07, 07_01.bvh and 07_02.bvh."""
   src = tmp_path / 'motion'
   src.mkdir()
   (src / '07_01.bvh').write_text(_cgspeed_bvh(8))
   (src / '07_02.bvh').write_text(_cgspeed_bvh(8, seed=2))
+  return src
+
+
+def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopped(
+    tmp_path, monkeypatch):
+  src = _two_clips(tmp_path)
   # The BVH reader refuses a non-finite value; a clip of another reader could hold one.
   to_h36m = joint_maps.to_h36m
 
@@ -196,11 +202,8 @@ def test_converter_skips_clips_with_nan_and_keeps_the_last_conversion_when_stopp
 
 def test_clips_of_two_conversions_in_one_folder_are_named_and_never_mixed(tmp_path):
   from fbi3d.data import pose_folder   # pylint: disable=g-import-not-at-top
-  src, one = tmp_path / 'motion', tmp_path / 'one'
-  src.mkdir()
+  src, one = _two_clips(tmp_path), tmp_path / 'one'
   one.mkdir()
-  (src / '07_01.bvh').write_text(_cgspeed_bvh(8))
-  (src / '07_02.bvh').write_text(_cgspeed_bvh(8, seed=2))
   (one / '07_01.bvh').write_text(_cgspeed_bvh(8))
   out = str(tmp_path / 'out')
   quiet = lambda _: None
@@ -226,10 +229,7 @@ def test_clips_of_two_conversions_in_one_folder_are_named_and_never_mixed(tmp_pa
 
 def test_a_zero_length_bone_skips_its_clip_when_retargeting_naming_file_and_frame(
     tmp_path, monkeypatch):
-  src = tmp_path / 'motion'
-  src.mkdir()
-  (src / '07_01.bvh').write_text(_cgspeed_bvh(8))
-  (src / '07_02.bvh').write_text(_cgspeed_bvh(8, seed=2))
+  src = _two_clips(tmp_path)
   to_h36m = joint_maps.to_h36m
   first = bvh.read_bvh(str(src / '07_01.bvh')).positions[0, 1, 0]
 
