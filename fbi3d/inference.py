@@ -220,7 +220,8 @@ class PoseModel(tf.Module):
     self.crop_size = tf.Variable(size, dtype=tf.int32, trainable=False, name='crop_size')
     # The fraction of the person's box side added on each side of a crop: a picture is
     # cut with the margin of the crops the image models learned from.
-    self.crop_margin = tf.Variable(float(margin), dtype=tf.float32, trainable=False,
+    # float64: the margin comes back as the converter wrote it (0.2, not 0.2000000030).
+    self.crop_margin = tf.Variable(float(margin), dtype=tf.float64, trainable=False,
                                    name='crop_margin')
     self.joint_names = tf.Variable(list(skeleton.JOINT_NAMES), trainable=False,
                                    name='joint_names')
@@ -262,7 +263,7 @@ class PoseModel(tf.Module):
                                            name='lift_missing_joints')
     self.lift_frame = tf.Variable(lift_frame, trainable=False, name='lift_frame')
     # The margin of the square box around the 2D joints whose crop pixels `lift` takes.
-    self.lift_margin = tf.Variable(lift_margin, dtype=tf.float32, trainable=False,
+    self.lift_margin = tf.Variable(lift_margin, dtype=tf.float64, trainable=False,
                                    name='lift_margin')
     self._lift_margin_text = f'{lift_margin:g}'    # for the traced message
     # Whether `lift` averages its network with its mirror image (lifter.mirror_averaged,

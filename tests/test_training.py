@@ -743,7 +743,7 @@ def test_both_flag_files_parse_into_settings_of_sense():
     values(['train', f'--flagfile={os.path.join(REPO, "flags", name + ".cfg")}'])
     read[name] = config_lib.from_flags(values)
     config_lib.check(read[name])
-  assert (read['quickstart'].image_size, read['paper'].image_size) == (64, 256)
+  assert (read['quickstart'].image_size, read['paper'].image_size) == (96, 256)
   assert (read['quickstart'].crops, read['paper'].crops) == ('estimated', 'estimated')
   assert (read['quickstart'].flip_swaps_red_blue, read['paper'].flip_swaps_red_blue) == (
       True, False)
