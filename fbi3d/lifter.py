@@ -21,8 +21,13 @@ the 2D mirrored left/right, mirrors that pose back and averages the two.
 
 Saved lifter (`save`, `load`): a folder with `lifter.weights.h5` and `lifter.json` (the
 network's sizes, the input convention, the training settings and the measured figures).
+A training into a folder keeps its per-epoch checkpoints in TRAINING_DIR there until the
+new lifter is saved; `load` refuses a folder whose TRAINING_DIR holds a training that did
+not save the lifter beside it (`lifter.json` records `training_sha256`, the hash of what
+the training was), since the lifter there is then an earlier one.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -42,6 +47,8 @@ from fbi3d.training import regression_model
 TEST_NOISE_PX = 5.0
 WEIGHTS = 'lifter.weights.h5'
 CONFIG = 'lifter.json'
+# The per-epoch checkpoints of a training into a lifter's folder (tools/train_lifter.py).
+TRAINING_DIR = 'checkpoints'
 
 # Seed streams, one per random quantity (training draws add the epoch).
 STREAM_TRAIN = 10
@@ -223,7 +230,7 @@ def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overr
         f'MPJPE {logs.get("mpjpe_mm", 0):.1f} mm ({time.time() - start:.0f} s)')
   info = dict(settings=s, train_poses=int(len(poses)), train_poses_available=int(
       len(train_poses)), train_seconds=round(seconds_before + time.time() - start, 1),
-              history=history)
+              history=history, training_sha256=key_sha256(training_key(s, poses)))
   if val_poses is not None and len(val_poses):
     info['val'] = evaluate_split(network, val_poses, seed=s['seed'], frame=s['frame'],
                                  mirror_average=s['mirror_average'])
@@ -232,6 +239,20 @@ def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overr
 
 
 RESUME_FILE = 'resume.json'
+
+
+def training_key(settings, poses):
+  """What a training is: its settings and the hash of its training poses, as JSON
+  holds them (what RESUME_FILE records, and `key_sha256` hashes)."""
+  return json.loads(json.dumps(dict(
+      settings=settings, poses=int(len(poses)),
+      poses_sha256=manifest_lib.arrays_sha256([np.asarray(poses, np.float64)]))))
+
+
+def key_sha256(key):
+  """The first 16 hex digits of the sha256 of a training key's sorted JSON."""
+  text = json.dumps(key, sort_keys=True, separators=(',', ':'))
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class _Resume:
@@ -245,8 +266,7 @@ class _Resume:
     self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                           epoch=self.epoch)
     self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=1)
-    self.key = dict(settings=settings, poses=int(len(poses)),
-                    poses_sha256=manifest_lib.arrays_sha256([np.asarray(poses, np.float64)]))
+    self.key = training_key(settings, poses)
 
   def restore(self, say):
     """(first epoch to train, history so far, training seconds so far)."""
@@ -418,6 +438,7 @@ def load(folder):
       raise ValueError(f'{folder} is not a saved lifter: {os.path.basename(path)} is '
                        'missing; train one with python tools/train_lifter.py --out=FOLDER.')
   config = _read_config(config_path)
+  _check_no_unsaved_training(folder, config)
   net = config['network']
   network = regressor_lib.build_regressor(lifter_inputs.INPUT_DIM,
                                           hidden=int(net['hidden']),
@@ -432,6 +453,32 @@ def load(folder):
   if config['mirror_average']:
     network = mirror_averaged(network, config.get('crop_size', lifter_inputs.CROP_SIZE))
   return network, config
+
+
+def _check_no_unsaved_training(folder, config):
+  """ValueError when `folder`'s TRAINING_DIR holds a training that is not the one whose
+  lifter `folder` holds: stopped, or still running, before it saved its own."""
+  path = os.path.join(folder, TRAINING_DIR, RESUME_FILE)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    key, epoch = saved['key'], int(saved['epoch'])
+    epochs = int(key['settings']['epochs'])
+  except (OSError, ValueError, TypeError, KeyError) as e:
+    raise ValueError(f'{folder}: {os.path.join(TRAINING_DIR, RESUME_FILE)} is not readable '
+                     f'({e}): a training into this folder was stopped; remove '
+                     f'{os.path.join(folder, TRAINING_DIR)} to use the lifter saved '
+                     'there.') from None
+  if key_sha256(key) == config.get('training_sha256'):
+    return      # the training saved this lifter and stopped before it cleaned up
+  raise ValueError(
+      f'{folder} holds a lifter training that has not saved its lifter (epoch {epoch} of '
+      f'{epochs} in {os.path.join(folder, TRAINING_DIR)}): the lifter saved there is an '
+      'earlier one. Run the same tools/train_lifter.py command again to finish the '
+      f'training, or remove {os.path.join(folder, TRAINING_DIR)} to use the earlier '
+      'lifter.')
 
 
 def _read_config(config_path):

@@ -3,6 +3,7 @@ missing-joint rule, the crop inputs, training, saving and loading."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -469,6 +470,47 @@ def test_a_stopped_training_resumes_from_its_last_epoch(tmp_path):
     lifter.train(_poses(48), checkpoint_dir=folder, **dict(settings, hidden=8))
   with pytest.raises(ValueError, match='other settings or poses'):
     lifter.train(_poses(40), checkpoint_dir=folder, **settings)
+
+
+@pytest.mark.slow
+def test_a_folder_with_an_unsaved_training_is_refused_until_it_finishes(tmp_path):
+  out = str(tmp_path / 'lifter')
+  training = os.path.join(out, lifter.TRAINING_DIR)
+  settings = dict(epochs=1, batch_size=16, hidden=16, blocks=1)
+  net, info = lifter.train(_poses(48), checkpoint_dir=training, **settings)
+  lifter.save(net, dict(info, results={}), out)
+  # Stopped after the save, before the checkpoints were removed: the lifter is its own.
+  lifter.load(out)
+
+  class Stop(Exception):
+    pass
+
+  def stop_after_epoch_1(line):
+    if line.startswith('lifter: epoch 1/2'):
+      raise Stop
+
+  shutil.rmtree(training)
+  with pytest.raises(Stop):
+    lifter.train(_poses(48), log=stop_after_epoch_1, checkpoint_dir=training,
+                 **dict(settings, epochs=2))
+  with pytest.raises(ValueError) as e:
+    lifter.load(out)
+  assert str(e.value) == (
+      f'{out} holds a lifter training that has not saved its lifter (epoch 1 of 2 in '
+      f'{training}): the lifter saved there is an earlier one. Run the same '
+      'tools/train_lifter.py command again to finish the training, or remove '
+      f'{training} to use the earlier lifter.')
+  resume = os.path.join(training, lifter.RESUME_FILE)
+  with open(resume, 'w') as f:
+    f.write('{"key": ')
+  with pytest.raises(ValueError, match=r'checkpoints/resume.json is not readable \(Expecting'):
+    lifter.load(out)
+  # A lifter saved before training_sha256 existed, with no training beside it, loads.
+  shutil.rmtree(training)
+  doc = json.load(open(os.path.join(out, lifter.CONFIG)))
+  del doc['training_sha256']
+  json.dump(doc, open(os.path.join(out, lifter.CONFIG), 'w'))
+  lifter.load(out)
 
 
 @pytest.mark.slow

@@ -28,8 +28,6 @@ from fbi3d import losses   # pylint: disable=g-import-not-at-top
 from fbi3d.data import posebank   # pylint: disable=g-import-not-at-top
 
 D = lifter.DEFAULTS
-# Per-epoch checkpoints inside --out while training: a stopped training resumes there.
-CHECKPOINTS = 'checkpoints'
 FLAGS = flags.FLAGS
 flags.DEFINE_string('bank', os.path.join('data', 'posebank', 'bank.npz'),
                     'Pose bank of tools/pose_bank.py (.npz).')
@@ -110,7 +108,7 @@ def main(argv):
       say(f'warning: {FLAGS.bank} has no poses of test subject(s) {", ".join(missing)}; '
           'the test row covers ' + ' and '.join(map(str, test_subjects)) + ' alone.')
     overrides = {k: getattr(FLAGS, k) for k in lifter.DEFAULTS}
-    checkpoints = os.path.join(FLAGS.out, CHECKPOINTS)
+    checkpoints = os.path.join(FLAGS.out, lifter.TRAINING_DIR)
     network, info = lifter.train(sets['train'], log=say, checkpoint_dir=checkpoints,
                                  **overrides)
     results = {}
