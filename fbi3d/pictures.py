@@ -100,16 +100,46 @@ def box_from_bbox(bbox, shape, margin=MARGIN):
   return geometry.square_box([[x, y], [x + w, y + h]], margin)
 
 
-def check_joints_fit(joints, valid, shape, source):
+def stored_shape(path):
+  """(H, W) of a picture file as stored, before any EXIF turn, or None when OpenCV cannot
+  decode it."""
+  try:
+    data = np.fromfile(path, np.uint8)
+  except OSError:
+    return None
+  image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+  return None if image is None else tuple(image.shape[:2])
+
+
+def check_joints_fit(joints, valid, shape, source, stored=None):
   """Raises PredictError unless the known joints of `joints` [17, 2] could be in the
   pixels of a picture of `shape` (H, W, ...): at least half of them inside it, widened by
   OUTSIDE_MARGIN of its longer side, and together spanning at least MIN_SPAN_PX in x or y.
   Keypoints of another resolution, of the unrotated frame of a photo with an EXIF
-  rotation, or normalised to 0..1 fail; `source` names where they came from."""
+  rotation, or normalised to 0..1 fail; `source` names where they came from.
+
+  `stored`: the (H, W) of the picture's file before its EXIF turn. When the turn swapped
+  its sides and the known joints all lie in the stored picture but not all in the shown
+  one, they were given in the stored frame (which more than half of them inside the
+  shown picture does not rule out): refused too."""
   points = np.asarray(joints, np.float64)[np.asarray(valid, bool)]
   if not len(points):
     return
   h, w = shape[:2]
+  if stored is not None and h != w and tuple(stored[:2]) == (w, h):
+    def inside(width, height):
+      return ((points[:, 0] >= 0) & (points[:, 0] <= width - 1)
+              & (points[:, 1] >= 0) & (points[:, 1] <= height - 1))
+    shown = inside(w, h)
+    if not shown.all() and inside(h, w).all():
+      raise PredictError(
+          f'{source}: the known joints all lie in the picture as its file stores it ({h}x{w}, '
+          f'before its EXIF turn) but {len(points) - int(shown.sum())} of the '
+          f'{len(points)} lie outside it as it is shown ({w}x{h}; x from '
+          f'{points[:, 0].min():.0f} to {points[:, 0].max():.0f}, y from '
+          f'{points[:, 1].min():.0f} to {points[:, 1].max():.0f}): give keypoints in the '
+          'pixels of the picture as it is shown (turned by its EXIF orientation, as a '
+          'viewer shows it).')
   pad = OUTSIDE_MARGIN * max(h, w)
   inside = ((points[:, 0] >= -pad) & (points[:, 0] <= w - 1 + pad)
             & (points[:, 1] >= -pad) & (points[:, 1] <= h - 1 + pad))

@@ -191,7 +191,8 @@ def predict_pictures(model, images, *, bbox=None, keypoint_file=None, detector='
         if found is None:
           raise pictures.PredictError(f'no person: {keypoint_file.path} has no keypoints '
                                       f'for {os.path.basename(name)}.')
-        pictures.check_joints_fit(*found, image.shape, keypoint_file.path)
+        pictures.check_joints_fit(*found, image.shape, keypoint_file.path,
+                                  stored=pictures.stored_shape(name))
         plans.append((pictures.box_from_joints(*found, model.crop_margin), 'keypoints2d')
                      + found)
       elif detector == 'mediapipe':

@@ -31,6 +31,21 @@ needs_shared_mocap = pytest.mark.skipif(
 TRAINING_FIXTURES = frozenset({'trained_run', 'exported', 'tiny_lifter', 'exported_with_lifter'})
 
 
+def png_with_exif_orientation(rgba, orientation):
+  """A PNG of BGRA `rgba` with an eXIf chunk holding only the orientation tag."""
+  import struct  # pylint: disable=g-import-not-at-top
+  import zlib  # pylint: disable=g-import-not-at-top
+
+  def chunk(kind, data):
+    return (struct.pack('>I', len(data)) + kind + data
+            + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+
+  ifd = struct.pack('>H', 1) + struct.pack('>HHIHH', 0x0112, 3, 1, orientation, 0)
+  exif = b'MM\x00\x2a' + struct.pack('>I', 8) + ifd + struct.pack('>I', 0)
+  png = cv2.imencode('.png', rgba)[1].tobytes()
+  return png[:33] + chunk(b'eXIf', exif) + png[33:]    # after the signature and IHDR
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
   """Marks slow every test that needs a training or exporting fixture, before `-m`

@@ -23,6 +23,7 @@ from tests.challenge_layout import make_layout
 from tests.challenge_layout import read_records
 from tests.challenge_layout import run
 from tests.conftest import REPO
+from tests.conftest import png_with_exif_orientation
 
 
 def test_two_workers(tmp_path):
@@ -172,21 +173,6 @@ def test_a_picture_with_alpha_is_laid_over_white(tmp_path):
   assert crop_worker.decode_image(b'not an image') is None
 
 
-def _png_with_exif_orientation(rgba, orientation):
-  """A PNG of BGRA `rgba` with an eXIf chunk holding only the orientation tag."""
-  import struct  # pylint: disable=g-import-not-at-top
-  import zlib  # pylint: disable=g-import-not-at-top
-
-  def chunk(kind, data):
-    return (struct.pack('>I', len(data)) + kind + data
-            + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
-
-  ifd = struct.pack('>H', 1) + struct.pack('>HHIHH', 0x0112, 3, 1, orientation, 0)
-  exif = b'MM\x00\x2a' + struct.pack('>I', 8) + ifd + struct.pack('>I', 0)
-  png = cv2.imencode('.png', rgba)[1].tobytes()
-  return png[:33] + chunk(b'eXIf', exif) + png[33:]    # after the signature and IHDR
-
-
 def test_alpha_is_turned_with_the_picture_by_its_exif_orientation():
   from fbi3d.data import crop_worker  # pylint: disable=g-import-not-at-top
   rgba = np.zeros((2, 3, 4), np.uint8)
@@ -196,12 +182,12 @@ def test_alpha_is_turned_with_the_picture_by_its_exif_orientation():
   over = np.where(rgba[..., 3:] == 255, rgba[..., :3], 255).astype(np.uint8)
   # Orientation 6: turned 90 degrees clockwise; 3: turned half round.
   np.testing.assert_array_equal(
-      crop_worker.decode_image(_png_with_exif_orientation(rgba, 6)), np.rot90(over, -1))
+      crop_worker.decode_image(png_with_exif_orientation(rgba, 6)), np.rot90(over, -1))
   np.testing.assert_array_equal(
-      crop_worker.decode_image(_png_with_exif_orientation(rgba, 3)), np.rot90(over, 2))
+      crop_worker.decode_image(png_with_exif_orientation(rgba, 3)), np.rot90(over, 2))
   np.testing.assert_array_equal(
       np.rot90(over, -1)[..., 0], [[40, 10], [50, 255], [255, 30]])
   # 16 bits a channel: the same picture.
   rgba16 = rgba.astype(np.uint16) * 257
   np.testing.assert_array_equal(
-      crop_worker.decode_image(_png_with_exif_orientation(rgba16, 6)), np.rot90(over, -1))
+      crop_worker.decode_image(png_with_exif_orientation(rgba16, 6)), np.rot90(over, -1))

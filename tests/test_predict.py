@@ -17,6 +17,7 @@ from fbi3d import prediction
 from fbi3d import skeleton
 from tests.conftest import SHARED_DATA
 from tests.conftest import REPO
+from tests.conftest import png_with_exif_orientation
 from tests.conftest import upright_coco
 
 
@@ -181,6 +182,41 @@ def test_given_keypoints_must_be_in_the_pictures_pixels():
   # 119 px to the right of the picture's last column (W - 1 + 120 = 239) still passes.
   far[13] = (239, 20)
   assert pictures.check_joints_fit(far, valid, shape, 'kp.csv') is None
+
+
+def test_keypoints_of_the_stored_frame_of_an_exif_turned_photo_are_refused(tmp_path):
+  # A file stored 40 wide and 30 high, turned by its EXIF orientation 6 (90 degrees
+  # clockwise): shown 30 wide and 40 high.
+  rgba = np.full((30, 40, 4), 255, np.uint8)
+  path = tmp_path / 'turned.png'
+  path.write_bytes(png_with_exif_orientation(rgba, 6))
+  assert pictures.read_image(str(path)).shape == (40, 30, 3)
+  assert pictures.stored_shape(str(path)) == (30, 40)
+  assert pictures.stored_shape(str(tmp_path / 'none.png')) is None
+  # Keypoints in the stored frame: x 2..37.2, y 2..26. In the shown picture widened by 4
+  # px (x <= 33) all but i = 15, 16 lie, so the half-inside rule lets them pass; x > 29
+  # (i = 13..16) is outside the shown picture itself, and all lie in the stored one.
+  i = np.arange(17.0)
+  joints, valid = np.stack([2 + 2.2 * i, 2 + 1.5 * i], axis=1), np.ones(17, bool)
+  shown = (40, 30, 3)
+  assert pictures.check_joints_fit(joints, valid, shown, 'kp.csv') is None
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.check_joints_fit(joints, valid, shown, 'kp.csv', stored=(30, 40))
+  assert str(e.value) == (
+      'kp.csv: the known joints all lie in the picture as its file stores it (40x30, before '
+      'its EXIF turn) but 4 of the 17 lie outside it as it is shown (30x40; x from 2 to 37, '
+      'y from 2 to 26): give keypoints in the pixels of the picture as it is shown (turned '
+      'by its EXIF orientation, as a viewer shows it).')
+  # The same keypoints turned into the shown frame (x' = 29 - y, y' = x) pass, and so do
+  # the stored-frame ones when the file was not turned, or turned half round.
+  turned = np.stack([29 - joints[:, 1], joints[:, 0]], axis=1)
+  assert pictures.check_joints_fit(turned, valid, shown, 'kp.csv', stored=(30, 40)) is None
+  assert pictures.check_joints_fit(joints, valid, (30, 40, 3), 'kp.csv',
+                                   stored=(30, 40)) is None
+  # A person partly outside the shown picture whose joints do not all fit the stored one
+  # either is left to the other rules.
+  joints[0] = (2, 35)
+  assert pictures.check_joints_fit(joints, valid, shown, 'kp.csv', stored=(30, 40)) is None
 
 
 def test_a_person_box_must_be_in_pixels_and_finite():
