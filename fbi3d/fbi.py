@@ -71,3 +71,44 @@ def class_balance(labels):
   """Fraction of each class per bone: int [N, 14] -> [14, 3]."""
   labels = np.asarray(labels).reshape(-1, skeleton.NUM_FBI_BONES)
   return np.stack([(labels == c).mean(axis=0) for c in range(NUM_CLASSES)], axis=-1)
+
+
+def confusion(pred, target):
+  """Counts [3, 3] of (true class, predicted class) over every bone of every example;
+  pred: labels [N, 14] or probabilities [N, 14, 3]."""
+  pred = np.asarray(pred)
+  target = np.asarray(target)
+  if pred.ndim == target.ndim + 1:
+    pred = np.argmax(pred, axis=-1)
+  if pred.shape != target.shape:
+    raise ValueError(f'confusion: shapes differ: {pred.shape} vs {target.shape}.')
+  counts = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+  np.add.at(counts, (target.ravel(), pred.ravel()), 1)
+  return counts
+
+
+# Bins of a bone's angle out of the image plane (degrees) for `accuracy_by_angle`.
+ANGLE_EDGES_DEG = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 90.0)
+
+
+def accuracy_by_angle(pred, target, pose3d, edges=ANGLE_EDGES_DEG):
+  """FBI accuracy by the bone's true angle out of the image plane: a list of dict(low,
+  high, bones: the share of all bones in [low, high) degrees, the last bin closed,
+  accuracy: None for an empty bin)."""
+  pred = np.asarray(pred)
+  target = np.asarray(target)
+  if pred.ndim == target.ndim + 1:
+    pred = np.argmax(pred, axis=-1)
+  correct = (pred == target).ravel()
+  angle = np.degrees(np.arcsin(np.clip(np.abs(bone_sines(pose3d)), 0.0, 1.0))).ravel()
+  if angle.shape != correct.shape:
+    raise ValueError(f'accuracy_by_angle: {angle.size} bones in the poses, {correct.size} '
+                     'in the labels.')
+  rows = []
+  for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+    last = i == len(edges) - 2
+    inside = (angle >= low) & ((angle <= high) if last else (angle < high))
+    rows.append(dict(low=float(low), high=float(high),
+                     bones=float(inside.mean()) if inside.size else 0.0,
+                     accuracy=float(correct[inside].mean()) if inside.any() else None))
+  return rows

@@ -605,6 +605,24 @@ def test_the_report_counts_examples_of_unknown_action():
   assert report._unknown_action_note({'num_labelled': 5}, counts) == ''
 
 
+def test_the_report_says_where_the_fbi_errors_lie():
+  m = dict(fbi_confusion=[[6, 1, 1], [0, 4, 0], [2, 2, 4]],
+           fbi_by_angle=[dict(low=0.0, high=10.0, bones=0.5, accuracy=0.25),
+                         dict(low=10.0, high=90.0, bones=0.5, accuracy=None)])
+  assert report.fbi_breakdown_lines(m, 10.0) == [
+      "Share of all bones (%) by true class (rows) and the branch's class (columns); the "
+      'diagonal is the accuracy:', '',
+      '| true \\ predicted | forward | backward | parallel | all |',
+      '|---|---|---|---|---|',
+      '| forward | 30.0 | 5.0 | 5.0 | 40.0 |',
+      '| backward | 0.0 | 20.0 | 0.0 | 20.0 |',
+      '| parallel | 10.0 | 10.0 | 20.0 | 40.0 |', '',
+      "By the bone's true angle out of the image plane (the classes part at 10 degrees):",
+      '', '| angle (degrees) | bones (%) | FBI branch accuracy (%) |', '|---|---|---|',
+      '| 0 to 10 | 50.0 | 25.0 |', '| 10 to 90 | 50.0 |  |', '']
+  assert report.fbi_breakdown_lines({'fbi_accuracy': 0.5}, 10.0) == []
+
+
 def test_the_fbi_baseline_says_whose_most_frequent_class_it_is():
   from fbi3d.training import generator as generator_phase  # pylint: disable=g-import-not-at-top
   task = generator_phase.GeneratorTask(config_lib.make(image_size=32, model_dir='unused'))
@@ -623,6 +641,10 @@ def test_the_fbi_baseline_says_whose_most_frequent_class_it_is():
   out = task.metrics_of(pred, gt, train)
   assert (out['fbi_accuracy'], out['fbi_majority_accuracy'], out['fbi_majority_of']) == (
       0.0, 0.0, 'training')
+  # All 28 bones true parallel, predicted forward.
+  assert out['fbi_confusion'] == [[0, 0, 0], [0, 0, 0], [28, 0, 0]]
+  assert sum(r['bones'] for r in out['fbi_by_angle']) == pytest.approx(1.0)
+  assert all(r['accuracy'] in (0.0, None) for r in out['fbi_by_angle'])
   out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {'test': {}}})
   assert (out['fbi_accuracy'], out['fbi_majority_accuracy'], out['fbi_majority_of']) == (
       0.0, 1.0, "measured split's own (no train split)")

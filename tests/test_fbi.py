@@ -76,3 +76,34 @@ def test_accuracy_overall_and_per_bone():
 def test_class_balance():
   labels = np.array([[0] * 14, [1] * 14, [2] * 14, [2] * 14])
   np.testing.assert_allclose(fbi.class_balance(labels)[3], [0.25, 0.25, 0.5])
+
+
+def test_confusion_counts_true_against_predicted_class():
+  target = np.array([[0] * 5 + [1] * 5 + [2] * 4])
+  pred = np.array([[0, 0, 0, 1, 2, 1, 1, 0, 2, 2, 2, 2, 0, 1]])
+  expected = [[3, 1, 1], [1, 2, 2], [1, 1, 2]]
+  np.testing.assert_array_equal(fbi.confusion(pred, target), expected)
+  np.testing.assert_array_equal(fbi.confusion(np.eye(3)[pred], target), expected)
+  with pytest.raises(ValueError, match='shapes differ'):
+    fbi.confusion(pred[:, :13], target)
+
+
+def test_accuracy_by_angle_bins_each_bone_by_its_true_angle():
+  # The 14 FBI bones at these angles out of the image plane (the hips, not FBI bones, at 0).
+  angles = [3, -7, 12, 17, -25, 40, 60, -90, 6, 0, 44.9, 46, -22, 11]
+  by_bone = dict(zip(skeleton.FBI_BONES, angles))
+  pose = pose_from_bones([bone_at(by_bone.get(b, 0)) for b in skeleton.BONES])
+  target = fbi.fbi_labels(pose)[None]
+  pred = target.copy()
+  pred[0, [1, 4, 7]] = (target[0, [1, 4, 7]] + 1) % 3     # wrong at -7, -25 and -90 degrees
+  rows = fbi.accuracy_by_angle(pred, target, pose[None])
+  assert [(r['low'], r['high']) for r in rows] == [
+      (0, 5), (5, 10), (10, 15), (15, 20), (20, 30), (30, 45), (45, 90)]
+  # Bins: [0, 5): 3, 0; [5, 10): -7, 6; [10, 15): 12, 11; [15, 20): 17; [20, 30): -25,
+  # -22; [30, 45): 40, 44.9; [45, 90]: 60, -90, 46.
+  counts = [2, 2, 2, 1, 2, 2, 3]
+  np.testing.assert_allclose([r['bones'] for r in rows], np.array(counts) / 14)
+  np.testing.assert_allclose([r['accuracy'] for r in rows], [1, 0.5, 1, 1, 0.5, 1, 2 / 3])
+  # An empty bin has no accuracy.
+  rows = fbi.accuracy_by_angle(pred, target, pose[None], edges=(0, 1, 2, 90))
+  assert rows[1] == dict(low=1.0, high=2.0, bones=0.0, accuracy=None)

@@ -498,6 +498,7 @@ def _measure(cfg, split, manifest, cache, predictions, labelled, results, out_di
                                                 - tables['mpjpe'].loc[labels[n], 'Avg']))
                for n in predictions if n in phases.ORACLES],
       final_row=final_row, fbi_branch_phase=cfg.features.generator,
+      fbi_threshold_deg=float(threshold),
       pose2d=image['pose2d'], coarse3d={k: v for k, v in image.items() if k != 'pose2d'},
       per_action_counts={c: int((actions == i).sum())
                          for i, c in enumerate(skeleton.ACTION_COLUMNS)})

@@ -128,6 +128,31 @@ def _pct(value):
   return '' if value is None else f'{100 * value:.1f}%'
 
 
+def fbi_breakdown_lines(m, threshold_deg):
+  """Report lines for where the FBI branch's errors lie, from its measures `m`
+  (`fbi_confusion`, `fbi_by_angle`); [] for measures made before they existed."""
+  if 'fbi_confusion' not in m or 'fbi_by_angle' not in m:
+    return []
+  counts = np.asarray(m['fbi_confusion'], np.float64)
+  total = max(counts.sum(), 1.0)
+  names = fbi_lib.CLASS_NAMES
+  lines = ['Share of all bones (%) by true class (rows) and the branch\'s class (columns); '
+           'the diagonal is the accuracy:', '',
+           '| true \\ predicted | ' + ' | '.join(names) + ' | all |',
+           '|---' * (len(names) + 2) + '|']
+  for i, name in enumerate(names):
+    lines.append(f'| {name} | ' + ' | '.join(f'{100 * c / total:.1f}' for c in counts[i])
+                 + f' | {100 * counts[i].sum() / total:.1f} |')
+  lines += ['', f'By the bone\'s true angle out of the image plane (the classes part at '
+            f'{threshold_deg:g} degrees):', '',
+            '| angle (degrees) | bones (%) | FBI branch accuracy (%) |', '|---|---|---|']
+  for row in m['fbi_by_angle']:
+    accuracy = '' if row['accuracy'] is None else f'{100 * row["accuracy"]:.1f}'
+    lines.append(f'| {row["low"]:g} to {row["high"]:g} | {100 * row["bones"]:.1f} | '
+                 f'{accuracy} |')
+  return lines + ['']
+
+
 def _unknown_action_note(r, counts):
   """', and N of unknown action (in Avg only)' when the listed counts miss some of the
   labelled examples, else ''."""
@@ -234,8 +259,10 @@ def write_markdown(r, path):
             'by the 3D output: '
             + ', '.join(f'{k} {_pct(v)}' for k, v in r['implied_fbi_accuracy'].items())
             + '.', '', metrics.format_table(r['fbi_per_bone_pct'], index_name='bone'),
-            '', '![FBI accuracy per bone](fbi_per_bone.png)', '',
-            '## Error against pose difficulty', '',
+            '', '![FBI accuracy per bone](fbi_per_bone.png)', '']
+  lines += fbi_breakdown_lines(coarse, r.get('fbi_threshold_deg',
+                                             fbi_lib.DEFAULT_THRESHOLD_DEG))
+  lines += ['## Error against pose difficulty', '',
             'Difficulty: MPJPE between the true pose and the mean training pose. '
             'Equal-count bins:', '',
             metrics.format_table(

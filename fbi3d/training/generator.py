@@ -153,7 +153,12 @@ class GeneratorTask(image_task.ImagePhase):
         fbi_per_bone={name: dict(accuracy=float(a), majority_accuracy=float(b),
                                  majority_class=fbi_lib.CLASS_NAMES[int(m)])
                       for name, a, b, m in zip(skeleton.FBI_BONE_NAMES, per_bone,
-                                               base_per_bone, majority)})
+                                               base_per_bone, majority)},
+        # Where the errors lie: counts of (true, predicted) class, and the accuracy by
+        # the bone's true angle out of the image plane (the class boundary is at the
+        # data set's FBI threshold).
+        fbi_confusion=fbi_lib.confusion(pred['fbi'], gt[keys.FBI]).tolist(),
+        fbi_by_angle=fbi_lib.accuracy_by_angle(pred['fbi'], gt[keys.FBI], gt[keys.POSE3D]))
     return out
 
   def format_metrics(self, m):
