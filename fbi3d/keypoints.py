@@ -123,6 +123,9 @@ def to_joints(values, layout):
   n = NUM_POINTS[layout]
   if values.size == 2 * n:
     points, score = values.reshape(n, 2), None
+    # x, y pairs have no visibility: OpenPose, AlphaPose and MMPose write a joint they did
+    # not find as exactly (0, 0), a point no person's joint is at. It is missing.
+    points = np.where(np.all(points == 0.0, axis=1, keepdims=True), np.nan, points)
   elif values.size == 3 * n:
     points, score = values.reshape(n, 3)[:, :2], values.reshape(n, 3)[:, 2]
     # MediaPipe's visibility is a probability: outside 0..1 the third value is something
@@ -245,8 +248,11 @@ class KeypointFile:
     self.one_image = None
     if not os.path.isfile(path):
       raise ValueError(f'keypoint file {path} not found.')
-    with open(path, 'rb') as f:
-      head = f.read(64)
+    try:
+      with open(path, 'rb') as f:
+        head = f.read(64)
+    except OSError as e:
+      raise ValueError(f'keypoint file {path}: cannot read it ({e.strerror}).') from None
     # A byte-order mark (a CSV saved as "UTF-8 with BOM") is not part of the text.
     head = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
     if head.lstrip()[:1] in (b'{', b'['):
@@ -277,10 +283,19 @@ class KeypointFile:
       raise ValueError(f'{path}: not a readable JSON file ({e}).') from None
     if isinstance(data, list):
       annotations, images = data, []
-    else:
+    else:     # the file starts with { or [ (KeypointFile reads it as JSON so)
       annotations = data.get('annotations', [])
       images = data.get('images') or ([data['image']] if 'image' in data else [])
-    names = {im.get('id'): im.get('file_name') for im in images if isinstance(im, dict)}
+    for key, value in (('annotations', annotations), ('images', images)):
+      if not isinstance(value, list):
+        raise ValueError(f'{path}: "{key}" must be a list, not {type(value).__name__}.')
+    names = {}
+    for im in images:
+      if isinstance(im, dict):
+        if not isinstance(im.get('id'), (int, str, type(None))):
+          raise ValueError(f'{path}: an image id must be a number or a string, not '
+                           f'{im.get("id")!r}.')
+        names[im.get('id')] = im.get('file_name')
     single = len(names) <= 1
     # The one image a file names: annotations of other image ids are not of it.
     only_id = next(iter(names)) if len(names) == 1 else None
@@ -306,7 +321,13 @@ class KeypointFile:
         raise ValueError(f'{path}: annotation {ann.get("id", "?")} (image_id '
                          f'{ann.get("image_id")}): "keypoints" must be 51 numbers and '
                          '"bbox" 4 numbers (x, y, width, height).') from None
-      score = (int((v[:, 2] > 0).sum()), float(box[2]) * float(box[3]))
+      known = v[(v[:, 2] > 0) & np.all(np.isfinite(v[:, :2]), axis=1), :2]
+      if ann.get('bbox'):
+        area = float(box[2]) * float(box[3])
+      else:
+        # A detector's results carry no box: the box around the known keypoints.
+        area = float(np.prod(known.max(axis=0) - known.min(axis=0))) if len(known) else 0.0
+      score = (int((v[:, 2] > 0).sum()), area)
       if only_id is not None and ann.get('image_id', only_id) != only_id:
         continue
       name = '*' if single else names.get(ann.get('image_id'))

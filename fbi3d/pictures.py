@@ -47,7 +47,13 @@ def read_image(path):
     raise PredictError(f'{path}: cannot read: {e.strerror}') from None
   if not data:
     raise PredictError(f'{path}: empty file')
-  image = crop_worker.decode_image(data)
+  try:
+    image = crop_worker.decode_image(data)
+  except crop_worker.DecodeError as e:
+    # OpenCV refuses, among others, pictures of more than 2**30 pixels.
+    raise PredictError(f'{path}: OpenCV cannot decode it ({e}); OpenCV takes pictures of '
+                       'at most 2**30 pixels: scale a larger one down, or cut out the part '
+                       'with the person.') from None
   if image is None:
     raise PredictError(f'{path}: not a readable image')
   if data[:2] == b'\xff\xd8' and crop_worker.jpeg_is_truncated(data):
@@ -97,6 +103,14 @@ def box_from_bbox(bbox, shape, margin=MARGIN):
   if x >= width or y >= height or x + w <= 0 or y + h <= 0:
     raise PredictError(f'no person: the box {x:g},{y:g},{w:g},{h:g} lies outside the '
                        f'{width}x{height} image.')
+  far = FAR_OUTSIDE * max(width, height)
+  beyond = max(-x, -y, x + w - width, y + h - height)
+  if beyond > far:
+    # A box of another resolution (the full-size original's, say): the picture would be
+    # a small part of a crop that is mostly black.
+    raise PredictError(f'--bbox {x:g},{y:g},{w:g},{h:g}: the box reaches {beyond:g} px '
+                       f'beyond the {width}x{height} picture, more than its longer side; '
+                       'give the box in this picture\'s pixels.')
   return geometry.square_box([[x, y], [x + w, y + h]], margin)
 
 
@@ -107,7 +121,10 @@ def stored_shape(path):
     data = np.fromfile(path, np.uint8)
   except OSError:
     return None
-  image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+  try:
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+  except cv2.error:
+    return None
   return None if image is None else tuple(image.shape[:2])
 
 
@@ -230,7 +247,10 @@ def list_images(paths, log=None):
   files = []
   for path in paths:
     if os.path.isdir(path):
-      names = sorted(n for n in os.listdir(path) if os.path.isfile(os.path.join(path, n)))
+      try:
+        names = sorted(n for n in os.listdir(path) if os.path.isfile(os.path.join(path, n)))
+      except OSError as e:
+        raise ValueError(f'{path}: cannot list the folder ({e.strerror}).') from None
       files.extend(os.path.join(path, n) for n in names
                    if n.lower().endswith(IMAGE_EXTENSIONS))
       others = [n for n in names

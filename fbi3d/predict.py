@@ -87,6 +87,11 @@ def main(argv):
   if len(argv) < 2:
     raise app.UsageError('give one or more pictures or folders.')
   try:
+    # An empty value (--out=$UNSET) is no folder or file: refused, not read as the
+    # current folder or as no keypoints.
+    for name in ('out', 'export_dir', 'keypoints2d'):
+      if f[name].value is not None and not f[name].value.strip():
+        raise ValueError(f'--{name} is empty; give a path (or leave the flag out).')
     bbox = pictures.parse_bbox(f.bbox) if f.bbox is not None else None
     if os.path.exists(f.out) and not os.path.isdir(f.out):
       raise ValueError(f'--out={f.out} is a file; give a folder (it is made if missing).')
@@ -102,7 +107,7 @@ def main(argv):
                        'finds no person; with --bbox, --keypoints2d or --detector=mediapipe '
                        'the person is given, and it would be ignored: leave it out.')
     layout = f.keypoints_layout if f['keypoints_layout'].present else None
-    kp = keypoints.KeypointFile(f.keypoints2d, layout) if f.keypoints2d else None
+    kp = keypoints.KeypointFile(f.keypoints2d, layout) if f.keypoints2d is not None else None
     model = prediction.ExportedModel(f.export_dir)
     written, failed = prediction.predict_files(
         model, argv[1:], f.out, batch_size=f.batch_size, bbox=bbox, keypoint_file=kp,

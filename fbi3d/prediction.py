@@ -414,14 +414,31 @@ def holds_another_picture(out_dir, name, path):
   return None if os.path.abspath(other) == os.path.abspath(path) else other
 
 
+def figure_not_ours(out_dir, name, path):
+  """Whether <out_dir>/<name>.png is a file no earlier run wrote for a picture: the
+  picture `path` itself (--out the pictures' own folder), or any PNG without the JSON
+  our outputs come with. Writing the figure there would replace it."""
+  png = os.path.join(out_dir, name + '.png')
+  if not os.path.exists(png):
+    return False
+  try:
+    if os.path.samefile(png, path):
+      return True
+  except OSError:
+    pass
+  return not os.path.exists(os.path.join(out_dir, name + '.json'))
+
+
 def unique_stem(path, taken, out_dir=None):
   """The name of `path`'s outputs (its file name without extension), with _2, _3, ...
   added until no picture before it in this call has it, nor (with `out_dir`) an earlier
-  run's outputs there of another picture; adds the name to `taken`. a.jpg, a.png, a_2.jpg
-  give a, a_2, a_2_2: no picture's files replace another's."""
+  run's outputs there of another picture, nor a PNG there that is not an output (the
+  picture itself, say); adds the name to `taken`. a.jpg, a.png, a_2.jpg give a, a_2,
+  a_2_2: no picture's files replace another's, nor any picture."""
   stem = os.path.splitext(os.path.basename(path))[0]
   name, number = stem, 1
-  while name in taken or (out_dir and holds_another_picture(out_dir, name, path)):
+  while name in taken or (out_dir and (holds_another_picture(out_dir, name, path)
+                                       or figure_not_ours(out_dir, name, path))):
     number += 1
     name = f'{stem}_{number}'
   taken.add(name)
@@ -461,6 +478,10 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
       if other:
         log(f'predict: {os.path.join(out_dir, first)}.json holds the outputs of {other}; '
             f'those of {path} are written as {stem}.json and {stem}.png')
+      elif stem != first and first not in stems and figure_not_ours(out_dir, first, path):
+        log(f'predict: {os.path.join(out_dir, first)}.png is not an output of predict (it '
+            f'may be the picture itself); the outputs of {path} are written as {stem}.json '
+            f'and {stem}.png')
       try:
         written.append((path, write_outputs(model, result, out_dir, stem)))
       except OSError as e:

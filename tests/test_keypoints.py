@@ -145,6 +145,48 @@ def test_coco_json_matches_images_by_name_and_takes_the_fullest_person(tmp_path)
   assert file.joints('c.jpg') is None
 
 
+def test_x_y_pairs_at_exactly_0_0_are_missing_joints():
+  # OpenPose, AlphaPose and MMPose write a joint they did not find as (0, 0).
+  pairs = EXPECTED.copy()
+  pairs[13] = 0.0                                     # LWrist
+  joints, valid = keypoints.to_joints(pairs.reshape(-1), 'h36m17')
+  assert list(np.flatnonzero(~valid)) == [13] and np.isnan(joints[13]).all()
+  coco = upright_coco()
+  coco[keypoints.COCO['right_ankle']] = 0.0
+  assert list(np.flatnonzero(~keypoints.to_joints(coco.reshape(-1), 'coco17')[1])) == [3]
+  # A point at x = 0 alone, or given with a visibility, is a point.
+  pairs[13] = (0.0, 5.0)
+  assert keypoints.to_joints(pairs.reshape(-1), 'h36m17')[1].all()
+
+
+def test_a_coco_results_list_without_boxes_takes_the_larger_person(tmp_path):
+  # Two detections of one picture, every keypoint known, no "bbox": the larger box
+  # around the keypoints wins, whichever comes first.
+  full = np.concatenate([upright_coco(), np.full((17, 1), 0.9)], axis=1)
+  small = full.copy()
+  small[:, :2] = small[:, :2] / 4.0
+  path = tmp_path / 'results.json'
+  path.write_text(json.dumps([
+      {'image_id': 7, 'keypoints': small.reshape(-1).tolist(), 'score': 0.2},
+      {'image_id': 7, 'keypoints': full.reshape(-1).tolist(), 'score': 0.95}]))
+  joints, _ = keypoints.KeypointFile(str(path)).joints('any.jpg')
+  np.testing.assert_allclose(joints, EXPECTED)
+
+
+@pytest.mark.parametrize('data,message', [
+    ({'annotations': None}, '"annotations" must be a list, not NoneType.'),
+    ({'annotations': 5, 'images': []}, '"annotations" must be a list, not int.'),
+    ({'annotations': [], 'images': {'id': 1}}, '"images" must be a list, not dict.'),
+    ({'annotations': [], 'images': [{'id': [1], 'file_name': 'a.jpg'}]},
+     'an image id must be a number or a string, not [1].')])
+def test_a_malformed_coco_file_is_refused_with_what_is_wrong(tmp_path, data, message):
+  path = tmp_path / 'kp.json'
+  path.write_text(json.dumps(data))
+  with pytest.raises(ValueError) as e:
+    keypoints.KeypointFile(str(path))
+  assert str(e.value) == f'{path}: {message}'
+
+
 def test_a_coco_results_list_over_several_images_without_file_names_is_refused(tmp_path):
   full = np.concatenate([upright_coco(), np.full((17, 1), 2.0)], axis=1)
   shifted = full + [100, 0, 0]

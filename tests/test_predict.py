@@ -120,6 +120,17 @@ def test_an_earlier_runs_outputs_of_another_picture_are_not_replaced(tmp_path, m
   assert prediction.holds_another_picture(str(out), 'a', other) is None
   monkeypatch.chdir(tmp_path)
   assert prediction.unique_stem(os.path.join('y', 'a.jpg'), set(), str(out)) == 'a'
+  # A PNG that is no output keeps its name: the picture itself when --out is its folder,
+  # or any PNG without its JSON; a figure of an earlier run beside its JSON is replaced.
+  picture = out / 'd.png'
+  picture.write_bytes(b'picture')
+  assert prediction.figure_not_ours(str(out), 'd', str(picture))
+  assert prediction.unique_stem(str(picture), set(), str(out)) == 'd_2'
+  assert prediction.unique_stem(str(tmp_path / 'x' / 'd.jpg'), set(), str(out)) == 'd_2'
+  (out / 'd.json').write_text(json.dumps({'image': str(tmp_path / 'x' / 'd.jpg')}))
+  assert not prediction.figure_not_ours(str(out), 'd', str(tmp_path / 'x' / 'd.jpg'))
+  assert prediction.unique_stem(str(tmp_path / 'x' / 'd.jpg'), set(), str(out)) == 'd'
+  assert prediction.unique_stem(str(picture), set(), str(out)) == 'd_2'
 
 
 def test_pictures_sharing_a_file_name_are_refused_with_named_keypoints(tmp_path):
@@ -219,8 +230,38 @@ def test_keypoints_of_the_stored_frame_of_an_exif_turned_photo_are_refused(tmp_p
   assert pictures.check_joints_fit(joints, valid, shown, 'kp.csv', stored=(30, 40)) is None
 
 
+def test_a_picture_opencv_refuses_to_decode_fails_with_a_message(tmp_path):
+  # A JPEG whose frame header says 40000 x 40000: more pixels than OpenCV decodes.
+  data = bytearray(cv2.imencode('.jpg', np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+  sof = data.find(b'\xff\xc0')
+  data[sof + 5:sof + 9] = (40000).to_bytes(2, 'big') * 2
+  path = tmp_path / 'huge.jpg'
+  path.write_bytes(bytes(data))
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.read_image(str(path))
+  # OpenCV's own reason, between the brackets, names its source file and version.
+  assert str(e.value).startswith(f'{path}: OpenCV cannot decode it (OpenCV(')
+  assert 'pixels <= CV_IO_MAX_IMAGE_PIXELS' in str(e.value)
+  assert str(e.value).endswith(
+      "); OpenCV takes pictures of at most 2**30 pixels: scale a larger one down, or cut out "
+      'the part with the person.')
+  assert pictures.stored_shape(str(path)) is None
+  from fbi3d.data import crop_worker  # pylint: disable=g-import-not-at-top
+  with pytest.raises(crop_worker.BadItem, match=r'huge.jpg: OpenCV cannot decode it \(OpenCV'):
+    crop_worker.read_image(str(path))
+
+
 def test_a_person_box_must_be_in_pixels_and_finite():
   shape = (90, 120, 3)
+  # A box of another resolution: 6400 x 4800 reaches 6280 px beyond the 120 px width.
+  with pytest.raises(pictures.PredictError) as e:
+    pictures.box_from_bbox([0, 0, 6400, 4800], shape)
+  assert str(e.value) == ('--bbox 0,0,6400,4800: the box reaches 6280 px beyond the 120x90 '
+                          "picture, more than its longer side; give the box in this picture's "
+                          'pixels.')
+  # 120 px beyond (x + w = 240) is still taken.
+  np.testing.assert_allclose(pictures.box_from_bbox([0, 0, 240, 90], shape, margin=0.0),
+                             [0, -75, 240])
   with pytest.raises(pictures.PredictError) as e:
     pictures.box_from_bbox([0.1, 0.2, 0.5, 0.7], shape)
   assert str(e.value) == ('--bbox 0.1,0.2,0.5,0.7: a box of 0.7 px cannot hold a person: '
@@ -255,6 +296,17 @@ def test_command_line_refuses_an_out_folder_it_cannot_make_before_predicting(tmp
   assert proc.returncode == 1 and 'Traceback' not in proc.stderr
   assert ('fbi3d.predict: error: --keypoints_layout says how to read --keypoints2d, which is '
           'not given: give both, or neither.' in proc.stderr)
+  # An empty path (--out=$UNSET) is refused, not read as the current folder or as no
+  # keypoints.
+  for flags, name in [([f'--out='], 'out'),
+                      ([f'--out={tmp_path / "out"}', '--keypoints2d='], 'keypoints2d')]:
+    proc = subprocess.run(
+        [sys.executable, '-m', 'fbi3d.predict', str(picture),
+         f'--export_dir={tmp_path / "no_export"}'] + flags,
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().endswith(
+        f'fbi3d.predict: error: --{name} is empty; give a path (or leave the flag out).')
 
 
 def test_folders_say_what_they_leave_out_and_pictures_too_wide_to_crop_fail(tmp_path):

@@ -45,9 +45,22 @@ class BadItem(Exception):
     self.detail = message
 
 
+class DecodeError(ValueError):
+  """OpenCV refused to decode a picture (one of more than 2**30 pixels, say); the
+  message is its reason."""
+
+
+def _imdecode(buffer, flags):
+  try:
+    return cv2.imdecode(buffer, flags)
+  except cv2.error as e:
+    lines = str(e).strip().splitlines()
+    raise DecodeError(lines[-1] if lines else 'no reason given') from None
+
+
 def decode_image(data):
   """The bytes of an image file as BGR uint8 [H, W, 3], or None when OpenCV cannot decode
-  them.
+  them; DecodeError when OpenCV refuses them (too many pixels).
 
   OpenCV's colour decoding (which also turns a JPEG by its EXIF orientation and brings
   16-bit pictures to 8 bits) drops an alpha channel and leaves each transparent pixel
@@ -56,12 +69,12 @@ def decode_image(data):
   colour = round(stored * a + 255 * (1 - a)), a the alpha over its maximum.
   """
   buffer = np.frombuffer(data, np.uint8)
-  image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+  image = _imdecode(buffer, cv2.IMREAD_COLOR)
   if image is None or image.size == 0:
     return None
   if data[:2] == b'\xff\xd8':      # JPEG has no alpha
     return image
-  full = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+  full = _imdecode(buffer, cv2.IMREAD_UNCHANGED)
   if full is None or full.ndim != 3 or full.shape[2] != 4:
     return image
   alpha = full[..., 3:].astype(np.float64) / np.iinfo(full.dtype).max \
@@ -141,7 +154,10 @@ def read_image(path):
   # By content, not by name: a PNG named .jpg is a PNG.
   if data[:2] == b'\xff\xd8' and jpeg_is_truncated(data):
     raise BadItem(CORRUPT_IMAGE, f'{path}: truncated JPEG (no end marker)')
-  image = decode_image(data)
+  try:
+    image = decode_image(data)
+  except DecodeError as e:
+    raise BadItem(CORRUPT_IMAGE, f'{path}: OpenCV cannot decode it ({e})') from None
   if image is None:
     raise BadItem(CORRUPT_IMAGE, f'{path}: not a readable image')
   return image
