@@ -105,6 +105,11 @@ def main(argv):
       raise ValueError(f'no image files in {", ".join(argv[1:])}.')
     os.makedirs(FLAGS.out, exist_ok=True)
     rows, failed, taken = [], [], set()
+    # Pictures in the --out folder keep their files: a figure of their name takes _2.
+    out_real = os.path.realpath(FLAGS.out)
+    taken.update(os.path.splitext(os.path.basename(p))[0] for p in files
+                 if os.path.dirname(os.path.realpath(p)) == out_real
+                 and p.lower().endswith('.png'))
     for path in files:
       # a.jpg and a.png (or x/a.jpg and y/a.jpg) get figures of their own.
       name = prediction.unique_stem(path, taken)
