@@ -684,13 +684,40 @@ def _rewrite_config(run, phase, **changes):
 
 
 @pytest.mark.slow
-def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp_path):
+def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp_path,
+                                                                monkeypatch):
   model_dir = str(tmp_path / 'model')
   shutil.copytree(trained_run.model_dir, model_dir, ignore=shutil.ignore_patterns(
       'eval', 'seeds', 'refine_*', 'oracle_*', 'features_noadv'))
   cfg = trained_run.replace(model_dir=model_dir)
   run = run_lib.Run.of_config(cfg)
   trainer.run_phase(phases.make_task('refine_nofbi', cfg), log=_quiet)
+  challenge.check_run(cfg)
+  # Phases trained with other settings than Final's where they decide how the
+  # evaluation, which reads every phase with Final's, reads them.
+  other_frame = 'camera' if cfg.regressor.frame == 'ray' else 'ray'
+  other_loss = 'heatmap' if cfg.pose2d.loss == 'integral' else 'integral'
+  for phase, key, value, old in [
+      ('base', 'regressor_frame', other_frame, cfg.regressor.frame),
+      ('pose2d', 'pose2d_loss', other_loss, cfg.pose2d.loss)]:
+    _rewrite_config(run, phase, **{key: value})
+    with pytest.raises(run_lib.PhaseError) as e:
+      challenge.check_run(cfg)
+    assert str(e.value) == (
+        f'{model_dir}: {phase} was trained with other settings than Final ({key}: {value} '
+        f"against {old}), and the evaluation reads every phase with Final's, so {phase} "
+        f'would be measured wrongly. Train the phases with one set of flags: remove '
+        f'{run.phase_dir(phase)} and the phases after it and run python -m fbi3d.train '
+        'with the flags Final was trained with.')
+    _rewrite_config(run, phase, **{key: old})
+  results = run.results('features')
+  results['made_from']['flip_test'] = not cfg.flip_test
+  run.write_results('features', results)
+  with pytest.raises(run_lib.PhaseError, match=r'features was trained with other settings '
+                     rf'than Final \(flip_test: {not cfg.flip_test} against {cfg.flip_test}\)'):
+    challenge.check_run(cfg)
+  results['made_from']['flip_test'] = cfg.flip_test
+  run.write_results('features', results)
   challenge.check_run(cfg)
   # An ablation row trained under another schedule than Final's.
   _rewrite_config(run, 'refine_nofbi', regressor_learning_rate=0.5)
@@ -714,3 +741,20 @@ def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp
       f'{model_dir}: base under seed 1 was trained with other settings than the run\'s base '
       f'(base_epochs: 7 against {cfg.base.epochs}), so the spread would mix runs of other '
       'settings.')
+  # A row whose 3D is not finite for some example is refused, not shown as an empty cell.
+  task_class = type(phases.make_task('base', cfg))
+  predict = task_class.predict
+
+  def one_nan(self, network, inputs, arrays):
+    out = np.array(predict(self, network, inputs, arrays))
+    out[1, 4, 2] = np.nan
+    return out
+
+  monkeypatch.setattr(task_class, 'predict', one_nan)
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge._regressor_predictions(cfg, 'train', _quiet)
+  assert str(e.value).startswith('base: 1 of the ')
+  assert str(e.value).endswith(
+      ' train examples get a non-finite 3D pose (the first 1); its inputs from the features '
+      'cache or its weights hold NaN or infinity. Make the features cache again and train '
+      'the regressors again.')

@@ -123,6 +123,56 @@ def check_run(cfg):
         + ', '.join(f'{p} {s} px' for p, s in sizes.items())
         + '); their checkpoints cannot be evaluated together. Train the run again with '
         'one --image_size.')
+  _check_settings_agree(cfg, run)
+
+
+# What decides how the evaluation reads each phase's network or cache, which it builds
+# with Final's settings: the networks, the 2D decoding, the depth scale, the crops, and
+# the regressors' inputs, frame and mirror average.
+_READ_WITH = {
+    'pose2d': config_lib.ARCHITECTURE['pose2d'] + ('pose2d_loss',),
+    'generator': config_lib.ARCHITECTURE['generator'],
+    'adversarial': config_lib.ARCHITECTURE['generator'],
+}
+# The features cache records what it was made with (its made_from), not a config.
+_FEATURES_MADE_WITH = {'image_size': 'image_size', 'crops': 'crops', 'flip_test': 'flip_test',
+                       'flip_swaps_red_blue': 'flip_swaps_red_blue',
+                       'generator_phase': 'features_generator'}
+_REGRESSOR_READ_WITH = ('regressor_2d', 'regressor_units', 'regressor_frame',
+                        'regressor_mirror_average')
+
+
+def _check_settings_agree(cfg, run):
+  """Refuses a run whose phases were trained with other settings than Final's where
+  those settings decide how the evaluation, which builds every network with Final's
+  settings, reads them (a Base trained in the camera frame turned back from a ray frame,
+  a 2D estimator decoded with another loss's rule): it would measure them wrongly."""
+  phases_read = dict(_READ_WITH)
+  phases_read[cfg.features.generator] = _READ_WITH['generator']
+  phases_read.update({name: _REGRESSOR_READ_WITH for name in phases.REGRESSOR_ROWS
+                      if name != 'refine'})
+  for phase, names in phases_read.items():
+    if not (run.results(phase) or {}).get('finished'):
+      continue
+    own = run.config(phase)
+    diffs = [f'{n}: {own.flat(n)} against {cfg.flat(n)}' for n in names
+             if own.flat(n) != cfg.flat(n)]
+    _refuse_other_settings(cfg, run, phase, diffs)
+  made = (run.results('features') or {}).get('made_from') or {}
+  _refuse_other_settings(cfg, run, 'features', [
+      f'{flag}: {made[key]} against {cfg.flat(flag)}'
+      for key, flag in _FEATURES_MADE_WITH.items()
+      if key in made and made[key] != cfg.flat(flag)])
+
+
+def _refuse_other_settings(cfg, run, phase, diffs):
+  if diffs:
+    raise run_lib.PhaseError(
+        f'{cfg.model_dir}: {phase} was trained with other settings than Final ('
+        f'{"; ".join(diffs)}), and the evaluation reads every phase with Final\'s, so '
+        f'{phase} would be measured wrongly. Train the phases with one set of flags: '
+        f'remove {run.phase_dir(phase)} and the phases after it and run python -m '
+        'fbi3d.train with the flags Final was trained with.')
 
 
 def _check_fbi_threshold(own_dir, data_dir, manifest):
@@ -227,6 +277,14 @@ def _regressor_predictions(cfg, split, log):
           f'{name} reads a features cache whose {split} examples differ from those of '
           'base; run its features phase again.')
     out[name] = task.predict(network, inputs, arrays)
+    bad = ~np.isfinite(out[name]).all(axis=(1, 2))
+    if bad.any():
+      # A NaN MPJPE would print as an empty cell, like an action without examples.
+      raise run_lib.PhaseError(
+          f'{name}: {int(bad.sum())} of the {len(bad)} {split} examples get a non-finite 3D '
+          f'pose (the first {int(np.flatnonzero(bad)[0])}); its inputs from the features '
+          'cache or its weights hold NaN or infinity. Make the features cache again and '
+          'train the regressors again.')
     log(f'evaluate: {name} over {len(inputs)} {split} examples')
   return out, cache
 
