@@ -730,9 +730,13 @@ def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp
   _rewrite_config(run, 'refine_nofbi', regressor_learning_rate=cfg.regressor.learning_rate)
   # A row under another seed is trained with its run row's settings; one that differs
   # in more than the seed is refused by the spread.
+  # Base trained with another seed than Final's: under Final's seed + 1 it is trained
+  # with its own seed + 1, in the folder where the evaluation looks.
+  _rewrite_config(run, 'base', seed=cfg.seed + 5)
   seeds_lib.train(cfg, 2, log=_quiet)
   seed1 = run_lib.Run.of(os.path.join(model_dir, 'seeds', '1'))
-  assert seed1.results('base')['config']['seed'] == 1
+  assert seed1.results('base')['config']['seed'] == cfg.seed + 6
+  assert seed1.results('refine')['config']['seed'] == 1
   challenge.evaluate(model_dir, 'train', gallery=0, seeds=2, log=_quiet)
   _rewrite_config(seed1, 'base', base_epochs=7)
   with pytest.raises(run_lib.PhaseError) as e:

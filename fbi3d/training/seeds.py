@@ -6,7 +6,8 @@ between rows from the spread of training itself.
 trains every regressor row that has finished in the run (Base, Final, and the ablations
 and oracles that --phase=ablations trained) under the run's seed + 1 .. + N - 1; then
 `python -m fbi3d.evaluate --seeds=N` measures them beside the run's own rows. Seed
-seed + k lives in <model_dir>/seeds/<seed + k>/, one folder per phase as in the run, and
+seed + k (Final's seed; a row trained with another seed gets its own + k) lives in
+<model_dir>/seeds/<seed + k>/, one folder per phase as in the run, and
 reads the run's own features caches, so only initialisation, shuffling and dropout
 differ: each row is trained with the settings its row in the run was trained with, and
 `fbi3d.evaluate --seeds` refuses one that differs in more than the seed. Rows already
@@ -81,7 +82,11 @@ def train(run_cfg, seeds, log=print):
       # Each row under the settings it was trained with in the run (Base's may differ
       # from Final's), reading the data set the flags name.
       row = dataclasses.replace(run.config(name), data_dir=run_cfg.data_dir)
-      scfg = seed_config(row, k)
+      # Its own seed + k, in the folder of Final's seed + k, where the evaluation looks
+      # for every row under that seed (a Base trained with another seed than Final's
+      # would otherwise land in a folder nothing reads).
+      scfg = dataclasses.replace(seed_config(row, k),
+                                 model_dir=seed_config(run_cfg, k).model_dir)
       if not phases.trained(name, scfg):
         log(f'{phases.SEEDS}: training {name} under seed {scfg.seed}')
         trainer.run_phase(phases.make_task(name, scfg), log=log)
