@@ -52,17 +52,24 @@ def flip_labels(labels):
   return out
 
 
-def fbi_accuracy(pred, target):
-  """Accuracy of FBI predictions (labels [N, 14], or probabilities [N, 14, 3]).
-
-  Returns (overall accuracy, per-bone accuracy array [14]).
-  """
+def _labels(pred, target, what):
+  """(predicted labels, true labels) of the same shape from labels or probabilities
+  [..., 3]; ValueError naming `what` when the shapes differ."""
   pred = np.asarray(pred)
   target = np.asarray(target)
   if pred.ndim == target.ndim + 1:
     pred = np.argmax(pred, axis=-1)
   if pred.shape != target.shape:
-    raise ValueError(f'fbi_accuracy: shapes differ: {pred.shape} vs {target.shape}.')
+    raise ValueError(f'{what}: shapes differ: {pred.shape} vs {target.shape}.')
+  return pred, target
+
+
+def fbi_accuracy(pred, target):
+  """Accuracy of FBI predictions (labels [N, 14], or probabilities [N, 14, 3]).
+
+  Returns (overall accuracy, per-bone accuracy array [14]).
+  """
+  pred, target = _labels(pred, target, 'fbi_accuracy')
   correct = (pred == target).reshape(-1, target.shape[-1])
   return float(correct.mean()), correct.mean(axis=0)
 
@@ -76,12 +83,7 @@ def class_balance(labels):
 def confusion(pred, target):
   """Counts [3, 3] of (true class, predicted class) over every bone of every example;
   pred: labels [N, 14] or probabilities [N, 14, 3]."""
-  pred = np.asarray(pred)
-  target = np.asarray(target)
-  if pred.ndim == target.ndim + 1:
-    pred = np.argmax(pred, axis=-1)
-  if pred.shape != target.shape:
-    raise ValueError(f'confusion: shapes differ: {pred.shape} vs {target.shape}.')
+  pred, target = _labels(pred, target, 'confusion')
   counts = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
   np.add.at(counts, (target.ravel(), pred.ravel()), 1)
   return counts
@@ -95,10 +97,7 @@ def accuracy_by_angle(pred, target, pose3d, edges=ANGLE_EDGES_DEG):
   """FBI accuracy by the bone's true angle out of the image plane: a list of dict(low,
   high, bones: the share of all bones in [low, high) degrees, the last bin closed,
   accuracy: None for an empty bin)."""
-  pred = np.asarray(pred)
-  target = np.asarray(target)
-  if pred.ndim == target.ndim + 1:
-    pred = np.argmax(pred, axis=-1)
+  pred, target = _labels(pred, target, 'accuracy_by_angle')
   correct = (pred == target).ravel()
   angle = np.degrees(np.arcsin(np.clip(np.abs(bone_sines(pose3d)), 0.0, 1.0))).ravel()
   if angle.shape != correct.shape:
