@@ -292,7 +292,7 @@ class KeypointFile:
     names = {}
     for im in images:
       if isinstance(im, dict):
-        if not isinstance(im.get('id'), (int, str, type(None))):
+        if not isinstance(im.get('id'), (int, float, str, type(None))):
           raise ValueError(f'{path}: an image id must be a number or a string, not '
                            f'{im.get("id")!r}.')
         names[im.get('id')] = im.get('file_name')
@@ -310,6 +310,10 @@ class KeypointFile:
             '({"id": ..., "file_name": ...} for each) or give one image\'s annotations '
             'per file.')
     for ann in annotations:
+      if isinstance(ann, dict) and not isinstance(ann.get('image_id'),
+                                                  (int, float, str, type(None))):
+        raise ValueError(f'{path}: an annotation\'s image_id must be a number or a string, '
+                         f'not {ann.get("image_id")!r}.')
       values = ann.get('keypoints') if isinstance(ann, dict) else None
       if not isinstance(values, (list, tuple)) or len(values) != 51:
         raise ValueError(f'{path}: every annotation needs "keypoints", 51 numbers (17 COCO '
@@ -327,7 +331,12 @@ class KeypointFile:
       else:
         # A detector's results carry no box: the box around the known keypoints.
         area = float(np.prod(known.max(axis=0) - known.min(axis=0))) if len(known) else 0.0
-      score = (int((v[:, 2] > 0).sum()), area)
+      # The most known keypoints; then a detector's own score (its results mark every
+      # keypoint known, so the count ties); then the larger box.
+      confidence = ann.get('score', 0.0)
+      confidence = float(confidence) if isinstance(confidence, (int, float)) and \
+          np.isfinite(confidence) else 0.0
+      score = (len(known), confidence, area)
       if only_id is not None and ann.get('image_id', only_id) != only_id:
         continue
       name = '*' if single else names.get(ann.get('image_id'))

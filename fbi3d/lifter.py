@@ -207,6 +207,8 @@ def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overr
   saver = _Resume(checkpoint_dir, model, s, poses) if checkpoint_dir else None
   if saver is not None:
     first, history, seconds_before = saver.restore(say)
+    if not first:
+      saver.begin()
   start = time.time()
   for epoch in range(first, int(s['epochs'])):
     if epoch:
@@ -290,6 +292,15 @@ class _Resume:
     say(f'lifter: resuming from {latest} (epoch {first} of '
         f'{self.key["settings"]["epochs"]})')
     return first, history, float(saved.get('train_seconds', 0.0))
+
+  def begin(self):
+    """RESUME_FILE at epoch 0, before the first checkpoint: from the start, the folder
+    says a training is under way (`load` refuses the lifter beside it)."""
+    os.makedirs(self.folder, exist_ok=True)
+    manifest_lib.write_json_atomic(
+        os.path.join(self.folder, RESUME_FILE),
+        dict(key=self.key, epoch=0, history=[], train_seconds=0.0),
+        indent=1, final_newline=True)
 
   def save(self, epoch, history, seconds):
     # The history first: a stop before the checkpoint is written resumes from the one

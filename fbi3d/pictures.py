@@ -144,15 +144,18 @@ def check_joints_fit(joints, valid, shape, source, stored=None):
     return
   h, w = shape[:2]
   if stored is not None and h != w and tuple(stored[:2]) == (w, h):
-    def inside(width, height):
-      return ((points[:, 0] >= 0) & (points[:, 0] <= width - 1)
-              & (points[:, 1] >= 0) & (points[:, 1] <= height - 1))
-    shown = inside(w, h)
+    def inside(width, height, pad=0.0):
+      return ((points[:, 0] >= -pad) & (points[:, 0] <= width - 1 + pad)
+              & (points[:, 1] >= -pad) & (points[:, 1] <= height - 1 + pad))
+    # Outside the shown picture by more than the margin a detector's joint out of frame
+    # may lie (OUTSIDE_MARGIN), yet all inside the stored one.
+    shown = inside(w, h, OUTSIDE_MARGIN * max(h, w))
     if not shown.all() and inside(h, w).all():
       raise PredictError(
           f'{source}: the known joints all lie in the picture as its file stores it ({h}x{w}, '
           f'before its EXIF turn) but {len(points) - int(shown.sum())} of the '
-          f'{len(points)} lie outside it as it is shown ({w}x{h}; x from '
+          f'{len(points)} lie outside it as it is shown ({w}x{h}, by more than '
+          f'{OUTSIDE_MARGIN:g} of its longer side; x from '
           f'{points[:, 0].min():.0f} to {points[:, 0].max():.0f}, y from '
           f'{points[:, 1].min():.0f} to {points[:, 1].max():.0f}): give keypoints in the '
           'pixels of the picture as it is shown (turned by its EXIF orientation, as a '

@@ -429,6 +429,25 @@ def figure_not_ours(out_dir, name, path):
   return not os.path.exists(os.path.join(out_dir, name + '.json'))
 
 
+def earlier_figure(path):
+  """Whether `path` is the figure of an earlier prediction: a PNG with predict's JSON
+  beside it that names another picture (read back when --out is the pictures' folder)."""
+  if not path.lower().endswith('.png'):
+    return False
+  json_path = os.path.splitext(path)[0] + '.json'
+  try:
+    with open(json_path) as f:
+      image = json.load(f).get('image')
+  except (OSError, ValueError, AttributeError):
+    return False
+  if not isinstance(image, str):
+    return False
+  try:
+    return not os.path.samefile(image, path)
+  except OSError:
+    return os.path.abspath(image) != os.path.abspath(path)
+
+
 def unique_stem(path, taken, out_dir=None):
   """The name of `path`'s outputs (its file name without extension), with _2, _3, ...
   added until no picture before it in this call has it, nor (with `out_dir`) an earlier
@@ -450,6 +469,12 @@ def predict_files(model, paths, out_dir, *, batch_size=16, log=print, **options)
   figure per picture into out_dir and reporting progress. Returns (written, failed):
   lists of (path, (json, png)) and (path, message naming the path)."""
   files = pictures.list_images(paths, log=lambda line: log(f'predict: {line}'))
+  figures = [f for f in files if earlier_figure(f)]
+  if figures:
+    log(f'predict: {len(figures)} figure(s) of earlier predictions left out (a PNG beside '
+        f'the JSON that names its picture): {", ".join(figures[:3])}'
+        f'{", ..." if len(figures) > 3 else ""}')
+    files = [f for f in files if f not in figures]
   if not files:
     raise ValueError(f'no image files in {", ".join(paths)}.')
   if options.get('keypoint_file') is not None and options.get('bbox') is None:

@@ -605,13 +605,37 @@ def test_the_report_counts_examples_of_unknown_action():
   assert report._unknown_action_note({'num_labelled': 5}, counts) == ''
 
 
+def test_a_cache_without_flip_averaging_agrees_with_final_of_the_same_flags():
+  class FakeRun:
+    def __init__(self, made):
+      self.made = made
+
+    def results(self, phase):
+      return {'finished': True, 'made_from': self.made} if phase == 'features' else None
+
+    def phase_dir(self, phase):
+      return f'm/{phase}'
+
+  # Without flip averaging the cache records no red-blue swap, whatever the flag says.
+  cfg = config_lib.make(image_size=32, model_dir='m', flip_test=False)
+  assert cfg.flip_swaps_red_blue
+  made = dict(image_size=32, crops=cfg.crops, flip_test=False, flip_swaps_red_blue=False,
+              generator_phase=cfg.features.generator)
+  challenge._check_settings_agree(cfg, FakeRun(made))
+  with pytest.raises(run_lib.PhaseError, match=r'features was trained with other settings '
+                     r'than Final \(flip_test: True against False; flip_swaps_red_blue: True '
+                     r'against False\)'):
+    challenge._check_settings_agree(cfg, FakeRun(dict(made, flip_test=True,
+                                                      flip_swaps_red_blue=True)))
+
+
 def test_the_report_says_where_the_fbi_errors_lie():
   m = dict(fbi_confusion=[[6, 1, 1], [0, 4, 0], [2, 2, 4]],
            fbi_by_angle=[dict(low=0.0, high=10.0, bones=0.5, accuracy=0.25),
                          dict(low=10.0, high=90.0, bones=0.5, accuracy=None)])
   assert report.fbi_breakdown_lines(m, 10.0) == [
       "Share of all bones (%) by true class (rows) and the branch's class (columns); the "
-      'diagonal is the accuracy:', '',
+      'diagonal adds up to the accuracy:', '',
       '| true \\ predicted | forward | backward | parallel | all |',
       '|---|---|---|---|---|',
       '| forward | 30.0 | 5.0 | 5.0 | 40.0 |',

@@ -154,23 +154,31 @@ def test_x_y_pairs_at_exactly_0_0_are_missing_joints():
   coco = upright_coco()
   coco[keypoints.COCO['right_ankle']] = 0.0
   assert list(np.flatnonzero(~keypoints.to_joints(coco.reshape(-1), 'coco17')[1])) == [3]
-  # A point at x = 0 alone, or given with a visibility, is a point.
+  # A point at x = 0 alone, or (0, 0) given with a visibility, is a point.
+  triplets = np.concatenate([pairs, np.ones((17, 1))], axis=1)
+  assert keypoints.to_joints(triplets.reshape(-1), 'h36m17')[1].all()
   pairs[13] = (0.0, 5.0)
   assert keypoints.to_joints(pairs.reshape(-1), 'h36m17')[1].all()
 
 
-def test_a_coco_results_list_without_boxes_takes_the_larger_person(tmp_path):
-  # Two detections of one picture, every keypoint known, no "bbox": the larger box
-  # around the keypoints wins, whichever comes first.
+def test_a_coco_results_list_without_boxes_takes_the_surer_then_the_larger_person(tmp_path):
+  # Detections of one picture mark every keypoint known, and carry no "bbox": the
+  # detector's score decides, then the box around the keypoints, whichever comes first.
   full = np.concatenate([upright_coco(), np.full((17, 1), 0.9)], axis=1)
-  small = full.copy()
+  small, large = full.copy(), full.copy()
   small[:, :2] = small[:, :2] / 4.0
+  large[:, :2] = large[:, :2] * 2.0
   path = tmp_path / 'results.json'
-  path.write_text(json.dumps([
-      {'image_id': 7, 'keypoints': small.reshape(-1).tolist(), 'score': 0.2},
-      {'image_id': 7, 'keypoints': full.reshape(-1).tolist(), 'score': 0.95}]))
-  joints, _ = keypoints.KeypointFile(str(path)).joints('any.jpg')
-  np.testing.assert_allclose(joints, EXPECTED)
+  for detections, expected in [
+      ([(small, 0.2), (full, 0.95)], EXPECTED),
+      ([(large, 0.1), (full, 0.95)], EXPECTED),         # a large false detection
+      ([(small, None), (full, None)], EXPECTED),         # no scores: the larger
+      ([(full, None), (large, None)], EXPECTED * 2.0)]:
+    path.write_text(json.dumps([
+        dict(image_id=7, keypoints=k.reshape(-1).tolist(),
+             **({} if score is None else {'score': score})) for k, score in detections]))
+    joints, _ = keypoints.KeypointFile(str(path)).joints('any.jpg')
+    np.testing.assert_allclose(joints, expected)
 
 
 @pytest.mark.parametrize('data,message', [
@@ -178,7 +186,9 @@ def test_a_coco_results_list_without_boxes_takes_the_larger_person(tmp_path):
     ({'annotations': 5, 'images': []}, '"annotations" must be a list, not int.'),
     ({'annotations': [], 'images': {'id': 1}}, '"images" must be a list, not dict.'),
     ({'annotations': [], 'images': [{'id': [1], 'file_name': 'a.jpg'}]},
-     'an image id must be a number or a string, not [1].')])
+     'an image id must be a number or a string, not [1].'),
+    ({'annotations': [{'image_id': [7], 'keypoints': [0] * 51}]},
+     "an annotation's image_id must be a number or a string, not [7].")])
 def test_a_malformed_coco_file_is_refused_with_what_is_wrong(tmp_path, data, message):
   path = tmp_path / 'kp.json'
   path.write_text(json.dumps(data))

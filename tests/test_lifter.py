@@ -473,7 +473,8 @@ def test_a_stopped_training_resumes_from_its_last_epoch(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_folder_with_an_unsaved_training_is_refused_until_it_finishes(tmp_path):
+def test_a_folder_with_an_unsaved_training_is_refused_until_it_finishes(tmp_path,
+                                                                       monkeypatch):
   out = str(tmp_path / 'lifter')
   training = os.path.join(out, lifter.TRAINING_DIR)
   settings = dict(epochs=1, batch_size=16, hidden=16, blocks=1)
@@ -500,6 +501,20 @@ def test_a_folder_with_an_unsaved_training_is_refused_until_it_finishes(tmp_path
       f'{training}): the lifter saved there is an earlier one. Run the same '
       'tools/train_lifter.py command again to finish the training, or remove '
       f'{training} to use the earlier lifter.')
+  # Stopped in its first epoch, before any checkpoint: refused as well.
+  import tensorflow as tf   # pylint: disable=g-import-not-at-top
+  shutil.rmtree(training)
+
+  def stop(*args, **kwargs):
+    raise Stop
+
+  with monkeypatch.context() as patch:
+    patch.setattr(tf.keras.Model, 'fit', stop)
+    with pytest.raises(Stop):
+      lifter.train(_poses(48), checkpoint_dir=training, **dict(settings, epochs=2))
+  with pytest.raises(ValueError, match=r'holds a lifter training that has not saved its '
+                     r'lifter \(epoch 0 of 2 in '):
+    lifter.load(out)
   resume = os.path.join(training, lifter.RESUME_FILE)
   with open(resume, 'w') as f:
     f.write('{"key": ')

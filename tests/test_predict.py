@@ -126,6 +126,26 @@ def test_an_earlier_runs_outputs_of_another_picture_are_not_replaced(tmp_path, m
   picture.write_bytes(b'picture')
   assert prediction.figure_not_ours(str(out), 'd', str(picture))
   assert prediction.unique_stem(str(picture), set(), str(out)) == 'd_2'
+  # Predicting again into the pictures' own folder: the earlier figures (a PNG beside a
+  # JSON naming another picture) are left out, the pictures are read.
+  folder = tmp_path / 'pics'
+  folder.mkdir()
+  (folder / 'e.jpg').write_bytes(b'')
+  (folder / 'e.png').write_bytes(b'figure')
+  (folder / 'e.json').write_text(json.dumps({'image': str(folder / 'e.jpg')}))
+  (folder / 'f.png').write_bytes(b'picture')
+  assert prediction.earlier_figure(str(folder / 'e.png'))
+  assert not prediction.earlier_figure(str(folder / 'f.png'))
+  assert not prediction.earlier_figure(str(folder / 'e.jpg'))
+  (folder / 'f.json').write_text(json.dumps({'image': str(folder / 'f.png')}))
+  assert not prediction.earlier_figure(str(folder / 'f.png'))    # its own outputs' JSON
+  lines = []
+  (folder / 'e.jpg').unlink()
+  (folder / 'f.png').unlink()
+  with pytest.raises(ValueError, match='no image files in'):
+    prediction.predict_files(None, [str(folder)], str(folder), log=lines.append)
+  assert lines[-1] == (f'predict: 1 figure(s) of earlier predictions left out (a PNG '
+                       f'beside the JSON that names its picture): {folder / "e.png"}')
   assert prediction.unique_stem(str(tmp_path / 'x' / 'd.jpg'), set(), str(out)) == 'd_2'
   (out / 'd.json').write_text(json.dumps({'image': str(tmp_path / 'x' / 'd.jpg')}))
   assert not prediction.figure_not_ours(str(out), 'd', str(tmp_path / 'x' / 'd.jpg'))
@@ -205,8 +225,8 @@ def test_keypoints_of_the_stored_frame_of_an_exif_turned_photo_are_refused(tmp_p
   assert pictures.stored_shape(str(path)) == (30, 40)
   assert pictures.stored_shape(str(tmp_path / 'none.png')) is None
   # Keypoints in the stored frame: x 2..37.2, y 2..26. In the shown picture widened by 4
-  # px (x <= 33) all but i = 15, 16 lie, so the half-inside rule lets them pass; x > 29
-  # (i = 13..16) is outside the shown picture itself, and all lie in the stored one.
+  # px (x <= 33) all but i = 15, 16 lie, so the half-inside rule lets them pass; all lie
+  # in the stored one.
   i = np.arange(17.0)
   joints, valid = np.stack([2 + 2.2 * i, 2 + 1.5 * i], axis=1), np.ones(17, bool)
   shown = (40, 30, 3)
@@ -215,9 +235,14 @@ def test_keypoints_of_the_stored_frame_of_an_exif_turned_photo_are_refused(tmp_p
     pictures.check_joints_fit(joints, valid, shown, 'kp.csv', stored=(30, 40))
   assert str(e.value) == (
       'kp.csv: the known joints all lie in the picture as its file stores it (40x30, before '
-      'its EXIF turn) but 4 of the 17 lie outside it as it is shown (30x40; x from 2 to 37, '
-      'y from 2 to 26): give keypoints in the pixels of the picture as it is shown (turned '
-      'by its EXIF orientation, as a viewer shows it).')
+      'its EXIF turn) but 2 of the 17 lie outside it as it is shown (30x40, by more than 0.1 '
+      'of its longer side; x from 2 to 37, y from 2 to 26): give keypoints in the pixels of '
+      'the picture as it is shown (turned by its EXIF orientation, as a viewer shows it).')
+  # A joint a detector put just outside the shown picture (x 31 to 33 here) is no sign
+  # of the stored frame.
+  near = joints.copy()
+  near[13:] = (31, 20)
+  assert pictures.check_joints_fit(near, valid, shown, 'kp.csv', stored=(30, 40)) is None
   # The same keypoints turned into the shown frame (x' = 29 - y, y' = x) pass, and so do
   # the stored-frame ones when the file was not turned, or turned half round.
   turned = np.stack([29 - joints[:, 1], joints[:, 0]], axis=1)

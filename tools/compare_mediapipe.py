@@ -105,7 +105,16 @@ def main(argv):
       raise ValueError(f'no image files in {", ".join(argv[1:])}.')
     os.makedirs(FLAGS.out, exist_ok=True)
     rows, failed, taken = [], [], set()
-    # Pictures in the --out folder keep their files: a figure of their name takes _2.
+    # With --out the pictures' own folder, the figures of an earlier comparison (listed in
+    # its compare.json) are no pictures, and a PNG picture there keeps its file: a figure
+    # of its name takes _2.
+    earlier = set()
+    try:
+      with open(os.path.join(FLAGS.out, 'compare.json')) as f:
+        earlier = {os.path.realpath(r['figure']) for r in json.load(f)['pictures']}
+    except (OSError, ValueError, KeyError, TypeError):
+      pass
+    files = [p for p in files if os.path.realpath(p) not in earlier]
     out_real = os.path.realpath(FLAGS.out)
     taken.update(os.path.splitext(os.path.basename(p))[0] for p in files
                  if os.path.dirname(os.path.realpath(p)) == out_real

@@ -134,9 +134,9 @@ _READ_WITH = {
     'generator': config_lib.ARCHITECTURE['generator'],
     'adversarial': config_lib.ARCHITECTURE['generator'],
 }
-# The features cache records what it was made with (its made_from), not a config.
-_FEATURES_MADE_WITH = {'image_size': 'image_size', 'crops': 'crops', 'flip_test': 'flip_test',
-                       'flip_swaps_red_blue': 'flip_swaps_red_blue',
+# The features cache records what it was made with (its made_from), not a config; flip
+# averaging and the red-blue swap as flip_test's pair (the swap counts only with it).
+_FEATURES_MADE_WITH = {'image_size': 'image_size', 'crops': 'crops',
                        'generator_phase': 'features_generator'}
 _REGRESSOR_READ_WITH = ('regressor_2d', 'regressor_units', 'regressor_frame',
                         'regressor_mirror_average')
@@ -159,10 +159,14 @@ def _check_settings_agree(cfg, run):
              if own.flat(n) != cfg.flat(n)]
     _refuse_other_settings(cfg, run, phase, diffs)
   made = (run.results('features') or {}).get('made_from') or {}
-  _refuse_other_settings(cfg, run, 'features', [
-      f'{flag}: {made[key]} against {cfg.flat(flag)}'
-      for key, flag in _FEATURES_MADE_WITH.items()
-      if key in made and made[key] != cfg.flat(flag)])
+  diffs = [f'{flag}: {made[key]} against {cfg.flat(flag)}'
+           for key, flag in _FEATURES_MADE_WITH.items()
+           if key in made and made[key] != cfg.flat(flag)]
+  if made and not made.get('records'):
+    cached, wanted = flip_test.cached_setting(made), flip_test.flags_setting(cfg)
+    diffs += [f'{flag}: {c} against {w}' for flag, c, w in
+              zip(('flip_test', 'flip_swaps_red_blue'), cached, wanted) if c != w]
+  _refuse_other_settings(cfg, run, 'features', diffs)
 
 
 def _refuse_other_settings(cfg, run, phase, diffs):
@@ -259,6 +263,19 @@ def _require_seeds(run_cfg, names, seeds):
         f'{train_command(run_cfg, phases.SEEDS, seeds=seeds)}')
 
 
+def _finite(poses, name, split):
+  """`poses` [N, 17, 3] of the row `name`; PhaseError when some are not finite (a NaN
+  MPJPE would print as an empty cell, like an action without examples)."""
+  bad = ~np.isfinite(poses).all(axis=(1, 2))
+  if bad.any():
+    raise run_lib.PhaseError(
+        f'{name}: {int(bad.sum())} of the {len(bad)} {split} examples get a non-finite 3D '
+        f'pose (the first {int(np.flatnonzero(bad)[0])}); its inputs from the features '
+        'cache or its weights hold NaN or infinity. Make the features cache again and '
+        'train the regressors again.')
+  return poses
+
+
 def _regressor_predictions(cfg, split, log):
   """{phase: [N, 17, 3]} of every finished regressor phase over the whole split, and the
   features cache of the split."""
@@ -276,15 +293,7 @@ def _regressor_predictions(cfg, split, log):
       raise run_lib.PhaseError(
           f'{name} reads a features cache whose {split} examples differ from those of '
           'base; run its features phase again.')
-    out[name] = task.predict(network, inputs, arrays)
-    bad = ~np.isfinite(out[name]).all(axis=(1, 2))
-    if bad.any():
-      # A NaN MPJPE would print as an empty cell, like an action without examples.
-      raise run_lib.PhaseError(
-          f'{name}: {int(bad.sum())} of the {len(bad)} {split} examples get a non-finite 3D '
-          f'pose (the first {int(np.flatnonzero(bad)[0])}); its inputs from the features '
-          'cache or its weights hold NaN or infinity. Make the features cache again and '
-          'train the regressors again.')
+    out[name] = _finite(task.predict(network, inputs, arrays), name, split)
     log(f'evaluate: {name} over {len(inputs)} {split} examples')
   return out, cache
 
@@ -326,7 +335,8 @@ def _seed_spread(run_cfg, cfg, split, names, seeds, predictions, labelled, truth
       network = task.build_network()
       run_lib.Run.of_config(scfg).restore(network, name)
       inputs, _, arrays = task.arrays(split, labelled_only=False)
-      per_seed[name].append(task.predict(network, inputs, arrays))
+      per_seed[name].append(_finite(task.predict(network, inputs, arrays),
+                                    f'{name} under seed {scfg.seed}', split))
     log(f'evaluate: the regressors of seed {scfg.seed} over {split}')
   errors = {n: np.array([metrics_lib.mpjpe(p[labelled], truth) for p in per_seed[n]])
             for n in names}

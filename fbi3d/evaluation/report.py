@@ -137,7 +137,7 @@ def fbi_breakdown_lines(m, threshold_deg):
   total = max(counts.sum(), 1.0)
   names = fbi_lib.CLASS_NAMES
   lines = ['Share of all bones (%) by true class (rows) and the branch\'s class (columns); '
-           'the diagonal is the accuracy:', '',
+           'the diagonal adds up to the accuracy:', '',
            '| true \\ predicted | ' + ' | '.join(names) + ' | all |',
            '|---' * (len(names) + 2) + '|']
   for i, name in enumerate(names):
