@@ -748,7 +748,6 @@ def test_both_flag_files_parse_into_settings_of_sense():
   assert (read['quickstart'].flip_swaps_red_blue, read['paper'].flip_swaps_red_blue) == (
       True, False)
   assert read['paper'].generator.fbi_channels == (64, 128, 256, 512)
-  assert read['paper'].data_threads == 0
 
 
 def test_run_store_reads_a_results_file_once_and_again_when_it_changes(tmp_path):

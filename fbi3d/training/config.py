@@ -130,7 +130,6 @@ class Config:
   augment: bool = True
   flip_swaps_red_blue: bool = True
   box_shift: float = 0.0
-  data_threads: int = 0           # 0: TensorFlow's own thread pool
   crops: str = 'estimated'        # estimated | gt
   flip_test: bool = False
   # The phases' sections.
@@ -224,11 +223,6 @@ _HELP = {
     'box_shift': 'Box jitter of the image phases\' training crops: each crop moves by up to '
                  'this fraction of its side in x and in y (uniform), besides the zoom of '
                  '--augment, so that the models tolerate boxes found from estimated 2D.',
-    'data_threads': 'Threads of the image phases\' training input pipeline (decoding, '
-                    'augmentation, heatmaps) in a pool of its own; 0 leaves it on '
-                    'TensorFlow\'s pool, which on a CPU shares the cores with the training '
-                    'steps. The stream is the same either way (its order and augmentation '
-                    'are fixed by the seed).',
     'crops': 'Crops the features phase and the evaluation read: estimated (the 2D '
              'estimator runs on each converted crop, and the person is cropped again '
              'around the joints it found, as predict crops a picture) or gt (the '
@@ -400,7 +394,7 @@ BOUNDS = {
     'coarse3d_weight': (0.0, None), 'fbi_weight': (0.0, None),
     'adversarial_weight': (0.0, None), 'weighted_max_exponent': (0.0, None),
     'gt2d_noise_px': (0.0, None), 'regressor_dropout': (0.0, 0.95),
-    'disc_label_smoothing': (0.0, 0.5), 'box_shift': (0.0, 0.5), 'data_threads': (0, None),
+    'disc_label_smoothing': (0.0, 0.5), 'box_shift': (0.0, 0.5),
 }
 POSITIVE = ('pose2d_learning_rate', 'generator_learning_rate', 'adversarial_learning_rate',
             'discriminator_learning_rate', 'regressor_learning_rate', 'heatmap_sigma',

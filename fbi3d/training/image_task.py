@@ -133,7 +133,7 @@ class ImagePhase(base_task.TrainedTask):
   def train_data(self, manifest, seed, skip_steps=0, threads=None):
     """The endless training stream of `seed`, from its step `skip_steps` on (a resumed
     run continues the stream where the checkpoint left it); threads: the pipeline's own
-    thread pool (None: --data_threads, whose 0 is TensorFlow's pool)."""
+    thread pool (None: TensorFlow's)."""
     del manifest
     c = self.cfg
     return pipeline.make_dataset(
@@ -141,8 +141,7 @@ class ImagePhase(base_task.TrainedTask):
         augmentation=augment_lib.Augmentation(flip_swaps_red_blue=c.flip_swaps_red_blue,
                                            max_shift=c.box_shift),
         shuffle=True, repeat=True, drop_remainder=True, heatmap_sigma=c.heatmap_sigma,
-        seed=seed, deterministic=True, skip_batches=skip_steps,
-        threads=threads or c.data_threads or None)
+        seed=seed, deterministic=True, skip_batches=skip_steps, threads=threads)
 
   def val_data(self, manifest):
     c = self.cfg
