@@ -735,12 +735,16 @@ def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp
         'with the flags Final was trained with.')
     _rewrite_config(run, phase, **{key: old})
   results = run.results('features')
-  results['made_from']['flip_test'] = not cfg.flip_test
+  # The tiny run reads each crop with its mirror image, red and blue swapped: a cache
+  # made without flip averaging has neither.
+  assert cfg.flip_test and cfg.flip_swaps_red_blue
+  results['made_from']['flip_test'] = False
   run.write_results('features', results)
   with pytest.raises(run_lib.PhaseError, match=r'features was trained with other settings '
-                     rf'than Final \(flip_test: {not cfg.flip_test} against {cfg.flip_test}\)'):
+                     r'than Final \(flip_test: False against True; flip_swaps_red_blue: False '
+                     r'against True\)'):
     challenge.check_run(cfg)
-  results['made_from']['flip_test'] = cfg.flip_test
+  results['made_from']['flip_test'] = True
   run.write_results('features', results)
   challenge.check_run(cfg)
   # An ablation row trained under another schedule than Final's.
