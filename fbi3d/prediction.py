@@ -395,23 +395,33 @@ def holds_another_picture(out_dir, name, path):
   json_path = os.path.join(out_dir, name + '.json')
   if not os.path.exists(json_path):
     return None
-  try:
-    with open(json_path) as f:
-      other = json.load(f).get('image')
-  except (OSError, ValueError, AttributeError):
-    return json_path
-  if not isinstance(other, str):
+  other = _recorded_picture(json_path)
+  if other is None:
     return json_path
   if not os.path.exists(other):
     # Gone from where it was (a moved checkout, a renamed folder): a picture of the same
     # file name is taken for it, and its outputs are replaced.
     return None if os.path.basename(other) == os.path.basename(path) else other
+  return None if _same_file(other, path) else other
+
+
+def _recorded_picture(json_path):
+  """The picture (its path) an output JSON of predict names, or None when the file
+  cannot be read as one."""
   try:
-    if os.path.samefile(other, path):
-      return None
+    with open(json_path) as f:
+      image = json.load(f).get('image')
+  except (OSError, ValueError, AttributeError):
+    return None
+  return image if isinstance(image, str) else None
+
+
+def _same_file(a, b):
+  """Whether two paths name one file (by their spelled-out paths when one is missing)."""
+  try:
+    return os.path.samefile(a, b)
   except OSError:
-    pass
-  return None if os.path.abspath(other) == os.path.abspath(path) else other
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def figure_not_ours(out_dir, name, path):
@@ -421,11 +431,8 @@ def figure_not_ours(out_dir, name, path):
   png = os.path.join(out_dir, name + '.png')
   if not os.path.exists(png):
     return False
-  try:
-    if os.path.samefile(png, path):
-      return True
-  except OSError:
-    pass
+  if _same_file(png, path):
+    return True
   return not os.path.exists(os.path.join(out_dir, name + '.json'))
 
 
@@ -434,18 +441,8 @@ def earlier_figure(path):
   beside it that names another picture (read back when --out is the pictures' folder)."""
   if not path.lower().endswith('.png'):
     return False
-  json_path = os.path.splitext(path)[0] + '.json'
-  try:
-    with open(json_path) as f:
-      image = json.load(f).get('image')
-  except (OSError, ValueError, AttributeError):
-    return False
-  if not isinstance(image, str):
-    return False
-  try:
-    return not os.path.samefile(image, path)
-  except OSError:
-    return os.path.abspath(image) != os.path.abspath(path)
+  image = _recorded_picture(os.path.splitext(path)[0] + '.json')
+  return image is not None and not _same_file(image, path)
 
 
 def unique_stem(path, taken, out_dir=None):
