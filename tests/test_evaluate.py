@@ -701,6 +701,39 @@ def test_the_coarse_3d_leaves_out_examples_without_true_2d():
       '2D error 0.00 px (1 examples without true 2D count for depth and FBI only)')
 
 
+def test_the_coarse_3d_leaves_out_examples_without_intrinsics_not_the_split():
+  from fbi3d.training import generator as generator_phase  # pylint: disable=g-import-not-at-top
+  from fbi3d.evaluation import report  # pylint: disable=g-import-not-at-top
+  task = generator_phase.GeneratorTask(config_lib.make(image_size=32, model_dir='unused'))
+  rng = np.random.default_rng(2)
+  pose3d = rng.normal(0, 200, (2, 17, 3))
+  pose3d -= pose3d[:, :1]
+  image2d = 500.0 * pose3d[..., :2] / (pose3d[..., 2:] + 4000.0) + 128.0
+  # Both have true 2D; example 1's camera is unknown (intrinsics all 0).
+  gt = {keys.POSE3D_VALID: np.ones(2, np.float32), keys.POSE2D_VALID: np.ones(2),
+        keys.POSE2D: image2d / 8.0, keys.POSE3D: pose3d,
+        keys.FBI: np.zeros((2, 14), np.int64),
+        keys.CROP_BOX: np.tile([0.0, 0.0, 256.0], (2, 1)),
+        keys.INTRINSICS: np.array([[500.0, 500.0, 128.0, 128.0], [0.0, 0.0, 0.0, 0.0]])}
+  # Example 0 exact; example 1's depths 40 mm too far (it counts for the depth error).
+  coarse = np.concatenate([image2d / 8.0, pose3d[..., 2:] + [[[0.0]], [[40.0]]]], -1)
+  pred = {'coarse3d': coarse, 'fbi': np.tile(np.eye(3)[0], (2, 14, 1))}
+  out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {}})
+  # Before: one unknown camera took the MPJPE of the whole split away without a word.
+  assert out['num_without_intrinsics'] == 1
+  assert out['coarse3d_mpjpe_mm'] == pytest.approx(0.0, abs=1e-6)
+  assert out['depth_error_mm'] == pytest.approx(20.0)
+  assert task.format_metrics(out).splitlines()[0].endswith(
+      '2D error 0.00 px (1 examples without camera intrinsics left out of the MPJPE)')
+  assert report._without_2d_note({'generator': out}) == (  # pylint: disable=protected-access
+      ' 1 examples have no camera intrinsics: MPJPE, PA-MPJPE and the asymmetry leave '
+      'them out (the root is solved through the camera).')
+  # No camera known at all: no MPJPE, and the count says why.
+  gt[keys.INTRINSICS] = np.zeros((2, 4))
+  out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {}})
+  assert 'coarse3d_mpjpe_mm' not in out and out['num_without_intrinsics'] == 2
+
+
 def _rewrite_config(run, phase, **changes):
   results = run.results(phase)
   results['config'].update(changes)

@@ -117,11 +117,16 @@ def write_json(obj, path):
 def _without_2d_note(coarse):
   """The sentence that says how many labelled examples the coarse-3D table leaves out."""
   count = max((m.get('num_without_2d', 0) for m in coarse.values()), default=0)
-  if not count:
-    return ''
-  return (f' {count} labelled examples have no true 2D (pose2d/valid 0): MPJPE, '
-          'PA-MPJPE, the 2D error and the asymmetry leave them out (the root is solved from '
-          'the true 2D); the depth error and FBI count them.')
+  note = ''
+  if count:
+    note = (f' {count} labelled examples have no true 2D (pose2d/valid 0): MPJPE, '
+            'PA-MPJPE, the 2D error and the asymmetry leave them out (the root is solved '
+            'from the true 2D); the depth error and FBI count them.')
+  count = max((m.get('num_without_intrinsics', 0) for m in coarse.values()), default=0)
+  if count:
+    note += (f' {count} examples have no camera intrinsics: MPJPE, PA-MPJPE and the '
+             'asymmetry leave them out (the root is solved through the camera).')
+  return note
 
 
 def _pct(value):

@@ -124,12 +124,18 @@ class GeneratorTask(image_task.ImagePhase):
     if has2d.any():
       p2, g2 = pred['coarse3d'][has2d], {k: v[has2d] for k, v in gt.items()}
       out['xy_error_px'] = float(metrics_lib.error_2d(p2[..., :2], g2[keys.POSE2D]).mean())
+      # The root is solved through the camera: examples without intrinsics (focal 0)
+      # are left out of the 3D measures, counted, rather than dropping them for all.
+      known = np.asarray(g2[keys.INTRINSICS])[:, 0] > 0
+      if not known.all():
+        out['num_without_intrinsics'] = int((~known).sum())
+      p2, g2 = p2[known], {k: v[known] for k, v in g2.items()}
       xy_img = split_outputs.to_image_pixels(p2[..., :2], g2[keys.CROP_BOX], crop,
                                              cfg.image_size)
       gt_img = split_outputs.to_image_pixels(g2[keys.POSE2D], g2[keys.CROP_BOX], crop,
                                              cfg.image_size)
-      lifted = split_outputs.lift_25d(xy_img, p2[..., 2], g2[keys.POSE3D], gt_img,
-                                      g2[keys.INTRINSICS])
+      lifted = (split_outputs.lift_25d(xy_img, p2[..., 2], g2[keys.POSE3D], gt_img,
+                                       g2[keys.INTRINSICS]) if known.any() else None)
       if lifted is not None:
         out['coarse3d_mpjpe_mm'] = metrics_lib.mpjpe(lifted, g2[keys.POSE3D])
         out['coarse3d_pa_mpjpe_mm'] = metrics_lib.pa_mpjpe(lifted, g2[keys.POSE3D])
@@ -169,7 +175,9 @@ class GeneratorTask(image_task.ImagePhase):
              f'{m.get("coarse3d_pa_mpjpe_mm", float("nan")):.1f} mm), depth error '
              f'{m["depth_error_mm"]:.1f} mm, 2D error {m.get("xy_error_px", float("nan")):.2f} '
              'px' + (f' ({m["num_without_2d"]} examples without true 2D count for depth '
-                     'and FBI only)' if m.get('num_without_2d') else ''),
+                     'and FBI only)' if m.get('num_without_2d') else '')
+             + (f' ({m["num_without_intrinsics"]} examples without camera intrinsics left '
+                'out of the MPJPE)' if m.get('num_without_intrinsics') else ''),
              f'FBI accuracy {m["fbi_accuracy"]:.1%} (always the most frequent class: '
              f'{m["fbi_majority_accuracy"]:.1%})',
              f'  {"bone":<22} {"FBI branch":>10} {"majority":>9}']
