@@ -823,3 +823,24 @@ def test_rows_of_other_settings_than_their_run_rows_are_refused(trained_run, tmp
       ' train examples get a non-finite 3D pose (the first 1); its inputs from the features '
       'cache or its weights hold NaN or infinity. Make the features cache again and train '
       'the regressors again.')
+
+
+def test_another_data_sets_fbi_threshold_is_checked_after_the_runs_own_data_moved(tmp_path):
+  model_dir, moved = tmp_path / 'model', str(tmp_path / 'moved_data')
+  run = run_lib.Run.of(str(model_dir))
+  # Neither a record nor the run's data set: nothing to compare, nothing refused.
+  assert challenge.trained_fbi_threshold(run, moved) is None
+  challenge._check_fbi_threshold(run, moved, 'other', {'fbi_threshold_deg': 5.0})  # pylint: disable=protected-access
+  # The generator's record decides though its data set is gone (was: the check skipped).
+  os.makedirs(model_dir / 'pose2d')
+  (model_dir / 'pose2d' / 'results.json').write_text(json.dumps({'data_fbi_threshold_deg': 20}))
+  assert challenge.trained_fbi_threshold(run, moved) == 20.0
+  os.makedirs(model_dir / 'generator')
+  (model_dir / 'generator' / 'results.json').write_text(
+      json.dumps({'data_fbi_threshold_deg': 10.0}))
+  assert challenge.trained_fbi_threshold(run, moved) == 10.0
+  with pytest.raises(run_lib.PhaseError) as e:
+    challenge._check_fbi_threshold(run, moved, 'other', {'fbi_threshold_deg': 5.0})  # pylint: disable=protected-access
+  assert str(e.value) == ('other labels FBI at 5 degrees, but the run learned from labels '
+                          f'at 10 ({moved}); convert it again with --fbi_threshold_deg=10.')
+  challenge._check_fbi_threshold(run, moved, 'other', {'fbi_threshold_deg': 10.0})  # pylint: disable=protected-access

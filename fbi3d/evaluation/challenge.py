@@ -179,15 +179,28 @@ def _refuse_other_settings(cfg, run, phase, diffs):
         'fbi3d.train with the flags Final was trained with.')
 
 
-def _check_fbi_threshold(own_dir, data_dir, manifest):
-  """Refuses another data set whose FBI labels were drawn at another threshold than those
-  the run learned from: the FBI accuracies would score a different question."""
+def trained_fbi_threshold(run, own_dir):
+  """The FBI threshold (degrees) of the labels a run's FBI branch learned from: recorded by
+  its generator phase (results 'data_fbi_threshold_deg'; pose2d records it too), else the
+  one its data set's manifest names (a run trained before the record), else None when
+  that data set has moved as well."""
+  for phase in ('generator', 'pose2d'):
+    recorded = (run.results(phase) or {}).get('data_fbi_threshold_deg')
+    if recorded is not None:
+      return float(recorded)
   try:
     own = pipeline.load_manifest(own_dir).get('fbi_threshold_deg')
   except pipeline.DataError:
-    return                                    # the run's data moved: nothing to compare
+    return None
+  return None if own is None else float(own)
+
+
+def _check_fbi_threshold(run, own_dir, data_dir, manifest):
+  """Refuses another data set whose FBI labels were drawn at another threshold than those
+  the run learned from: the FBI accuracies would score a different question."""
+  own = trained_fbi_threshold(run, own_dir)
   other = manifest.get('fbi_threshold_deg')
-  if own is not None and other is not None and float(own) != float(other):
+  if own is not None and other is not None and own != float(other):
     raise run_lib.PhaseError(
         f'{data_dir} labels FBI at {other:g} degrees, but the run learned from labels at '
         f'{own:g} ({own_dir}); convert it again with --fbi_threshold_deg={own:g}.')
@@ -424,7 +437,8 @@ def evaluate(model_dir, split, data_dir=None, ablations=False, out_dir=None,
           'reads the image models\' coarse 3D and FBI from the pictures: evaluate it on a '
           'data set converted with its pictures, or evaluate a run trained on lifting-only '
           'records (python -m fbi3d.train --phase=all on them) here.')
-    _check_fbi_threshold(run_cfg.data_dir, cfg.data_dir, manifest)
+    _check_fbi_threshold(run_lib.Run.of_config(run_cfg), run_cfg.data_dir, cfg.data_dir,
+                         manifest)
     _check_margin(run_cfg, cfg.data_dir, manifest)
   if ablations:
     _require_ablations(run_cfg)

@@ -275,6 +275,8 @@ def _train_and_measure(task, manifest, strategy, policy, directory, write_dir, l
       config=cfg.to_dict(),
       # The margin of the converted crops, which export and predict crop pictures with.
       data_margin=manifest.get('margin'),
+      # The threshold of its FBI labels, which another data set's are checked against.
+      data_fbi_threshold_deg=manifest.get('fbi_threshold_deg'),
       precision=policy, eval_split=cfg.eval_split, metrics=metrics)
   if chief:
     run.write_results(task.name, results)
