@@ -173,6 +173,43 @@ def test_a_picture_with_alpha_is_laid_over_white(tmp_path):
   assert crop_worker.decode_image(b'not an image') is None
 
 
+def _grey_png(rows, depth, key):
+  """A greyscale PNG written by hand (OpenCV writes no tRNS): rows of packed pixel bytes at
+  `depth` bits, and a tRNS chunk naming `key` transparent (None: no chunk)."""
+  import struct  # pylint: disable=g-import-not-at-top
+  import zlib  # pylint: disable=g-import-not-at-top
+
+  def chunk(kind, body):
+    return (struct.pack('>I', len(body)) + kind + body
+            + struct.pack('>I', zlib.crc32(kind + body) & 0xFFFFFFFF))
+  width = len(rows[0]) * 8 // depth
+  header = struct.pack('>IIBBBBB', width, len(rows), depth, 0, 0, 0, 0)
+  extra = b'' if key is None else chunk(b'tRNS', struct.pack('>H', key))
+  data = zlib.compress(b''.join(b'\x00' + bytes(r) for r in rows))
+  return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + extra + chunk(b'IDAT', data)
+          + chunk(b'IEND', b''))
+
+
+def test_a_greyscale_png_with_a_transparent_grey_is_laid_over_white():
+  from fbi3d.data import crop_worker  # pylint: disable=g-import-not-at-top
+  # 8 bits: greys 0, 100, 0; grey 0 transparent. OpenCV alone gave black for both 0s.
+  png = _grey_png([[0, 100, 0]], 8, key=0)
+  assert crop_worker.png_grey_key(png) == (8, 0)
+  np.testing.assert_array_equal(crop_worker.decode_image(png),
+                                [[[255] * 3, [100] * 3, [255] * 3]])
+  # 2 bits: greys 1, 2, 3, 0 in one byte (0b01101100), grey 2 transparent; OpenCV scales
+  # the greys to 85, 170, 255, 0, and the key 2 to 170 with them.
+  png = _grey_png([[0b01101100]], 2, key=2)
+  np.testing.assert_array_equal(crop_worker.decode_image(png),
+                                [[[85] * 3, [255] * 3, [255] * 3, [0] * 3]])
+  # Without tRNS nothing changes; a colour PNG has no grey key.
+  png = _grey_png([[0, 100, 0]], 8, key=None)
+  assert crop_worker.png_grey_key(png) is None
+  np.testing.assert_array_equal(crop_worker.decode_image(png), [[[0] * 3, [100] * 3, [0] * 3]])
+  assert crop_worker.png_grey_key(
+      cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))[1].tobytes()) is None
+
+
 def test_alpha_is_turned_with_the_picture_by_its_exif_orientation():
   from fbi3d.data import crop_worker  # pylint: disable=g-import-not-at-top
   rgba = np.zeros((2, 3, 4), np.uint8)

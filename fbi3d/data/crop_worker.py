@@ -66,7 +66,9 @@ def decode_image(data):
   16-bit pictures to 8 bits) drops an alpha channel and leaves each transparent pixel
   whatever colour it stores, often black. A picture with an alpha channel (a PNG, WebP or
   TIFF cut-out) is therefore laid over white, as a viewer shows it:
-  colour = round(stored * a + 255 * (1 - a)), a the alpha over its maximum.
+  colour = round(stored * a + 255 * (1 - a)), a the alpha over its maximum. So is a
+  greyscale PNG with a transparent grey (a tRNS colour key): a is 0 where a pixel has
+  that grey, else 1.
   """
   buffer = np.frombuffer(data, np.uint8)
   image = _imdecode(buffer, cv2.IMREAD_COLOR)
@@ -75,16 +77,49 @@ def decode_image(data):
   if data[:2] == b'\xff\xd8':      # JPEG has no alpha
     return image
   full = _imdecode(buffer, cv2.IMREAD_UNCHANGED)
-  if full is None or full.ndim != 3 or full.shape[2] != 4:
+  key = png_grey_key(data)
+  if full is not None and full.ndim == 2 and key is not None:
+    # A greyscale PNG whose tRNS chunk names one grey as transparent: OpenCV gives the
+    # grey without an alpha channel. Stored at 1, 2 or 4 bits, the grey comes out scaled
+    # to 8 bits, and so is the key.
+    depth, grey = key
+    if depth < 8:
+      grey = grey * 255 // (2 ** depth - 1)
+    alpha = (full != grey).astype(np.float64)[..., None]
+    stored = np.repeat(full[..., None], 3, axis=-1)
+  elif full is not None and full.ndim == 3 and full.shape[2] == 4:
+    alpha = full[..., 3:].astype(np.float64) / np.iinfo(full.dtype).max \
+        if np.issubdtype(full.dtype, np.integer) else np.clip(full[..., 3:], 0.0, 1.0)
+    stored = full[..., :3]
+  else:
     return image
-  alpha = full[..., 3:].astype(np.float64) / np.iinfo(full.dtype).max \
-      if np.issubdtype(full.dtype, np.integer) else np.clip(full[..., 3:], 0.0, 1.0)
   # IMREAD_UNCHANGED does not turn the picture by its EXIF orientation, IMREAD_COLOR
   # does: the alpha is turned the way that maps the stored colours onto `image`.
-  alpha = _oriented_like(alpha, full[..., :3], image)
+  alpha = _oriented_like(alpha, stored, image)
   if alpha is None:
     return image
   return np.round(image * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+
+
+def png_grey_key(data):
+  """(bit depth, grey) of a greyscale PNG's transparent grey (its tRNS chunk), or None for
+  any other picture. The chunks are stepped over by their lengths up to the image data,
+  after which a tRNS chunk may not come."""
+  if data[:8] != b'\x89PNG\r\n\x1a\n' or len(data) < 33 or data[12:16] != b'IHDR':
+    return None
+  depth, colour_type = data[24], data[25]
+  if colour_type != 0:
+    return None
+  i = 8
+  while i + 8 <= len(data):
+    length = int.from_bytes(data[i:i + 4], 'big')
+    kind = data[i + 4:i + 8]
+    if kind == b'tRNS' and length == 2 and i + 10 <= len(data):
+      return depth, int.from_bytes(data[i + 8:i + 10], 'big')
+    if kind in (b'IDAT', b'IEND'):
+      return None
+    i += 12 + length
+  return None
 
 
 def _dihedral(array):
