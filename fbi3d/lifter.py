@@ -540,4 +540,7 @@ def format_table(info):
   lines.append(f'\nTrained on {info["train_poses"]} of {info["train_poses_available"]} '
                f'train poses, {info["settings"]["epochs"]} epochs, '
                f'{info["train_seconds"]:.0f} s. Errors in mm.')
+  if info.get('trained_on_test'):
+    lines.append('Trained on the test subjects\' poses as well (--train_on_test): the test '
+                 'rows are in-sample, a bound rather than a held-out measure.')
   return '\n'.join(lines)

@@ -663,3 +663,14 @@ def test_train_save_load_and_command_line(tmp_path):
           'alone.') in proc.stdout
   doc = json.load(open(out / 'lifter.json'))
   assert list(doc['results']) == ['val', 'test subject 11', 'test (11)']
+  # --train_on_test: the test poses join the training ones (24 + 4 of subject 11), and
+  # lifter.json and the table say that the test rows are then in-sample.
+  proc = subprocess.run(
+      [sys.executable, 'tools/train_lifter.py', f'--bank={npz}', f'--out={out}',
+       '--epochs=1', '--hidden=8', '--batch_size=8', '--train_on_test'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  doc = json.load(open(out / 'lifter.json'))
+  assert (doc['trained_on_test'], doc['train_poses']) == (True, 28)
+  assert ('Trained on the test subjects\' poses as well (--train_on_test): the test rows '
+          'are in-sample, a bound rather than a held-out measure.') in proc.stdout
