@@ -111,3 +111,33 @@ def accuracy_by_angle(pred, target, pose3d, edges=ANGLE_EDGES_DEG):
                      bones=float(inside.mean()) if inside.size else 0.0,
                      accuracy=float(correct[inside].mean()) if inside.any() else None))
   return rows
+
+
+def accuracy_under_depth_noise(pose3d, sigma_mm, threshold_deg=DEFAULT_THRESHOLD_DEG):
+  """How precisely depth must be known for a given FBI accuracy: the expected accuracy of
+  the labels read from camera-frame poses [N, 17, 3] whose every joint's depth carries
+  independent Gaussian noise of std `sigma_mm`, against their true labels.
+
+  Exact, no sampling: a bone whose joints differ by dz in depth and by r across the image
+  is labelled parallel when |dz| < tan(threshold) r (the same as |s| < sin(threshold)),
+  forward below -tan(threshold) r and backward above it; with noise its depth difference
+  is dz + N(0, 2 sigma^2), so each class has a normal probability. The mean over bones of
+  the true class's probability is returned (noise shared by two bones of one joint moves
+  no bone's own probability). sigma_mm 0 gives 1.
+  """
+  from math import erf, sqrt  # pylint: disable=import-outside-toplevel
+  pose3d = np.asarray(pose3d, np.float64)
+  true = fbi_labels(pose3d, threshold_deg).ravel()
+  if sigma_mm <= 0:
+    return 1.0
+  parents = np.array([p for p, _ in skeleton.FBI_BONES])
+  children = np.array([c for _, c in skeleton.FBI_BONES])
+  vec = pose3d[..., children, :] - pose3d[..., parents, :]
+  dz = vec[..., 2].ravel()
+  limit = np.tan(np.deg2rad(threshold_deg)) * np.linalg.norm(vec[..., :2], axis=-1).ravel()
+  cdf = np.vectorize(lambda x: 0.5 * (1.0 + erf(x / sqrt(2.0))))
+  scale = sigma_mm * sqrt(2.0)
+  below = cdf((-limit - dz) / scale)          # P(noisy dz < -limit): forward
+  above = 1.0 - cdf((limit - dz) / scale)     # P(noisy dz > limit): backward
+  right = np.choose(true, [below, above, 1.0 - below - above])
+  return float(right.mean())

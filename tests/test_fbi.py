@@ -107,3 +107,20 @@ def test_accuracy_by_angle_bins_each_bone_by_its_true_angle():
   # An empty bin has no accuracy.
   rows = fbi.accuracy_by_angle(pred, target, pose[None], edges=(0, 1, 2, 90))
   assert rows[1] == dict(low=1.0, high=2.0, bones=0.0, accuracy=None)
+
+
+def test_accuracy_under_depth_noise_is_the_true_class_probability():
+  # 12 FBI bones in the image plane (200 mm across it), FBI bone 0 200 mm across and 400
+  # mm away, bone 1 400 mm nearer. At 45 degrees a bone is parallel while |dz| < 200 mm.
+  vectors = [np.array([0.0, 200.0, 0.0])] * 16
+  vectors[1] = np.array([0.0, 200.0, 400.0])      # FBI bone 0: backward
+  vectors[2] = np.array([0.0, 200.0, -400.0])     # FBI bone 1: forward
+  pose = pose_from_bones(vectors)[None]
+  np.testing.assert_array_equal(fbi.fbi_labels(pose, 45.0)[0], [1, 0] + [2] * 12)
+  assert fbi.accuracy_under_depth_noise(pose, 0.0, 45.0) == 1.0
+  # Per-joint std 100 sqrt 2: a bone's depth difference carries N(0, 200^2). Parallel
+  # stays parallel with P(|N(0, 1)| < 1) = 0.6826894921; the bone 400 mm away stays
+  # backward with P(400 + N > 200) = P(N(0, 1) > -1) = 0.8413447461, the near one likewise.
+  expected = (12 * 0.6826894921 + 2 * 0.8413447461) / 14
+  assert fbi.accuracy_under_depth_noise(pose, 100.0 * np.sqrt(2.0), 45.0) == pytest.approx(
+      expected, abs=1e-9)
