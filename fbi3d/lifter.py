@@ -204,7 +204,10 @@ def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overr
                                 decay_rate=0.1))
   alpha = regression_model.UpdateAlpha(model)
   history, first, seconds_before = [], 0, 0.0
-  saver = _Resume(checkpoint_dir, model, s, poses) if checkpoint_dir else None
+  # What this training is (settings and the training poses' hash), hashed once: the
+  # resume record and lifter.json's training_sha256 both come from it.
+  key = training_key(s, poses)
+  saver = _Resume(checkpoint_dir, model, key) if checkpoint_dir else None
   if saver is not None:
     first, history, seconds_before = saver.restore(say)
     if not first:
@@ -232,7 +235,7 @@ def train(train_poses, *, val_poses=None, log=None, checkpoint_dir=None, **overr
         f'MPJPE {logs.get("mpjpe_mm", 0):.1f} mm ({time.time() - start:.0f} s)')
   info = dict(settings=s, train_poses=int(len(poses)), train_poses_available=int(
       len(train_poses)), train_seconds=round(seconds_before + time.time() - start, 1),
-              history=history, training_sha256=key_sha256(training_key(s, poses)))
+              history=history, training_sha256=key_sha256(key))
   if val_poses is not None and len(val_poses):
     info['val'] = evaluate_split(network, val_poses, seed=s['seed'], frame=s['frame'],
                                  mirror_average=s['mirror_average'])
@@ -262,13 +265,13 @@ class _Resume:
   training model (network and loss state), its optimizer and the epoch, and RESUME_FILE
   beside them."""
 
-  def __init__(self, folder, model, settings, poses):
+  def __init__(self, folder, model, key):
     self.folder = folder
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
     self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                           epoch=self.epoch)
     self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=1)
-    self.key = training_key(settings, poses)
+    self.key = key
 
   def restore(self, say):
     """(first epoch to train, history so far, training seconds so far)."""
