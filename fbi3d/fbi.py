@@ -125,7 +125,6 @@ def accuracy_under_depth_noise(pose3d, sigma_mm, threshold_deg=DEFAULT_THRESHOLD
   the true class's probability is returned (noise shared by two bones of one joint moves
   no bone's own probability). sigma_mm 0 gives 1.
   """
-  from math import erf, sqrt  # pylint: disable=import-outside-toplevel
   pose3d = np.asarray(pose3d, np.float64)
   true = fbi_labels(pose3d, threshold_deg).ravel()
   if sigma_mm <= 0:
@@ -135,9 +134,48 @@ def accuracy_under_depth_noise(pose3d, sigma_mm, threshold_deg=DEFAULT_THRESHOLD
   vec = pose3d[..., children, :] - pose3d[..., parents, :]
   dz = vec[..., 2].ravel()
   limit = np.tan(np.deg2rad(threshold_deg)) * np.linalg.norm(vec[..., :2], axis=-1).ravel()
-  cdf = np.vectorize(lambda x: 0.5 * (1.0 + erf(x / sqrt(2.0))))
-  scale = sigma_mm * sqrt(2.0)
-  below = cdf((-limit - dz) / scale)          # P(noisy dz < -limit): forward
-  above = 1.0 - cdf((limit - dz) / scale)     # P(noisy dz > limit): backward
+  scale = sigma_mm * np.sqrt(2.0)
+  below = _normal_cdf((-limit - dz) / scale)          # P(noisy dz < -limit): forward
+  above = 1.0 - _normal_cdf((limit - dz) / scale)     # P(noisy dz > limit): backward
   right = np.choose(true, [below, above, 1.0 - below - above])
   return float(right.mean())
+
+
+def _normal_cdf(x):
+  """The standard normal CDF, elementwise in float64 (TensorFlow's erf: vectorised, where
+  math.erf would run in Python per element, minutes on a Human3.6M split)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return 0.5 * (1.0 + tf.math.erf(tf.constant(x / np.sqrt(2.0), tf.float64)).numpy())
+
+
+def depth_equivalent_sigma(pred3d, pose3d, bones=skeleton.FBI_BONES):
+  """The per-joint depth noise std that predicted depths carry where FBI reads them: the
+  rms error of the bones' depth differences over sqrt 2 (a bone's difference of two
+  joints with independent noise of std s has std s sqrt 2), mm. A shift of a whole pose
+  in depth changes nothing."""
+  parents = [p for p, _ in bones]
+  children = [c for _, c in bones]
+
+  def dz(pose):
+    pose = np.asarray(pose, np.float64)
+    return pose[..., children, 2] - pose[..., parents, 2]
+  return float(np.sqrt(np.mean((dz(pred3d) - dz(pose3d)) ** 2) / 2.0))
+
+
+def sigma_for_accuracy(pose3d, accuracy, threshold_deg=DEFAULT_THRESHOLD_DEG, high=1000.0):
+  """The per-joint depth noise std (mm) at which accuracy_under_depth_noise equals
+  `accuracy`, by bisection (the accuracy falls as the noise grows); None when even `high`
+  mm leaves the expected accuracy above it (noise alone never falls that low: a branch
+  below it does worse than guessing from any depth)."""
+  if accuracy >= 1.0:
+    return 0.0
+  if accuracy_under_depth_noise(pose3d, high, threshold_deg) > accuracy:
+    return None
+  low = 0.0
+  for _ in range(30):
+    mid = (low + high) / 2.0
+    if accuracy_under_depth_noise(pose3d, mid, threshold_deg) > accuracy:
+      low = mid
+    else:
+      high = mid
+  return (low + high) / 2.0

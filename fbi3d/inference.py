@@ -202,6 +202,11 @@ class PoseModel(tf.Module):
       lift_config = None
       if lifter_dir is not None:
         nets['lifter_net'], lift_config = lifter_lib.load(lifter_dir)
+        if lift_config.get('trained_on_test'):
+          raise ValueError(
+              f'{lifter_dir}: this lifter was trained on the test subjects\' poses as well '
+              '(tools/train_lifter.py --train_on_test), a bound for the held-out figures, '
+              'not a lifter to serve: give one trained without that flag.')
     finally:
       tf.keras.mixed_precision.set_global_policy(previous)
     # The Keras models are not tracked by this module, their variables are: saving then

@@ -453,7 +453,8 @@ def test_evaluate_on_another_data_set_changes_nothing_in_the_run(trained_run, tm
   # FBI labelled at another threshold than the run learned from.
   assert refusal(fbi_threshold_deg=5.0) == (
       f'{twin} labels FBI at 5 degrees, but the run learned from labels at 10 '
-      f'({cfg.data_dir}); convert it again with --fbi_threshold_deg=10.')
+      f'({os.path.join(model_dir, "generator", "results.json")}); convert it again with '
+      '--fbi_threshold_deg=10.')
   # Crops cut with another margin than those the run learned from (recorded by pose2d):
   # the people would be drawn at another scale.
   assert run_lib.Run.of(model_dir).results('pose2d')['data_margin'] == 0.2
@@ -725,9 +726,9 @@ def test_the_coarse_3d_leaves_out_examples_without_intrinsics_not_the_split():
   assert out['depth_error_mm'] == pytest.approx(20.0)
   assert task.format_metrics(out).splitlines()[0].endswith(
       '2D error 0.00 px (1 examples without camera intrinsics left out of the MPJPE)')
-  assert report._without_2d_note({'generator': out}) == (  # pylint: disable=protected-access
-      ' 1 examples have no camera intrinsics: MPJPE, PA-MPJPE and the asymmetry leave '
-      'them out (the root is solved through the camera).')
+  assert report._left_out_note({'generator': out}) == (  # pylint: disable=protected-access
+      ' 1 examples with true 2D have no camera intrinsics: MPJPE, PA-MPJPE and the '
+      'asymmetry leave them out (the root is solved through the camera).')
   # No camera known at all: no MPJPE, and the count says why.
   gt[keys.INTRINSICS] = np.zeros((2, 4))
   out = task.metrics_of(pred, gt, {'crop_size': 32, 'splits': {}})
@@ -829,18 +830,21 @@ def test_another_data_sets_fbi_threshold_is_checked_after_the_runs_own_data_move
   model_dir, moved = tmp_path / 'model', str(tmp_path / 'moved_data')
   run = run_lib.Run.of(str(model_dir))
   # Neither a record nor the run's data set: nothing to compare, nothing refused.
-  assert challenge.trained_fbi_threshold(run, moved) is None
+  assert challenge.trained_fbi_threshold(run, moved) == (None, None)
   challenge._check_fbi_threshold(run, moved, 'other', {'fbi_threshold_deg': 5.0})  # pylint: disable=protected-access
-  # The generator's record decides though its data set is gone (was: the check skipped).
+  # The phases' record decides though the data set is gone (was: the check skipped);
+  # the generator's, which learned FBI, before pose2d's.
   os.makedirs(model_dir / 'pose2d')
   (model_dir / 'pose2d' / 'results.json').write_text(json.dumps({'data_fbi_threshold_deg': 20}))
-  assert challenge.trained_fbi_threshold(run, moved) == 20.0
+  assert challenge.trained_fbi_threshold(run, moved) == (
+      20.0, str(model_dir / 'pose2d' / 'results.json'))
   os.makedirs(model_dir / 'generator')
   (model_dir / 'generator' / 'results.json').write_text(
       json.dumps({'data_fbi_threshold_deg': 10.0}))
-  assert challenge.trained_fbi_threshold(run, moved) == 10.0
+  record = str(model_dir / 'generator' / 'results.json')
+  assert challenge.trained_fbi_threshold(run, moved) == (10.0, record)
   with pytest.raises(run_lib.PhaseError) as e:
     challenge._check_fbi_threshold(run, moved, 'other', {'fbi_threshold_deg': 5.0})  # pylint: disable=protected-access
   assert str(e.value) == ('other labels FBI at 5 degrees, but the run learned from labels '
-                          f'at 10 ({moved}); convert it again with --fbi_threshold_deg=10.')
+                          f'at 10 ({record}); convert it again with --fbi_threshold_deg=10.')
   challenge._check_fbi_threshold(run, moved, 'other', {'fbi_threshold_deg': 10.0})  # pylint: disable=protected-access

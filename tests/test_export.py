@@ -336,6 +336,55 @@ def test_command_line_reports_a_run_without_phases(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_lifter_trained_on_the_test_subjects_is_not_served(trained_run, tiny_lifter,
+                                                             tmp_path):
+  folder = str(tmp_path / 'bound')
+  shutil.copytree(tiny_lifter, folder)
+  config = json.load(open(os.path.join(folder, 'lifter.json')))
+  json.dump(dict(config, trained_on_test=True), open(os.path.join(folder, 'lifter.json'), 'w'))
+  with pytest.raises(ValueError) as e:
+    inference.PoseModel(trained_run.model_dir, lifter_dir=folder)
+  assert str(e.value) == (
+      f'{folder}: this lifter was trained on the test subjects\' poses as well '
+      '(tools/train_lifter.py --train_on_test), a bound for the held-out figures, not a '
+      'lifter to serve: give one trained without that flag.')
+
+
+@pytest.mark.slow
+def test_fbi_depth_noise_sets_the_runs_branches_against_the_table(trained_run, tmp_path):
+  out = tmp_path / 'noise.json'
+  proc = subprocess.run(
+      [sys.executable, 'tools/fbi_depth_noise.py', f'--data_dir={trained_run.data_dir}',
+       '--split=val', f'--model_dir={trained_run.model_dir}', '--sigmas=0,25',
+       f'--out={out}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  doc = json.load(open(out))
+  assert [r['sigma_mm'] for r in doc['table']] == [0.0, 25.0]
+  assert doc['table'][0]['expected_accuracy'] == 1.0
+  # The branch's accuracy and the coarse depth's noise, from the run's own cache.
+  from fbi3d import fbi  # pylint: disable=import-outside-toplevel
+  cache = features_phase.load(trained_run, 'val')
+  labels = fbi.fbi_labels(cache['pose3d'])
+  assert doc['run']['branch_accuracy'] == pytest.approx(
+      np.mean(np.argmax(cache['fbi_probs'], -1) == labels), abs=1e-12)
+  assert doc['run']['coarse3d_equivalent_sigma_mm'] == pytest.approx(
+      fbi.depth_equivalent_sigma(cache['coarse3d'], cache['pose3d']), abs=1e-9)
+  # A cache of other examples than the data set's split (the train split's cache where
+  # val's belongs): refused, not measured against the wrong truth.
+  other = tmp_path / 'other' / 'features'
+  shutil.copytree(os.path.join(trained_run.model_dir, 'features'), other)
+  shutil.copy(other / 'train.npz', other / 'val.npz')
+  proc = subprocess.run(
+      [sys.executable, 'tools/fbi_depth_noise.py', f'--data_dir={trained_run.data_dir}',
+       '--split=val', f'--model_dir={other.parent}'], cwd=REPO,
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1 and proc.stderr.strip().endswith(
+      f'fbi_depth_noise: error: {other / "val.npz"} holds other examples than '
+      f'{trained_run.data_dir} val: give the data set the run was trained on (or cached '
+      'with).'), proc.stderr[-1000:]
+
+
+@pytest.mark.slow
 def test_lift_runs_the_given_lifter_on_its_own_crop_scale(exported_with_lifter, tiny_lifter):
   # pylint: disable=import-outside-toplevel
   from fbi3d import lifter

@@ -124,3 +124,26 @@ def test_accuracy_under_depth_noise_is_the_true_class_probability():
   expected = (12 * 0.6826894921 + 2 * 0.8413447461) / 14
   assert fbi.accuracy_under_depth_noise(pose, 100.0 * np.sqrt(2.0), 45.0) == pytest.approx(
       expected, abs=1e-9)
+
+
+def test_depth_equivalent_sigma_and_the_noise_for_an_accuracy():
+  pose = pose_from_bones([np.array([0.0, 200.0, 0.0])] * 16)[None]
+  # Every joint 30 mm deeper: no bone's depth difference changes.
+  assert fbi.depth_equivalent_sigma(pose + [0.0, 0.0, 30.0], pose) == 0.0
+  # The right ankle (joint 3, the child of FBI bone 1 alone) 40 mm deeper: one of the 14
+  # bones is 40 mm off, so sqrt(40^2 / 14 / 2) = 7.5592894602 mm.
+  coarse = pose.copy()
+  coarse[0, 3, 2] += 40.0
+  assert fbi.depth_equivalent_sigma(coarse, pose) == pytest.approx(7.5592894602, abs=1e-9)
+  # The noise for an accuracy inverts the expected accuracy (the case above).
+  vectors = [np.array([0.0, 200.0, 0.0])] * 16
+  vectors[1] = np.array([0.0, 200.0, 400.0])
+  pose = pose_from_bones(vectors)[None]
+  accuracy = fbi.accuracy_under_depth_noise(pose, 100.0 * np.sqrt(2.0), 45.0)
+  assert fbi.sigma_for_accuracy(pose, accuracy, 45.0) == pytest.approx(
+      100.0 * np.sqrt(2.0), abs=1e-4)
+  assert fbi.sigma_for_accuracy(pose, 1.0, 45.0) == 0.0
+  # Noise alone keeps a parallel bone parallel with P(|N(0, 1)| < 200 / (1000 sqrt 2))
+  # > 0.11 and the backward one backward with P > 0.5: 0.05 is below any noise up to
+  # 1000 mm, which the answer says rather than returning 1000.
+  assert fbi.sigma_for_accuracy(pose, 0.05, 45.0) is None

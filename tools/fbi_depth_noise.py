@@ -22,8 +22,8 @@ from absl import flags
 import numpy as np
 
 from fbi3d import fbi
-from fbi3d import skeleton
 from fbi3d.data import pipeline
+from fbi3d.training import run as run_lib
 import bench
 
 FLAGS = flags.FLAGS
@@ -49,35 +49,22 @@ def _is_sigma(text):
   return math.isfinite(value) and value >= 0
 
 
-def equivalent_sigma(coarse3d, pose3d):
-  """The per-joint depth noise std that the coarse depth's bone depth differences carry:
-  sqrt(mean((dz_pred - dz_true)^2) / 2), mm."""
-  parents = [p for p, _ in skeleton.FBI_BONES]
-  children = [c for _, c in skeleton.FBI_BONES]
-
-  def dz(pose):
-    return pose[..., children, 2] - pose[..., parents, 2]
-  return float(np.sqrt(np.mean((dz(coarse3d) - dz(pose3d)) ** 2) / 2.0))
-
-
-def sigma_for(pose3d, accuracy, threshold, high=1000.0):
-  """The noise std at which the expected accuracy equals `accuracy` (bisection; the
-  accuracy falls as the noise grows)."""
-  low = 0.0
-  for _ in range(40):
-    mid = (low + high) / 2.0
-    if fbi.accuracy_under_depth_noise(pose3d, mid, threshold) > accuracy:
-      low = mid
-    else:
-      high = mid
-  return (low + high) / 2.0
-
-
 def measure_run(model_dir, split, pose3d, threshold):
-  path = os.path.join(model_dir, 'features', f'{split}.npz')
+  """A run's FBI branch and coarse depth on `split`, from its features cache, set against
+  the noise table: a dict for the JSON. ValueError when the run has no finished features
+  cache, holds no image branches (lifting-only) or cached other examples than `pose3d`."""
+  run = run_lib.Run.of(model_dir)
+  results = run.results('features') or {}
+  if not results.get('finished'):
+    raise ValueError(f'{model_dir} has no finished features cache: run python -m fbi3d.train '
+                     f'--phase=features --model_dir={model_dir} first.')
+  if (results.get('made_from') or {}).get('records'):
+    raise ValueError(f'{model_dir} was trained on lifting-only records: it has no FBI '
+                     'branch nor coarse 3D to measure (its cache holds zeros there).')
+  path = os.path.join(run.phase_dir('features'), f'{split}.npz')
   if not os.path.exists(path):
-    raise ValueError(f'{path} not found: run python -m fbi3d.train --phase=features with '
-                     f'--model_dir={model_dir} first.')
+    raise ValueError(f'{path} not found: the features cache of {model_dir} has no {split} '
+                     'split.')
   with np.load(path) as cache:
     cache = dict(cache)
   valid = cache['pose3d_valid'] > 0
@@ -89,13 +76,14 @@ def measure_run(model_dir, split, pose3d, threshold):
   coarse = np.concatenate([truth[..., :2], cache['coarse3d'][valid][..., 2:]], axis=-1)
   labels = fbi.fbi_labels(truth, threshold)
   branch = float(np.mean(np.argmax(cache['fbi_probs'][valid], -1) == labels))
-  implied = float(np.mean(fbi.fbi_labels(coarse, threshold) == labels))
-  sigma = equivalent_sigma(coarse, truth)
+  sigma = fbi.depth_equivalent_sigma(coarse, truth)
   return dict(features_cache=path, examples=int(valid.sum()), branch_accuracy=branch,
-              coarse3d_implied_accuracy=implied, coarse3d_equivalent_sigma_mm=sigma,
+              coarse3d_implied_accuracy=float(np.mean(fbi.fbi_labels(coarse, threshold)
+                                                      == labels)),
+              coarse3d_equivalent_sigma_mm=sigma,
               expected_accuracy_at_that_sigma=fbi.accuracy_under_depth_noise(
                   truth, sigma, threshold),
-              sigma_matching_branch_mm=sigma_for(truth, branch, threshold))
+              sigma_matching_branch_mm=fbi.sigma_for_accuracy(truth, branch, threshold))
 
 
 def main(argv):
@@ -116,7 +104,7 @@ def main(argv):
     rows = [dict(sigma_mm=float(s), expected_accuracy=fbi.accuracy_under_depth_noise(
         pose3d[valid], float(s), threshold)) for s in FLAGS.sigmas]
     run = measure_run(FLAGS.model_dir, split, pose3d, threshold) if FLAGS.model_dir else None
-  except (ValueError, OSError, pipeline.DataError) as e:
+  except (ValueError, OSError, pipeline.DataError, run_lib.PhaseError) as e:
     print(f'fbi_depth_noise: error: {e}', file=sys.stderr)
     sys.exit(1)
   print(f'{FLAGS.data_dir} {split}: {int(valid.sum())} poses, FBI threshold '
@@ -126,8 +114,10 @@ def main(argv):
     print(f'{row["sigma_mm"]:>28g} {100 * row["expected_accuracy"]:>21.1f}%')
   if run:
     print(f'{FLAGS.model_dir} ({run["examples"]} examples of its features cache):')
-    print(f'  FBI branch {100 * run["branch_accuracy"]:.1f}%, as from depth noise of '
-          f'{run["sigma_matching_branch_mm"]:.1f} mm')
+    matching = run['sigma_matching_branch_mm']
+    print(f'  FBI branch {100 * run["branch_accuracy"]:.1f}%, '
+          + ('below what any depth noise up to 1000 mm gives' if matching is None
+             else f'as from depth noise of {matching:.1f} mm'))
     print(f'  labels implied by the coarse 3D {100 * run["coarse3d_implied_accuracy"]:.1f}%; '
           f'its depth is as good as noise of {run["coarse3d_equivalent_sigma_mm"]:.1f} mm '
           f'(expected {100 * run["expected_accuracy_at_that_sigma"]:.1f}%)')

@@ -84,7 +84,8 @@ flags.DEFINE_float('noise_px', lifter.TEST_NOISE_PX, 'Std (image pixels) of the 
 flags.DEFINE_boolean('train_on_test', False, 'A bound, not a lifter to use: also train on '
                      'the test subjects\' poses (through other cameras than those they are '
                      'measured with), so that the test rows say what a lifter that has '
-                     'seen that very motion reaches. lifter.json and the table say so.')
+                     'seen that very motion reaches. Needs its own --out; lifter.json and '
+                     'the table say so, and the export refuses such a lifter.')
 flags.DEFINE_integer('seed', D['seed'], 'Seed of training draws and of the fixed val and '
                      'test cameras and noise (>= 0).', lower_bound=0)
 
@@ -97,6 +98,10 @@ def main(argv):
     # What would only fail after the training: the test noise and the output folder.
     if not (math.isfinite(FLAGS.noise_px) and FLAGS.noise_px >= 0):
       raise ValueError(f'--noise_px must be a finite number >= 0 (got {FLAGS.noise_px}).')
+    if FLAGS.train_on_test and not FLAGS['out'].present:
+      raise ValueError('--train_on_test trains a bound, not a lifter to serve: give it a '
+                       'folder of its own with --out (runs/lifter_insample, say), so that '
+                       'it does not replace the lifter in runs/lifter.')
     if os.path.exists(FLAGS.out) and not os.path.isdir(FLAGS.out):
       raise ValueError(f'--out={FLAGS.out} is a file; give a folder for the lifter.')
     bank = posebank.load(FLAGS.bank)

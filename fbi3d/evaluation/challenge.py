@@ -180,30 +180,30 @@ def _refuse_other_settings(cfg, run, phase, diffs):
 
 
 def trained_fbi_threshold(run, own_dir):
-  """The FBI threshold (degrees) of the labels a run's FBI branch learned from: recorded by
-  its generator phase (results 'data_fbi_threshold_deg'; pose2d records it too), else the
-  one its data set's manifest names (a run trained before the record), else None when
-  that data set has moved as well."""
-  for phase in ('generator', 'pose2d'):
+  """(threshold in degrees, where it was read) of the FBI labels a run learned from: as
+  its generator phase recorded it (results 'data_fbi_threshold_deg'; pose2d and, in a
+  lifting-only run, base record it too), else as its data set's manifest names it (a run
+  trained before the record), else (None, None) when that data set has moved as well."""
+  for phase in ('generator', 'pose2d', 'base'):
     recorded = (run.results(phase) or {}).get('data_fbi_threshold_deg')
     if recorded is not None:
-      return float(recorded)
+      return float(recorded), os.path.join(run.phase_dir(phase), 'results.json')
   try:
     own = pipeline.load_manifest(own_dir).get('fbi_threshold_deg')
   except pipeline.DataError:
-    return None
-  return None if own is None else float(own)
+    return None, None
+  return (None, None) if own is None else (float(own), own_dir)
 
 
 def _check_fbi_threshold(run, own_dir, data_dir, manifest):
   """Refuses another data set whose FBI labels were drawn at another threshold than those
   the run learned from: the FBI accuracies would score a different question."""
-  own = trained_fbi_threshold(run, own_dir)
+  own, source = trained_fbi_threshold(run, own_dir)
   other = manifest.get('fbi_threshold_deg')
   if own is not None and other is not None and own != float(other):
     raise run_lib.PhaseError(
         f'{data_dir} labels FBI at {other:g} degrees, but the run learned from labels at '
-        f'{own:g} ({own_dir}); convert it again with --fbi_threshold_deg={own:g}.')
+        f'{own:g} ({source}); convert it again with --fbi_threshold_deg={own:g}.')
 
 
 def _check_margin(run_cfg, data_dir, manifest):

@@ -114,8 +114,9 @@ def write_json(obj, path):
   return path
 
 
-def _without_2d_note(coarse):
-  """The sentence that says how many labelled examples the coarse-3D table leaves out."""
+def _left_out_note(coarse):
+  """The sentences that say how many labelled examples the coarse-3D table leaves out
+  (without true 2D; and, of those with it, without camera intrinsics)."""
   count = max((m.get('num_without_2d', 0) for m in coarse.values()), default=0)
   note = ''
   if count:
@@ -124,8 +125,8 @@ def _without_2d_note(coarse):
             'from the true 2D); the depth error and FBI count them.')
   count = max((m.get('num_without_intrinsics', 0) for m in coarse.values()), default=0)
   if count:
-    note += (f' {count} examples have no camera intrinsics: MPJPE, PA-MPJPE and the '
-             'asymmetry leave them out (the root is solved through the camera).')
+    note += (f' {count} examples with true 2D have no camera intrinsics: MPJPE, PA-MPJPE '
+             'and the asymmetry leave them out (the root is solved through the camera).')
   return note
 
 
@@ -252,7 +253,7 @@ def write_markdown(r, path):
             'position (as integral-regression evaluations do). Bone asymmetry: the mean '
             '|left - right| length of the six paired bones (mm), a plausibility measure'
             + ('' if truth is None else f'; the ground truth\'s own: {truth:.1f} mm')
-            + '.' + _without_2d_note(r['coarse3d']), '']
+            + '.' + _left_out_note(r['coarse3d']), '']
   # The branch Final reads (after adversarial fine-tuning, when the run has it).
   phase = r.get('fbi_branch_phase')
   coarse = r['coarse3d'].get(phase) or next(iter(r['coarse3d'].values()))
