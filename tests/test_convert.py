@@ -188,6 +188,10 @@ def _negative_focal(parts):
   parts[-4:-2] = ['0', '-5']
 
 
+def _focal_under_a_pixel(parts):
+  parts[-4:-2] = ['1e-09', '1e-09']      # a focal length in metres: no camera
+
+
 def _joints_elsewhere(parts):
   # Every joint 1000 px to the right of the 64-px picture.
   for k in range(3, 3 + 2 * 17, 2):
@@ -215,7 +219,8 @@ BAD_INPUTS = {
                                         for l in ls])],
     'duplicate id': [_duplicate_image, _edit_meta(_meta_duplicate)],
     'bad meta': [_edit_meta(_meta_short_row), _edit_fields(_not_a_number),
-                 _edit_fields(_unknown_action), _edit_fields(_negative_focal)],
+                 _edit_fields(_unknown_action), _edit_fields(_negative_focal),
+                 _edit_fields(_focal_under_a_pixel)],
     'nan 2d joints': [_edit_fields(_nan_joint)],
     'crop outside picture': [_edit_fields(_joints_elsewhere)],
 }
@@ -511,6 +516,19 @@ def test_fatal_errors(tmp_path):
   manifest = run(tmp_path / 'in', tmp_path / 'out', splits='Train,Val', log=lines.append)
   assert list(manifest['splits']) == ['train']
   assert any('warning: split Val not found' in ln for ln in lines)
+  # A misspelt split is a usage error (it only warned: the conversion ended well without
+  # it); so is a margin that is not a finite number below 2.
+  with pytest.raises(convert_plan.ConversionError) as e:
+    run(tmp_path / 'in', tmp_path / 'out2', splits='Train,Vall')
+  assert str(e.value) == "--splits: 'Vall' is not a split of the layout; give some of Train, Val, Test"
+  for margin in (float('inf'), 2.0, float('nan'), -0.1):
+    with pytest.raises(convert_plan.ConversionError) as e:
+      run(tmp_path / 'in', tmp_path / 'out2', margin=margin)
+    assert str(e.value) == (
+        '--margin must be a finite number in [0, 2) (the fraction of the joints\' box side '
+        'added on each side; 2 would leave the person a fifth of the crop), got '
+        f'{margin}')
+  assert not os.path.exists(tmp_path / 'out2')
   (tmp_path / 'a_file').write_text('')
   with pytest.raises(convert_plan.ConversionError, match=r'--output_dir .*a_file is a file; give a '
                      r'folder \(it is made if missing\)\.'):

@@ -122,8 +122,9 @@ def test_converter_refuses_settings_without_sense(tmp_path):
       (dict(unit_mm=-56.444), r'unit_mm .* must be a positive number, got -56.444; a '
                               'negative unit would mirror'),
       (dict(unit_mm=float('nan')), 'unit_mm .* got nan'),
-      (dict(margin=float('nan')), r'margin must be a number >= 0 .* got nan'),
+      (dict(margin=float('nan')), r'margin must be a number >= 0 and < 2 .* got nan'),
       (dict(margin=-0.1), 'margin must be a number >= 0'),
+      (dict(margin=float('inf')), r'margin must be a number >= 0 and < 2 .* got inf'),
       (dict(fbi_threshold_deg=float('nan')), r'fbi_threshold_deg must be in \[0, 90\), '
                                              'got nan'),
       (dict(fbi_threshold_deg=90.0), r'must be in \[0, 90\), got 90.0')]:

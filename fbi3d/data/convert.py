@@ -197,9 +197,10 @@ def _resolve_splits(input_dir, splits, log):
   for name in splits:
     split = convert_plan.canonical_split(name)
     if split is None:
-      log(f'warning: {name!r} is not a split of the layout ({", ".join(layout.SPLITS)}); '
-          'ignored')
-      continue
+      # A misspelt name (Vall) would leave that split out of a conversion that ends well.
+      raise convert_plan.ConversionError(
+          f'--splits: {name.strip()!r} is not a split of the layout; give some of '
+          f'{", ".join(layout.SPLITS)}')
     path = layout.split_dir(input_dir, split)
     if not (os.path.isdir(os.path.join(path, layout.IMG_DIR))
             or os.path.isdir(os.path.join(path, layout.POSE_DIR))):
@@ -215,12 +216,20 @@ def _resolve_splits(input_dir, splits, log):
   return present
 
 
+# The largest --margin (exclusive): the crop's side is the joints' box side times
+# (1 + 2 margin), so at 2 the person spans a fifth of it.
+MAX_MARGIN = 2.0
+
+
 def _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality,
                      fbi_threshold_deg):
   if crop_size < 1:
     raise convert_plan.ConversionError(f'--crop_size must be positive, got {crop_size}')
-  if not margin >= 0:
-    raise convert_plan.ConversionError(f'--margin must be >= 0, got {margin}')
+  if not 0 <= margin < MAX_MARGIN:   # NaN and infinity fail too
+    raise convert_plan.ConversionError(
+        f'--margin must be a finite number in [0, {MAX_MARGIN:g}) (the fraction of the '
+        f'joints\' box side added on each side; {MAX_MARGIN:g} would leave the person a '
+        f'fifth of the crop), got {margin}')
   if shard_size < 1:
     raise convert_plan.ConversionError(f'--shard_size must be positive, got {shard_size}')
   if workers < 1:

@@ -30,6 +30,8 @@ META_FILE = 'META.csv'
 WRITING_FILE = '.writing'
 ID_FORMAT = '{:05d}'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+# The least focal length (pixels) a META.csv row may give: under a pixel it is no camera.
+MIN_FOCAL_PX = 1.0
 
 META_COLUMNS = (
     ['id', 'action', 'subject']
@@ -135,10 +137,11 @@ def read_meta(path):
                          f'actions: {", ".join(skeleton.ACTIONS)}; empty for none)')
         continue
       focal = values[2 * skeleton.NUM_JOINTS:2 * skeleton.NUM_JOINTS + 2]
-      if np.any(values[2 * skeleton.NUM_JOINTS:]) and not np.all(focal > 0):
-        problems[rid] = (f'{path}: line {line_no}: focal lengths fx, fy must be positive '
-                         f'(got {focal[0]:g}, {focal[1]:g}); all four intrinsics 0 when '
-                         'unknown')
+      if np.any(values[2 * skeleton.NUM_JOINTS:]) and not np.all(focal >= MIN_FOCAL_PX):
+        # A focal length under a pixel is no camera (a value in metres, or normalised).
+        problems[rid] = (f'{path}: line {line_no}: focal lengths fx, fy must be at least '
+                         f'{MIN_FOCAL_PX:g} px (got {focal[0]:g}, {focal[1]:g}); all four '
+                         'intrinsics 0 when unknown')
         continue
       records[rid] = dict(
           action=skeleton.action_index(action_name) if action_name else -1,
