@@ -151,6 +151,29 @@ def test_save_load_summary_and_table(tmp_path):
   np.savez(str(tmp_path / 'flat.npz'), **dict(fields, poses=fields['poses'].reshape(5, 51)))
   with pytest.raises(ValueError, match=r'flat.npz: poses have shape \(5, 51\)'):
     posebank.load(str(tmp_path / 'flat.npz'))
+  # Rows a reader would take wrongly: a misspelt split, a test subject in training (or
+  # another subject among the test ones), a clip beyond the list, a negative frame.
+  again = 'make the pose bank again with python tools/pose_bank.py.'
+  for name, change, message in [
+      ('vall', dict(split=np.array(['train', 'train', 'test', 'vall', 'test'])),
+       "1 row(s) name a split other than train, val, test, the first row 3 (subject 13, "
+       "split 'vall', clip 2, frame 3)"),
+      ('leak', dict(split=np.array(['train', 'train', 'train', 'val', 'test'])),
+       "1 row(s) put a test subject (11, 131) outside the test split or another subject "
+       "inside it, the first row 2 (subject 11, split 'train', clip 1, frame 0)"),
+      ('into_test', dict(split=np.array(['train', 'test', 'test', 'val', 'test'])),
+       "1 row(s) put a test subject (11, 131) outside the test split or another subject "
+       "inside it, the first row 1 (subject 1, split 'test', clip 0, frame 7)"),
+      ('clip9', dict(clip=np.array([0, 0, 1, 9, 3])),
+       "1 row(s) name a clip outside the bank's 4 clip files, the first row 3 (subject 13, "
+       "split 'val', clip 9, frame 3)"),
+      ('negative', dict(frame=np.array([0, -5, 0, 3, 9])),
+       "1 row(s) have a negative frame, the first row 1 (subject 1, split 'train', clip 0, "
+       "frame -5)")]:
+    np.savez(str(tmp_path / f'{name}.npz'), **dict(fields, **change))
+    with pytest.raises(ValueError) as e:
+      posebank.load(str(tmp_path / f'{name}.npz'))
+    assert str(e.value) == f'{tmp_path / name}.npz: {message}; {again}'
   # A cut file, one array saved under an .npz name, and a text file.
   with open(npz, 'rb') as f:
     (tmp_path / 'cut.npz').write_bytes(f.read()[:200])

@@ -368,7 +368,36 @@ def load(path):
                      f'first at row {i} (subject {fields["subject"][i]}, clip '
                      f'{fields["clip"][i]}, frame {fields["frame"][i]}); make the pose '
                      'bank again.')
+  _check_rows(path, fields, len(files))
   return PoseBank(clips=clips, **fields)
+
+
+def _check_rows(path, fields, num_files):
+  """Refuses a bank whose rows a reader would take wrongly: a split name outside SPLITS
+  (its poses would drop out of every split unseen), a test subject outside the test
+  split or another subject inside it (held-out poses trained on, or the reverse), a clip
+  index outside the bank's clip list, a negative frame."""
+  split, subject = fields['split'], fields['subject']
+  again = 'make the pose bank again with python tools/pose_bank.py.'
+
+  def first(mask, what):
+    i = int(np.flatnonzero(mask)[0])
+    raise ValueError(f'{path}: {int(mask.sum())} row(s) {what}, the first row {i} (subject '
+                     f'{subject[i]}, split {split[i]!r}, clip {fields["clip"][i]}, frame '
+                     f'{fields["frame"][i]}); {again}')
+  unknown = ~np.isin(split, SPLITS)
+  if unknown.any():
+    first(unknown, f'name a split other than {", ".join(SPLITS)}')
+  held_out = np.isin(subject, TEST_SUBJECTS)
+  if (held_out != (split == 'test')).any():
+    first(held_out != (split == 'test'),
+          f'put a test subject ({", ".join(map(str, TEST_SUBJECTS))}) outside the test '
+          'split or another subject inside it')
+  if num_files and ((fields['clip'] < 0) | (fields['clip'] >= num_files)).any():
+    first((fields['clip'] < 0) | (fields['clip'] >= num_files),
+          f'name a clip outside the bank\'s {num_files} clip files')
+  if (fields['frame'] < 0).any():
+    first(fields['frame'] < 0, 'have a negative frame')
 
 
 def format_table(summary):
