@@ -154,6 +154,10 @@ def test_bvh_forward_kinematics_is_exact(tmp_path):
      r'tiny\.bvh:\d+: expected "Frame Time: <seconds > 0>", got \'Frame Time: nan\''),
     (TINY_BVH, lambda t: re.sub(r'Frame Time: *\S+', 'Frame Time: inf', t),
      r'tiny\.bvh:\d+: expected "Frame Time: <seconds > 0>", got \'Frame Time: inf\''),
+    # A damaged count is refused before any array of its size is made.
+    (TINY_BVH, lambda t: t.replace('Frames: 2', 'Frames: 100000000000000'),
+     r'tiny\.bvh:20: expected 100000000000000 frames \(Frames: line 17\), found 2: file '
+     r'truncated'),
 ])
 def test_bad_bvh_names_file_and_line(tmp_path, text, cut, pattern):
   path = _write(tmp_path, 'tiny.bvh', cut(text))
@@ -169,6 +173,16 @@ def test_bad_asf_amc_names_file_and_line(tmp_path):
   amc = _write(tmp_path, 'tiny_02.amc', TINY_AMC.replace('upper 90', 'upper 90 1'))
   with pytest.raises(motion.MocapError, match=r"tiny_02\.amc:9: bone 'upper': expected 1"):
     asf_amc.asf_amc_clip(asf, amc)
+  # One bone's line twice in a frame (the second would replace the first unseen).
+  amc = _write(tmp_path, 'tiny_03.amc', TINY_AMC.replace('upper 90\n', 'upper 90\nupper 0\n'))
+  with pytest.raises(motion.MocapError, match=r"tiny_03\.amc:10: bone 'upper' given twice "
+                     r'in frame 2'):
+    asf_amc.asf_amc_clip(asf, amc)
+  # A bare "length" under :units (was an IndexError that ended a whole pose bank).
+  bare = _write(tmp_path, 'bare.asf', TINY_ASF.replace('  length 0.254\n', '  length\n'))
+  with pytest.raises(motion.MocapError, match=r'bare\.asf:6: expected "length <positive '
+                     r'number>"'):
+    asf_amc.read_asf(bare)
   bad = _write(tmp_path, 'bad.asf', TINY_ASF.replace('     length 1\n', '     length one\n'))
   with pytest.raises(motion.MocapError, match=r'bad\.asf:\d+: expected a length'):
     asf_amc.read_asf(bad)

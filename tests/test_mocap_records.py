@@ -111,6 +111,20 @@ def test_converter_command_line(tmp_path):
   expected = [skeleton.MEAN_BONE_LENGTHS_MM[c] for _, c in skeleton.BONES]
   np.testing.assert_allclose(joint_maps.bone_lengths(poses), np.tile(expected, (3, 1)),
                              atol=1e-2)
+  # A folder whose every file is bad: skipped and counted, and then no success.
+  bad = tmp_path / 'bad'
+  bad.mkdir()
+  (bad / '05_03.bvh').write_text(_cgspeed_bvh(6).rsplit('\n', 2)[0] + '\n')
+  cmd = [sys.executable, os.path.join(REPO, 'tools', 'convert_mocap.py'),
+         f'--input_dir={bad}', f'--output_dir={tmp_path / "out_bad"}']
+  run = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                       env=dict(os.environ, PYTHONPATH=REPO))
+  assert run.returncode == 1
+  assert 'Wrote 0 clips (0 poses)' in run.stdout and '1 bad file(s) skipped.' in run.stdout
+  assert run.stderr.strip().endswith(
+      f'convert_mocap: error: no motion file in {bad} could be read (the skipped files and '
+      'their reasons are above); mend them, or give a folder of readable ASF/AMC or BVH '
+      'files.')
 
 
 def test_converter_refuses_settings_without_sense(tmp_path):

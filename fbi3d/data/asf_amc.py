@@ -76,8 +76,10 @@ def read_asf(path):
       continue
     if section == 'units':
       if key == 'length':
+        if len(tokens) != 2:
+          motion.fail(path, line_no, 'expected "length <positive number>"')
         length_scale = motion.numbers(path, line_no, tokens[1:2], 'a length unit')[0]
-        if len(tokens) != 2 or length_scale <= 0:
+        if length_scale <= 0:
           motion.fail(path, line_no, 'expected "length <positive number>"')
       elif key == 'angle':
         if len(tokens) != 2 or tokens[1].lower() not in ('deg', 'rad'):
@@ -240,6 +242,10 @@ def read_amc(path, asf):
     if len(tokens) - 1 != needed[name]:
       motion.fail(path, line_no, f'bone {name!r}: expected {needed[name]} values, got '
                   f'{len(tokens) - 1}')
+    if name in frame:
+      # A second line of one bone (or a lost frame number on the last frame) would
+      # replace the first without a word.
+      motion.fail(path, line_no, f'bone {name!r} given twice in frame {last_number}')
     frame[name] = motion.numbers(path, line_no, tokens[1:], f'values of bone {name!r}')
   if frame is None:
     motion.fail(path, len(lines), 'expected at least one frame (a frame number, then values)')

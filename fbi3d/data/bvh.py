@@ -136,12 +136,13 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
   if frame_time is None or not math.isfinite(frame_time) or frame_time <= 0:
     motion.fail(path, i_time + 1, f'expected "Frame Time: <seconds > 0>", got {text_time!r}')
   num_channels = sum(len(c) for c in channels)
-  data = np.zeros((num_frames, num_channels))
   rows = header[2:]
+  if num_frames > len(rows):
+    # Before the array is made: a damaged count (Frames: 10**14) would ask for petabytes.
+    motion.fail(path, len(lines), f'expected {num_frames} frames (Frames: line {i_frames + 1}), '
+                f'found {len(rows)}: file truncated')
+  data = np.zeros((num_frames, num_channels))
   for f in range(num_frames):
-    if f >= len(rows):
-      motion.fail(path, len(lines), f'expected {num_frames} frames (Frames: line {i_frames + 1}), '
-                  f'found {f}: file truncated')
     line_no, text = rows[f][0] + 1, rows[f][1]
     values = text.split()
     if len(values) != num_channels:
