@@ -300,3 +300,13 @@ def test_clip_names_never_depend_on_which_files_failed_and_val_subjects_are_chec
   assert proc.stderr.strip().endswith(
       'convert_mocap: error: --val_subjects takes subject numbers separated by commas '
       '(e.g. 2,8), not \'2,x\'.')
+  # Records split by subject: a clip whose name gives none is skipped (it went into
+  # train as subject -1, though it might be a val subject's).
+  (tmp_path / 'motion' / 'b' / 'S02_walk.bvh').write_text(_cgspeed_bvh(4))
+  summary = mocap_records.convert_folder(str(tmp_path / 'motion' / 'b'), str(tmp_path / 'rec'),
+                                         tfrecords=True, val_subjects=[2], log=quiet)
+  assert [c['name'] for c in summary['clips']] == ['01_01']
+  assert summary['skipped'][0]['reason'] == (
+      f'{tmp_path / "motion" / "b" / "S02_walk.bvh"}: its name does not start with a '
+      'subject number, so its split (train or val) cannot be told; name it as CMU does '
+      '(SUBJECT_CLIP.bvh or .amc, e.g. 02_01.bvh)')

@@ -196,6 +196,12 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
     # conversion, to another clip).
     used.add(name)
     try:
+      if tfrecords and mocap.subject_of(path) < 0:
+        # Records split by subject: without one a clip could not be kept out of val.
+        raise motion.MocapError(
+            f'{path}: its name does not start with a subject number, so its split (train '
+            'or val) cannot be told; name it as CMU does (SUBJECT_CLIP.bvh or .amc, e.g. '
+            '02_01.bvh)')
       clip = mocap.load_clip(path, unit_mm=unit_mm)
       poses = joint_maps.to_h36m(clip)
       bad = np.flatnonzero(~np.isfinite(poses).all(axis=(1, 2)))
