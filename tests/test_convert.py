@@ -221,6 +221,8 @@ BAD_INPUTS = {
     'bad meta': [_edit_meta(_meta_short_row), _edit_fields(_not_a_number),
                  _edit_fields(_unknown_action), _edit_fields(_negative_focal),
                  _edit_fields(_focal_under_a_pixel)],
+    # The right hip on the pelvis: a zero bone outside the FBI bones, which passed.
+    'degenerate pose': [_edit_pose(lambda ls: ls[:1] + ls[:1] + ls[2:])],
     'nan 2d joints': [_edit_fields(_nan_joint)],
     'crop outside picture': [_edit_fields(_joints_elsewhere)],
 }

@@ -401,6 +401,18 @@ def test_a_pose_folder_refuses_non_finite_poses_and_skips_clips_still_being_writ
       f'load_pose_bank: {tmp_path / "metres" / "23_01.npz"}: the mean femur is 0.45 long, '
       'outside 350 to 550 mm: the poses must be in millimetres (convert the clip again '
       'with tools/convert_mocap.py, or remove the file from the folder).')
+  # Millimetres, but pose 1 zeroed (it passed: the clip's mean femur stayed in range).
+  zeroed = good.copy()
+  zeroed[1] = 0.0
+  (tmp_path / 'zeroed').mkdir()
+  np.savez(str(tmp_path / 'zeroed' / '24_01.npz'), poses=np.concatenate([good, zeroed]),
+           subject=24)
+  with pytest.raises(ValueError) as e:
+    pose_folder.load_pose_bank(str(tmp_path / 'zeroed'))
+  assert str(e.value) == (
+      f'load_pose_bank: {tmp_path / "zeroed" / "24_01.npz"}: pose 4 has the bone Hip -> '
+      'RHip 0 mm long, under 10 mm: two joints in one place; convert the clip again or '
+      'remove it from the folder.')
 
 
 def test_a_pose_folder_reads_a_bank_with_a_subject_per_pose_and_names_unreadable_files(

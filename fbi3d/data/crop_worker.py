@@ -19,6 +19,7 @@ import numpy as np
 from fbi3d import fbi
 from fbi3d import geometry
 from fbi3d import skeleton
+from fbi3d.data import joint_maps
 from fbi3d.data import layout
 
 # Kinds of bad input; every skipped item's reason starts with its kind and a colon.
@@ -249,6 +250,13 @@ def prepare_item(item, settings):
     except ValueError as e:
       raise BadItem(DEGENERATE_POSE, f'{item["pose"]}: {e}') from None
     _check_pose_convention(pose3d, item['pose'])
+    short = joint_maps.first_short_bone(pose3d[None])
+    if short is not None:
+      # After the unit check (metres give short bones too). Two joints in one place:
+      # the FBI label of such a bone is rounding noise.
+      raise BadItem(DEGENERATE_POSE, f'{item["pose"]}: the bone {short[1]} is '
+                    f'{short[2]:.3g} mm long, under {joint_maps.MIN_BONE_MM:g} mm: two '
+                    'joints in one place')
   else:
     pose3d = np.zeros((skeleton.NUM_JOINTS, 3), np.float32)
     labels = np.zeros(skeleton.NUM_FBI_BONES, np.int64)

@@ -238,6 +238,25 @@ def bone_lengths(poses):
   return np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
 
 
+# The shortest bone a pose may have: below it two joints sit in one place (a collapsed
+# or zeroed pose). The shortest bone of the shared motion capture's 70,638 bank poses is
+# 68.6 mm (a pelvis-to-hip bone).
+MIN_BONE_MM = 10.0
+
+
+def first_short_bone(poses, min_mm=MIN_BONE_MM):
+  """(pose index, bone name, length) of the first bone under `min_mm` in poses
+  [N, 17, 3] (mm), or None when every bone is long enough."""
+  lengths = bone_lengths(np.asarray(poses, np.float64).reshape(-1, skeleton.NUM_JOINTS, 3))
+  short = np.argwhere(lengths < min_mm)
+  if not len(short):
+    return None
+  i, b = (int(v) for v in short[0])
+  parent, child = skeleton.BONES[b]
+  return (i, f'{skeleton.JOINT_NAMES[parent]} -> {skeleton.JOINT_NAMES[child]}',
+          float(lengths[i, b]))
+
+
 def retarget(poses, lengths=None, frame_numbers=None):
   """Gives every bone of 17-joint poses [..., 17, 3] the length lengths[child]
   (default skeleton.MEAN_BONE_LENGTHS_MM), keeping every bone's direction and the root

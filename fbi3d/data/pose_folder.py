@@ -126,6 +126,13 @@ def load_pose_bank(folder, every_nth=4):
                          f'outside {low:.0f} to {high:.0f} mm: the poses must be in '
                          'millimetres (convert the clip again with tools/convert_mocap.py, '
                          'or remove the file from the folder).')
+    short = joint_maps.first_short_bone(clip_poses) if len(clip_poses) else None
+    if short is not None:
+      # A zeroed or collapsed pose would be drawn as a speck or a folded limb.
+      raise ValueError(f'load_pose_bank: {path}: pose {short[0]} has the bone {short[1]} '
+                       f'{short[2]:.3g} mm long, under {joint_maps.MIN_BONE_MM:g} mm: two '
+                       'joints in one place; convert the clip again or remove it from the '
+                       'folder.')
     poses.append(clip_poses)
     subjects.append(np.broadcast_to(subject, (len(clip_poses),)))
     sources.append(path)
