@@ -220,7 +220,9 @@ BAD_INPUTS = {
     'duplicate id': [_duplicate_image, _edit_meta(_meta_duplicate)],
     'bad meta': [_edit_meta(_meta_short_row), _edit_fields(_not_a_number),
                  _edit_fields(_unknown_action), _edit_fields(_negative_focal),
-                 _edit_fields(_focal_under_a_pixel)],
+                 _edit_fields(_focal_under_a_pixel),
+                 # A lost row (it was cropped whole, with no action or camera).
+                 _edit_meta(lambda ls: [ln for ln in ls if not ln.startswith('00002,')])],
     # The right hip on the pelvis: a zero bone outside the FBI bones, which passed.
     'degenerate pose': [_edit_pose(lambda ls: ls[:1] + ls[:1] + ls[2:])],
     'nan 2d joints': [_edit_fields(_nan_joint)],

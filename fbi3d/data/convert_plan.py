@@ -278,6 +278,12 @@ def plan_split(input_dir, split, side, strict):
                  f'{os.path.join(pose_dir, rid + ".csv")}')
     elif rid in meta_problems:
       problem = meta_problems[rid]
+    elif (meta is not None and rid not in meta and side.get('keypoints2d', key) is None
+          and side.get('boxes', key) is None):
+      # A lost row: the picture would be cropped whole, with no action or camera, where
+      # every other example of the split has its 2D joints.
+      problem = (f'{crop_worker.BAD_META}: {os.path.join(split_path, layout.META_FILE)} '
+                 f'has no row for {rid} (and no --keypoints2d or --boxes row places it)')
     else:
       problem = side.problem(key)
     record = (meta or {}).get(rid)
