@@ -198,6 +198,12 @@ def _joints_elsewhere(parts):
     parts[k] = f'{float(parts[k]) + 1000:g}'
 
 
+def _joints_of_another_resolution(parts):
+  # The joints of a picture three times the size: their crop still overlaps the picture.
+  for k in range(3, 3 + 2 * 17):
+    parts[k] = f'{float(parts[k]) * 3:g}'
+
+
 def _nan_joint(parts):
   parts[5] = 'nan'
 
@@ -226,7 +232,8 @@ BAD_INPUTS = {
     # The right hip on the pelvis: a zero bone outside the FBI bones, which passed.
     'degenerate pose': [_edit_pose(lambda ls: ls[:1] + ls[:1] + ls[2:])],
     'nan 2d joints': [_edit_fields(_nan_joint)],
-    'crop outside picture': [_edit_fields(_joints_elsewhere)],
+    'crop outside picture': [_edit_fields(_joints_elsewhere),
+                             _edit_fields(_joints_of_another_resolution)],
 }
 CASES = [(kind, fn) for kind, fns in BAD_INPUTS.items() for fn in fns]
 

@@ -35,6 +35,9 @@ BAD_SIDE_ROW = 'bad side file row'
 DEGENERATE_POSE = 'degenerate pose'
 
 CROP_MODES = ('joints2d', 'box', 'whole_image')
+# How far outside the picture (a fraction of its longer side) a 2D joint may lie before it
+# counts as outside (a limb just out of frame); predict's keypoint check allows as much.
+OUTSIDE_REACH = 0.1
 
 
 class BadItem(Exception):
@@ -268,6 +271,20 @@ def prepare_item(item, settings):
                            f'{item.get("placed_by")} (x {box[0]:.0f}, y {box[1]:.0f}, side '
                            f'{box[2]:.0f}) lies outside the {width}x{height} picture: they '
                            'are of another picture or resolution')
+  if mode == 'joints2d':
+    # Joints of the full-size original on a halved picture still give a crop that
+    # overlaps it, of the wrong place: more than half of them beyond a tenth of the
+    # picture's longer side outside it is another resolution, not a person out of frame.
+    joints = np.asarray(item['joints2d'], np.float64)
+    reach = OUTSIDE_REACH * max(width, height)
+    outside = ((joints[:, 0] < -reach) | (joints[:, 0] > width - 1 + reach)
+               | (joints[:, 1] < -reach) | (joints[:, 1] > height - 1 + reach))
+    if 2 * outside.sum() > len(joints):
+      raise BadItem(OUTSIDE, f'{item["image"]}: {int(outside.sum())} of its '
+                             f'{len(joints)} 2D joints from {item.get("placed_by")} lie '
+                             f'outside the {width}x{height} picture (by more than '
+                             f'{OUTSIDE_REACH:g} of its longer side): they are of another '
+                             'picture or resolution')
   crop = cv2.warpAffine(image, geometry.crop_affine(box, crop_size), (crop_size, crop_size),
                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                         borderValue=0)
