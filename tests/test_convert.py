@@ -569,6 +569,15 @@ def test_shards_of_another_input_folder_are_not_kept(tmp_path):
   manifest = run(second, out, splits='Train,Val', overwrite=True)
   assert {k: v['num_examples'] for k, v in manifest['splits'].items()} == {'train': 4,
                                                                            'val': 2}
+  # A conversion stopped before its manifest: the shards' own records name their input
+  # folder (was: kept, and the new manifest named only the second folder).
+  out2 = str(tmp_path / 'out2')
+  run(first, out2, splits='Val')
+  os.remove(manifest_lib.path_in(out2))
+  with pytest.raises(convert_plan.ConversionError,
+                     match=r'holds val-00000-of-00001.tfrecord \(and the rest of its split\) '
+                           r'converted from .*/a, not from .*/b; one data set would mix'):
+    run(second, out2, splits='Train')
 
 
 def test_command_line(tmp_path):

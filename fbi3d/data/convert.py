@@ -98,6 +98,7 @@ def _write_shard(output_dir, task, pieces):
       version=convert_output.SIDECAR_VERSION, shard=task['shard'], split=task['split'],
       index=task['index'], num_shards=task['num_shards'], has_pose3d=has_pose,
       settings=task['plan_settings'], input_digest=task['input_digest'],
+      input_dir=task.get('input_dir'),
       planned_ids=[it['id'] for it in task['items']], written_ids=written,
       skipped=skipped, num_written=len(written), num_skipped=len(skipped),
       crop_modes=crop_modes, action_histogram=histogram, fbi_counts=fbi_counts.tolist(),
@@ -386,6 +387,7 @@ def _convert_locked(input_dir, output_dir, pool, run_splits, shard_size, strict,
           shard=convert_plan.shard_name(split, k, num_shards), items=chunk, strict=bool(strict),
           plan_settings=settings, input_digest=convert_plan.input_digest(chunk, content),
           legacy_digest=convert_plan.input_digest(chunk),
+          input_dir=os.path.abspath(input_dir),
           settings=dict(settings, has_pose=has_pose)))
   plan_notes.extend(side.unmatched_notes(matched))
 
@@ -426,8 +428,14 @@ def _check_kept_source(output_dir, input_dir, kept):
   """Refuses to keep shards of other splits that the folder's manifest says were
   converted from another input folder (its input_dir): one data set would mix two."""
   before = manifest_lib.json_field(manifest_lib.path_in(output_dir), 'input_dir')
-  if before and os.path.realpath(before) != os.path.realpath(input_dir):
-    raise convert_plan.ConversionError(
-        f'{output_dir} holds {kept[0]} (and the rest of its split) converted from '
-        f'{before}, not from {input_dir}; one data set would mix the two. Use a new '
-        '--output_dir, or pass --overwrite to replace it.')
+  sources = [(kept[0], before)] if before else []
+  # Without a manifest (a conversion stopped before writing it) each shard's sidecar
+  # says where it came from.
+  sources += [(name, (convert_output.load_sidecar(output_dir, name) or {}).get('input_dir'))
+              for name in kept]
+  for name, source in sources:
+    if source and os.path.realpath(source) != os.path.realpath(input_dir):
+      raise convert_plan.ConversionError(
+          f'{output_dir} holds {name} (and the rest of its split) converted from '
+          f'{source}, not from {input_dir}; one data set would mix the two. Use a new '
+          '--output_dir, or pass --overwrite to replace it.')
