@@ -689,3 +689,21 @@ def test_a_layout_still_being_written_is_refused(tmp_path):
       f'--input_dir {root} was being written when its writer stopped (.writing is there)')):
     run(root, tmp_path / 'out')
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_side_file_rows_that_meta_overrides_are_not_read_and_a_note_says_so(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 3),))             # META.csv gives every 2D joint
+  kp_path, act_path = str(tmp_path / 'kp.csv'), str(tmp_path / 'act.csv')
+  with open(kp_path, 'w') as f:
+    f.write(','.join(convert_plan.KEYPOINT_COLUMNS) + '\n')
+    f.write('Train,00002,' + ','.join(['nan'] * 34) + '\n')
+  with open(act_path, 'w') as f:   # META names 00002's action (make_layout: i * 4 % 16 - 1)
+    f.write('split,id,action\nTrain,00002,Eating\n')
+  manifest = run(root, tmp_path / 'out', keypoints2d=kp_path, actions=act_path)
+  # The NaN row skipped 00002 though its joints came from META.csv.
+  assert manifest['skipped'] == [] and manifest['splits']['train']['num_examples'] == 3
+  assert 'Train: --keypoints2d rows of some images were not read: META.csv gives their 2D ' \
+         'joints' in manifest['notes']
+  assert 'Train: --actions rows of some images were not read: META.csv gives their ' \
+         'action' in manifest['notes']

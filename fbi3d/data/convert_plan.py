@@ -156,11 +156,17 @@ class SideFiles:
       return None
     return self.tables[flag][0].get(key)
 
-  def problem(self, key):
-    for values_problems in self.tables.values():
-      if key in values_problems[1]:
+  def problem(self, key, unused=()):
+    """The first bad row of `key` in the side files, leaving out those of the flags in
+    `unused` (files whose value for it is not read)."""
+    for flag, values_problems in self.tables.items():
+      if flag not in unused and key in values_problems[1]:
         return values_problems[1][key]
     return None
+
+  def has_row(self, flag, key):
+    """Whether the side file of `flag` has a row (good or bad) for `key`."""
+    return flag in self.tables and (key in self.tables[flag][0] or key in self.tables[flag][1])
 
   def unmatched_notes(self, matched_keys):
     notes = []
@@ -259,7 +265,7 @@ def plan_split(input_dir, split, side, strict):
     orphans = len((set(meta) | set(meta_problems)) - set(ids))
     if orphans:
       notes.append(f'{split}: {orphans} rows of {layout.META_FILE} match no image')
-  items = []
+  items, overridden = [], set()
   for rid in ids:
     key = (split, _canonical_id(rid))
     image_rel = (f'{split}/{layout.IMG_DIR}/{images[rid][0]}' if rid in images else None)
@@ -285,7 +291,14 @@ def plan_split(input_dir, split, side, strict):
       problem = (f'{crop_worker.BAD_META}: {os.path.join(split_path, layout.META_FILE)} '
                  f'has no row for {rid} (and no --keypoints2d or --boxes row places it)')
     else:
-      problem = side.problem(key)
+      # A META row gives the 2D joints (and the action, when it names one): the side
+      # files' rows for them are not read, so a bad one does not skip the item.
+      unused = ()
+      if meta is not None and rid in meta:
+        unused = ('keypoints2d', 'boxes') + (
+            ('actions',) if meta[rid]['action'] >= 0 else ())
+        overridden.update(f for f in unused if side.has_row(f, key))
+      problem = side.problem(key, unused)
     record = (meta or {}).get(rid)
     joints2d = box = placed_by = None
     action, subject, intrinsics = skeleton.UNKNOWN_ACTION, -1, None
@@ -320,6 +333,9 @@ def plan_split(input_dir, split, side, strict):
         pose_bytes=file_size(os.path.join(input_dir, pose_rel)) if pose_rel else -1,
         joints2d=joints2d, box=box, action=action, subject=subject,
         intrinsics=intrinsics, placed_by=placed_by))
+  for flag in sorted(overridden):
+    notes.append(f'{split}: --{flag} rows of some images were not read: '
+                 f'{layout.META_FILE} gives their {"action" if flag == "actions" else "2D joints"}')
   if not ids:
     notes.append(f'{split}: no images found in {img_dir}')
   return items, has_pose, notes
