@@ -154,6 +154,16 @@ def test_bvh_forward_kinematics_is_exact(tmp_path):
      r'tiny\.bvh:\d+: expected "Frame Time: <seconds > 0>", got \'Frame Time: nan\''),
     (TINY_BVH, lambda t: re.sub(r'Frame Time: *\S+', 'Frame Time: inf', t),
      r'tiny\.bvh:\d+: expected "Frame Time: <seconds > 0>", got \'Frame Time: inf\''),
+    # One channel twice; an End Site whose name (Chest_end) a joint already has; a root
+    # order with a token twice (each overwrote the other's value unseen).
+    (TINY_BVH, lambda t: t.replace('CHANNELS 3 Xrotation Yrotation Zrotation',
+                                   'CHANNELS 3 Xrotation Xrotation Zrotation'),
+     r"tiny\.bvh:9: joint 'Chest': channel 'Xrotation' given twice"),
+    (TINY_BVH, lambda t: t.replace('JOINT Chest', 'JOINT Chest_end').replace(
+        '    End Site', '    JOINT Chest\n    {\n      OFFSET 0 1 0\n      CHANNELS 0\n'
+        '      End Site\n      {\n        OFFSET 0 1 0\n      }\n    }\n    End Site'),
+     r"tiny\.bvh:\d+: the End Site of 'Chest' would be named 'Chest_end', the name of a "
+     r'joint of the file'),
     # A damaged count is refused before any array of its size is made.
     (TINY_BVH, lambda t: t.replace('Frames: 2', 'Frames: 100000000000000'),
      r'tiny\.bvh:20: expected 100000000000000 frames \(Frames: line 17\), found 2: file '
@@ -178,6 +188,10 @@ def test_bad_asf_amc_names_file_and_line(tmp_path):
   with pytest.raises(motion.MocapError, match=r"tiny_03\.amc:10: bone 'upper' given twice "
                      r'in frame 2'):
     asf_amc.asf_amc_clip(asf, amc)
+  dup = _write(tmp_path, 'dup.asf', TINY_ASF.replace('order TX TY TZ', 'order TX TX TZ'))
+  with pytest.raises(motion.MocapError, match=r'dup\.asf:11: expected "order" followed by '
+                     r'TX TY TZ RX RY RZ tokens, each once'):
+    asf_amc.read_asf(dup)
   # A bare "length" under :units (was an IndexError that ended a whole pose bank).
   bare = _write(tmp_path, 'bare.asf', TINY_ASF.replace('  length 0.254\n', '  length\n'))
   with pytest.raises(motion.MocapError, match=r'bare\.asf:6: expected "length <positive '

@@ -88,8 +88,10 @@ def read_asf(path):
     elif section == 'root':
       if key == 'order':
         order = tuple(t.lower() for t in tokens[1:])
-        if not order or any(t not in ('tx', 'ty', 'tz', 'rx', 'ry', 'rz') for t in order):
-          motion.fail(path, line_no, 'expected "order" followed by TX TY TZ RX RY RZ tokens')
+        if (not order or any(t not in ('tx', 'ty', 'tz', 'rx', 'ry', 'rz') for t in order)
+            or len(set(order)) != len(order)):
+          motion.fail(path, line_no, 'expected "order" followed by TX TY TZ RX RY RZ tokens, '
+                      'each once')
         root['order'] = order
       elif key == 'axis':
         if len(tokens) != 2 or sorted(tokens[1].upper()) != ['X', 'Y', 'Z']:

@@ -83,6 +83,9 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
       if token.lower() not in _BVH_CHANNELS:
         motion.fail(path, line_no, f'expected a channel name (Xposition ... Zrotation), '
                     f'got {token!r}')
+      if token.lower() in joint_channels:
+        # Read as given, the second would overwrite the first's value unseen.
+        motion.fail(path, line_no, f'joint {name!r}: channel {token!r} given twice')
       joint_channels.append(token.lower())
     channels.append(tuple(joint_channels))
     while True:
@@ -98,6 +101,10 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
       elif key == 'END':
         take('Site', literal=True)
         end_name = f'{name}_end'
+        if end_name in names:
+          # The end site's name is taken: joint() looks names up, and would find the other.
+          motion.fail(path, line_no, f'the End Site of {name!r} would be named {end_name!r}, '
+                      'the name of a joint of the file; rename that joint')
         names.append(end_name)
         parents.append(index)
         channels.append(())
