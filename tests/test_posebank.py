@@ -238,6 +238,17 @@ def test_build_from_shared_clips(tmp_path):
   _, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(2, 13))
   assert summary['warnings'][1] == (f'val subject(s) 2 have no clip in {tmp_path}: the val '
                                     'split lacks them')
+  # One clip name in two folders (CMU's 01_01 is in both its ASF/AMC and a BVH release):
+  # kept twice, and said.
+  os.makedirs(tmp_path / 'other')
+  os.symlink(os.path.join(MOCAP_DIR, 'cmu_bvh_daz', '12_01.bvh'), tmp_path / 'other' / '12_01.bvh')
+  _, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(13,))
+  assert summary['warnings'][-1] == (
+      '1 clip name(s) are read from more than one folder, their poses kept once per folder '
+      '(the same capture in two releases?), e.g. 12_01: '
+      f'{os.path.join("cmu_bvh_daz", "12_01.bvh")}, {os.path.join("other", "12_01.bvh")}')
+  os.remove(tmp_path / 'other' / '12_01.bvh')
+  os.rmdir(tmp_path / 'other')
   # A clip whose name gives no subject could be a test subject's: skipped and listed
   # (strict: refused), never trained on.
   os.symlink(os.path.join(MOCAP_DIR, 'cmu_bvh_daz', '12_01.bvh'),

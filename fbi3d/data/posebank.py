@@ -259,6 +259,18 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
       warnings.append(f'{name} subject(s) {", ".join(map(str, missing))} have no clip in '
                       f'{mocap_dir}: the {name} split lacks them')
       say(f'warning: {warnings[-1]}')
+  # One capture in two releases (CMU's ASF/AMC and a BVH conversion of it) counts twice.
+  by_stem = {}
+  for clip in clips:
+    by_stem.setdefault(os.path.splitext(os.path.basename(clip['file']))[0], []).append(
+        clip['file'])
+  twice = {stem: files for stem, files in sorted(by_stem.items()) if len(files) > 1}
+  if twice:
+    stem, files = next(iter(twice.items()))
+    warnings.append(f'{len(twice)} clip name(s) are read from more than one folder, their '
+                    f'poses kept once per folder (the same capture in two releases?), '
+                    f'e.g. {stem}: {", ".join(files)}')
+    say(f'warning: {warnings[-1]}')
   summary = summarise(bank, threshold_mm=threshold_mm, val_subjects=val)
   summary.update(mocap_dir=os.path.abspath(mocap_dir), skipped=skipped, warnings=warnings,
                  kept_at_threshold_mm={f'{t:g}': int(n) for t, n in sorted(kept_at.items())},
