@@ -707,3 +707,47 @@ def test_side_file_rows_that_meta_overrides_are_not_read_and_a_note_says_so(tmp_
          'joints' in manifest['notes']
   assert 'Train: --actions rows of some images were not read: META.csv gives their ' \
          'action' in manifest['notes']
+
+
+def test_moved_input_folder_and_a_stopped_overwrite_of_another_folder_still_convert(tmp_path):
+  # A resume from the moved input folder, then another split: the kept shards' records
+  # still name the old folder, but the manifest (rewritten by the resume) decides.
+  x, y, out = str(tmp_path / 'x'), str(tmp_path / 'y'), str(tmp_path / 'out')
+  make_layout(x, counts=(('Train', 2), ('Val', 2)))
+  run(x, out, splits='Train,Val')
+  os.rename(x, y)
+  run(y, out, splits='Train,Val')
+  manifest = run(y, out, splits='Train')                  # val's shards kept
+  assert manifest['input_dir'] == os.path.abspath(y)
+  assert {k: v['num_examples'] for k, v in manifest['splits'].items()} == {'train': 2,
+                                                                           'val': 2}
+  make_layout(str(tmp_path / 'val_only'), counts=(('Val', 2),))
+  # An --overwrite stopped before its manifest left another folder's shards in its
+  # staging folder: the next --overwrite starts that staging afresh instead of refusing.
+  out2 = str(tmp_path / 'out2')
+  run(y, out2, splits='Train')
+  staging = convert_output.make_staging(out2)
+  run(str(tmp_path / 'val_only'), staging, splits='Val')
+  os.remove(manifest_lib.path_in(staging))
+  lines = []
+  manifest = run(y, out2, splits='Train', overwrite=True, log=lines.append)
+  assert any('starting it afresh' in ln for ln in lines)
+  assert {k: v['num_examples'] for k, v in manifest['splits'].items()} == {'train': 2}
+
+
+def test_a_bad_side_row_for_an_image_without_meta_row_is_named_as_such(tmp_path):
+  root = str(tmp_path / 'in')
+  make_layout(root, counts=(('Train', 3),))
+  meta = os.path.join(root, 'Train', 'META.csv')
+  with open(meta) as f:
+    lines = [ln for ln in f if not ln.startswith('00002,')]
+  with open(meta, 'w') as f:
+    f.writelines(lines)
+  kp_path = str(tmp_path / 'kp.csv')
+  with open(kp_path, 'w') as f:
+    f.write(','.join(convert_plan.KEYPOINT_COLUMNS) + '\n')
+    f.write('Train,00002,' + ','.join(['nan'] * 34) + '\n')
+  manifest = run(root, tmp_path / 'out', keypoints2d=kp_path)
+  # Its bad --keypoints2d row, not a missing META row (the side file has one for it).
+  assert manifest['skipped_by_reason'] == {'nan 2d joints': 1}
+  assert kp_path in manifest['skipped'][0]['reason']

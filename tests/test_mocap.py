@@ -162,8 +162,8 @@ def test_bvh_forward_kinematics_is_exact(tmp_path):
     (TINY_BVH, lambda t: t.replace('JOINT Chest', 'JOINT Chest_end').replace(
         '    End Site', '    JOINT Chest\n    {\n      OFFSET 0 1 0\n      CHANNELS 0\n'
         '      End Site\n      {\n        OFFSET 0 1 0\n      }\n    }\n    End Site'),
-     r"tiny\.bvh:\d+: the End Site of 'Chest' would be named 'Chest_end', the name of a "
-     r'joint of the file'),
+     r"tiny\.bvh:\d+: the End Site of 'Chest' would be named 'Chest_end', a name the file "
+     r'already uses'),
     # A damaged count is refused before any array of its size is made.
     (TINY_BVH, lambda t: t.replace('Frames: 2', 'Frames: 100000000000000'),
      r'tiny\.bvh:20: expected 100000000000000 frames \(Frames: line 17\), found 2: file '

@@ -122,9 +122,8 @@ def test_converter_command_line(tmp_path):
   assert run.returncode == 1
   assert 'Wrote 0 clips (0 poses)' in run.stdout and '1 bad file(s) skipped.' in run.stdout
   assert run.stderr.strip().endswith(
-      f'convert_mocap: error: no motion file in {bad} could be read (the skipped files and '
-      'their reasons are above); mend them, or give a folder of readable ASF/AMC or BVH '
-      'files.')
+      f'convert_mocap: error: no clip of {bad} was converted (the skipped files and their '
+      'reasons are above); mend them, or give a folder of readable ASF/AMC or BVH files.')
 
 
 def test_converter_refuses_settings_without_sense(tmp_path):

@@ -244,7 +244,7 @@ def test_build_from_shared_clips(tmp_path):
   os.symlink(os.path.join(MOCAP_DIR, 'cmu_bvh_daz', '12_01.bvh'), tmp_path / 'other' / '12_01.bvh')
   _, summary = posebank.build(str(tmp_path), threshold_mm=20.0, val_subjects=(13,))
   assert summary['warnings'][-1] == (
-      '1 clip name(s) are read from more than one folder, their poses kept once per folder '
+      '1 clip name(s) are read from more than one file, their poses kept once per file '
       '(the same capture in two releases?), e.g. 12_01: '
       f'{os.path.join("cmu_bvh_daz", "12_01.bvh")}, {os.path.join("other", "12_01.bvh")}')
   os.remove(tmp_path / 'other' / '12_01.bvh')

@@ -70,7 +70,7 @@ def main(argv):
         f'{FLAGS.output_dir}; {len(summary["skipped"])} bad file(s) skipped.')
   if not summary['clips']:
     # Every file bad: an empty folder is no conversion, whatever the skips say.
-    print(f'convert_mocap: error: no motion file in {FLAGS.input_dir} could be read (the '
+    print(f'convert_mocap: error: no clip of {FLAGS.input_dir} was converted (the '
           'skipped files and their reasons are above); mend them, or give a folder of '
           'readable ASF/AMC or BVH files.', file=sys.stderr)
     sys.exit(1)

@@ -104,7 +104,8 @@ def read_bvh(path, unit_mm=motion.CMU_UNIT_MM, source_up='y'):
         if end_name in names:
           # The end site's name is taken: joint() looks names up, and would find the other.
           motion.fail(path, line_no, f'the End Site of {name!r} would be named {end_name!r}, '
-                      'the name of a joint of the file; rename that joint')
+                      'a name the file already uses (a joint of that name, or a second End '
+                      'Site of the joint): rename the joint, or keep one End Site')
         names.append(end_name)
         parents.append(index)
         channels.append(())

@@ -428,14 +428,16 @@ def _check_kept_source(output_dir, input_dir, kept):
   """Refuses to keep shards of other splits that the folder's manifest says were
   converted from another input folder (its input_dir): one data set would mix two."""
   before = manifest_lib.json_field(manifest_lib.path_in(output_dir), 'input_dir')
-  sources = [(kept[0], before)] if before else []
   # Without a manifest (a conversion stopped before writing it) each shard's sidecar
-  # says where it came from.
-  sources += [(name, (convert_output.load_sidecar(output_dir, name) or {}).get('input_dir'))
-              for name in kept]
+  # says where it came from; with one, the manifest does (a resume from a moved input
+  # folder rewrites the manifest, not the sidecars of the shards it found done).
+  sources = ([(kept[0], before)] if before else
+             [(name, (convert_output.load_sidecar(output_dir, name) or {}).get('input_dir'))
+              for name in kept])
   for name, source in sources:
     if source and os.path.realpath(source) != os.path.realpath(input_dir):
-      raise convert_plan.ConversionError(
+      # A plan mismatch: an --overwrite that meets it in its staging folder starts afresh.
+      raise convert_output.PlanMismatch(
           f'{output_dir} holds {name} (and the rest of its split) converted from '
           f'{source}, not from {input_dir}; one data set would mix the two. Use a new '
           '--output_dir, or pass --overwrite to replace it.')

@@ -284,8 +284,8 @@ def plan_split(input_dir, split, side, strict):
                  f'{os.path.join(pose_dir, rid + ".csv")}')
     elif rid in meta_problems:
       problem = meta_problems[rid]
-    elif (meta is not None and rid not in meta and side.get('keypoints2d', key) is None
-          and side.get('boxes', key) is None):
+    elif (meta is not None and rid not in meta and not side.has_row('keypoints2d', key)
+          and not side.has_row('boxes', key)):
       # A lost row: the picture would be cropped whole, with no action or camera, where
       # every other example of the split has its 2D joints.
       problem = (f'{crop_worker.BAD_META}: {os.path.join(split_path, layout.META_FILE)} '

@@ -196,7 +196,7 @@ def convert_folder(input_dir, output_dir, *, every_nth=4, retarget_bones=False,
     # conversion, to another clip).
     used.add(name)
     try:
-      if tfrecords and mocap.subject_of(path) < 0:
+      if tfrecords and val_subjects and mocap.subject_of(path) < 0:
         # Records split by subject: without one a clip could not be kept out of val.
         raise motion.MocapError(
             f'{path}: its name does not start with a subject number, so its split (train '

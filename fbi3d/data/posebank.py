@@ -267,8 +267,8 @@ def build(mocap_dir, *, threshold_mm=DEFAULT_DEDUP_MM, val_subjects=DEFAULT_VAL_
   twice = {stem: files for stem, files in sorted(by_stem.items()) if len(files) > 1}
   if twice:
     stem, files = next(iter(twice.items()))
-    warnings.append(f'{len(twice)} clip name(s) are read from more than one folder, their '
-                    f'poses kept once per folder (the same capture in two releases?), '
+    warnings.append(f'{len(twice)} clip name(s) are read from more than one file, their '
+                    f'poses kept once per file (the same capture in two releases?), '
                     f'e.g. {stem}: {", ".join(files)}')
     say(f'warning: {warnings[-1]}')
   summary = summarise(bank, threshold_mm=threshold_mm, val_subjects=val)
