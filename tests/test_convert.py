@@ -204,6 +204,11 @@ def _joints_of_another_resolution(parts):
     parts[k] = f'{float(parts[k]) * 3:g}'
 
 
+def _joints_at_one_point(parts):
+  for k in range(3, 3 + 2 * 17):
+    parts[k] = '20'
+
+
 def _nan_joint(parts):
   parts[5] = 'nan'
 
@@ -232,6 +237,8 @@ BAD_INPUTS = {
     # The right hip on the pelvis: a zero bone outside the FBI bones, which passed.
     'degenerate pose': [_edit_pose(lambda ls: ls[:1] + ls[:1] + ls[2:])],
     'nan 2d joints': [_edit_fields(_nan_joint)],
+    # Every joint at one point (was a 16-px crop with its 2D marked valid).
+    'degenerate 2d joints': [_edit_fields(_joints_at_one_point)],
     'crop outside picture': [_edit_fields(_joints_elsewhere),
                              _edit_fields(_joints_of_another_resolution)],
 }

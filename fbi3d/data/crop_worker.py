@@ -33,6 +33,10 @@ NAN_2D = 'nan 2d joints'
 OUTSIDE = 'crop outside picture'
 BAD_SIDE_ROW = 'bad side file row'
 DEGENERATE_POSE = 'degenerate pose'
+DEGENERATE_2D = 'degenerate 2d joints'
+# The least span (pixels, in x or y) of an item's 2D joints: less is no person but joints
+# given as zeros or normalised to 0..1 (predict's keypoint check asks as much).
+MIN_JOINT_SPAN_PX = 4.0
 
 CROP_MODES = ('joints2d', 'box', 'whole_image')
 # How far outside the picture (a fraction of its longer side) a 2D joint may lie before it
@@ -243,6 +247,14 @@ def prepare_item(item, settings):
   has_pose = settings['has_pose']
   if item['joints2d'] is not None and not np.all(np.isfinite(item['joints2d'])):
     raise BadItem(NAN_2D, f'{item["image"]}: 2D joints contain NaN or infinity')
+  if item['joints2d'] is not None:
+    span = float(np.ptp(np.asarray(item['joints2d'], np.float64), axis=0).max())
+    if span < MIN_JOINT_SPAN_PX:
+      # Was kept as a 16-px crop around one point, its 2D marked valid.
+      raise BadItem(DEGENERATE_2D, f'{item["image"]}: its 2D joints from '
+                    f'{item.get("placed_by")} span {span:g} px, under '
+                    f'{MIN_JOINT_SPAN_PX:g}: no person (joints given as zeros, or '
+                    'normalised to 0..1?)')
   if has_pose:
     try:
       pose3d = layout.read_pose_csv(item['pose'])
