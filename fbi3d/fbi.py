@@ -24,12 +24,17 @@ NUM_CLASSES = 3
 DEFAULT_THRESHOLD_DEG = 10.0
 
 
-def bone_sines(pose3d, bones=skeleton.FBI_BONES):
-  """s = dz / |bone| for each bone: [..., J, 3] -> [..., B]."""
+def bone_vectors(pose3d, bones=skeleton.FBI_BONES):
+  """child - parent for each bone: [..., J, 3] -> [..., B, 3] float64."""
   pose3d = np.asarray(pose3d, dtype=np.float64)
   parents = np.array([p for p, _ in bones])
   children = np.array([c for _, c in bones])
-  vec = pose3d[..., children, :] - pose3d[..., parents, :]
+  return pose3d[..., children, :] - pose3d[..., parents, :]
+
+
+def bone_sines(pose3d, bones=skeleton.FBI_BONES):
+  """s = dz / |bone| for each bone: [..., J, 3] -> [..., B]."""
+  vec = bone_vectors(pose3d, bones)
   length = np.linalg.norm(vec, axis=-1)
   if np.any(length <= 0):
     raise ValueError('bone_sines: a bone has zero length.')
@@ -125,15 +130,22 @@ def accuracy_under_depth_noise(pose3d, sigma_mm, threshold_deg=DEFAULT_THRESHOLD
   the true class's probability is returned (noise shared by two bones of one joint moves
   no bone's own probability). sigma_mm 0 gives 1.
   """
-  pose3d = np.asarray(pose3d, np.float64)
-  true = fbi_labels(pose3d, threshold_deg).ravel()
+  return _expected_accuracy(_depth_noise_terms(pose3d, threshold_deg), sigma_mm)
+
+
+def _depth_noise_terms(pose3d, threshold_deg):
+  """What accuracy_under_depth_noise reads of the poses, whatever the noise: each bone's
+  true class, depth difference dz and parallel limit tan(threshold) r, all raveled."""
+  vec = bone_vectors(pose3d)
+  return (fbi_labels(pose3d, threshold_deg).ravel(), vec[..., 2].ravel(),
+          np.tan(np.deg2rad(threshold_deg)) * np.linalg.norm(vec[..., :2], axis=-1).ravel())
+
+
+def _expected_accuracy(terms, sigma_mm):
+  """accuracy_under_depth_noise from _depth_noise_terms."""
+  true, dz, limit = terms
   if sigma_mm <= 0:
     return 1.0
-  parents = np.array([p for p, _ in skeleton.FBI_BONES])
-  children = np.array([c for _, c in skeleton.FBI_BONES])
-  vec = pose3d[..., children, :] - pose3d[..., parents, :]
-  dz = vec[..., 2].ravel()
-  limit = np.tan(np.deg2rad(threshold_deg)) * np.linalg.norm(vec[..., :2], axis=-1).ravel()
   scale = sigma_mm * np.sqrt(2.0)
   below = _normal_cdf((-limit - dz) / scale)          # P(noisy dz < -limit): forward
   above = 1.0 - _normal_cdf((limit - dz) / scale)     # P(noisy dz > limit): backward
@@ -153,13 +165,8 @@ def depth_equivalent_sigma(pred3d, pose3d, bones=skeleton.FBI_BONES):
   rms error of the bones' depth differences over sqrt 2 (a bone's difference of two
   joints with independent noise of std s has std s sqrt 2), mm. A shift of a whole pose
   in depth changes nothing."""
-  parents = [p for p, _ in bones]
-  children = [c for _, c in bones]
-
-  def dz(pose):
-    pose = np.asarray(pose, np.float64)
-    return pose[..., children, 2] - pose[..., parents, 2]
-  return float(np.sqrt(np.mean((dz(pred3d) - dz(pose3d)) ** 2) / 2.0))
+  error = bone_vectors(pred3d, bones)[..., 2] - bone_vectors(pose3d, bones)[..., 2]
+  return float(np.sqrt(np.mean(error ** 2) / 2.0))
 
 
 def sigma_for_accuracy(pose3d, accuracy, threshold_deg=DEFAULT_THRESHOLD_DEG, high=1000.0):
@@ -169,12 +176,13 @@ def sigma_for_accuracy(pose3d, accuracy, threshold_deg=DEFAULT_THRESHOLD_DEG, hi
   below it does worse than guessing from any depth)."""
   if accuracy >= 1.0:
     return 0.0
-  if accuracy_under_depth_noise(pose3d, high, threshold_deg) > accuracy:
+  terms = _depth_noise_terms(pose3d, threshold_deg)   # once, not at every step
+  if _expected_accuracy(terms, high) > accuracy:
     return None
   low = 0.0
   for _ in range(30):
     mid = (low + high) / 2.0
-    if accuracy_under_depth_noise(pose3d, mid, threshold_deg) > accuracy:
+    if _expected_accuracy(terms, mid) > accuracy:
       low = mid
     else:
       high = mid
