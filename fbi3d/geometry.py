@@ -67,6 +67,11 @@ def root_relative(pose, root=skeleton.ROOT):
   return pose - pose[..., root:root + 1, :]
 
 
+# The largest crop margin (exclusive) the converters take: the side is the joints' box
+# side times (1 + 2 margin), so at 2 the person spans a fifth of the crop.
+MAX_MARGIN = 2.0
+
+
 def square_box(joints2d, margin=0.2, min_size=16.0):
   """A square box (x0, y0, size) around 2D joints [J, 2].
 

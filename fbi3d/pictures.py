@@ -25,12 +25,13 @@ MARGIN = 0.2
 # With given 2D keypoints, a person needs this many known joints to place the crop.
 MIN_KEYPOINTS = 6
 # Given keypoints must be in the picture's pixels: at least half the known joints inside
-# it, widened by this fraction of its longer side, and spanning at least MIN_SPAN_PX.
-OUTSIDE_MARGIN = 0.1
+# it, widened by this fraction of its longer side, and spanning at least MIN_SPAN_PX;
+# the converter holds 2D joints to the same two bounds.
+OUTSIDE_MARGIN = crop_worker.OUTSIDE_REACH
 # A known joint farther than this fraction of the picture's longer side outside it is a
 # wrong value, not a joint out of frame.
 FAR_OUTSIDE = 1.0
-MIN_SPAN_PX = 4.0
+MIN_SPAN_PX = crop_worker.MIN_JOINT_SPAN_PX
 
 
 class PredictError(ValueError):

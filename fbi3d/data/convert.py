@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from fbi3d import fbi
+from fbi3d import geometry
 from fbi3d import skeleton
 from fbi3d.data import convert_output
 from fbi3d.data import convert_plan
@@ -217,20 +218,15 @@ def _resolve_splits(input_dir, splits, log):
   return present
 
 
-# The largest --margin (exclusive): the crop's side is the joints' box side times
-# (1 + 2 margin), so at 2 the person spans a fifth of it.
-MAX_MARGIN = 2.0
-
-
 def _check_arguments(crop_size, margin, shard_size, workers, jpeg_quality,
                      fbi_threshold_deg):
   if crop_size < 1:
     raise convert_plan.ConversionError(f'--crop_size must be positive, got {crop_size}')
-  if not 0 <= margin < MAX_MARGIN:   # NaN and infinity fail too
+  if not 0 <= margin < geometry.MAX_MARGIN:   # NaN and infinity fail too
     raise convert_plan.ConversionError(
-        f'--margin must be a finite number in [0, {MAX_MARGIN:g}) (the fraction of the '
-        f'joints\' box side added on each side; {MAX_MARGIN:g} would leave the person a '
-        f'fifth of the crop), got {margin}')
+        f'--margin must be a finite number in [0, {geometry.MAX_MARGIN:g}) (the fraction '
+        f'of the joints\' box side added on each side; {geometry.MAX_MARGIN:g} would leave '
+        f'the person a fifth of the crop), got {margin}')
   if shard_size < 1:
     raise convert_plan.ConversionError(f'--shard_size must be positive, got {shard_size}')
   if workers < 1:

@@ -35,12 +35,12 @@ BAD_SIDE_ROW = 'bad side file row'
 DEGENERATE_POSE = 'degenerate pose'
 DEGENERATE_2D = 'degenerate 2d joints'
 # The least span (pixels, in x or y) of an item's 2D joints: less is no person but joints
-# given as zeros or normalised to 0..1 (predict's keypoint check asks as much).
+# given as zeros or normalised to 0..1 (predict's keypoint check reads it too).
 MIN_JOINT_SPAN_PX = 4.0
 
 CROP_MODES = ('joints2d', 'box', 'whole_image')
 # How far outside the picture (a fraction of its longer side) a 2D joint may lie before it
-# counts as outside (a limb just out of frame); predict's keypoint check allows as much.
+# counts as outside (a limb just out of frame); predict's keypoint check reads it too.
 OUTSIDE_REACH = 0.1
 
 

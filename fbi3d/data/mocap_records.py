@@ -134,9 +134,10 @@ def _check_settings(unit_mm, margin, fbi_threshold_deg):
     raise ValueError(f'unit_mm (millimetres per file unit) must be a positive number, got '
                      f'{unit_mm}; a negative unit would mirror every pose through its '
                      'origin.')
-  if not (np.isfinite(margin) and 0 <= margin < 2):
-    raise ValueError(f'margin must be a number >= 0 and < 2 (a fraction of the box side; '
-                     f'at 2 the person would span a fifth of the crop), got {margin}.')
+  if not (np.isfinite(margin) and 0 <= margin < geometry.MAX_MARGIN):
+    raise ValueError(f'margin must be a number >= 0 and < {geometry.MAX_MARGIN:g} (a '
+                     f'fraction of the box side; at {geometry.MAX_MARGIN:g} the person would '
+                     f'span a fifth of the crop), got {margin}.')
   if not 0 <= fbi_threshold_deg < 90:
     raise ValueError(f'fbi_threshold_deg must be in [0, 90), got {fbi_threshold_deg}.')
 
