@@ -126,7 +126,7 @@ class GeneratorTask(image_task.ImagePhase):
       out['xy_error_px'] = float(metrics_lib.error_2d(p2[..., :2], g2[keys.POSE2D]).mean())
       # The root is solved through the camera: examples without intrinsics (focal 0)
       # are left out of the 3D measures, counted, rather than dropping them for all.
-      known = np.asarray(g2[keys.INTRINSICS])[:, 0] > 0
+      known = split_outputs.intrinsics_known(g2[keys.INTRINSICS])
       if not known.all():
         out['num_without_intrinsics'] = int((~known).sum())
       p2, g2 = p2[known], {k: v[known] for k, v in g2.items()}

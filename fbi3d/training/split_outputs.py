@@ -83,6 +83,12 @@ def to_image_pixels(points, crop_box, record_crop_size, model_size):
   return out
 
 
+def intrinsics_known(intrinsics):
+  """[N] bool: which examples' intrinsics [N, 4] are known (records hold zeros, a focal
+  length of 0, where the camera is unknown)."""
+  return np.asarray(intrinsics)[:, 0] > 0
+
+
 def lift_25d(pred_xy_img, pred_z_rel, gt_pose3d, gt_xy_img, intrinsics):
   """3D root-relative poses from 2.5D predictions (image pixels + root-relative depth)
   using the ground-truth root position, as integral-regression evaluations do: the root
@@ -91,7 +97,7 @@ def lift_25d(pred_xy_img, pred_z_rel, gt_pose3d, gt_xy_img, intrinsics):
 
   Returns [N, J, 3] root-relative mm, or None when intrinsics are unknown.
   """
-  if np.any(np.asarray(intrinsics)[:, 0] <= 0):
+  if not intrinsics_known(intrinsics).all():
     return None
   out = np.empty(gt_pose3d.shape, np.float64)
   for i in range(len(out)):
