@@ -390,26 +390,24 @@ def test_a_pose_folder_refuses_non_finite_poses_and_skips_clips_still_being_writ
   with pytest.raises(ValueError, match=r'load_pose_bank: .*22_01.npz: 1 pose\(s\) hold NaN or '
                                        r'infinite coordinates, the first pose 2; convert'):
     pose_folder.load_pose_bank(str(tmp_path / 'bad'))
+  def refusal(folder, name, poses, subject):
+    """The message load_pose_bank refuses a folder holding one clip of `poses` with."""
+    (tmp_path / folder).mkdir()
+    np.savez(str(tmp_path / folder / name), poses=poses, subject=subject)
+    with pytest.raises(ValueError) as e:
+      pose_folder.load_pose_bank(str(tmp_path / folder))
+    return str(e.value)
   # Poses in metres: thighs of 0.45 (hips at the origin, knees 0.45 below).
   metres = np.zeros((2, 17, 3))
   metres[:, [2, 5], 2] = -0.45
-  (tmp_path / 'metres').mkdir()
-  np.savez(str(tmp_path / 'metres' / '23_01.npz'), poses=metres, subject=23)
-  with pytest.raises(ValueError) as e:
-    pose_folder.load_pose_bank(str(tmp_path / 'metres'))
-  assert str(e.value) == (
+  assert refusal('metres', '23_01.npz', metres, 23) == (
       f'load_pose_bank: {tmp_path / "metres" / "23_01.npz"}: the mean femur is 0.45 long, '
       'outside 350 to 550 mm: the poses must be in millimetres (convert the clip again '
       'with tools/convert_mocap.py, or remove the file from the folder).')
   # Millimetres, but pose 1 zeroed (it passed: the clip's mean femur stayed in range).
   zeroed = good.copy()
   zeroed[1] = 0.0
-  (tmp_path / 'zeroed').mkdir()
-  np.savez(str(tmp_path / 'zeroed' / '24_01.npz'), poses=np.concatenate([good, zeroed]),
-           subject=24)
-  with pytest.raises(ValueError) as e:
-    pose_folder.load_pose_bank(str(tmp_path / 'zeroed'))
-  assert str(e.value) == (
+  assert refusal('zeroed', '24_01.npz', np.concatenate([good, zeroed]), 24) == (
       f'load_pose_bank: {tmp_path / "zeroed" / "24_01.npz"}: pose 4 has the bone Hip -> '
       'RHip 0 mm long, under 10 mm: two joints in one place; convert the clip again or '
       'remove it from the folder.')
